@@ -1,0 +1,25 @@
+// The `sluice` command. Each subcommand lives in bin/commands/<name>.ts and exports
+// `register(program)`; this file only wires them and turns errors into exit codes.
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../core/errors.ts';
+
+const program = new Command('sluice')
+  .description('Stream-processing actor system for systematic trading on NATS JetStream and TimescaleDB')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+const commandModules = [await import('./commands/status.ts'), await import('./commands/ingest.ts')];
+for (const module of commandModules) module.register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  if (error instanceof ConfigError) {
+    console.error(`sluice: configuration error: ${error.message}`);
+    process.exit(2);
+  }
+  console.error(`sluice: ${(error as Error).stack ?? error}`);
+  process.exit(1);
+}

@@ -1,0 +1,269 @@
+// The one source of every message contract: TypeScript types (Static), runtime validators
+// (schemas/validate.ts) and the JSON Schema / AsyncAPI files (schemas/generate.ts) all come from here.
+//
+// Time: `ts_event` (when it happened at the source) and `ts_init` (when Sluice received it) are
+// integer epoch MILLISECONDS. They fit a JSON number exactly in every language; events inside the
+// same millisecond are ordered by their source sequence, never by a finer clock.
+import { type Static, type TObject, type TProperties, Type } from '@sinclair/typebox';
+
+const SCHEMA_BASE_URI = 'https://sluice.dev/schemas';
+
+const EpochMillis = Type.Integer({ minimum: 0, description: 'epoch milliseconds (UTC)' });
+const EventId = Type.String({
+  minLength: 1,
+  maxLength: 256,
+  description: 'deterministic id (source + sequence, or derived from the ids that caused it); used as Nats-Msg-Id',
+});
+const Symbol = Type.String({ minLength: 1, maxLength: 64, description: 'instrument symbol as the venue spells it' });
+const PositivePrice = Type.Number({ exclusiveMinimum: 0 });
+const NonNegative = Type.Number({ minimum: 0 });
+const Side = Type.Union([Type.Literal('buy'), Type.Literal('sell')]);
+const Label = Type.Union([Type.Literal('bearish'), Type.Literal('bullish'), Type.Literal('neutral')]);
+const Severity = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]);
+
+/** Declares a versioned event: the common header fields plus the message's own. */
+function event<P extends TProperties>(name: string, version: number, description: string, properties: P) {
+  const schemaTag = `${name}.v${version}`;
+  return Type.Object(
+    {
+      schema: Type.Literal(schemaTag),
+      id: EventId,
+      ts_event: EpochMillis,
+      ts_init: EpochMillis,
+      ...properties,
+    },
+    { $id: `${SCHEMA_BASE_URI}/${schemaTag}.json`, title: name, description, additionalProperties: false },
+  );
+}
+
+export const TradeTick = event('trade_tick', 1, 'One trade printed at a venue.', {
+  symbol: Symbol,
+  price: PositivePrice,
+  size: NonNegative,
+  aggressor: Type.Union([Type.Literal('buy'), Type.Literal('sell'), Type.Literal('unknown')]),
+  trade_id: Type.Optional(Type.String({ maxLength: 128 })),
+  venue: Type.Optional(Type.String({ maxLength: 64 })),
+});
+
+export const QuoteTick = event('quote_tick', 1, 'Top of book at a venue.', {
+  symbol: Symbol,
+  bid: PositivePrice,
+  ask: PositivePrice,
+  bid_size: NonNegative,
+  ask_size: NonNegative,
+  venue: Type.Optional(Type.String({ maxLength: 64 })),
+});
+
+export const Bar = event('bar', 1, 'OHLCV bar; ts_event is the bar close (start + interval), so it is known at ts_event.', {
+  symbol: Symbol,
+  interval: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description: 'bar length, e.g. 1s, 1m, 1d' }),
+  open: PositivePrice,
+  high: PositivePrice,
+  low: PositivePrice,
+  close: PositivePrice,
+  volume: NonNegative,
+});
+
+export const NewsItem = event('news_item', 1, 'A headline or post about a symbol.', {
+  symbol: Symbol,
+  headline: Type.String({ minLength: 1, maxLength: 4096 }),
+  source: Type.String({ minLength: 1, maxLength: 128 }),
+  url: Type.Optional(Type.String({ maxLength: 2048 })),
+});
+
+export const SentimentScore = event('sentiment_score', 1, 'Sentiment of a news item, scored by Sluice or a provider.', {
+  symbol: Symbol,
+  label: Label,
+  score: Type.Number({ minimum: -1, maximum: 1, description: 'P(bullish) - P(bearish)' }),
+  confidence: Type.Number({ minimum: 0, maximum: 1 }),
+  model_version: Type.String({ minLength: 1 }),
+  news_id: Type.Optional(EventId),
+});
+
+export const FeatureVector = event('feature_vector', 1, 'Features of one symbol after a bar closed.', {
+  symbol: Symbol,
+  feature_set: Type.String({ minLength: 1 }),
+  feature_set_version: Type.String({ minLength: 1, description: 'hash of the feature-set declaration' }),
+  values: Type.Record(Type.String(), Type.Number()),
+  bar_id: EventId,
+});
+
+export const Signal = event('signal', 1, 'A model output for one symbol.', {
+  strategy: Type.String({ minLength: 1 }),
+  symbol: Symbol,
+  model_version: Type.String({ minLength: 1 }),
+  direction: Type.Union([Type.Literal(-1), Type.Literal(0), Type.Literal(1)]),
+  probability: Type.Number({ minimum: 0, maximum: 1, description: 'model probability of the predicted direction' }),
+  feature_id: EventId,
+});
+
+export const OrderIntent = event('order_intent', 1, 'An order the risk gate let through; the only input to execution.', {
+  strategy: Type.String({ minLength: 1 }),
+  symbol: Symbol,
+  side: Side,
+  quantity: Type.Number({ exclusiveMinimum: 0 }),
+  order_type: Type.Union([Type.Literal('market'), Type.Literal('limit')]),
+  limit_price: Type.Optional(PositivePrice),
+  time_in_force: Type.Union([Type.Literal('gtc'), Type.Literal('ioc'), Type.Literal('day')]),
+  reduce_only: Type.Boolean(),
+  signal_id: EventId,
+});
+
+export const RiskCheckResult = Type.Object(
+  {
+    check: Type.String(),
+    passed: Type.Boolean(),
+    value: Type.Optional(Type.Number()),
+    limit: Type.Optional(Type.Number()),
+  },
+  { additionalProperties: false },
+);
+
+export const RiskDecision = event('risk_decision', 1, 'Pass or typed denial for one signal; every decision is audited.', {
+  strategy: Type.String({ minLength: 1 }),
+  symbol: Symbol,
+  outcome: Type.Union([Type.Literal('pass'), Type.Literal('deny')]),
+  code: Type.String({ minLength: 1, description: 'OK or a denial code such as MAX_NOTIONAL' }),
+  reason: Type.String(),
+  trading_state: Type.Union([Type.Literal('active'), Type.Literal('reducing'), Type.Literal('halted')]),
+  checks: Type.Array(RiskCheckResult),
+  signal_id: EventId,
+  intent_id: Type.Optional(EventId),
+});
+
+export const OrderStatus = Type.Union([
+  Type.Literal('initialized'),
+  Type.Literal('denied'),
+  Type.Literal('submitted'),
+  Type.Literal('accepted'),
+  Type.Literal('rejected'),
+  Type.Literal('canceled'),
+  Type.Literal('expired'),
+  Type.Literal('partially_filled'),
+  Type.Literal('filled'),
+  Type.Literal('pending_cancel'),
+]);
+
+export const OrderEvent = event('order_event', 1, 'A change of an order state.', {
+  order_id: EventId,
+  intent_id: EventId,
+  symbol: Symbol,
+  status: OrderStatus,
+  filled_quantity: NonNegative,
+  leaves_quantity: NonNegative,
+  reason: Type.Optional(Type.String()),
+});
+
+export const Fill = event('fill', 1, 'A (partial) execution of an order.', {
+  order_id: EventId,
+  symbol: Symbol,
+  side: Side,
+  quantity: Type.Number({ exclusiveMinimum: 0 }),
+  price: PositivePrice,
+  fee: Type.Number(),
+  liquidity: Type.Union([Type.Literal('maker'), Type.Literal('taker')]),
+});
+
+export const Position = Type.Object(
+  {
+    symbol: Symbol,
+    quantity: Type.Number({ description: 'signed: long > 0, short < 0' }),
+    avg_price: NonNegative,
+    realized_pnl: Type.Number(),
+    unrealized_pnl: Type.Number(),
+    last_price: NonNegative,
+  },
+  { additionalProperties: false },
+);
+
+export const PortfolioSnapshot = event('portfolio_snapshot', 1, 'Positions, cash and exposure of one account.', {
+  account: Type.String({ minLength: 1 }),
+  positions: Type.Array(Position),
+  cash: Type.Number(),
+  equity: Type.Number(),
+  gross_exposure: NonNegative,
+  net_exposure: Type.Number(),
+  fill_id: Type.Optional(EventId),
+});
+
+export const Alert = event('alert', 1, 'Something an operator should know about.', {
+  severity: Severity,
+  code: Type.String({ minLength: 1 }),
+  message: Type.String(),
+  source: Type.String({ minLength: 1, description: 'actor or component that raised it' }),
+  dedupe_key: Type.String({ minLength: 1 }),
+  labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+
+export const ControlCommand = event('control_command', 1, 'An operator command over ctl.<actor>.<command>.', {
+  actor: Type.String({ minLength: 1 }),
+  command: Type.String({ minLength: 1 }),
+  operator: Type.String({ minLength: 1 }),
+  reason: Type.Optional(Type.String()),
+  args: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
+});
+
+export const ControlReply = event('control_reply', 1, 'The answer to a control command.', {
+  command_id: EventId,
+  ok: Type.Boolean(),
+  error: Type.Optional(Type.String()),
+  state: Type.Optional(Type.String()),
+  data: Type.Optional(Type.Unknown()),
+});
+
+export const DeadLetter = event('dead_letter', 1, 'A message an actor could not process, with why.', {
+  original_subject: Type.String({ minLength: 1 }),
+  reason: Type.String({ minLength: 1 }),
+  consumer: Type.String(),
+  stream_sequence: Type.Optional(Type.Integer({ minimum: 0 })),
+  delivery_count: Type.Optional(Type.Integer({ minimum: 0 })),
+  source_row: Type.Optional(Type.Integer({ minimum: 0, description: 'row number when it came from a file' })),
+  payload: Type.String({ description: 'the original bytes as UTF-8 (lossy for binary)' }),
+});
+
+/** Every message contract, keyed by its schema name. */
+export const messageSchemas = {
+  trade_tick: TradeTick,
+  quote_tick: QuoteTick,
+  bar: Bar,
+  news_item: NewsItem,
+  sentiment_score: SentimentScore,
+  feature_vector: FeatureVector,
+  signal: Signal,
+  order_intent: OrderIntent,
+  risk_decision: RiskDecision,
+  order_event: OrderEvent,
+  fill: Fill,
+  portfolio_snapshot: PortfolioSnapshot,
+  alert: Alert,
+  control_command: ControlCommand,
+  control_reply: ControlReply,
+  dead_letter: DeadLetter,
+} satisfies Record<string, TObject>;
+
+export type MessageName = keyof typeof messageSchemas;
+export type MessageOf<N extends MessageName> = Static<(typeof messageSchemas)[N]>;
+
+export type TradeTick = Static<typeof TradeTick>;
+export type QuoteTick = Static<typeof QuoteTick>;
+export type Bar = Static<typeof Bar>;
+export type NewsItem = Static<typeof NewsItem>;
+export type SentimentScore = Static<typeof SentimentScore>;
+export type FeatureVector = Static<typeof FeatureVector>;
+export type Signal = Static<typeof Signal>;
+export type OrderIntent = Static<typeof OrderIntent>;
+export type RiskDecision = Static<typeof RiskDecision>;
+export type OrderStatus = Static<typeof OrderStatus>;
+export type OrderEvent = Static<typeof OrderEvent>;
+export type Fill = Static<typeof Fill>;
+export type Position = Static<typeof Position>;
+export type PortfolioSnapshot = Static<typeof PortfolioSnapshot>;
+export type Alert = Static<typeof Alert>;
+export type ControlCommand = Static<typeof ControlCommand>;
+export type ControlReply = Static<typeof ControlReply>;
+export type DeadLetter = Static<typeof DeadLetter>;
+
+/** Schema tag carried in every message body, e.g. `trade_tick.v1`. */
+export function schemaTagOf(name: MessageName): string {
+  return messageSchemas[name].properties.schema.const;
+}

@@ -1,0 +1,204 @@
+// The subject map: every subject Sluice publishes or consumes, which stream keeps it and which
+// message contracts travel on it. Subject builders, stream definitions and the AsyncAPI document
+// are all derived from this table.
+import type { MessageName } from './messages.ts';
+
+export type StreamName = 'MARKET' | 'FEATURES' | 'SIGNALS' | 'ORDERS' | 'ALERTS' | 'DEADLETTER';
+
+export interface SubjectSpec {
+  /** AsyncAPI-style address with {parameters}. */
+  readonly address: string;
+  readonly messages: readonly MessageName[];
+  /** null for request/reply subjects that no stream keeps. */
+  readonly stream: StreamName | null;
+  readonly description: string;
+}
+
+export const subjectSpecs = {
+  tick: {
+    address: 'md.tick.{partition}.{symbol}',
+    messages: ['trade_tick', 'quote_tick'],
+    stream: 'MARKET',
+    description: 'Trades and quotes, partitioned by a hash of the symbol.',
+  },
+  bar: {
+    address: 'md.bar.{partition}.{symbol}',
+    messages: ['bar'],
+    stream: 'MARKET',
+    description: 'Ready-made bars from a feed or file (daily and minute OHLCV).',
+  },
+  news: {
+    address: 'md.news.{partition}.{symbol}',
+    messages: ['news_item'],
+    stream: 'MARKET',
+    description: 'News headlines and posts about a symbol.',
+  },
+  sentiment: {
+    address: 'md.sentiment.{partition}.{symbol}',
+    messages: ['sentiment_score'],
+    stream: 'MARKET',
+    description: 'Sentiment scored by the news actor or an outside provider.',
+  },
+  feature: {
+    address: 'feat.{symbol}',
+    messages: ['feature_vector'],
+    stream: 'FEATURES',
+    description: 'Feature vectors, published by the feature actor once it is live.',
+  },
+  signal: {
+    address: 'sig.{strategy}.{symbol}',
+    messages: ['signal'],
+    stream: 'SIGNALS',
+    description: 'Model signals; only the risk gate consumes them.',
+  },
+  orderIntent: {
+    address: 'ord.intent.{symbol}',
+    messages: ['order_intent'],
+    stream: 'ORDERS',
+    description: 'Orders that passed the risk gate; only the risk gate publishes here.',
+  },
+  riskDecision: {
+    address: 'risk.decision.{symbol}',
+    messages: ['risk_decision'],
+    stream: 'ORDERS',
+    description: 'Every risk decision, pass or deny, with the values checked.',
+  },
+  orderEvent: {
+    address: 'exec.order.{symbol}',
+    messages: ['order_event'],
+    stream: 'ORDERS',
+    description: 'Order state changes.',
+  },
+  fill: {
+    address: 'exec.fill.{symbol}',
+    messages: ['fill'],
+    stream: 'ORDERS',
+    description: 'Executions.',
+  },
+  portfolio: {
+    address: 'pf.snapshot.{account}',
+    messages: ['portfolio_snapshot'],
+    stream: 'ORDERS',
+    description: 'Positions, cash, equity and exposure after each fill or mark.',
+  },
+  alert: {
+    address: 'alert.{severity}.{code}',
+    messages: ['alert'],
+    stream: 'ALERTS',
+    description: 'Alerts for operators and alert sinks.',
+  },
+  control: {
+    address: 'ctl.{actor}.{command}',
+    messages: ['control_command', 'control_reply'],
+    stream: null,
+    description: 'Operator request/reply: the request is a control_command, the reply a control_reply.',
+  },
+  deadLetter: {
+    address: 'dlq.{original_subject}',
+    messages: ['dead_letter'],
+    stream: 'DEADLETTER',
+    description: 'Messages that could not be processed, with the reason and the original subject.',
+  },
+} as const satisfies Record<string, SubjectSpec>;
+
+export type SubjectKind = keyof typeof subjectSpecs;
+
+/** Stream name -> subject filters it captures (the first token of each address, then `>`). */
+export function streamSubjects(stream: StreamName, namespace = ''): string[] {
+  const roots = new Set<string>();
+  for (const spec of Object.values(subjectSpecs) as SubjectSpec[]) {
+    if (spec.stream !== stream) continue;
+    const literalTokens = spec.address.split('.').filter((token) => !token.startsWith('{'));
+    roots.add(`${namespace}${literalTokens[0]}.>`);
+  }
+  return [...roots];
+}
+
+export const streamNames: readonly StreamName[] = ['MARKET', 'FEATURES', 'SIGNALS', 'ORDERS', 'ALERTS', 'DEADLETTER'];
+
+// Characters a NATS subject token may not contain, plus our escape character itself.
+const UNSAFE_TOKEN_CHARS = /[.*>\s~/\\]/g;
+
+/**
+ * Encodes a symbol as one subject token. Symbols like `BRK.B` or `GBP/USD` hold characters a token
+ * cannot, so each is written as ~XX (hex); the message body keeps the real symbol.
+ */
+export function symbolToken(symbol: string): string {
+  return symbol.replace(UNSAFE_TOKEN_CHARS, (char) => `~${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** FNV-1a over the symbol: stable across processes and languages, so every publisher agrees. */
+export function partitionOf(symbol: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < symbol.length; index++) {
+    hash ^= symbol.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % partitions;
+}
+
+/**
+ * Builds concrete subjects. A namespace (e.g. `bt.<run>.`) prefixes every subject so that a
+ * backtest over NATS can never publish on live order subjects.
+ */
+export class Subjects {
+  constructor(
+    readonly partitions: number,
+    readonly namespace = '',
+  ) {
+    if (!Number.isInteger(partitions) || partitions < 1) {
+      throw new RangeError(`partitions must be a positive integer, got ${partitions}`);
+    }
+  }
+
+  private market(kind: 'tick' | 'bar' | 'news' | 'sentiment', symbol: string): string {
+    return `${this.namespace}md.${kind}.${partitionOf(symbol, this.partitions)}.${symbolToken(symbol)}`;
+  }
+
+  tick(symbol: string): string {
+    return this.market('tick', symbol);
+  }
+  bar(symbol: string): string {
+    return this.market('bar', symbol);
+  }
+  news(symbol: string): string {
+    return this.market('news', symbol);
+  }
+  sentiment(symbol: string): string {
+    return this.market('sentiment', symbol);
+  }
+  /** Filter for one kind of market data over a set of partitions (one consumer per partition set). */
+  marketFilter(kind: 'tick' | 'bar' | 'news' | 'sentiment' | '*', partition: number | '*' = '*'): string {
+    return `${this.namespace}md.${kind}.${partition}.>`;
+  }
+  feature(symbol: string): string {
+    return `${this.namespace}feat.${symbolToken(symbol)}`;
+  }
+  signal(strategy: string, symbol: string): string {
+    return `${this.namespace}sig.${symbolToken(strategy)}.${symbolToken(symbol)}`;
+  }
+  orderIntent(symbol: string): string {
+    return `${this.namespace}ord.intent.${symbolToken(symbol)}`;
+  }
+  riskDecision(symbol: string): string {
+    return `${this.namespace}risk.decision.${symbolToken(symbol)}`;
+  }
+  orderEvent(symbol: string): string {
+    return `${this.namespace}exec.order.${symbolToken(symbol)}`;
+  }
+  fill(symbol: string): string {
+    return `${this.namespace}exec.fill.${symbolToken(symbol)}`;
+  }
+  portfolio(account: string): string {
+    return `${this.namespace}pf.snapshot.${symbolToken(account)}`;
+  }
+  alert(severity: string, code: string): string {
+    return `${this.namespace}alert.${severity}.${symbolToken(code)}`;
+  }
+  control(actor: string, command: string): string {
+    return `${this.namespace}ctl.${actor}.${command}`;
+  }
+  deadLetter(originalSubject: string): string {
+    return `${this.namespace}dlq.${originalSubject}`;
+  }
+}

@@ -1,0 +1,48 @@
+// Compiled validators for every message contract. TypeBox compiles each schema once into a
+// specialised function, which keeps validation cheap enough for the per-message consume path.
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { type MessageName, type MessageOf, messageSchemas } from './messages.ts';
+
+type Checkers = { [N in MessageName]: TypeCheck<(typeof messageSchemas)[N]> };
+
+const checkers = Object.fromEntries(
+  Object.entries(messageSchemas).map(([name, schema]) => [name, TypeCompiler.Compile(schema)]),
+) as Checkers;
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Checks an already-parsed value against a contract; the reason names the first failing field. */
+export function validateMessage<N extends MessageName>(name: N, value: unknown): Decoded<MessageOf<N>> {
+  const checker = checkers[name] as TypeCheck<(typeof messageSchemas)[N]>;
+  if (checker.Check(value)) return { ok: true, value: value as MessageOf<N> };
+  const first = checker.Errors(value).First();
+  const where = first?.path ? first.path : '(root)';
+  return { ok: false, reason: `${name}: ${where}: ${first?.message ?? 'invalid'}` };
+}
+
+const textDecoder = new TextDecoder();
+
+/** Parses JSON bytes and validates them; malformed JSON is a failure with the parser's reason, never a throw. */
+export function decodeMessage<N extends MessageName>(name: N, bytes: Uint8Array): Decoded<MessageOf<N>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(textDecoder.decode(bytes));
+  } catch (error) {
+    return { ok: false, reason: `${name}: malformed JSON: ${(error as Error).message}` };
+  }
+  return validateMessage(name, parsed);
+}
+
+/** Messages that share one subject (trade and quote ticks) are told apart by their `schema` tag. */
+export function decodeOneOf<N extends MessageName>(names: readonly N[], bytes: Uint8Array): Decoded<MessageOf<N>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(textDecoder.decode(bytes));
+  } catch (error) {
+    return { ok: false, reason: `malformed JSON: ${(error as Error).message}` };
+  }
+  const tag = (parsed as { schema?: unknown } | null)?.schema;
+  const name = names.find((candidate) => messageSchemas[candidate].properties.schema.const === tag);
+  if (!name) return { ok: false, reason: `unknown schema tag ${JSON.stringify(tag)}; expected one of ${names.join(', ')}` };
+  return validateMessage(name, parsed);
+}
