@@ -21,7 +21,11 @@ function positiveInteger(name: string, raw: string | undefined, fallback: number
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 1) {
-    throw new ConfigError(name, `must be a positive integer, got "${raw}"`, `Set ${name} to e.g. ${fallback}.`);
+    throw new ConfigError(
+      name,
+      `must be a positive integer, got "${raw}"`,
+      `Set ${name} to e.g. ${fallback}.`,
+    );
   }
   return value;
 }

@@ -1,6 +1,6 @@
 // pino JSON logs with run, actor and symbol fields as child bindings; pretty output is left to
 // `pino-pretty` on a terminal so production output stays machine-readable.
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

@@ -12,9 +12,14 @@ const EpochMillis = Type.Integer({ minimum: 0, description: 'epoch milliseconds 
 const EventId = Type.String({
   minLength: 1,
   maxLength: 256,
-  description: 'deterministic id (source + sequence, or derived from the ids that caused it); used as Nats-Msg-Id',
+  description:
+    'deterministic id (source + sequence, or derived from the ids that caused it); used as Nats-Msg-Id',
 });
-const Symbol = Type.String({ minLength: 1, maxLength: 64, description: 'instrument symbol as the venue spells it' });
+const SymbolName = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'instrument symbol as the venue spells it',
+});
 const PositivePrice = Type.Number({ exclusiveMinimum: 0 });
 const NonNegative = Type.Number({ minimum: 0 });
 const Side = Type.Union([Type.Literal('buy'), Type.Literal('sell')]);
@@ -37,7 +42,7 @@ function event<P extends TProperties>(name: string, version: number, description
 }
 
 export const TradeTick = event('trade_tick', 1, 'One trade printed at a venue.', {
-  symbol: Symbol,
+  symbol: SymbolName,
   price: PositivePrice,
   size: NonNegative,
   aggressor: Type.Union([Type.Literal('buy'), Type.Literal('sell'), Type.Literal('unknown')]),
@@ -46,7 +51,7 @@ export const TradeTick = event('trade_tick', 1, 'One trade printed at a venue.',
 });
 
 export const QuoteTick = event('quote_tick', 1, 'Top of book at a venue.', {
-  symbol: Symbol,
+  symbol: SymbolName,
   bid: PositivePrice,
   ask: PositivePrice,
   bid_size: NonNegative,
@@ -54,34 +59,44 @@ export const QuoteTick = event('quote_tick', 1, 'Top of book at a venue.', {
   venue: Type.Optional(Type.String({ maxLength: 64 })),
 });
 
-export const Bar = event('bar', 1, 'OHLCV bar; ts_event is the bar close (start + interval), so it is known at ts_event.', {
-  symbol: Symbol,
-  interval: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description: 'bar length, e.g. 1s, 1m, 1d' }),
-  open: PositivePrice,
-  high: PositivePrice,
-  low: PositivePrice,
-  close: PositivePrice,
-  volume: NonNegative,
-});
+export const Bar = event(
+  'bar',
+  1,
+  'OHLCV bar; ts_event is the bar close (start + interval), so it is known at ts_event.',
+  {
+    symbol: SymbolName,
+    interval: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description: 'bar length, e.g. 1s, 1m, 1d' }),
+    open: PositivePrice,
+    high: PositivePrice,
+    low: PositivePrice,
+    close: PositivePrice,
+    volume: NonNegative,
+  },
+);
 
 export const NewsItem = event('news_item', 1, 'A headline or post about a symbol.', {
-  symbol: Symbol,
+  symbol: SymbolName,
   headline: Type.String({ minLength: 1, maxLength: 4096 }),
   source: Type.String({ minLength: 1, maxLength: 128 }),
   url: Type.Optional(Type.String({ maxLength: 2048 })),
 });
 
-export const SentimentScore = event('sentiment_score', 1, 'Sentiment of a news item, scored by Sluice or a provider.', {
-  symbol: Symbol,
-  label: Label,
-  score: Type.Number({ minimum: -1, maximum: 1, description: 'P(bullish) - P(bearish)' }),
-  confidence: Type.Number({ minimum: 0, maximum: 1 }),
-  model_version: Type.String({ minLength: 1 }),
-  news_id: Type.Optional(EventId),
-});
+export const SentimentScore = event(
+  'sentiment_score',
+  1,
+  'Sentiment of a news item, scored by Sluice or a provider.',
+  {
+    symbol: SymbolName,
+    label: Label,
+    score: Type.Number({ minimum: -1, maximum: 1, description: 'P(bullish) - P(bearish)' }),
+    confidence: Type.Number({ minimum: 0, maximum: 1 }),
+    model_version: Type.String({ minLength: 1 }),
+    news_id: Type.Optional(EventId),
+  },
+);
 
 export const FeatureVector = event('feature_vector', 1, 'Features of one symbol after a bar closed.', {
-  symbol: Symbol,
+  symbol: SymbolName,
   feature_set: Type.String({ minLength: 1 }),
   feature_set_version: Type.String({ minLength: 1, description: 'hash of the feature-set declaration' }),
   values: Type.Record(Type.String(), Type.Number()),
@@ -90,24 +105,33 @@ export const FeatureVector = event('feature_vector', 1, 'Features of one symbol 
 
 export const Signal = event('signal', 1, 'A model output for one symbol.', {
   strategy: Type.String({ minLength: 1 }),
-  symbol: Symbol,
+  symbol: SymbolName,
   model_version: Type.String({ minLength: 1 }),
   direction: Type.Union([Type.Literal(-1), Type.Literal(0), Type.Literal(1)]),
-  probability: Type.Number({ minimum: 0, maximum: 1, description: 'model probability of the predicted direction' }),
+  probability: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    description: 'model probability of the predicted direction',
+  }),
   feature_id: EventId,
 });
 
-export const OrderIntent = event('order_intent', 1, 'An order the risk gate let through; the only input to execution.', {
-  strategy: Type.String({ minLength: 1 }),
-  symbol: Symbol,
-  side: Side,
-  quantity: Type.Number({ exclusiveMinimum: 0 }),
-  order_type: Type.Union([Type.Literal('market'), Type.Literal('limit')]),
-  limit_price: Type.Optional(PositivePrice),
-  time_in_force: Type.Union([Type.Literal('gtc'), Type.Literal('ioc'), Type.Literal('day')]),
-  reduce_only: Type.Boolean(),
-  signal_id: EventId,
-});
+export const OrderIntent = event(
+  'order_intent',
+  1,
+  'An order the risk gate let through; the only input to execution.',
+  {
+    strategy: Type.String({ minLength: 1 }),
+    symbol: SymbolName,
+    side: Side,
+    quantity: Type.Number({ exclusiveMinimum: 0 }),
+    order_type: Type.Union([Type.Literal('market'), Type.Literal('limit')]),
+    limit_price: Type.Optional(PositivePrice),
+    time_in_force: Type.Union([Type.Literal('gtc'), Type.Literal('ioc'), Type.Literal('day')]),
+    reduce_only: Type.Boolean(),
+    signal_id: EventId,
+  },
+);
 
 export const RiskCheckResult = Type.Object(
   {
@@ -119,17 +143,22 @@ export const RiskCheckResult = Type.Object(
   { additionalProperties: false },
 );
 
-export const RiskDecision = event('risk_decision', 1, 'Pass or typed denial for one signal; every decision is audited.', {
-  strategy: Type.String({ minLength: 1 }),
-  symbol: Symbol,
-  outcome: Type.Union([Type.Literal('pass'), Type.Literal('deny')]),
-  code: Type.String({ minLength: 1, description: 'OK or a denial code such as MAX_NOTIONAL' }),
-  reason: Type.String(),
-  trading_state: Type.Union([Type.Literal('active'), Type.Literal('reducing'), Type.Literal('halted')]),
-  checks: Type.Array(RiskCheckResult),
-  signal_id: EventId,
-  intent_id: Type.Optional(EventId),
-});
+export const RiskDecision = event(
+  'risk_decision',
+  1,
+  'Pass or typed denial for one signal; every decision is audited.',
+  {
+    strategy: Type.String({ minLength: 1 }),
+    symbol: SymbolName,
+    outcome: Type.Union([Type.Literal('pass'), Type.Literal('deny')]),
+    code: Type.String({ minLength: 1, description: 'OK or a denial code such as MAX_NOTIONAL' }),
+    reason: Type.String(),
+    trading_state: Type.Union([Type.Literal('active'), Type.Literal('reducing'), Type.Literal('halted')]),
+    checks: Type.Array(RiskCheckResult),
+    signal_id: EventId,
+    intent_id: Type.Optional(EventId),
+  },
+);
 
 export const OrderStatus = Type.Union([
   Type.Literal('initialized'),
@@ -147,7 +176,7 @@ export const OrderStatus = Type.Union([
 export const OrderEvent = event('order_event', 1, 'A change of an order state.', {
   order_id: EventId,
   intent_id: EventId,
-  symbol: Symbol,
+  symbol: SymbolName,
   status: OrderStatus,
   filled_quantity: NonNegative,
   leaves_quantity: NonNegative,
@@ -156,7 +185,7 @@ export const OrderEvent = event('order_event', 1, 'A change of an order state.',
 
 export const Fill = event('fill', 1, 'A (partial) execution of an order.', {
   order_id: EventId,
-  symbol: Symbol,
+  symbol: SymbolName,
   side: Side,
   quantity: Type.Number({ exclusiveMinimum: 0 }),
   price: PositivePrice,
@@ -166,7 +195,7 @@ export const Fill = event('fill', 1, 'A (partial) execution of an order.', {
 
 export const Position = Type.Object(
   {
-    symbol: Symbol,
+    symbol: SymbolName,
     quantity: Type.Number({ description: 'signed: long > 0, short < 0' }),
     avg_price: NonNegative,
     realized_pnl: Type.Number(),
@@ -176,15 +205,20 @@ export const Position = Type.Object(
   { additionalProperties: false },
 );
 
-export const PortfolioSnapshot = event('portfolio_snapshot', 1, 'Positions, cash and exposure of one account.', {
-  account: Type.String({ minLength: 1 }),
-  positions: Type.Array(Position),
-  cash: Type.Number(),
-  equity: Type.Number(),
-  gross_exposure: NonNegative,
-  net_exposure: Type.Number(),
-  fill_id: Type.Optional(EventId),
-});
+export const PortfolioSnapshot = event(
+  'portfolio_snapshot',
+  1,
+  'Positions, cash and exposure of one account.',
+  {
+    account: Type.String({ minLength: 1 }),
+    positions: Type.Array(Position),
+    cash: Type.Number(),
+    equity: Type.Number(),
+    gross_exposure: NonNegative,
+    net_exposure: Type.Number(),
+    fill_id: Type.Optional(EventId),
+  },
+);
 
 export const Alert = event('alert', 1, 'Something an operator should know about.', {
   severity: Severity,

@@ -114,7 +114,14 @@ export function streamSubjects(stream: StreamName, namespace = ''): string[] {
   return [...roots];
 }
 
-export const streamNames: readonly StreamName[] = ['MARKET', 'FEATURES', 'SIGNALS', 'ORDERS', 'ALERTS', 'DEADLETTER'];
+export const streamNames: readonly StreamName[] = [
+  'MARKET',
+  'FEATURES',
+  'SIGNALS',
+  'ORDERS',
+  'ALERTS',
+  'DEADLETTER',
+];
 
 // Characters a NATS subject token may not contain, plus our escape character itself.
 const UNSAFE_TOKEN_CHARS = /[.*>\s~/\\]/g;

@@ -1,6 +1,6 @@
 // Compiled validators for every message contract. TypeBox compiles each schema once into a
 // specialised function, which keeps validation cheap enough for the per-message consume path.
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { type MessageName, type MessageOf, messageSchemas } from './messages.ts';
 
 type Checkers = { [N in MessageName]: TypeCheck<(typeof messageSchemas)[N]> };
@@ -34,7 +34,10 @@ export function decodeMessage<N extends MessageName>(name: N, bytes: Uint8Array)
 }
 
 /** Messages that share one subject (trade and quote ticks) are told apart by their `schema` tag. */
-export function decodeOneOf<N extends MessageName>(names: readonly N[], bytes: Uint8Array): Decoded<MessageOf<N>> {
+export function decodeOneOf<N extends MessageName>(
+  names: readonly N[],
+  bytes: Uint8Array,
+): Decoded<MessageOf<N>> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(textDecoder.decode(bytes));
@@ -43,6 +46,10 @@ export function decodeOneOf<N extends MessageName>(names: readonly N[], bytes: U
   }
   const tag = (parsed as { schema?: unknown } | null)?.schema;
   const name = names.find((candidate) => messageSchemas[candidate].properties.schema.const === tag);
-  if (!name) return { ok: false, reason: `unknown schema tag ${JSON.stringify(tag)}; expected one of ${names.join(', ')}` };
+  if (!name)
+    return {
+      ok: false,
+      reason: `unknown schema tag ${JSON.stringify(tag)}; expected one of ${names.join(', ')}`,
+    };
   return validateMessage(name, parsed);
 }

@@ -1,0 +1,56 @@
+// One NATS connection per process: reconnects forever with jittered waits (a restarted server or a
+// cluster failover must not kill an actor), and takes credentials and TLS from configuration.
+import { readFileSync } from 'node:fs';
+import {
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  type NodeConnectionOptions,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
+} from '@nats-io/transport-node';
+import type { SluiceEnvironment } from '../core/config.ts';
+
+export type { NatsConnection };
+
+export type NatsAuthOptions = Pick<
+  SluiceEnvironment,
+  'natsUser' | 'natsPassword' | 'natsToken' | 'natsCredsFile' | 'natsTlsCaFile'
+>;
+
+export interface ConnectOptions extends Partial<NatsAuthOptions> {
+  url: string;
+  /** Shown in the server's connection list, e.g. `sluice-feature-0`. */
+  name?: string;
+}
+
+export function connectionOptions(options: ConnectOptions): NodeConnectionOptions {
+  const authenticators = [];
+  if (options.natsUser) {
+    authenticators.push(usernamePasswordAuthenticator(options.natsUser, options.natsPassword ?? ''));
+  }
+  if (options.natsToken) authenticators.push(tokenAuthenticator(options.natsToken));
+  if (options.natsCredsFile) authenticators.push(credsAuthenticator(readFileSync(options.natsCredsFile)));
+  return {
+    servers: options.url.split(',').map((server) => server.trim()),
+    name: options.name ?? 'sluice',
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 100,
+    pingInterval: 10_000,
+    ...(authenticators.length > 0 ? { authenticator: authenticators } : {}),
+    ...(options.natsTlsCaFile ? { tls: { caFile: options.natsTlsCaFile } } : {}),
+  };
+}
+
+export function connectNats(options: ConnectOptions): Promise<NatsConnection> {
+  return connect(connectionOptions(options));
+}
+
+/** `2.9.10` -> [2, 9, 10]; used to avoid features a 2.9 server refuses. */
+export function serverVersion(connection: NatsConnection): [number, number, number] {
+  const [major = 0, minor = 0, patch = 0] = (connection.info?.version ?? '0.0.0')
+    .split('.')
+    .map((part) => Number.parseInt(part, 10));
+  return [major, minor, patch];
+}

@@ -1,0 +1,157 @@
+// Runs one durable pull consumer: decode + validate each message, hand it to the actor's handler
+// one at a time (so per-symbol order holds), then ack. Bad input never stops the loop:
+//  - undecodable / schema-invalid messages are dead-lettered with the reason and terminated;
+//  - a handler error naks with backoff, and after maxDeliver attempts the message is dead-lettered.
+// In-flight work is bounded by the consumer's max_ack_pending (server side) and the pull batch.
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { Logger } from '../core/logger.ts';
+import type { MessageName, MessageOf } from '../schemas/messages.ts';
+import type { Subjects } from '../schemas/subjects.ts';
+import { type Decoded, decodeMessage, decodeOneOf } from '../schemas/validate.ts';
+import { sendToDeadLetter } from './dead-letter.ts';
+import type { EventPublisher } from './publisher.ts';
+import { applyConsumer, type DurableConsumerSpec } from './topology.ts';
+
+export interface Delivery {
+  subject: string;
+  streamSequence: number;
+  deliveryCount: number;
+}
+
+export type MessageHandler<N extends MessageName> = (
+  message: MessageOf<N>,
+  delivery: Delivery,
+) => void | Promise<void>;
+
+export interface ConsumerRunnerOptions<N extends MessageName> {
+  consumer: DurableConsumerSpec;
+  /** Contracts accepted on the filtered subjects; several are told apart by their schema tag. */
+  messages: readonly N[];
+  handler: MessageHandler<N>;
+  /** Used to publish dead letters. */
+  publisher: EventPublisher;
+  subjects: Subjects;
+  /** Nak delay per delivery attempt (the last value repeats). */
+  backoffMs?: readonly number[];
+  /** Messages pulled per request. */
+  batch?: number;
+  logger?: Logger;
+}
+
+export interface ConsumerStats {
+  processed: number;
+  deadLettered: number;
+  retried: number;
+}
+
+const DEFAULT_BACKOFF_MS = [100, 500, 2_000, 5_000] as const;
+
+export class ConsumerRunner<N extends MessageName> {
+  readonly stats: ConsumerStats = { processed: 0, deadLettered: 0, retried: 0 };
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly maxDeliver: number;
+  private readonly decode: (bytes: Uint8Array) => Decoded<MessageOf<N>>;
+
+  constructor(private readonly options: ConsumerRunnerOptions<N>) {
+    this.maxDeliver = options.consumer.maxDeliver ?? 5;
+    const [only] = options.messages;
+    this.decode =
+      options.messages.length === 1 && only !== undefined
+        ? (bytes) => decodeMessage(only, bytes)
+        : (bytes) => decodeOneOf(options.messages, bytes);
+  }
+
+  get name(): string {
+    return this.options.consumer.durable;
+  }
+
+  /** Applies the durable consumer and starts pulling. */
+  async start(jetstream: JetStreamClient, manager: JetStreamManager): Promise<void> {
+    await applyConsumer(manager, this.options.consumer);
+    const consumer = await jetstream.consumers.get(
+      this.options.consumer.stream,
+      this.options.consumer.durable,
+    );
+    this.messages = await consumer.consume({ max_messages: this.options.batch ?? 256 });
+    this.loop = this.run(this.messages);
+  }
+
+  /**
+   * Graceful stop: no new pulls, the message being handled finishes and is acked, and messages
+   * pulled but not yet handled are nak'ed at once so another instance (or a restart) gets them.
+   */
+  async drain(): Promise<void> {
+    if (!this.messages) return;
+    this.draining = true;
+    this.messages.stop();
+    await this.loop;
+  }
+
+  private draining = false;
+
+  private async run(messages: ConsumerMessages): Promise<void> {
+    for await (const message of messages) {
+      if (this.draining) {
+        message.nak();
+        continue;
+      }
+      await this.handle(message);
+    }
+  }
+
+  private async handle(message: JsMsg): Promise<void> {
+    const decoded = this.decode(message.data);
+    if (!decoded.ok) {
+      await this.deadLetter(message, decoded.reason);
+      return;
+    }
+    const delivery: Delivery = {
+      subject: message.subject,
+      streamSequence: message.info.streamSequence,
+      deliveryCount: message.info.deliveryCount,
+    };
+    try {
+      const pending = this.options.handler(decoded.value, delivery);
+      if (pending) await pending;
+      message.ack();
+      this.stats.processed++;
+    } catch (error) {
+      const reason = `handler failed: ${(error as Error).message ?? String(error)}`;
+      if (delivery.deliveryCount >= this.maxDeliver) {
+        await this.deadLetter(message, `${reason} (after ${delivery.deliveryCount} deliveries)`);
+        return;
+      }
+      const backoff = this.options.backoffMs ?? DEFAULT_BACKOFF_MS;
+      const delay = backoff[Math.min(delivery.deliveryCount - 1, backoff.length - 1)] ?? 1_000;
+      this.stats.retried++;
+      this.options.logger?.warn(
+        { subject: message.subject, delay, err: error },
+        'handler failed; will retry',
+      );
+      message.nak(delay);
+    }
+  }
+
+  private async deadLetter(message: JsMsg, reason: string): Promise<void> {
+    try {
+      await sendToDeadLetter(this.options.publisher, this.options.subjects, {
+        originalSubject: message.subject,
+        reason,
+        consumer: this.options.consumer.durable,
+        payload: message.data,
+        receivedAt: Math.floor(message.info.timestampNanos / 1_000_000),
+        streamSequence: message.info.streamSequence,
+        deliveryCount: message.info.deliveryCount,
+      });
+    } catch (error) {
+      // The copy did not land: keep the message in the stream and try again later.
+      this.options.logger?.error({ err: error, subject: message.subject }, 'dead-letter publish failed');
+      message.nak(1_000);
+      return;
+    }
+    message.term(reason.slice(0, 200));
+    this.stats.deadLettered++;
+    this.options.logger?.warn({ subject: message.subject, reason }, 'message dead-lettered');
+  }
+}

@@ -1,0 +1,124 @@
+// Streams and durable consumers as code, applied idempotently: a missing stream is created, an
+// existing one is updated to the declared configuration, so every process can apply it at start.
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { type StreamName, streamNames, streamSubjects } from '../schemas/subjects.ts';
+
+export interface TopologyOptions {
+  replicas: number;
+  /** Prefix for namespaced runs (`bt.<run>.`); stream names get a matching suffix. */
+  namespace?: string;
+  /** Window in which a re-published event id is dropped as a duplicate. */
+  duplicateWindowMs?: number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** How long each stream keeps data; market data is the replay source, so it keeps the longest. */
+const retentionByStream: Record<StreamName, number> = {
+  MARKET: 365 * DAY_MS,
+  FEATURES: 30 * DAY_MS,
+  SIGNALS: 90 * DAY_MS,
+  ORDERS: 5 * 365 * DAY_MS,
+  ALERTS: 30 * DAY_MS,
+  DEADLETTER: 30 * DAY_MS,
+};
+
+export function streamName(stream: StreamName, namespace = ''): string {
+  if (!namespace) return stream;
+  // `bt.run42.` -> MARKET_bt_run42: stream names may not contain dots.
+  return `${stream}_${namespace.replace(/\.$/, '').replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+export function streamConfig(
+  stream: StreamName,
+  options: TopologyOptions,
+): Partial<StreamConfig> & { name: string } {
+  return {
+    name: streamName(stream, options.namespace),
+    subjects: streamSubjects(stream, options.namespace),
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    num_replicas: options.replicas,
+    max_age: nanos(retentionByStream[stream]),
+    // Ingest re-runs and crash re-publishes rely on this window to drop duplicates by Nats-Msg-Id.
+    duplicate_window: nanos(options.duplicateWindowMs ?? DAY_MS),
+  };
+}
+
+/** Creates or updates every stream; returns the names applied. */
+export async function applyStreams(manager: JetStreamManager, options: TopologyOptions): Promise<string[]> {
+  const applied: string[] = [];
+  for (const stream of streamNames) {
+    const config = streamConfig(stream, options);
+    try {
+      await manager.streams.info(config.name);
+      await manager.streams.update(config.name, config);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await manager.streams.add(config);
+    }
+    applied.push(config.name);
+  }
+  return applied;
+}
+
+export interface DurableConsumerSpec {
+  stream: string;
+  durable: string;
+  /** One subject filter (works on nats-server 2.9, which refuses `filter_subjects` arrays). */
+  filterSubject: string;
+  /** Upper bound on unacknowledged messages handed to this consumer: the backpressure limit. */
+  maxAckPending?: number;
+  /** Deliveries before a failing message is dead-lettered by the consumer runner. */
+  maxDeliver?: number;
+  ackWaitMs?: number;
+  deliverPolicy?: DeliverPolicy;
+  optStartSeq?: number;
+}
+
+export function consumerConfig(spec: DurableConsumerSpec): Partial<ConsumerConfig> {
+  return {
+    durable_name: spec.durable,
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: spec.filterSubject,
+    max_ack_pending: spec.maxAckPending ?? 1024,
+    // The runner dead-letters at maxDeliver itself; the server bound is one more so the runner gets
+    // to see the last delivery and copy it out before the server would give up silently.
+    max_deliver: (spec.maxDeliver ?? 5) + 1,
+    ack_wait: nanos(spec.ackWaitMs ?? 30_000),
+    deliver_policy: spec.deliverPolicy ?? DeliverPolicy.All,
+    ...(spec.optStartSeq !== undefined ? { opt_start_seq: spec.optStartSeq } : {}),
+  };
+}
+
+/** Creates the durable consumer, or updates the fields a durable consumer may change. */
+export async function applyConsumer(manager: JetStreamManager, spec: DurableConsumerSpec): Promise<void> {
+  const config = consumerConfig(spec);
+  try {
+    await manager.consumers.info(spec.stream, spec.durable);
+    await manager.consumers.update(spec.stream, spec.durable, {
+      max_ack_pending: config.max_ack_pending,
+      max_deliver: config.max_deliver,
+      ack_wait: config.ack_wait,
+    });
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await manager.consumers.add(spec.stream, config);
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const message = String((error as Error)?.message ?? error);
+  return /not found/i.test(message);
+}

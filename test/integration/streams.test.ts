@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TradeTick } from '../../schemas/messages.ts';
+import { ConsumerRunner } from '../../streams/consumer-runner.ts';
+import { EventPublisher, InvalidMessageError } from '../../streams/publisher.ts';
+import { applyStreams } from '../../streams/topology.ts';
+import { startTestBus, type TestBus } from '../support/bus.ts';
+
+function trade(sequence: number, price = 100 + sequence): TradeTick {
+  return {
+    schema: 'trade_tick.v1',
+    id: `test:AAPL:${sequence}`,
+    ts_event: 1_600_000_000_000 + sequence,
+    ts_init: 1_600_000_000_000 + sequence,
+    symbol: 'AAPL',
+    price,
+    size: 10,
+    aggressor: 'buy',
+  };
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for condition');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('JetStream plumbing on a real nats-server', () => {
+  let bus: TestBus;
+  before(async () => {
+    bus = await startTestBus();
+  });
+  after(async () => {
+    await bus?.close();
+  });
+
+  it('applies streams idempotently', async () => {
+    const again = await applyStreams(bus.manager, { replicas: 1 });
+    assert.deepEqual(again, ['MARKET', 'FEATURES', 'SIGNALS', 'ORDERS', 'ALERTS', 'DEADLETTER']);
+    const info = await bus.manager.streams.info('MARKET');
+    assert.deepEqual(info.config.subjects, ['md.>']);
+  });
+
+  it('drops a re-published event id as a duplicate', async () => {
+    const publisher = new EventPublisher(bus.jetstream);
+    for (let i = 0; i < 50; i++)
+      await publisher.publish('trade_tick', bus.subjects.tick('DUP'), {
+        ...trade(i),
+        symbol: 'DUP',
+        id: `dup:${i}`,
+      });
+    for (let i = 0; i < 50; i++)
+      await publisher.publish('trade_tick', bus.subjects.tick('DUP'), {
+        ...trade(i),
+        symbol: 'DUP',
+        id: `dup:${i}`,
+      });
+    const stats = await publisher.flush();
+    assert.deepEqual(stats, { published: 50, duplicates: 50 });
+  });
+
+  it('refuses to publish an event that breaks its contract', async () => {
+    const publisher = new EventPublisher(bus.jetstream);
+    await assert.rejects(
+      publisher.publish('trade_tick', bus.subjects.tick('AAPL'), { ...trade(1), price: -5 }),
+      (error: unknown) => error instanceof InvalidMessageError && /price/.test(error.message),
+    );
+  });
+
+  it('dead-letters malformed and schema-invalid messages and keeps processing valid ones', async () => {
+    const subject = bus.subjects.tick('POISON');
+    const publisher = new EventPublisher(bus.jetstream);
+    const seen: number[] = [];
+    const runner = new ConsumerRunner({
+      consumer: { stream: 'MARKET', durable: 'poison-test', filterSubject: subject, maxDeliver: 2 },
+      messages: ['trade_tick', 'quote_tick'],
+      handler: (message) => {
+        if (message.schema !== 'trade_tick.v1') return;
+        if (message.price === 13) throw new Error('unlucky price');
+        seen.push(message.price);
+      },
+      publisher,
+      subjects: bus.subjects,
+      backoffMs: [50],
+    });
+    await runner.start(bus.jetstream, bus.manager);
+
+    const valid = (n: number) => ({ ...trade(n, n), symbol: 'POISON', id: `poison:${n}` });
+    await bus.jetstream.publish(subject, JSON.stringify(valid(1)), { msgID: 'poison:1' });
+    await bus.jetstream.publish(subject, '{not json', { msgID: 'poison:bad-json' });
+    await bus.jetstream.publish(subject, JSON.stringify({ ...valid(2), price: 'NaN' }), {
+      msgID: 'poison:bad-price',
+    });
+    await bus.jetstream.publish(subject, JSON.stringify({ ...valid(3), schema: 'nope.v9' }), {
+      msgID: 'poison:bad-tag',
+    });
+    await bus.jetstream.publish(subject, JSON.stringify(valid(13)), { msgID: 'poison:13' });
+    await bus.jetstream.publish(subject, JSON.stringify(valid(4)), { msgID: 'poison:4' });
+
+    await waitFor(() => seen.includes(4) && runner.stats.deadLettered === 4);
+    await runner.drain();
+    assert.deepEqual(seen, [1, 4]);
+    assert.equal(runner.stats.retried, 1, 'the failing handler was retried once before dead-lettering');
+
+    const letters = await bus.jetstream.consumers.get('DEADLETTER');
+    const reasons: string[] = [];
+    const fetched = await letters.fetch({ max_messages: 10, expires: 2_000 });
+    for await (const message of fetched) {
+      const letter = message.json<{ reason: string; original_subject: string; payload: string }>();
+      assert.equal(letter.original_subject, subject);
+      assert.equal(message.subject, `dlq.${subject}`);
+      reasons.push(letter.reason);
+      if (reasons.length === 4) break;
+    }
+    assert.equal(reasons.length, 4);
+    assert.match(reasons[0] ?? '', /malformed JSON/);
+    assert.match(reasons[1] ?? '', /\/price/);
+    assert.match(reasons[2] ?? '', /unknown schema tag/);
+    assert.match(reasons[3] ?? '', /unlucky price.*after 2 deliveries/);
+  });
+
+  async function resumeAcross(
+    restart: (server: NonNullable<TestBus['server']>) => Promise<void>,
+    name: string,
+  ) {
+    const subject = bus.subjects.tick(name);
+    const publisher = new EventPublisher(bus.jetstream);
+    const received: number[] = [];
+    const makeRunner = () =>
+      new ConsumerRunner({
+        consumer: { stream: 'MARKET', durable: `${name}-test`, filterSubject: subject },
+        messages: ['trade_tick'],
+        handler: (message) => {
+          received.push(message.price);
+        },
+        publisher,
+        subjects: bus.subjects,
+      });
+    const publishRange = async (from: number, to: number) => {
+      for (let i = from; i <= to; i++) {
+        await publisher.publish('trade_tick', subject, { ...trade(i, i), symbol: name, id: `${name}:${i}` });
+      }
+      await publisher.flush();
+    };
+    const first = makeRunner();
+    await first.start(bus.jetstream, bus.manager);
+    await publishRange(1, 20);
+    await waitFor(() => received.length === 20);
+    await first.drain();
+    await bus.connection.flush();
+
+    await restart(bus.server!);
+    await publishRange(21, 30);
+    const second = makeRunner();
+    await second.start(bus.jetstream, bus.manager);
+    await waitFor(() => received.includes(30));
+    await second.drain();
+    return received;
+  }
+
+  it('resumes a durable consumer exactly where it stopped after a graceful server restart', async (t) => {
+    if (!bus.server) return t.skip('NATS_URL given: cannot restart a server we did not start');
+    const received = await resumeAcross((server) => server.restart(), 'GRACEFUL');
+    assert.deepEqual(
+      received,
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
+  });
+
+  it('loses nothing when the server is killed: at-least-once, in order after dropping redeliveries', async (t) => {
+    if (!bus.server) return t.skip('NATS_URL given: cannot kill a server we did not start');
+    const received = await resumeAcross(async (server) => {
+      await server.kill();
+      await server.restart();
+    }, 'KILLED');
+    // A SIGKILL can lose acks the server had not yet written, so some messages come again; actors
+    // drop them by event id. What must hold: every message arrives, and first arrivals are in order.
+    const firstArrivals = received.filter((price, index) => received.indexOf(price) === index);
+    assert.deepEqual(
+      firstArrivals,
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
+  });
+});
