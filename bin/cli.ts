@@ -9,7 +9,12 @@ const program = new Command('sluice')
   .showHelpAfterError()
   .exitOverride();
 
-const commandModules = [await import('./commands/status.ts'), await import('./commands/ingest.ts')];
+const commandModules = [
+  await import('./commands/status.ts'),
+  await import('./commands/database-status.ts'),
+  await import('./commands/ingest.ts'),
+  await import('./commands/demo.ts'),
+];
 for (const module of commandModules) module.register(program);
 
 try {

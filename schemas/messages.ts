@@ -22,13 +22,18 @@ const SymbolName = Type.String({
 });
 const PositivePrice = Type.Number({ exclusiveMinimum: 0 });
 const NonNegative = Type.Number({ minimum: 0 });
-const Side = Type.Union([Type.Literal('buy'), Type.Literal('sell')]);
+export const Side = Type.Union([Type.Literal('buy'), Type.Literal('sell')]);
 const Label = Type.Union([Type.Literal('bearish'), Type.Literal('bullish'), Type.Literal('neutral')]);
 const Severity = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]);
 
 /** Declares a versioned event: the common header fields plus the message's own. */
-function event<P extends TProperties>(name: string, version: number, description: string, properties: P) {
-  const schemaTag = `${name}.v${version}`;
+function event<Name extends string, Version extends number, P extends TProperties>(
+  name: Name,
+  version: Version,
+  description: string,
+  properties: P,
+) {
+  const schemaTag = `${name}.v${version}` as `${Name}.v${Version}`;
   return Type.Object(
     {
       schema: Type.Literal(schemaTag),
@@ -288,6 +293,7 @@ export type Signal = Static<typeof Signal>;
 export type OrderIntent = Static<typeof OrderIntent>;
 export type RiskDecision = Static<typeof RiskDecision>;
 export type OrderStatus = Static<typeof OrderStatus>;
+export type Side = Static<typeof Side>;
 export type OrderEvent = Static<typeof OrderEvent>;
 export type Fill = Static<typeof Fill>;
 export type Position = Static<typeof Position>;

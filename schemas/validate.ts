@@ -11,10 +11,29 @@ const checkers = Object.fromEntries(
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 
+/**
+ * Rules across fields that JSON Schema cannot say. Documented in README ("Bad input"): an
+ * inconsistent bar or a crossed quote is rejected, not repaired, because no repair is safe to guess.
+ */
+const invariants: Partial<{ [N in MessageName]: (message: MessageOf<N>) => string | undefined }> = {
+  bar: (bar) => {
+    if (bar.low > bar.high) return `bar: /low ${bar.low} is above /high ${bar.high}`;
+    if (bar.open > bar.high || bar.close > bar.high) return 'bar: /open or /close is above /high';
+    if (bar.open < bar.low || bar.close < bar.low) return 'bar: /open or /close is below /low';
+    return undefined;
+  },
+  quote_tick: (quote) =>
+    quote.bid > quote.ask ? `quote_tick: crossed: /bid ${quote.bid} > /ask ${quote.ask}` : undefined,
+};
+
 /** Checks an already-parsed value against a contract; the reason names the first failing field. */
 export function validateMessage<N extends MessageName>(name: N, value: unknown): Decoded<MessageOf<N>> {
   const checker = checkers[name] as TypeCheck<(typeof messageSchemas)[N]>;
-  if (checker.Check(value)) return { ok: true, value: value as MessageOf<N> };
+  if (checker.Check(value)) {
+    const invariant = invariants[name] as ((message: MessageOf<N>) => string | undefined) | undefined;
+    const broken = invariant?.(value as MessageOf<N>);
+    return broken ? { ok: false, reason: broken } : { ok: true, value: value as MessageOf<N> };
+  }
   const first = checker.Errors(value).First();
   const where = first?.path ? first.path : '(root)';
   return { ok: false, reason: `${name}: ${where}: ${first?.message ?? 'invalid'}` };

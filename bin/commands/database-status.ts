@@ -1,0 +1,91 @@
+// The database half of `sluice status`, and `sluice migrate`.
+import type { Command } from 'commander';
+import { readEnvironment } from '../../core/config.ts';
+import { createLogger } from '../../core/logger.ts';
+import { createDatabase } from '../../timescale/database.ts';
+import { type DatabaseStatus, databaseStatus, migrateToLatest } from '../../timescale/migrate.ts';
+import { databaseUrl, redactUrl } from '../services.ts';
+
+export interface DatabaseStatusReport {
+  url: string;
+  reachable: boolean;
+  error?: string;
+  serverVersion?: string;
+  flavour?: DatabaseStatus['flavour'];
+  flavourDescription?: string;
+  timescaleVersion?: string;
+  timescaleAvailable?: boolean;
+  migrations: string[];
+  pendingMigrations: string[];
+  tables: DatabaseStatus['tables'];
+}
+
+export function describeFlavour(
+  status: Pick<DatabaseStatus, 'flavour' | 'timescaleVersion' | 'timescaleAvailable'>,
+): string {
+  switch (status.flavour) {
+    case 'timescaledb':
+      return `TimescaleDB ${status.timescaleVersion ?? ''}: hypertables, continuous aggregate bars_1m, compression and retention policies`.replace(
+        '  ',
+        ' ',
+      );
+    case 'postgresql':
+      return 'plain PostgreSQL (TimescaleDB not available): BRIN-indexed tables, bars_1m maintained by the feature actor';
+    default:
+      return `not migrated yet (TimescaleDB ${status.timescaleAvailable ? 'is' : 'is not'} available on this server)`;
+  }
+}
+
+export async function collectDatabaseStatus(url: string): Promise<DatabaseStatusReport> {
+  const report: DatabaseStatusReport = {
+    url: redactUrl(url),
+    reachable: false,
+    migrations: [],
+    pendingMigrations: [],
+    tables: [],
+  };
+  const db = createDatabase(url, { applicationName: 'sluice-status' });
+  try {
+    const status = await databaseStatus(db);
+    Object.assign(report, {
+      reachable: true,
+      serverVersion: `PostgreSQL ${status.serverVersion}`,
+      flavour: status.flavour,
+      flavourDescription: describeFlavour(status),
+      timescaleAvailable: status.timescaleAvailable,
+      migrations: status.migrations
+        .filter((migration) => migration.executedAt)
+        .map((migration) => migration.name),
+      pendingMigrations: status.pendingMigrations,
+      tables: status.tables,
+      ...(status.timescaleVersion ? { timescaleVersion: status.timescaleVersion } : {}),
+    });
+  } catch (error) {
+    report.error = (error as Error).message;
+  } finally {
+    await db.destroy();
+  }
+  return report;
+}
+
+export function register(program: Command): void {
+  program
+    .command('migrate')
+    .description(
+      'bring the database to the latest schema (TimescaleDB when available, plain PostgreSQL otherwise)',
+    )
+    .option('--json', 'print the result as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const db = createDatabase(databaseUrl(readEnvironment()));
+      try {
+        const result = await migrateToLatest(db, createLogger({ actor: 'migrate' }));
+        if (options.json) console.log(JSON.stringify(result));
+        else
+          console.log(
+            `${describeFlavour({ ...result, timescaleAvailable: result.flavour === 'timescaledb' })}; applied: ${result.applied.join(', ') || 'nothing (up to date)'}`,
+          );
+      } finally {
+        await db.destroy();
+      }
+    });
+}

@@ -1,0 +1,110 @@
+// `sluice status`: is NATS reachable (server version, streams and consumers), is the database
+// reachable (version, TimescaleDB or plain PostgreSQL, migrations). Exit code 0 when both answer,
+// 3 when something is unreachable, so scripts can rely on it.
+
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { Command } from 'commander';
+import { readEnvironment } from '../../core/config.ts';
+import { connectNats } from '../../streams/connection.ts';
+import { databaseUrl, natsUrl, redactUrl } from '../services.ts';
+import { collectDatabaseStatus, type DatabaseStatusReport } from './database-status.ts';
+
+export interface NatsStatusReport {
+  url: string;
+  reachable: boolean;
+  error?: string;
+  serverVersion?: string;
+  jetstream?: boolean;
+  streams?: {
+    name: string;
+    subjects: string[];
+    messages: number;
+    bytes: number;
+    consumers: { name: string; pending: number; ackPending: number; redelivered: number }[];
+  }[];
+}
+
+export async function collectNatsStatus(url: string): Promise<NatsStatusReport> {
+  const environment = readEnvironment();
+  const report: NatsStatusReport = { url: redactUrl(url), reachable: false };
+  let connection: Awaited<ReturnType<typeof connectNats>> | undefined;
+  try {
+    connection = await connectNats({ ...environment, url, name: 'sluice-status' });
+    report.reachable = true;
+    report.serverVersion = connection.info?.version;
+    report.jetstream = connection.info?.jetstream ?? false;
+    const manager = await jetstreamManager(connection);
+    report.streams = [];
+    for await (const stream of manager.streams.list()) {
+      const consumers = [];
+      for await (const consumer of manager.consumers.list(stream.config.name)) {
+        consumers.push({
+          name: consumer.name,
+          pending: consumer.num_pending,
+          ackPending: consumer.num_ack_pending,
+          redelivered: consumer.num_redelivered,
+        });
+      }
+      report.streams.push({
+        name: stream.config.name,
+        subjects: stream.config.subjects ?? [],
+        messages: stream.state.messages,
+        bytes: stream.state.bytes,
+        consumers,
+      });
+    }
+  } catch (error) {
+    report.error = (error as Error).message;
+  } finally {
+    await connection?.close();
+  }
+  return report;
+}
+
+function printHuman(nats: NatsStatusReport, database: DatabaseStatusReport): void {
+  console.log(
+    `NATS      ${nats.url}  ${nats.reachable ? `up, nats-server ${nats.serverVersion}` : `DOWN: ${nats.error}`}`,
+  );
+  if (nats.streams?.length === 0)
+    console.log('          no streams yet (`sluice ingest` or any actor applies them)');
+  if (nats.streams && nats.streams.length > 0) {
+    console.table(
+      nats.streams.map((stream) => ({
+        stream: stream.name,
+        subjects: stream.subjects.join(' '),
+        messages: stream.messages,
+        consumers: stream.consumers
+          .map((consumer) => `${consumer.name} (pending ${consumer.pending})`)
+          .join(', '),
+      })),
+    );
+  }
+  console.log(
+    `Database  ${database.url}  ${database.reachable ? `up, ${database.serverVersion}` : `DOWN: ${database.error}`}`,
+  );
+  if (database.reachable) {
+    console.log(`Flavour   ${database.flavourDescription}`);
+    console.log(
+      `Migrations ${database.migrations.length > 0 ? database.migrations.join(', ') : 'none applied (run any actor or `sluice migrate`)'}`,
+    );
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description(
+      'NATS and database reachability, server versions, TimescaleDB or plain PostgreSQL, streams and consumers',
+    )
+    .option('--json', 'print one JSON object')
+    .action(async (options: { json?: boolean }) => {
+      const environment = readEnvironment();
+      const [nats, database] = await Promise.all([
+        collectNatsStatus(natsUrl(environment)),
+        collectDatabaseStatus(databaseUrl(environment)),
+      ]);
+      if (options.json) console.log(JSON.stringify({ nats, database }, null, 2));
+      else printHuman(nats, database);
+      if (!nats.reachable || !database.reachable) process.exitCode = 3;
+    });
+}

