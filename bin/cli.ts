@@ -13,6 +13,7 @@ const commandModules = [
   await import('./commands/status.ts'),
   await import('./commands/database-status.ts'),
   await import('./commands/ingest.ts'),
+  await import('./commands/features.ts'),
   await import('./commands/demo.ts'),
 ];
 for (const module of commandModules) module.register(program);
