@@ -1,0 +1,97 @@
+// The order state machine, with NautilusTrader's states, as an explicit transition table. Orders
+// change per market event, so this is a plain table lookup rather than an xstate actor (design §4).
+import type { OrderIntent, OrderStatus } from '../../schemas/messages.ts';
+
+/** Deterministic order id: one intent is one order, so a resubmitted intent finds its order. */
+export function orderIdFor(intentId: string): string {
+  return `${intentId}:order`;
+}
+
+const terminal = [] as const;
+
+/** Allowed next states. Fills may arrive while a cancel is pending (the venue had already matched). */
+export const orderTransitions: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = {
+  initialized: ['submitted', 'denied'],
+  submitted: ['accepted', 'rejected', 'pending_cancel', 'partially_filled', 'filled'],
+  accepted: ['pending_cancel', 'canceled', 'expired', 'partially_filled', 'filled'],
+  partially_filled: ['pending_cancel', 'canceled', 'expired', 'partially_filled', 'filled'],
+  pending_cancel: ['canceled', 'accepted', 'partially_filled', 'filled', 'expired'],
+  denied: terminal,
+  rejected: terminal,
+  canceled: terminal,
+  expired: terminal,
+  filled: terminal,
+};
+
+export function isTerminal(status: OrderStatus): boolean {
+  return orderTransitions[status].length === 0;
+}
+
+export class InvalidOrderTransition extends Error {
+  constructor(
+    readonly orderId: string,
+    readonly from: OrderStatus,
+    readonly to: OrderStatus,
+  ) {
+    super(`order ${orderId}: cannot go from ${from} to ${to}`);
+    this.name = 'InvalidOrderTransition';
+  }
+}
+
+export class Order {
+  readonly id: string;
+  private current: OrderStatus = 'initialized';
+  private filled = 0;
+
+  constructor(readonly intent: OrderIntent) {
+    this.id = orderIdFor(intent.id);
+  }
+
+  get status(): OrderStatus {
+    return this.current;
+  }
+
+  get symbol(): string {
+    return this.intent.symbol;
+  }
+
+  get side(): OrderIntent['side'] {
+    return this.intent.side;
+  }
+
+  get quantity(): number {
+    return this.intent.quantity;
+  }
+
+  get filledQuantity(): number {
+    return this.filled;
+  }
+
+  get leavesQuantity(): number {
+    return isTerminal(this.current) ? 0 : this.intent.quantity - this.filled;
+  }
+
+  get isOpen(): boolean {
+    return !isTerminal(this.current);
+  }
+
+  canTransition(to: OrderStatus): boolean {
+    return orderTransitions[this.current].includes(to);
+  }
+
+  /** Moves to `to` or throws InvalidOrderTransition; use fill() for fills. */
+  transition(to: OrderStatus): void {
+    if (!this.canTransition(to)) throw new InvalidOrderTransition(this.id, this.current, to);
+    this.current = to;
+  }
+
+  /** Records an execution of `quantity` (capped by what is left) and returns the quantity applied. */
+  fill(quantity: number): number {
+    const applied = Math.min(quantity, this.intent.quantity - this.filled);
+    if (!(applied > 0))
+      throw new RangeError(`order ${this.id}: fill of ${quantity} with ${this.leavesQuantity} left`);
+    this.filled += applied;
+    this.transition(this.filled >= this.intent.quantity ? 'filled' : 'partially_filled');
+    return applied;
+  }
+}

@@ -1,0 +1,289 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { type ExecutionReport, isFill } from '../../actors/execution/broker-adapter.ts';
+import { InvalidOrderTransition, Order, orderTransitions } from '../../actors/execution/order.ts';
+import { SimulatedVenue } from '../../actors/execution/simulated-venue.ts';
+import {
+  BpsSlippage,
+  FixedLatency,
+  type LatencyModel,
+  MakerTakerFee,
+  NextTickFillModel,
+  RandomLatency,
+  type SlippageModel,
+  SpreadSlippage,
+} from '../../actors/execution/venue-models.ts';
+import { SeededRandom } from '../../core/random.ts';
+import type { Fill, OrderIntent, OrderStatus } from '../../schemas/messages.ts';
+import { validateMessage } from '../../schemas/validate.ts';
+
+function intent(overrides: Partial<OrderIntent> = {}): OrderIntent {
+  return {
+    schema: 'order_intent.v1',
+    id: 'sig-1:intent',
+    ts_event: 1000,
+    ts_init: 1000,
+    strategy: 's',
+    symbol: 'AAPL',
+    side: 'buy',
+    quantity: 100,
+    order_type: 'market',
+    time_in_force: 'gtc',
+    reduce_only: false,
+    signal_id: 'sig-1',
+    ...overrides,
+  };
+}
+
+function venue(options: { latency?: LatencyModel; slippage?: SlippageModel; fee?: MakerTakerFee } = {}) {
+  return new SimulatedVenue({
+    latency: options.latency ?? new FixedLatency(10),
+    fill: new NextTickFillModel(),
+    slippage: options.slippage ?? new BpsSlippage(0),
+    fee: options.fee ?? new MakerTakerFee(0, 0),
+  });
+}
+
+const trade = (ts: number, price: number, size: number) => ({
+  schema: 'trade_tick.v1' as const,
+  id: `t${ts}`,
+  ts_event: ts,
+  ts_init: ts,
+  symbol: 'AAPL',
+  price,
+  size,
+  aggressor: 'unknown' as const,
+});
+const quote = (ts: number, bid: number, ask: number, size = 1000) => ({
+  schema: 'quote_tick.v1' as const,
+  id: `q${ts}`,
+  ts_event: ts,
+  ts_init: ts,
+  symbol: 'AAPL',
+  bid,
+  ask,
+  bid_size: size,
+  ask_size: size,
+});
+const fills = (reports: ExecutionReport[]): Fill[] => reports.filter(isFill);
+const statuses = (reports: ExecutionReport[]): OrderStatus[] =>
+  reports.flatMap((r) => (isFill(r) ? [] : [r.status]));
+
+describe('order state machine', () => {
+  it('follows submitted → accepted → partially_filled → filled', () => {
+    const order = new Order(intent());
+    order.transition('submitted');
+    order.transition('accepted');
+    assert.equal(order.fill(40), 40);
+    assert.equal(order.status, 'partially_filled');
+    assert.equal(order.leavesQuantity, 60);
+    order.fill(100);
+    assert.equal(order.status, 'filled');
+    assert.equal(order.filledQuantity, 100);
+    assert.equal(order.leavesQuantity, 0);
+  });
+
+  it('terminal states allow nothing; every invalid transition throws', () => {
+    const all = Object.keys(orderTransitions) as OrderStatus[];
+    for (const from of all) {
+      for (const to of all) {
+        const allowed = orderTransitions[from].includes(to);
+        const order = new Order(intent());
+        // Drive the order to `from` along a valid path.
+        const path: Record<OrderStatus, OrderStatus[]> = {
+          initialized: [],
+          submitted: ['submitted'],
+          denied: ['denied'],
+          accepted: ['submitted', 'accepted'],
+          rejected: ['submitted', 'rejected'],
+          pending_cancel: ['submitted', 'accepted', 'pending_cancel'],
+          canceled: ['submitted', 'accepted', 'canceled'],
+          expired: ['submitted', 'accepted', 'expired'],
+          partially_filled: ['submitted', 'accepted', 'partially_filled'],
+          filled: ['submitted', 'accepted', 'filled'],
+        };
+        for (const step of path[from]) order.transition(step);
+        if (allowed) order.transition(to);
+        else assert.throws(() => order.transition(to), InvalidOrderTransition, `${from} → ${to}`);
+      }
+    }
+    for (const terminal of ['denied', 'rejected', 'canceled', 'expired', 'filled'] as const) {
+      assert.deepEqual(orderTransitions[terminal], []);
+    }
+  });
+
+  it('a fill of nothing left is an error', () => {
+    const order = new Order(intent());
+    order.transition('submitted');
+    order.fill(100);
+    assert.throws(() => order.fill(1), RangeError);
+  });
+});
+
+describe('simulated venue', () => {
+  it('a market order fills at the first trade after the latency, not before', () => {
+    const v = venue();
+    assert.deepEqual(statuses(v.submit(intent(), 1000)), ['submitted']);
+    assert.deepEqual(v.onTrade(trade(1005, 99, 500)), [], 'still in flight');
+    const reports = v.onTrade(trade(1010, 101, 500));
+    assert.deepEqual(statuses(reports), ['accepted', 'filled']);
+    const [fill] = fills(reports);
+    assert.equal(fill?.price, 101);
+    assert.equal(fill?.quantity, 100);
+    assert.equal(fill?.liquidity, 'taker');
+    assert.equal(fill?.id, 'sig-1:intent:order:fill:1');
+    for (const r of reports)
+      assert.ok(isFill(r) ? validateMessage('fill', r).ok : validateMessage('order_event', r).ok);
+  });
+
+  it('a market order fills at the next quote, at the ask for a buy and the bid for a sell', () => {
+    const v = venue();
+    v.submit(intent(), 1000);
+    v.submit(intent({ id: 'sig-2:intent', side: 'sell' }), 1000);
+    const f = fills(v.onQuote(quote(1010, 99.9, 100.1)));
+    assert.deepEqual(
+      f.map((x) => [x.side, x.price]),
+      [
+        ['buy', 100.1],
+        ['sell', 99.9],
+      ],
+    );
+  });
+
+  it('partial fills are capped by traded size, shared among orders in submission order', () => {
+    const v = venue();
+    v.submit(intent(), 1000);
+    v.submit(intent({ id: 'sig-2:intent', quantity: 50 }), 1000);
+    let reports = v.onTrade(trade(1010, 100, 70));
+    assert.deepEqual(
+      fills(reports).map((f) => [f.order_id, f.quantity]),
+      [['sig-1:intent:order', 70]],
+    );
+    assert.deepEqual(statuses(reports), ['accepted', 'accepted', 'partially_filled']);
+    reports = v.onTrade(trade(1011, 100, 60));
+    assert.deepEqual(
+      fills(reports).map((f) => [f.order_id, f.quantity]),
+      [
+        ['sig-1:intent:order', 30],
+        ['sig-2:intent:order', 30],
+      ],
+    );
+    assert.equal(v.openOrders().length, 1);
+  });
+
+  it('an IOC order cancels what the first event does not fill', () => {
+    const v = venue();
+    v.submit(intent({ time_in_force: 'ioc' }), 1000);
+    const reports = v.onTrade(trade(1010, 100, 30));
+    assert.deepEqual(statuses(reports), ['accepted', 'partially_filled', 'canceled']);
+    assert.equal(v.openOrders().length, 0);
+  });
+
+  it('a limit order rests until crossed, then fills as maker at its limit', () => {
+    const v = venue({ fee: new MakerTakerFee(1, 5) });
+    v.submit(intent({ order_type: 'limit', limit_price: 99 }), 1000);
+    assert.deepEqual(fills(v.onQuote(quote(1010, 99.5, 100))), [], 'ask above the limit');
+    assert.deepEqual(fills(v.onTrade(trade(1011, 99, 100))), [], 'a trade at the limit is not enough');
+    const [fill] = fills(v.onTrade(trade(1012, 98.9, 100)));
+    assert.equal(fill?.price, 99);
+    assert.equal(fill?.liquidity, 'maker');
+    assert.ok(Math.abs((fill?.fee ?? 0) - 100 * 99 * 0.0001) < 1e-9);
+  });
+
+  it('a marketable limit order takes liquidity, slippage capped at the limit', () => {
+    const v = venue({ slippage: new BpsSlippage(50), fee: new MakerTakerFee(1, 5) });
+    v.submit(intent({ order_type: 'limit', limit_price: 100.2 }), 1000);
+    const [fill] = fills(v.onQuote(quote(1010, 99.9, 100)));
+    assert.equal(fill?.liquidity, 'taker');
+    assert.equal(fill?.price, 100.2, '100 + 50 bps = 100.5, capped at 100.2');
+  });
+
+  it('slippage in bps and by spread; fees with a minimum', () => {
+    const bps = venue({ slippage: new BpsSlippage(10), fee: new MakerTakerFee(1, 5, 2) });
+    bps.submit(intent({ quantity: 10 }), 1000);
+    const [a] = fills(bps.onTrade(trade(1010, 100, 100)));
+    assert.ok(Math.abs((a?.price ?? 0) - 100.1) < 1e-9);
+    assert.equal(a?.fee, 2, '10 × 100.1 × 5 bps = 0.5, below the minimum');
+
+    const spread = venue({ slippage: new SpreadSlippage(0.5) });
+    spread.submit(intent({ side: 'sell' }), 1000);
+    const [b] = fills(spread.onQuote(quote(1010, 99.8, 100.2)));
+    assert.ok(Math.abs((b?.price ?? 0) - 99.6) < 1e-9, 'bid 99.8 − half of a 0.4 spread');
+  });
+
+  it('submitting the same intent twice creates one order', () => {
+    const v = venue();
+    assert.equal(v.submit(intent(), 1000).length, 1);
+    assert.deepEqual(v.submit(intent(), 1001), []);
+    const f = fills(v.onTrade(trade(1010, 100, 1000)));
+    assert.equal(f.length, 1);
+    assert.equal(f[0]?.quantity, 100);
+    assert.deepEqual(v.submit(intent(), 1020), [], 'still idempotent once filled');
+  });
+
+  it('cancel goes pending_cancel, then canceled after the latency; fills before it still count', () => {
+    const v = venue();
+    v.submit(intent({ order_type: 'limit', limit_price: 99 }), 1000);
+    v.onQuote(quote(1010, 99.5, 100));
+    assert.deepEqual(statuses(v.cancel('sig-1:intent:order', 1020)), ['pending_cancel']);
+    const reports = v.onTrade(trade(1025, 98, 40));
+    assert.deepEqual(statuses(reports), ['partially_filled']);
+    assert.deepEqual(statuses(v.advanceTo(1030)), ['canceled']);
+    assert.equal(v.openOrders().length, 0);
+    assert.deepEqual(v.cancel('sig-1:intent:order', 1040), []);
+    assert.deepEqual(v.cancel('unknown', 1040), []);
+  });
+
+  it('a limit order without a price is denied', () => {
+    const v = venue();
+    const [event] = v.submit(intent({ order_type: 'limit' }), 1000);
+    assert.ok(event && !isFill(event));
+    assert.equal(event.status, 'denied');
+  });
+
+  it('venue-initiated reports also reach onReport listeners', () => {
+    const v = venue();
+    const seen: ExecutionReport[] = [];
+    const stop = v.onReport((r) => seen.push(r));
+    v.submit(intent(), 1000);
+    const reports = v.onTrade(trade(1010, 100, 500));
+    assert.deepEqual(seen, reports);
+    stop();
+  });
+
+  it('the same seed gives byte-identical ledgers; another seed differs', () => {
+    const ledger = (seed: number) => {
+      const v = venue({
+        latency: new RandomLatency(1, 50, new SeededRandom(seed)),
+        slippage: new SpreadSlippage(0.25),
+        fee: new MakerTakerFee(1, 5, 0.01),
+      });
+      const rng = new SeededRandom(seed + 1000);
+      const out: ExecutionReport[] = [];
+      for (let i = 0; i < 200; i++) {
+        const ts = 1000 + i * 5;
+        if (i % 3 === 0) {
+          const side = rng.next() < 0.5 ? 'buy' : 'sell';
+          out.push(
+            ...v.submit(
+              intent({
+                id: `s${i}:intent`,
+                side,
+                quantity: 1 + Math.floor(rng.next() * 50),
+                time_in_force: 'gtc',
+              }),
+              ts,
+            ),
+          );
+        }
+        const mid = 100 + Math.sin(i / 10);
+        out.push(...v.onQuote(quote(ts + 1, mid - 0.05, mid + 0.05, 10 + Math.floor(rng.next() * 30))));
+        out.push(...v.onTrade(trade(ts + 2, mid, 1 + Math.floor(rng.next() * 20))));
+      }
+      return createHash('sha256').update(JSON.stringify(out)).digest('hex');
+    };
+    assert.equal(ledger(7), ledger(7));
+    assert.notEqual(ledger(7), ledger(8));
+  });
+});
