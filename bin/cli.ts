@@ -14,6 +14,9 @@ const commandModules = [
   await import('./commands/database-status.ts'),
   await import('./commands/ingest.ts'),
   await import('./commands/features.ts'),
+  await import('./commands/train.ts'),
+  await import('./commands/models.ts'),
+  await import('./commands/worker.ts'),
   await import('./commands/demo.ts'),
 ];
 for (const module of commandModules) module.register(program);

@@ -3,7 +3,15 @@
 //  - undecodable / schema-invalid messages are dead-lettered with the reason and terminated;
 //  - a handler error naks with backoff, and after maxDeliver attempts the message is dead-lettered.
 // In-flight work is bounded by the consumer's max_ack_pending (server side) and the pull batch.
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
 import type { Logger } from '../core/logger.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
@@ -35,6 +43,20 @@ export interface ConsumerRunnerOptions<N extends MessageName> {
   backoffMs?: readonly number[];
   /** Messages pulled per request. */
   batch?: number;
+  /**
+   * Rebuilds in-memory state after a restart: every message this durable consumer had already
+   * acknowledged is replayed here (decoded, in stream order) before live delivery resumes, so an
+   * actor whose state is cheap to recompute needs no snapshot. Outputs must be suppressed by the
+   * caller while rebuilding.
+   */
+  rebuild?: MessageHandler<N>;
+  /**
+   * Makes the handler's outputs durable (flush buffered DB rows and publishes). When given, messages
+   * are acknowledged only after a checkpoint — every `checkpointEvery` messages, and whenever no
+   * more messages are waiting — so a crash can lose no output whose input was acknowledged.
+   */
+  checkpoint?: () => Promise<void>;
+  checkpointEvery?: number;
   logger?: Logger;
 }
 
@@ -66,9 +88,21 @@ export class ConsumerRunner<N extends MessageName> {
     return this.options.consumer.durable;
   }
 
-  /** Applies the durable consumer and starts pulling. */
+  /** Applies the durable consumer, rebuilds state if asked, and starts pulling. */
   async start(jetstream: JetStreamClient, manager: JetStreamManager): Promise<void> {
-    await applyConsumer(manager, this.options.consumer);
+    const resumeAfter = this.options.rebuild
+      ? await this.replayAcknowledged(jetstream, manager, this.options.rebuild)
+      : undefined;
+    await applyConsumer(
+      manager,
+      resumeAfter === undefined
+        ? this.options.consumer
+        : {
+            ...this.options.consumer,
+            deliverPolicy: DeliverPolicy.StartSequence,
+            optStartSeq: resumeAfter + 1,
+          },
+    );
     const consumer = await jetstream.consumers.get(
       this.options.consumer.stream,
       this.options.consumer.durable,
@@ -89,15 +123,89 @@ export class ConsumerRunner<N extends MessageName> {
   }
 
   private draining = false;
+  /** Handled messages waiting for the next checkpoint before they are acknowledged. */
+  private unacknowledged: JsMsg[] = [];
+
+  private idleCheckpoint: NodeJS.Timeout | undefined;
+
+  /** Acks what was handled before the call, once the checkpoint has made its outputs durable. */
+  private async checkpointAndAck(): Promise<void> {
+    clearTimeout(this.idleCheckpoint);
+    if (this.unacknowledged.length === 0) return;
+    const handled = this.unacknowledged;
+    this.unacknowledged = [];
+    await this.options.checkpoint?.();
+    for (const message of handled) message.ack();
+  }
+
+  /**
+   * Replays what the durable consumer had acknowledged into `rebuild`, then removes the consumer so
+   * that it is recreated right after its ack floor: messages a crashed instance had in flight then
+   * come first and in order, instead of after their ack wait, behind newer ones (a stateful actor
+   * must see them in order). Returns the ack floor, or undefined when there was no consumer yet.
+   */
+  private async replayAcknowledged(
+    jetstream: JetStreamClient,
+    manager: JetStreamManager,
+    rebuild: MessageHandler<N>,
+  ): Promise<number | undefined> {
+    const { stream, durable, filterSubject } = this.options.consumer;
+    const existing = await manager.consumers.info(stream, durable).catch(() => undefined);
+    if (!existing) return undefined;
+    const acknowledgedUpTo = existing.ack_floor.stream_seq;
+    await manager.consumers.delete(stream, durable);
+    if (acknowledgedUpTo === 0) return 0;
+    // An ephemeral, unacknowledged consumer over the same filter reads the history once.
+    const replay = await manager.consumers.add(stream, {
+      filter_subject: filterSubject,
+      ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.All,
+      inactive_threshold: nanos(60_000),
+    });
+    try {
+      const consumer = await jetstream.consumers.get(stream, replay.name);
+      const messages = await consumer.consume({ max_messages: 1_000 });
+      for await (const message of messages) {
+        if (message.seq > acknowledgedUpTo) break;
+        const decoded = this.decode(message.data);
+        if (decoded.ok) {
+          const pending = rebuild(decoded.value, {
+            subject: message.subject,
+            streamSequence: message.seq,
+            deliveryCount: 1,
+          });
+          if (pending) await pending;
+        }
+        if (message.seq === acknowledgedUpTo) break;
+      }
+      messages.stop();
+    } finally {
+      await manager.consumers.delete(stream, replay.name).catch(() => false);
+    }
+    this.options.logger?.info({ durable, acknowledgedUpTo }, 'state rebuilt from acknowledged history');
+    return acknowledgedUpTo;
+  }
 
   private async run(messages: ConsumerMessages): Promise<void> {
+    const checkpointEvery = this.options.checkpointEvery ?? 256;
     for await (const message of messages) {
       if (this.draining) {
         message.nak();
         continue;
       }
       await this.handle(message);
+      if (this.unacknowledged.length >= checkpointEvery) await this.checkpointAndAck();
+      else if (this.unacknowledged.length > 0) {
+        // A quiet moment: acknowledge what is handled rather than wait for a full batch.
+        clearTimeout(this.idleCheckpoint);
+        this.idleCheckpoint = setTimeout(() => {
+          this.checkpointAndAck().catch((error) =>
+            this.options.logger?.error({ err: error }, 'checkpoint failed'),
+          );
+        }, 20);
+      }
     }
+    await this.checkpointAndAck();
   }
 
   private async handle(message: JsMsg): Promise<void> {
@@ -114,7 +222,8 @@ export class ConsumerRunner<N extends MessageName> {
     try {
       const pending = this.options.handler(decoded.value, delivery);
       if (pending) await pending;
-      message.ack();
+      if (this.options.checkpoint) this.unacknowledged.push(message);
+      else message.ack();
       this.stats.processed++;
     } catch (error) {
       const reason = `handler failed: ${(error as Error).message ?? String(error)}`;

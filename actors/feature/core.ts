@@ -191,6 +191,11 @@ export class FeatureCore {
     if (this.acceptNews(score.symbol, event)) this.counters.sentiment++;
   }
 
+  /** The bar the symbol's last tick closed (for storing aggregated bars). */
+  lastAggregatedBar(symbol: string): Bar | null {
+    return this.symbols.get(symbol)?.aggregator?.lastClosed ?? null;
+  }
+
   isWarm(symbol: string): boolean {
     return (this.symbols.get(symbol)?.bars ?? 0) >= this.set.warmupBars;
   }

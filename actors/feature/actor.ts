@@ -1,0 +1,269 @@
+// The FeatureActor binding: market data from the bus into the FeatureCore, feature vectors out on
+// feat.<symbol> while the lifecycle is live, bars / features / trade ticks into the database in
+// bounded batches. One durable consumer per partition reads md.*.<partition>.> so ticks, bars, news
+// and sentiment of a symbol arrive in stream order.
+//
+// Restart: input is acknowledged only after its rows and vectors are stored (checkpoint), so
+// indicator state is rebuilt by replaying the acknowledged history with outputs off (see
+// ConsumerRunnerOptions.rebuild); messages handled but not acknowledged before a crash come again and
+// produce the same ids, which the stream (Nats-Msg-Id) and the tables (ON CONFLICT DO NOTHING) drop.
+// So a restart yields the same rows as an uninterrupted run.
+import type { Kysely } from 'kysely';
+import type { Logger } from '../../core/logger.ts';
+import type { Bar, FeatureVector, MessageOf, TradeTick } from '../../schemas/messages.ts';
+import type { ActorBus, Subscription } from '../../streams/bus.ts';
+import { refreshBars1m } from '../../timescale/bars-1m.ts';
+import { BatchWriter } from '../../timescale/batch-writer.ts';
+import type { Database } from '../../timescale/database.ts';
+import { FeatureCore, type FeatureCounters, type FeatureRow } from './core.ts';
+import type { FeatureSet } from './feature-set.ts';
+import { FeatureLifecycle, type FeatureLifecycleState } from './machine.ts';
+
+const MARKET_MESSAGES = ['trade_tick', 'quote_tick', 'bar', 'news_item', 'sentiment_score'] as const;
+type MarketMessage = MessageOf<(typeof MARKET_MESSAGES)[number]>;
+
+export interface FeatureActorOptions {
+  bus: ActorBus;
+  set: FeatureSet;
+  /** Partitions this instance owns; each gets its own durable consumer. */
+  partitions: readonly number[];
+  /** Bar length for ticks (ready-made bars keep theirs). */
+  barInterval?: string;
+  /** Event-time silence after which the actor is stale and stops publishing. */
+  staleAfterMs?: number;
+  /** Durable consumer name prefix; instances sharing it share the work of a partition. */
+  durablePrefix?: string;
+  db?: Kysely<Database>;
+  /** Rows buffered per table before the consumer waits for the database. */
+  maxBufferedRows?: number;
+  logger?: Logger;
+}
+
+export interface FeatureActorStatus {
+  state: FeatureLifecycleState;
+  featureSet: string;
+  featureSetVersion: string;
+  partitions: readonly number[];
+  published: number;
+  counters: FeatureCounters;
+  buffered: { bars: number; features: number; ticks: number };
+}
+
+export function featureVectorId(row: FeatureRow): string {
+  return `${row.bar_id}:feat:${row.feature_set}`;
+}
+
+/** A warm row as the feature_vector contract carries it (warm rows have no nulls). */
+export function toFeatureVector(row: FeatureRow, tsInit: number): FeatureVector {
+  return {
+    schema: 'feature_vector.v1',
+    id: featureVectorId(row),
+    ts_event: row.ts_event,
+    ts_init: tsInit,
+    symbol: row.symbol,
+    feature_set: row.feature_set,
+    feature_set_version: row.feature_set_version,
+    values: row.values as Record<string, number>,
+    bar_id: row.bar_id,
+  };
+}
+
+interface StoredFeatureRow {
+  row: FeatureRow;
+  tsInit: number;
+}
+
+export class FeatureActor {
+  readonly core: FeatureCore;
+  readonly lifecycle: FeatureLifecycle;
+  private readonly subscriptions: Subscription[] = [];
+  private readonly barWriter: BatchWriter<Bar> | undefined;
+  private readonly featureWriter: BatchWriter<StoredFeatureRow> | undefined;
+  private readonly tickWriter: BatchWriter<TradeTick> | undefined;
+  private published = 0;
+  private rebuilding = false;
+
+  constructor(private readonly options: FeatureActorOptions) {
+    this.core = new FeatureCore({ set: options.set, barInterval: options.barInterval ?? '1m' });
+    this.lifecycle = new FeatureLifecycle({ staleAfterMs: options.staleAfterMs ?? 3 * 86_400_000 });
+    const db = options.db;
+    if (db) {
+      const shared = {
+        ...(options.maxBufferedRows !== undefined ? { maxBufferedRows: options.maxBufferedRows } : {}),
+        ...(options.logger ? { logger: options.logger } : {}),
+      };
+      this.barWriter = new BatchWriter<Bar>(db, {
+        ...shared,
+        table: 'bars',
+        columns: [
+          { name: 'id', type: 'text', value: (bar) => bar.id },
+          { name: 'symbol', type: 'text', value: (bar) => bar.symbol },
+          { name: 'interval', type: 'text', value: (bar) => bar.interval },
+          { name: 'ts', type: 'timestamptz', value: (bar) => bar.ts_event },
+          { name: 'ts_init', type: 'timestamptz', value: (bar) => bar.ts_init },
+          { name: 'open', type: 'float8', value: (bar) => bar.open },
+          { name: 'high', type: 'float8', value: (bar) => bar.high },
+          { name: 'low', type: 'float8', value: (bar) => bar.low },
+          { name: 'close', type: 'float8', value: (bar) => bar.close },
+          { name: 'volume', type: 'float8', value: (bar) => bar.volume },
+        ],
+      });
+      this.featureWriter = new BatchWriter<StoredFeatureRow>(db, {
+        ...shared,
+        table: 'features',
+        columns: [
+          { name: 'id', type: 'text', value: ({ row }) => featureVectorId(row) },
+          { name: 'symbol', type: 'text', value: ({ row }) => row.symbol },
+          { name: 'feature_set', type: 'text', value: ({ row }) => row.feature_set },
+          { name: 'feature_set_version', type: 'text', value: ({ row }) => row.feature_set_version },
+          { name: 'ts', type: 'timestamptz', value: ({ row }) => row.ts_event },
+          { name: 'ts_init', type: 'timestamptz', value: ({ tsInit }) => tsInit },
+          { name: 'values', type: 'jsonb', value: ({ row }) => JSON.stringify(row.values) },
+          { name: 'bar_id', type: 'text', value: ({ row }) => row.bar_id },
+        ],
+      });
+      this.tickWriter = new BatchWriter<TradeTick>(db, {
+        ...shared,
+        table: 'ticks',
+        columns: [
+          { name: 'id', type: 'text', value: (tick) => tick.id },
+          { name: 'symbol', type: 'text', value: (tick) => tick.symbol },
+          { name: 'ts', type: 'timestamptz', value: (tick) => tick.ts_event },
+          { name: 'ts_init', type: 'timestamptz', value: (tick) => tick.ts_init },
+          { name: 'price', type: 'float8', value: (tick) => tick.price },
+          { name: 'size', type: 'float8', value: (tick) => tick.size },
+          { name: 'aggressor', type: 'text', value: (tick) => tick.aggressor },
+          { name: 'trade_id', type: 'text', value: (tick) => tick.trade_id ?? null },
+          { name: 'venue', type: 'text', value: (tick) => tick.venue ?? null },
+        ],
+        // Plain PostgreSQL has no continuous aggregate: keep bars_1m current from written ticks.
+        onBatchWritten: async (ticks) => {
+          const times = ticks.map((tick) => tick.ts_event);
+          await refreshBars1m(db, Math.min(...times), Math.max(...times) + 1);
+        },
+      });
+    }
+  }
+
+  async start(): Promise<void> {
+    const { bus } = this.options;
+    const prefix = this.options.durablePrefix ?? `feature-${this.options.set.name}`;
+    for (const partition of this.options.partitions) {
+      this.subscriptions.push(
+        await bus.subscribe({
+          durable: `${prefix}-p${partition}`,
+          stream: 'MARKET',
+          filterSubject: bus.subjects.marketFilter('*', partition),
+          messages: MARKET_MESSAGES,
+          handler: (message) => this.handle(message),
+          rebuild: (message) => this.rebuild(message),
+          checkpoint: () => this.flush(),
+        }),
+      );
+    }
+  }
+
+  /** Event time moved on without data (live mode timer): may turn the actor stale. */
+  tick(now: number): void {
+    this.lifecycle.tick(now);
+  }
+
+  status(): FeatureActorStatus {
+    return {
+      state: this.lifecycle.state,
+      featureSet: this.options.set.name,
+      featureSetVersion: this.options.set.version,
+      partitions: this.options.partitions,
+      published: this.published,
+      counters: { ...this.core.counters },
+      buffered: {
+        bars: this.barWriter?.stats.buffered ?? 0,
+        features: this.featureWriter?.stats.buffered ?? 0,
+        ticks: this.tickWriter?.stats.buffered ?? 0,
+      },
+    };
+  }
+
+  /** Graceful stop: drain consumers, flush every buffer. */
+  async stop(): Promise<void> {
+    for (const subscription of this.subscriptions) await subscription.drain();
+    await this.flush();
+    this.lifecycle.stop();
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all([this.barWriter?.flush(), this.featureWriter?.flush(), this.tickWriter?.flush()]);
+    await this.options.bus.flush();
+  }
+
+  private rebuild(message: MarketMessage): void {
+    this.rebuilding = true;
+    try {
+      this.apply(message);
+    } finally {
+      this.rebuilding = false;
+    }
+  }
+
+  private async handle(message: MarketMessage): Promise<void> {
+    const outputs = this.apply(message);
+    if (outputs) await outputs;
+  }
+
+  /** Feeds the core; returns a promise only when an output must be awaited (publish, full buffer). */
+  private apply(message: MarketMessage): Promise<void> | undefined {
+    switch (message.schema) {
+      case 'bar.v1': {
+        const row = this.core.onBar(message);
+        if (!row) return undefined;
+        return this.emit(row, message.ts_init, this.rebuilding ? undefined : this.barWriter?.add(message));
+      }
+      case 'trade_tick.v1': {
+        const row = this.core.onTrade(message);
+        const pendingTick = this.rebuilding ? undefined : this.tickWriter?.add(message);
+        return this.emitAggregated(row, message.ts_init, pendingTick);
+      }
+      case 'quote_tick.v1':
+        return this.emitAggregated(this.core.onQuote(message), message.ts_init, undefined);
+      case 'news_item.v1':
+        this.core.onNews(message);
+        this.lifecycle.tick(message.ts_event);
+        return undefined;
+      case 'sentiment_score.v1':
+        this.core.onSentiment(message);
+        this.lifecycle.tick(message.ts_event);
+        return undefined;
+    }
+  }
+
+  private emitAggregated(row: FeatureRow | null, tsInit: number, pending: Promise<void> | undefined) {
+    if (!row) return pending;
+    const bar = this.core.lastAggregatedBar(row.symbol);
+    const barPending = bar && !this.rebuilding ? this.barWriter?.add(bar) : undefined;
+    return this.emit(row, tsInit, joinPending(pending, barPending));
+  }
+
+  private emit(
+    row: FeatureRow,
+    tsInit: number,
+    pending: Promise<void> | undefined,
+  ): Promise<void> | undefined {
+    this.lifecycle.data(row.ts_event, this.core.allWarm());
+    if (this.rebuilding) return undefined;
+    const featurePending = this.featureWriter?.add({ row, tsInit });
+    if (this.lifecycle.state !== 'live' || !row.warm) return joinPending(pending, featurePending);
+    this.published++;
+    const publishing = this.options.bus.publish(
+      'feature_vector',
+      this.options.bus.subjects.feature(row.symbol),
+      toFeatureVector(row, tsInit),
+    );
+    return joinPending(joinPending(pending, featurePending), publishing);
+  }
+}
+
+function joinPending(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return Promise.all([a, b]).then(() => undefined);
+}

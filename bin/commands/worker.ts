@@ -1,0 +1,104 @@
+// `sluice worker`: pulls sweep and walk-forward jobs from the SWEEP_JOBS work-queue stream, one at a time,
+// until --max-jobs, --idle-exit or SIGTERM / SIGINT (which drain: the job in hand is finished and acked).
+import type { Command } from 'commander';
+import { ConfigError } from '../../core/errors.ts';
+import { createLogger } from '../../core/logger.ts';
+import {
+  applySweepTopology,
+  checkSweepId,
+  runWorker,
+  type SweepJobRunner,
+  sweepRegistry,
+  type WorkerSummary,
+} from '../../simulations/sweep.ts';
+import { researchJobRunners } from '../../simulations/sweep-jobs.ts';
+import { connectBus } from '../services.ts';
+
+export interface WorkerCommandOptions {
+  sweep?: string;
+  maxJobs?: number;
+  idleExitMs?: number;
+  ackWaitMs?: number;
+  /** Job kinds beyond the research kinds. */
+  runners?: readonly SweepJobRunner[];
+}
+
+/** Connects, ensures the sweep streams and consumer, and works until a stop condition. */
+export async function workerMain(options: WorkerCommandOptions): Promise<WorkerSummary> {
+  const bus = await connectBus('sluice-worker', false);
+  const workerId = `${process.env.HOSTNAME ?? 'host'}:${process.pid}`;
+  const logger = createLogger({ actor: `worker-${workerId}` });
+  const drain = new AbortController();
+  const stop = () => drain.abort();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  try {
+    const topology = {
+      replicas: bus.environment.streamReplicas,
+      ...(options.ackWaitMs !== undefined ? { ackWaitMs: options.ackWaitMs } : {}),
+      ...(options.sweep !== undefined ? { sweep: options.sweep } : {}),
+    };
+    await applySweepTopology(bus.manager, topology);
+    logger.info({ sweep: options.sweep ?? '*' }, 'worker ready');
+    return await runWorker({
+      js: bus.jetstream,
+      registry: sweepRegistry([...researchJobRunners, ...(options.runners ?? [])]),
+      workerId,
+      signal: drain.signal,
+      logger,
+      ...(topology.ackWaitMs !== undefined ? { ackWaitMs: topology.ackWaitMs } : {}),
+      ...(options.sweep !== undefined ? { sweep: options.sweep } : {}),
+      ...(options.maxJobs !== undefined ? { maxJobs: options.maxJobs } : {}),
+      ...(options.idleExitMs !== undefined ? { idleExitMs: options.idleExitMs } : {}),
+    });
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    await bus.connection.drain();
+  }
+}
+
+function positiveInteger(flag: string) {
+  return (raw: string): number => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1)
+      throw new ConfigError(flag, `must be a positive integer, got "${raw}"`, `e.g. ${flag} 10`);
+    return value;
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('worker')
+    .description('run sweep and walk-forward jobs from the SWEEP_JOBS work-queue stream, one at a time')
+    .option(
+      '--sweep <id>',
+      'only this sweep, through its own consumer (do not mix with workers without --sweep)',
+    )
+    .option('--max-jobs <n>', 'exit after this many jobs', positiveInteger('--max-jobs'))
+    .option(
+      '--idle-exit <seconds>',
+      'exit once no job has arrived for this long',
+      positiveInteger('--idle-exit'),
+    )
+    .option('--json', 'print the summary as one JSON object')
+    .action(async (options: { sweep?: string; maxJobs?: number; idleExit?: number; json?: boolean }) => {
+      if (options.sweep !== undefined) {
+        try {
+          checkSweepId(options.sweep);
+        } catch (error) {
+          throw new ConfigError('--sweep', (error as Error).message, 'e.g. --sweep ma-grid-1');
+        }
+      }
+      const summary = await workerMain({
+        ...(options.sweep !== undefined ? { sweep: options.sweep } : {}),
+        ...(options.maxJobs !== undefined ? { maxJobs: options.maxJobs } : {}),
+        ...(options.idleExit !== undefined ? { idleExitMs: options.idleExit * 1000 } : {}),
+      });
+      if (options.json) console.log(JSON.stringify(summary));
+      else
+        console.log(
+          `worker ${summary.worker}: ${summary.processed} jobs (${summary.failed} failed, ${summary.retried} retries), stopped by ${summary.stoppedBy}`,
+        );
+    });
+}

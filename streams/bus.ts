@@ -1,0 +1,89 @@
+// The one interface actors talk to: publish an event on a subject, subscribe a handler to a subject
+// filter. NatsActorBus runs it on JetStream (live, and backtests via NATS on `bt.<run>.` subjects);
+// InProcessBus runs the same actors at full speed in one process. Actor code cannot tell them apart.
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Logger } from '../core/logger.ts';
+import type { MessageName, MessageOf } from '../schemas/messages.ts';
+import type { StreamName, Subjects } from '../schemas/subjects.ts';
+import { ConsumerRunner, type MessageHandler } from './consumer-runner.ts';
+import { EventPublisher } from './publisher.ts';
+import { streamName } from './topology.ts';
+
+export type { Delivery, MessageHandler } from './consumer-runner.ts';
+
+export interface SubscribeOptions<N extends MessageName> {
+  /** Durable consumer name: a restarted actor resumes where this name stopped. */
+  durable: string;
+  stream: StreamName;
+  filterSubject: string;
+  messages: readonly N[];
+  handler: MessageHandler<N>;
+  /** Unacknowledged messages in flight before the server waits (backpressure). */
+  maxAckPending?: number;
+  /** See ConsumerRunnerOptions.rebuild: replays already-handled history after a restart. */
+  rebuild?: MessageHandler<N>;
+  /** See ConsumerRunnerOptions.checkpoint: acknowledge only after outputs are durable. */
+  checkpoint?: () => Promise<void>;
+}
+
+export interface Subscription {
+  /** Stops taking messages; the one being handled finishes first. */
+  drain(): Promise<void>;
+}
+
+export interface ActorBus {
+  readonly subjects: Subjects;
+  publish<N extends MessageName>(name: N, subject: string, event: MessageOf<N>): Promise<void>;
+  subscribe<N extends MessageName>(options: SubscribeOptions<N>): Promise<Subscription>;
+  /** Resolves when everything published so far is stored (NATS) or delivered (in-process). */
+  flush(): Promise<void>;
+}
+
+export class NatsActorBus implements ActorBus {
+  private readonly publisher: EventPublisher;
+  private readonly runners: ConsumerRunner<MessageName>[] = [];
+
+  constructor(
+    private readonly jetstream: JetStreamClient,
+    private readonly manager: JetStreamManager,
+    readonly subjects: Subjects,
+    private readonly logger?: Logger,
+  ) {
+    this.publisher = new EventPublisher(jetstream);
+  }
+
+  publish<N extends MessageName>(name: N, subject: string, event: MessageOf<N>): Promise<void> {
+    return this.publisher.publish(name, subject, event);
+  }
+
+  async subscribe<N extends MessageName>(options: SubscribeOptions<N>): Promise<Subscription> {
+    const runner = new ConsumerRunner<N>({
+      consumer: {
+        stream: streamName(options.stream, this.subjects.namespace),
+        durable: options.durable,
+        filterSubject: options.filterSubject,
+        ...(options.maxAckPending !== undefined ? { maxAckPending: options.maxAckPending } : {}),
+      },
+      messages: options.messages,
+      handler: options.handler,
+      ...(options.rebuild ? { rebuild: options.rebuild } : {}),
+      ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      publisher: this.publisher,
+      subjects: this.subjects,
+      ...(this.logger ? { logger: this.logger } : {}),
+    });
+    await runner.start(this.jetstream, this.manager);
+    this.runners.push(runner as unknown as ConsumerRunner<MessageName>);
+    return runner;
+  }
+
+  async flush(): Promise<void> {
+    await this.publisher.flush();
+  }
+
+  /** Drains every subscription, then waits for outstanding publishes. */
+  async close(): Promise<void> {
+    for (const runner of this.runners) await runner.drain();
+    await this.publisher.flush();
+  }
+}

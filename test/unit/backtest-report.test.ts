@@ -1,0 +1,137 @@
+// The HTML report from a real-data run (an MA crossover on the bundled stocknet AAPL sample).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { computeMetrics } from '../../simulations/metrics.ts';
+import { type BacktestReportInput, monthlyReturns, writeReportHtml } from '../../simulations/report-html.ts';
+import { maCrossoverParams, runMaCrossover } from '../../simulations/sweep-jobs.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/** Tag balance of an SVG fragment: every opened element is closed in order. Returns the element names. */
+function svgElements(svg: string): string[] {
+  const stack: string[] = [];
+  const names: string[] = [];
+  for (const match of svg.matchAll(/<(\/?)([a-zA-Z]+)((?:\s+[a-zA-Z][a-zA-Z0-9:-]*="[^"<]*")*)\s*(\/?)>/g)) {
+    const [, closing, name, , selfClosing] = match;
+    if (closing) assert.equal(stack.pop(), name, `unbalanced </${name}>`);
+    else {
+      names.push(name!);
+      if (!selfClosing) stack.push(name!);
+    }
+  }
+  assert.deepEqual(stack, [], 'unclosed SVG elements');
+  // Nothing that looks like a tag was skipped by the pattern above (e.g. a broken attribute).
+  assert.equal(
+    (svg.match(/</g) ?? []).length,
+    [...svg.matchAll(/<\/?[a-zA-Z]+(?:\s+[a-zA-Z][a-zA-Z0-9:-]*="[^"<]*")*\s*\/?>/g)].length,
+  );
+  return names;
+}
+
+describe('HTML backtest report', () => {
+  let dir: string;
+  let html: string;
+  let report: BacktestReportInput;
+  let path: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sluice-report-'));
+    const config = {
+      strategy: 'ma-crossover',
+      symbol: 'AAPL',
+      fast: 10,
+      slow: 50,
+      costBps: 5,
+      note: '<script>x</script>',
+    };
+    const run = await runMaCrossover(maCrossoverParams(config));
+    report = {
+      runId: 'bt-aapl-10-50',
+      config,
+      equity: run.equity,
+      trades: run.trades,
+      denialsByCode: { MAX_POSITION: 7, DAILY_LOSS: 2, STALE_PRICE: 1 },
+      metrics: computeMetrics(run),
+    };
+    path = await writeReportHtml(report, join(dir, 'nested', 'report.html'));
+    html = readFileSync(path, 'utf8');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is one self-contained file with every section', () => {
+    assert.equal(path, join(dir, 'nested', 'report.html'));
+    for (const id of [
+      'metrics',
+      'equity',
+      'drawdown',
+      'monthly',
+      'rolling-sharpe',
+      'trades',
+      'denials',
+      'config',
+    ])
+      assert.match(html, new RegExp(`<section id="${id}"><h2>`), id);
+    // Nothing to fetch: no scripts, stylesheets, images or URLs other than the SVG namespace.
+    assert.doesNotMatch(html, /<script|<link|<img|<iframe|url\(/i);
+    assert.deepEqual([...new Set(html.match(/https?:\/\/[^"'\s<]+/g))], ['http://www.w3.org/2000/svg']);
+    // The config is shown escaped, not executed.
+    assert.match(html, /&#60;script&#62;x&#60;\/script&#62;/);
+    assert.match(html, /&#34;fast&#34;: 10,/);
+    assert.doesNotMatch(html, /NaN|undefined|Infinity/);
+  });
+
+  it('draws well-formed SVG charts from the data', () => {
+    const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
+    // equity, drawdown, heatmap, rolling Sharpe, one bar per denial code.
+    assert.equal(svgs.length, 4 + 3);
+    for (const svg of svgs) svgElements(svg);
+    const equitySvg = html.match(/<section id="equity">[\s\S]*?<\/section>/)![0];
+    const points = equitySvg.match(/<polyline class="line" points="([^"]+)"/)![1]!.split(' ');
+    assert.equal(points.length, report.equity.length);
+    for (const point of points) {
+      const [x, y] = point.split(',').map(Number);
+      assert.ok(x! >= 70 && x! <= 890 && y! >= 10 && y! <= 216, point);
+    }
+    // Heatmap: one cell per month of data, labelled with that month's return computed here.
+    const cells = [...html.matchAll(/<title>(\d{4}-\d{2}): (-?\d+\.\d{2})%<\/title>/g)];
+    const months = new Set(report.equity.map((p) => new Date(p.t).toISOString().slice(0, 7)));
+    assert.equal(cells.length, months.size);
+    assert.equal(monthlyReturns(report.equity).size, months.size);
+    const march2015 = report.equity.filter((p) => new Date(p.t).toISOString().startsWith('2015-03'));
+    const february2015 = report.equity.filter((p) => new Date(p.t).toISOString().startsWith('2015-02'));
+    const expected = (march2015.at(-1)!.equity / february2015.at(-1)!.equity - 1) * 100;
+    assert.equal(cells.find((cell) => cell[1] === '2015-03')![2], expected.toFixed(2));
+  });
+
+  it('lists trades, denials and metrics', () => {
+    assert.equal((html.match(/<tr><td>AAPL<\/td>/g) ?? []).length, report.trades.length);
+    assert.match(html, /<tr><th>MAX_POSITION<\/th><td>7<\/td>/);
+    assert.ok(html.indexOf('MAX_POSITION') < html.indexOf('DAILY_LOSS'));
+    for (const key of Object.keys(report.metrics))
+      assert.match(html, new RegExp(`<td class="key">${key}</td>`), key);
+    assert.match(html, new RegExp(`${(report.metrics.totalReturn * 100).toFixed(2)}%`));
+  });
+
+  it('renders headless in chromium', {
+    skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`,
+  }, () => {
+    const screenshot = join(dir, 'report.png');
+    const result = spawnSync(
+      CHROMIUM,
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        `--screenshot=${screenshot}`,
+        '--window-size=1000,2400',
+        `file://${path}`,
+      ],
+      { timeout: 25_000 },
+    );
+    assert.equal(result.status, 0, result.stderr?.toString());
+    assert.ok(statSync(screenshot).size > 10_000);
+  });
+});
