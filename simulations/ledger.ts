@@ -11,7 +11,7 @@ export type JsonValue =
   | readonly JsonValue[]
   | { readonly [key: string]: JsonValue };
 
-export type LedgerEntryKind = 'order' | 'fill';
+export type LedgerEntryKind = 'order' | 'fill' | 'signal';
 
 /**
  * JSON with object keys sorted at every level and no insignificant whitespace. Throws on values JSON

@@ -48,6 +48,7 @@ export class NatsActorBus implements ActorBus {
     private readonly manager: JetStreamManager,
     readonly subjects: Subjects,
     private readonly logger?: Logger,
+    private readonly tuning: { idleCheckpointMs?: number } = {},
   ) {
     this.publisher = new EventPublisher(jetstream);
   }
@@ -68,6 +69,9 @@ export class NatsActorBus implements ActorBus {
       handler: options.handler,
       ...(options.rebuild ? { rebuild: options.rebuild } : {}),
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      ...(this.tuning.idleCheckpointMs !== undefined
+        ? { idleCheckpointMs: this.tuning.idleCheckpointMs }
+        : {}),
       publisher: this.publisher,
       subjects: this.subjects,
       ...(this.logger ? { logger: this.logger } : {}),

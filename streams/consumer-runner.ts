@@ -57,6 +57,8 @@ export interface ConsumerRunnerOptions<N extends MessageName> {
    */
   checkpoint?: () => Promise<void>;
   checkpointEvery?: number;
+  /** Quiet time before handled messages are checkpointed and acknowledged; default 20 ms. */
+  idleCheckpointMs?: number;
   logger?: Logger;
 }
 
@@ -202,7 +204,7 @@ export class ConsumerRunner<N extends MessageName> {
           this.checkpointAndAck().catch((error) =>
             this.options.logger?.error({ err: error }, 'checkpoint failed'),
           );
-        }, 20);
+        }, this.options.idleCheckpointMs ?? 20);
       }
     }
     await this.checkpointAndAck();

@@ -33,7 +33,34 @@ export function subjectMatches(filterTokens: readonly string[], subject: string)
   return tokens.length === filterTokens.length;
 }
 
+/**
+ * Drops an event id published again within `windowMs` of event time, as JetStream's duplicate window
+ * does with Nats-Msg-Id, so both buses treat a re-publish alike. Two generations of ids, rotated each
+ * window, bound the memory.
+ */
+class DuplicateWindow {
+  private current = new Set<string>();
+  private previous = new Set<string>();
+  private rotateAt = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly windowMs: number) {}
+
+  /** True when `id` was seen within the window; records it otherwise. */
+  seen(id: string, ts: number): boolean {
+    if (ts >= this.rotateAt) {
+      this.previous = this.current;
+      this.current = new Set();
+      this.rotateAt = ts + this.windowMs;
+    }
+    if (this.current.has(id) || this.previous.has(id)) return true;
+    this.current.add(id);
+    return false;
+  }
+}
+
 export interface InProcessBusOptions {
+  /** Event-time span in which a re-published id is dropped; default 24 h, as the streams. */
+  duplicateWindowMs?: number;
   /** Check every published event against its contract (on by default, as the NATS publisher does). */
   validate?: boolean;
   /** Called for every event published, in order (ledgers, recorders). */
@@ -49,18 +76,26 @@ export class InProcessBus implements ActorBus {
   private dispatching = false;
   private sequence = 0;
   private readonly validate: boolean;
+  private readonly duplicates: DuplicateWindow;
+  /** Publishes dropped as duplicates. */
+  duplicateCount = 0;
 
   constructor(
     readonly subjects: Subjects,
     private readonly options: InProcessBusOptions = {},
   ) {
     this.validate = options.validate ?? true;
+    this.duplicates = new DuplicateWindow(options.duplicateWindowMs ?? 86_400_000);
   }
 
   async publish<N extends MessageName>(name: N, subject: string, event: MessageOf<N>): Promise<void> {
     if (this.validate) {
       const checked = validateMessage(name, event);
       if (!checked.ok) throw new Error(`refused to publish on ${subject}: ${checked.reason}`);
+    }
+    if (this.duplicates.seen(event.id, event.ts_init)) {
+      this.duplicateCount++;
+      return;
     }
     this.options.onPublish?.(subject, name, event as MessageOf<MessageName>);
     this.queue.push({ subject, name, event: event as MessageOf<MessageName> });

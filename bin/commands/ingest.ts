@@ -1,15 +1,14 @@
 // `sluice ingest`: publishes the shared real data sets (or a folder laid out like them) to JetStream.
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createGunzip } from 'node:zlib';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.ts';
 import {
   bundledSampleDatasets,
+  countDatasetRows,
   type Dataset,
-  type DatasetFile,
   sharedDatasets,
 } from '../../simulations/sources/datasets.ts';
 import { type IngestSummary, ingestDataset } from '../../streams/ingest.ts';
@@ -17,16 +16,6 @@ import { EventPublisher } from '../../streams/publisher.ts';
 import { connectBus } from '../services.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-async function countRows(file: DatasetFile): Promise<number> {
-  const input = createReadStream(file.path);
-  const text = file.path.endsWith('.gz') ? input.pipe(createGunzip()) : input;
-  let newlines = 0;
-  for await (const chunk of text as AsyncIterable<Buffer>) {
-    for (let index = chunk.indexOf(10); index !== -1; index = chunk.indexOf(10, index + 1)) newlines++;
-  }
-  return newlines;
-}
 
 export const bundledSampleDir = join(repoRoot, 'simulations', 'data', 'sample');
 
@@ -83,8 +72,7 @@ export function register(program: Command): void {
       const summaries: IngestSummary[] = [];
       try {
         for (const dataset of datasets) {
-          let total = 0;
-          for (const file of dataset.files) total += await countRows(file);
+          const total = await countDatasetRows(dataset);
           const bar = new SingleBar({
             format: `${dataset.name.padEnd(16)} {bar} {percentage}% | {value}/{total} rows | {duration_formatted}`,
             stream: process.stderr,

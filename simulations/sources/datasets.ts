@@ -237,6 +237,19 @@ export function ninjaTraderMinuteFile(path: string, symbol = 'SPY'): DatasetFile
   };
 }
 
+/** Lines in the data set's files (a progress-bar total; headers included). */
+export async function countDatasetRows(dataset: Dataset): Promise<number> {
+  let newlines = 0;
+  for (const file of dataset.files) {
+    const input = createReadStream(file.path);
+    const text = file.path.endsWith('.gz') ? input.pipe(createGunzip()) : input;
+    for await (const chunk of text as AsyncIterable<Buffer>) {
+      for (let index = chunk.indexOf(10); index !== -1; index = chunk.indexOf(10, index + 1)) newlines++;
+    }
+  }
+  return newlines;
+}
+
 /** Reads one file row by row; parse failures become error rows, never exceptions. */
 export async function* readDatasetFile(file: DatasetFile): AsyncGenerator<DatasetRow> {
   const input = createReadStream(file.path);

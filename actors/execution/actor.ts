@@ -1,0 +1,290 @@
+// ExecutionActor: drives a SimulatedVenue in event time from the bus. One consumer reads `ord.>`
+// (order intents from the risk gate and its cancel commands on ord.cancel.*, in stream order), others
+// read ticks and bars; every report the venue returns is published on exec.order.* / exec.fill.* and,
+// with a database, written to orders / order_events / fills.
+//
+// Idempotent submission: within a process the venue and a set of recent intent ids ignore an intent
+// seen before. Across a restart the actor's snapshot (saved before each intent, cancel or report
+// batch is acked) holds the last `ord.>` stream sequence handled and the intents still open:
+// redelivered messages at or below that sequence are skipped, and open intents are submitted again
+// to the fresh simulated venue, whose deterministic report ids (order:event:n, order:fill:n) make
+// the re-published reports duplicates that JetStream drops. Known gap: an order that had partially
+// filled before the crash restarts from zero at the simulated venue (IOC market orders, the default,
+// never carry a partial fill across events).
+import type { Kysely } from 'kysely';
+import { ReplayClock } from '../../core/clock.ts';
+import type { Logger } from '../../core/logger.ts';
+import type {
+  Bar,
+  ControlCommand,
+  Fill,
+  OrderEvent,
+  OrderIntent,
+  QuoteTick,
+  TradeTick,
+} from '../../schemas/messages.ts';
+import type { ActorBus, Subscription } from '../../streams/bus.ts';
+import { BatchWriter } from '../../timescale/batch-writer.ts';
+import type { Database } from '../../timescale/database.ts';
+import { barAsTrade } from '../market-data.ts';
+import { RecentIds } from '../risk/recent-ids.ts';
+import { type SnapshotStore, snapshotKey } from '../snapshot-store.ts';
+import { type ExecutionReport, isFill } from './broker-adapter.ts';
+import { isTerminal, orderIdFor } from './order.ts';
+import { SimulatedVenue, type SimulatedVenueOptions } from './simulated-venue.ts';
+
+export interface ExecutionActorOptions {
+  bus: ActorBus;
+  venue: SimulatedVenueOptions;
+  /** Without a store (in-process backtests) nothing is snapshotted. */
+  store?: SnapshotStore;
+  db?: Kysely<Database>;
+  runId?: string;
+  logger?: Logger;
+}
+
+interface ExecutionState {
+  open: OrderIntent[];
+}
+
+export interface ExecutionStatus {
+  venue: string;
+  submitted: number;
+  duplicatesSkipped: number;
+  cancels: number;
+  reports: number;
+  fills: number;
+  openOrders: number;
+  lastEventTs: number;
+}
+
+interface Writers {
+  orders: BatchWriter<OrderIntent>;
+  events: BatchWriter<OrderEvent>;
+  fills: BatchWriter<Fill>;
+}
+
+export class ExecutionActor {
+  readonly venue: SimulatedVenue;
+  private readonly clock = new ReplayClock();
+  private readonly subscriptions: Subscription[] = [];
+  private readonly submitted: RecentIds;
+  private readonly open = new Map<string, OrderIntent>();
+  private readonly writers: Writers | undefined;
+  private readonly key: string;
+  private lastSequence = 0;
+  private restoredSequence = 0;
+  private readonly counts = { submitted: 0, duplicatesSkipped: 0, cancels: 0, reports: 0, fills: 0 };
+
+  private constructor(private readonly options: ExecutionActorOptions) {
+    this.venue = new SimulatedVenue(options.venue);
+    this.key = snapshotKey('execution', this.venue.venue);
+    this.submitted = new RecentIds(10_000);
+    this.writers = options.db && executionWriters(options.db, options.runId ?? 'live', options.logger);
+  }
+
+  static async start(options: ExecutionActorOptions): Promise<ExecutionActor> {
+    const actor = new ExecutionActor(options);
+    await actor.restore();
+    await actor.subscribe();
+    return actor;
+  }
+
+  status(): ExecutionStatus {
+    return {
+      venue: this.venue.venue,
+      ...this.counts,
+      openOrders: this.open.size,
+      lastEventTs: this.clock.now(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    for (const subscription of this.subscriptions) await subscription.drain();
+    if (this.writers) {
+      await this.writers.orders.flush();
+      await this.writers.events.flush();
+      await this.writers.fills.flush();
+    }
+  }
+
+  private async restore(): Promise<void> {
+    const saved = await this.options.store?.load<ExecutionState>(this.key);
+    if (saved === undefined) return;
+    this.restoredSequence = saved.sequence;
+    this.lastSequence = saved.sequence;
+    for (const intent of saved.value.open) {
+      this.clock.advanceTo(intent.ts_event);
+      this.submitted.add(intent.id);
+      this.open.set(orderIdFor(intent.id), intent);
+      await this.publish(this.venue.submit(intent, intent.ts_event));
+    }
+  }
+
+  private async subscribe(): Promise<void> {
+    const { bus } = this.options;
+    const { subjects } = bus;
+    this.subscriptions.push(
+      await bus.subscribe({
+        durable: 'execution-orders',
+        stream: 'ORDERS',
+        filterSubject: `${subjects.namespace}ord.>`,
+        messages: ['order_intent', 'control_command'],
+        handler: (message, delivery) => {
+          // Already handled before a restart: the snapshot reflects it.
+          if (delivery.streamSequence <= this.restoredSequence) {
+            this.counts.duplicatesSkipped++;
+            return;
+          }
+          this.lastSequence = delivery.streamSequence;
+          return message.schema === 'order_intent.v1' ? this.onIntent(message) : this.onCancel(message);
+        },
+      }),
+      await bus.subscribe({
+        durable: 'execution-ticks',
+        stream: 'MARKET',
+        filterSubject: subjects.marketFilter('tick'),
+        messages: ['trade_tick', 'quote_tick'],
+        handler: (tick) => this.onTick(tick),
+      }),
+      await bus.subscribe({
+        durable: 'execution-bars',
+        stream: 'MARKET',
+        filterSubject: subjects.marketFilter('bar'),
+        messages: ['bar'],
+        handler: (bar) => this.onBar(bar),
+      }),
+    );
+  }
+
+  private async onIntent(intent: OrderIntent): Promise<void> {
+    this.clock.advanceTo(intent.ts_event);
+    if (!this.submitted.add(intent.id)) {
+      this.counts.duplicatesSkipped++;
+      return;
+    }
+    this.counts.submitted++;
+    this.open.set(orderIdFor(intent.id), intent);
+    const reports = this.venue.submit(intent, intent.ts_event);
+    await this.writers?.orders.add(intent);
+    // Arrivals due now (zero latency) are accepted at once rather than on the next market event.
+    await this.publish([...reports, ...this.venue.advanceTo(intent.ts_event)]);
+    await this.save();
+  }
+
+  private async onCancel(command: ControlCommand): Promise<void> {
+    const orderId = command.args?.order_id;
+    if (command.command !== 'cancel' || typeof orderId !== 'string') {
+      this.options.logger?.warn({ command: command.command }, 'ignored ord.* control command');
+      return;
+    }
+    this.clock.advanceTo(command.ts_event);
+    this.counts.cancels++;
+    const now = command.ts_event;
+    await this.publish([...this.venue.cancel(orderId, now), ...this.venue.advanceTo(now)]);
+    await this.save();
+  }
+
+  private async onTick(tick: TradeTick | QuoteTick): Promise<void> {
+    this.clock.advanceTo(tick.ts_event);
+    // Event time passes for every symbol, so arrivals and cancels elsewhere settle too.
+    const reports = this.venue.advanceTo(tick.ts_event);
+    reports.push(...(tick.schema === 'trade_tick.v1' ? this.venue.onTrade(tick) : this.venue.onQuote(tick)));
+    if (reports.length === 0) return;
+    await this.publish(reports);
+    await this.save();
+  }
+
+  private async onBar(bar: Bar): Promise<void> {
+    this.clock.advanceTo(bar.ts_event);
+    const reports = this.venue.advanceTo(bar.ts_event);
+    reports.push(...this.venue.onTrade(barAsTrade(bar, bar.open)));
+    if (reports.length === 0) return;
+    await this.publish(reports);
+    await this.save();
+  }
+
+  private async publish(reports: readonly ExecutionReport[]): Promise<void> {
+    const { bus } = this.options;
+    for (const report of reports) {
+      this.counts.reports++;
+      if (isFill(report)) {
+        this.counts.fills++;
+        await bus.publish('fill', bus.subjects.fill(report.symbol), report);
+        await this.writers?.fills.add(report);
+      } else {
+        if (isTerminal(report.status)) this.open.delete(report.order_id);
+        await bus.publish('order_event', bus.subjects.orderEvent(report.symbol), report);
+        await this.writers?.events.add(report);
+      }
+    }
+  }
+
+  private async save(): Promise<void> {
+    const state: ExecutionState = { open: [...this.open.values()] };
+    await this.options.store?.save(this.key, { value: state, sequence: this.lastSequence });
+  }
+}
+
+function executionWriters(db: Kysely<Database>, runId: string, logger: Logger | undefined): Writers {
+  const common = { ...(logger ? { logger } : {}) };
+  const run = { name: 'run_id', type: 'text', value: () => runId } as const;
+  return {
+    // One row per order, as submitted; its later states are the order_events rows.
+    orders: new BatchWriter<OrderIntent>(db, {
+      table: 'orders',
+      columns: [
+        run,
+        { name: 'id', type: 'text', value: (i) => orderIdFor(i.id) },
+        { name: 'ts', type: 'timestamptz', value: (i) => i.ts_event },
+        { name: 'ts_init', type: 'timestamptz', value: (i) => i.ts_init },
+        { name: 'intent_id', type: 'text', value: (i) => i.id },
+        { name: 'strategy', type: 'text', value: (i) => i.strategy },
+        { name: 'symbol', type: 'text', value: (i) => i.symbol },
+        { name: 'side', type: 'text', value: (i) => i.side },
+        { name: 'quantity', type: 'float8', value: (i) => i.quantity },
+        { name: 'order_type', type: 'text', value: (i) => i.order_type },
+        { name: 'limit_price', type: 'float8', value: (i) => i.limit_price ?? null },
+        { name: 'time_in_force', type: 'text', value: (i) => i.time_in_force },
+        { name: 'reduce_only', type: 'bool', value: (i) => i.reduce_only },
+        { name: 'status', type: 'text', value: () => 'submitted' },
+        { name: 'updated_at', type: 'timestamptz', value: (i) => i.ts_event },
+      ],
+      ...common,
+    }),
+    events: new BatchWriter<OrderEvent>(db, {
+      table: 'order_events',
+      columns: [
+        run,
+        { name: 'id', type: 'text', value: (e) => e.id },
+        { name: 'ts', type: 'timestamptz', value: (e) => e.ts_event },
+        { name: 'ts_init', type: 'timestamptz', value: (e) => e.ts_init },
+        { name: 'order_id', type: 'text', value: (e) => e.order_id },
+        { name: 'intent_id', type: 'text', value: (e) => e.intent_id },
+        { name: 'symbol', type: 'text', value: (e) => e.symbol },
+        { name: 'status', type: 'text', value: (e) => e.status },
+        { name: 'filled_quantity', type: 'float8', value: (e) => e.filled_quantity },
+        { name: 'leaves_quantity', type: 'float8', value: (e) => e.leaves_quantity },
+        { name: 'reason', type: 'text', value: (e) => e.reason ?? null },
+      ],
+      ...common,
+    }),
+    fills: new BatchWriter<Fill>(db, {
+      table: 'fills',
+      columns: [
+        run,
+        { name: 'id', type: 'text', value: (f) => f.id },
+        { name: 'ts', type: 'timestamptz', value: (f) => f.ts_event },
+        { name: 'ts_init', type: 'timestamptz', value: (f) => f.ts_init },
+        { name: 'order_id', type: 'text', value: (f) => f.order_id },
+        { name: 'symbol', type: 'text', value: (f) => f.symbol },
+        { name: 'side', type: 'text', value: (f) => f.side },
+        { name: 'quantity', type: 'float8', value: (f) => f.quantity },
+        { name: 'price', type: 'float8', value: (f) => f.price },
+        { name: 'fee', type: 'float8', value: (f) => f.fee },
+        { name: 'liquidity', type: 'text', value: (f) => f.liquidity },
+      ],
+      ...common,
+    }),
+  };
+}

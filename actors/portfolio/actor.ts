@@ -1,0 +1,207 @@
+// PortfolioActor: binds PortfolioCore to the bus. Fills (exec.fill.>) update positions and cash and
+// publish pf.snapshot.<account> at once, which also feeds the risk gate's equity and exposure; ticks
+// and bars mark open positions, with a snapshot at most once per `markIntervalMs` of event time so a
+// busy tape does not flood the ORDERS stream. Each snapshot writes the changed position and the
+// equity point when a database is given (positions / equity tables).
+//
+// Restart: before acking a fill the actor saves PortfolioCore.toJSON() with the fill's stream
+// sequence; on start it restores that and skips redelivered fills at or below the sequence (the
+// core's fill-id memory catches any other duplicate). Marks are not snapshotted per tick: the next
+// mark after a restart brings prices up to date.
+import type { Kysely } from 'kysely';
+import { ReplayClock } from '../../core/clock.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { Bar, Fill, PortfolioSnapshot, Position, QuoteTick, TradeTick } from '../../schemas/messages.ts';
+import type { ActorBus, Delivery, Subscription } from '../../streams/bus.ts';
+import { BatchWriter } from '../../timescale/batch-writer.ts';
+import type { Database } from '../../timescale/database.ts';
+import { tickPrice } from '../market-data.ts';
+import { type SnapshotStore, safeToken, snapshotKey } from '../snapshot-store.ts';
+import { PortfolioCore, type PortfolioState } from './core.ts';
+
+export interface PortfolioActorOptions {
+  bus: ActorBus;
+  account: string;
+  startingCash: number;
+  /** Least event time between two snapshots caused by marks (fills always snapshot). */
+  markIntervalMs?: number;
+  /** Without a store (in-process backtests) nothing is snapshotted. */
+  store?: SnapshotStore;
+  db?: Kysely<Database>;
+  runId?: string;
+  logger?: Logger;
+}
+
+export interface PortfolioStatus {
+  account: string;
+  cash: number;
+  equity: number;
+  positions: Position[];
+  fillsApplied: number;
+  snapshotsPublished: number;
+  lastFillSequence: number;
+}
+
+interface Writers {
+  positions: BatchWriter<{ snapshot: PortfolioSnapshot; position: Position }>;
+  equity: BatchWriter<PortfolioSnapshot>;
+}
+
+/** Fill ids kept for duplicate detection; the stream sequence covers the restart case. */
+const FILL_MEMORY = 4_096;
+
+export class PortfolioActor {
+  private core: PortfolioCore;
+  private readonly clock = new ReplayClock();
+  private readonly subscriptions: Subscription[] = [];
+  private readonly writers: Writers | undefined;
+  private readonly key: string;
+  private readonly markIntervalMs: number;
+  private lastFillSequence = 0;
+  private lastMarkSnapshotTs = Number.NEGATIVE_INFINITY;
+  private readonly counts = { fillsApplied: 0, snapshotsPublished: 0 };
+
+  private constructor(private readonly options: PortfolioActorOptions) {
+    this.core = new PortfolioCore({
+      account: options.account,
+      startingCash: options.startingCash,
+      fillMemory: FILL_MEMORY,
+    });
+    this.key = snapshotKey('portfolio', options.account);
+    this.markIntervalMs = options.markIntervalMs ?? 60_000;
+    this.writers = options.db && portfolioWriters(options.db, options.runId ?? 'live', options.logger);
+  }
+
+  /** Restores, subscribes, then publishes the current snapshot so the risk gate knows the equity. */
+  static async start(options: PortfolioActorOptions): Promise<PortfolioActor> {
+    const actor = new PortfolioActor(options);
+    const saved = await options.store?.load<PortfolioState>(actor.key);
+    if (saved !== undefined) {
+      actor.core = PortfolioCore.restore(saved.value, FILL_MEMORY);
+      actor.lastFillSequence = saved.sequence;
+      actor.clock.advanceTo(saved.value.lastEventTs);
+    }
+    await actor.subscribe();
+    await actor.publishSnapshot(undefined);
+    return actor;
+  }
+
+  status(): PortfolioStatus {
+    return {
+      account: this.core.account,
+      cash: this.core.cashBalance,
+      equity: this.core.equity(),
+      positions: this.core.positions(),
+      ...this.counts,
+      lastFillSequence: this.lastFillSequence,
+    };
+  }
+
+  async stop(): Promise<void> {
+    for (const subscription of this.subscriptions) await subscription.drain();
+    if (this.writers) {
+      await this.writers.positions.flush();
+      await this.writers.equity.flush();
+    }
+  }
+
+  private async subscribe(): Promise<void> {
+    const { bus } = this.options;
+    const { subjects } = bus;
+    this.subscriptions.push(
+      await bus.subscribe({
+        durable: `portfolio-fills-${safeToken(this.options.account)}`,
+        stream: 'ORDERS',
+        filterSubject: `${subjects.namespace}exec.fill.>`,
+        messages: ['fill'],
+        handler: (fill, delivery) => this.onFill(fill, delivery),
+      }),
+      await bus.subscribe({
+        durable: `portfolio-ticks-${safeToken(this.options.account)}`,
+        stream: 'MARKET',
+        filterSubject: subjects.marketFilter('tick'),
+        messages: ['trade_tick', 'quote_tick'],
+        handler: (tick) => this.onMark(tick.symbol, tickPrice(tick), tick),
+      }),
+      await bus.subscribe({
+        durable: `portfolio-bars-${safeToken(this.options.account)}`,
+        stream: 'MARKET',
+        filterSubject: subjects.marketFilter('bar'),
+        messages: ['bar'],
+        handler: (bar) => this.onMark(bar.symbol, bar.close, bar),
+      }),
+    );
+  }
+
+  private async onFill(fill: Fill, delivery: Delivery): Promise<void> {
+    if (delivery.streamSequence <= this.lastFillSequence) return;
+    this.clock.advanceTo(fill.ts_event);
+    if (!this.core.applyFill(fill)) return;
+    this.counts.fillsApplied++;
+    this.lastFillSequence = delivery.streamSequence;
+    await this.publishSnapshot(fill.symbol);
+    await this.options.store?.save(this.key, {
+      value: this.core.toJSON(),
+      sequence: delivery.streamSequence,
+    });
+  }
+
+  private async onMark(symbol: string, price: number, event: TradeTick | QuoteTick | Bar): Promise<void> {
+    this.clock.advanceTo(event.ts_event);
+    const held = this.core.position(symbol);
+    if (held === undefined || held.quantity === 0) return;
+    this.core.mark(symbol, price, event.ts_event);
+    if (event.ts_event - this.lastMarkSnapshotTs < this.markIntervalMs) return;
+    this.lastMarkSnapshotTs = event.ts_event;
+    await this.publishSnapshot(symbol);
+  }
+
+  /** Publishes the snapshot; writes the equity point and `symbol`'s position when there is one. */
+  private async publishSnapshot(symbol: string | undefined): Promise<void> {
+    const { bus } = this.options;
+    const snapshot = this.core.snapshot(this.clock.now());
+    this.counts.snapshotsPublished++;
+    await bus.publish('portfolio_snapshot', bus.subjects.portfolio(this.core.account), snapshot);
+    if (this.writers === undefined) return;
+    const position = symbol === undefined ? undefined : this.core.position(symbol);
+    if (position) await this.writers.positions.add({ snapshot, position });
+    await this.writers.equity.add(snapshot);
+  }
+}
+
+function portfolioWriters(db: Kysely<Database>, runId: string, logger: Logger | undefined): Writers {
+  const common = { ...(logger ? { logger } : {}) };
+  const run = { name: 'run_id', type: 'text', value: () => runId } as const;
+  return {
+    positions: new BatchWriter<{ snapshot: PortfolioSnapshot; position: Position }>(db, {
+      table: 'positions',
+      columns: [
+        run,
+        { name: 'account', type: 'text', value: (r) => r.snapshot.account },
+        { name: 'symbol', type: 'text', value: (r) => r.position.symbol },
+        { name: 'ts', type: 'timestamptz', value: (r) => r.snapshot.ts_event },
+        { name: 'snapshot_id', type: 'text', value: (r) => r.snapshot.id },
+        { name: 'quantity', type: 'float8', value: (r) => r.position.quantity },
+        { name: 'avg_price', type: 'float8', value: (r) => r.position.avg_price },
+        { name: 'realized_pnl', type: 'float8', value: (r) => r.position.realized_pnl },
+        { name: 'unrealized_pnl', type: 'float8', value: (r) => r.position.unrealized_pnl },
+        { name: 'last_price', type: 'float8', value: (r) => r.position.last_price },
+      ],
+      ...common,
+    }),
+    equity: new BatchWriter<PortfolioSnapshot>(db, {
+      table: 'equity',
+      columns: [
+        run,
+        { name: 'account', type: 'text', value: (s) => s.account },
+        { name: 'ts', type: 'timestamptz', value: (s) => s.ts_event },
+        { name: 'snapshot_id', type: 'text', value: (s) => s.id },
+        { name: 'cash', type: 'float8', value: (s) => s.cash },
+        { name: 'equity', type: 'float8', value: (s) => s.equity },
+        { name: 'gross_exposure', type: 'float8', value: (s) => s.gross_exposure },
+        { name: 'net_exposure', type: 'float8', value: (s) => s.net_exposure },
+      ],
+      ...common,
+    }),
+  };
+}

@@ -1,0 +1,413 @@
+// RiskGateActor: binds RiskGate (machine + core) to the bus. Inputs: signals (sig.>), ticks and bars
+// for reference prices and staleness, order events and fills (exec.>), portfolio snapshots (pf.>).
+// Outputs: a risk_decision for every signal, an order_intent only on pass, alerts on state changes
+// and denial bursts, and every decision as an audit row.
+//
+// Cancel path (a halt cancels working orders): the gate publishes one control_command
+// {command: 'cancel', args: {order_id}} per working order on `ord.cancel.<symbol>`. That subject is
+// in the ORDERS stream (ord.>) next to the intents, so the cancel is durable, works on the in-process
+// bus too, and the execution actor reads intents and cancels from one consumer in one order: a
+// cancel can never overtake the intent it cancels.
+//
+// Restart: the gate saves {positions, last fill} with the fill's stream sequence before acking each
+// fill, restores them on start, and skips redelivered fills at or below that sequence. It starts in
+// `startState` (reducing or halted) and is released only when the portfolio, at the same last fill
+// (its saved state at start, or a later pf.snapshot), shows the same positions (reconciled); a
+// mismatch raises a critical alert and the gate stays held.
+import type { Kysely } from 'kysely';
+import { ReplayClock } from '../../core/clock.ts';
+import type { Logger } from '../../core/logger.ts';
+import type {
+  Alert,
+  Bar,
+  ControlCommand,
+  Fill,
+  OrderEvent,
+  PortfolioSnapshot,
+  QuoteTick,
+  RiskDecision,
+  Signal,
+  TradeTick,
+} from '../../schemas/messages.ts';
+import { symbolToken } from '../../schemas/subjects.ts';
+import type { ActorBus, Delivery, Subscription } from '../../streams/bus.ts';
+import type { NatsConnection } from '../../streams/connection.ts';
+import { type ControlResult, type ControlServer, serveControl } from '../../streams/control.ts';
+import { BatchWriter } from '../../timescale/batch-writer.ts';
+import type { Database } from '../../timescale/database.ts';
+import { isTerminal, orderIdFor } from '../execution/order.ts';
+import { barAsTrade } from '../market-data.ts';
+import { PortfolioCore, type PortfolioState } from '../portfolio/core.ts';
+import { type SnapshotStore, snapshotKey } from '../snapshot-store.ts';
+import { RiskGateCore, type RiskGateCoreOptions, type TradingState } from './core.ts';
+import { type GateEffects, type OperatorCommand, RiskGate } from './machine.ts';
+
+/** Alert when this many signals are denied within `windowMs` of event time. */
+export interface DenialBurst {
+  count: number;
+  windowMs: number;
+}
+
+export interface RiskGateActorOptions {
+  bus: ActorBus;
+  /** Portfolio account whose snapshots feed equity and reconciliation. */
+  account: string;
+  core: Omit<RiskGateCoreOptions, 'clock' | 'tradingState'>;
+  /** `active` only for a fresh backtest; live and restarts use `reducing` or `halted` (fail closed). */
+  startState: TradingState;
+  /** Without a store (in-process backtests) nothing is snapshotted. */
+  store?: SnapshotStore;
+  /** Serves ctl.risk.* when given (NATS only; operators' path, never strategies'). */
+  control?: NatsConnection;
+  db?: Kysely<Database>;
+  runId?: string;
+  denialBurst?: DenialBurst;
+  /**
+   * The latest market data per symbol, read once at start, so a restarted gate has reference prices
+   * before its market consumers deliver anything new (NATS: last message per subject).
+   */
+  lastMarketData?: () => Promise<(TradeTick | QuoteTick | Bar)[]>;
+  logger?: Logger;
+}
+
+interface RiskState {
+  positions: { symbol: string; quantity: number }[];
+  lastFillId: string | undefined;
+}
+
+export interface RiskGateStatus {
+  state: TradingState;
+  reconciled: boolean;
+  decisions: number;
+  passed: number;
+  denied: number;
+  cancelsSent: number;
+  lastEventTs: number;
+  workingOrders: number;
+  positions: { symbol: string; quantity: number }[];
+}
+
+const QUANTITY_EPSILON = 1e-9;
+
+export class RiskGateActor {
+  readonly gate: RiskGate;
+  private readonly clock = new ReplayClock();
+  private readonly subscriptions: Subscription[] = [];
+  private control: ControlServer | undefined;
+  private readonly writer: BatchWriter<RiskDecision> | undefined;
+  /** Symbols of passed intents still working, for the cancel subject. */
+  private readonly orderSymbols = new Map<string, string>();
+  private readonly symbols = new Set<string>();
+  private lastFillId: string | undefined;
+  private restoredSequence = 0;
+  private reconciled: boolean;
+  private mismatchAlerted: string | undefined;
+  private denialTimes: number[] = [];
+  private readonly counts = { decisions: 0, passed: 0, denied: 0, cancelsSent: 0 };
+
+  private constructor(private readonly options: RiskGateActorOptions) {
+    const core = new RiskGateCore({ ...options.core, clock: this.clock });
+    this.gate = new RiskGate(core, { startState: options.startState });
+    this.reconciled = options.startState === 'active';
+    this.writer = options.db && decisionWriter(options.db, options.runId ?? 'live', options.logger);
+  }
+
+  static async start(options: RiskGateActorOptions): Promise<RiskGateActor> {
+    const actor = new RiskGateActor(options);
+    await actor.restore();
+    await actor.subscribe();
+    return actor;
+  }
+
+  private get key(): string {
+    return snapshotKey('risk', this.options.account);
+  }
+
+  /**
+   * Latest prices, own positions from the last snapshot, then the portfolio's saved state: its equity feeds the
+   * limits at once, and when it reflects the same last fill the positions are reconciled here.
+   */
+  private async restore(): Promise<void> {
+    for (const event of (await this.options.lastMarketData?.()) ?? []) {
+      if (event.schema === 'bar.v1') this.onBar(event);
+      else this.onTick(event);
+    }
+    const store = this.options.store;
+    const saved = await store?.load<RiskState>(this.key);
+    if (saved !== undefined) {
+      this.gate.core.reconcile(saved.value.positions);
+      for (const p of saved.value.positions) this.symbols.add(p.symbol);
+      this.lastFillId = saved.value.lastFillId;
+      this.restoredSequence = saved.sequence;
+    }
+    const portfolio = await store?.load<PortfolioState>(snapshotKey('portfolio', this.options.account));
+    if (portfolio !== undefined) {
+      const core = PortfolioCore.restore(portfolio.value);
+      await this.onPortfolio(core.snapshot(portfolio.value.lastEventTs));
+    }
+  }
+
+  private async subscribe(): Promise<void> {
+    const { bus } = this.options;
+    const { subjects } = bus;
+    const ns = subjects.namespace;
+    this.subscriptions.push(
+      await bus.subscribe({
+        durable: 'risk-signals',
+        stream: 'SIGNALS',
+        filterSubject: `${ns}sig.>`,
+        messages: ['signal'],
+        handler: (signal) => this.onSignal(signal),
+      }),
+      await bus.subscribe({
+        durable: 'risk-ticks',
+        stream: 'MARKET',
+        filterSubject: subjects.marketFilter('tick'),
+        messages: ['trade_tick', 'quote_tick'],
+        handler: (tick) => this.onTick(tick),
+      }),
+      await bus.subscribe({
+        durable: 'risk-bars',
+        stream: 'MARKET',
+        filterSubject: subjects.marketFilter('bar'),
+        messages: ['bar'],
+        handler: (bar) => this.onBar(bar),
+      }),
+      await bus.subscribe({
+        durable: 'risk-executions',
+        stream: 'ORDERS',
+        filterSubject: `${ns}exec.>`,
+        messages: ['order_event', 'fill'],
+        handler: (report, delivery) => this.onExecution(report, delivery),
+      }),
+      await bus.subscribe({
+        durable: 'risk-portfolio',
+        stream: 'ORDERS',
+        filterSubject: subjects.portfolio(this.options.account),
+        messages: ['portfolio_snapshot'],
+        handler: (snapshot) => this.onPortfolio(snapshot),
+      }),
+    );
+    if (this.options.control) {
+      const command = (type: OperatorCommand['type']) => (request: ControlCommand) =>
+        this.command({ type, operator: request.operator, reason: request.reason });
+      this.control = serveControl({
+        connection: this.options.control,
+        subjects,
+        actor: 'risk',
+        clock: this.clock,
+        handlers: {
+          status: () => ({ ok: true, state: this.gate.state, data: this.status() }),
+          halt: command('HALT'),
+          resume: command('RESUME'),
+          reduce: command('REDUCE'),
+        },
+        ...(this.options.logger ? { logger: this.options.logger } : {}),
+      });
+    }
+  }
+
+  /** An operator command (also what ctl.risk.halt|resume|reduce call). */
+  async command(command: OperatorCommand): Promise<ControlResult> {
+    const reply = this.gate.command(command);
+    await this.apply(reply, this.clock.now());
+    return reply.ok
+      ? { ok: true, state: reply.state }
+      : { ok: false, state: reply.state, error: reply.error ?? 'refused' };
+  }
+
+  status(): RiskGateStatus {
+    return {
+      state: this.gate.state,
+      reconciled: this.reconciled,
+      ...this.counts,
+      lastEventTs: this.clock.now(),
+      workingOrders: this.gate.core.workingOrderIds().length,
+      positions: this.positions(),
+    };
+  }
+
+  /** Stops taking messages (the one in hand finishes) and writes what is buffered. */
+  async stop(): Promise<void> {
+    await this.control?.stop();
+    for (const subscription of this.subscriptions) await subscription.drain();
+    await this.writer?.flush();
+    this.gate.stop();
+  }
+
+  private async onSignal(signal: Signal): Promise<void> {
+    this.clock.advanceTo(signal.ts_event);
+    const result = this.gate.evaluate(signal);
+    const { decision, intent } = result;
+    const { bus } = this.options;
+    this.counts.decisions++;
+    await bus.publish('risk_decision', bus.subjects.riskDecision(signal.symbol), decision);
+    if (intent) {
+      this.counts.passed++;
+      this.orderSymbols.set(orderIdFor(intent.id), intent.symbol);
+      await bus.publish('order_intent', bus.subjects.orderIntent(intent.symbol), intent);
+    } else {
+      this.counts.denied++;
+      await this.trackDenial(decision);
+    }
+    await this.writer?.add(decision);
+    await this.apply(result, signal.ts_event);
+  }
+
+  private onTick(tick: TradeTick | QuoteTick): void {
+    this.clock.advanceTo(tick.ts_event);
+    if (tick.schema === 'trade_tick.v1') this.gate.core.onTrade(tick);
+    else this.gate.core.onQuote(tick);
+  }
+
+  private onBar(bar: Bar): void {
+    this.clock.advanceTo(bar.ts_event);
+    this.gate.core.onTrade(barAsTrade(bar, bar.close));
+  }
+
+  private async onExecution(report: OrderEvent | Fill, delivery: Delivery): Promise<void> {
+    this.clock.advanceTo(report.ts_event);
+    if (report.schema === 'order_event.v1') {
+      this.gate.core.onOrderEvent(report);
+      if (isTerminal(report.status)) this.orderSymbols.delete(report.order_id);
+      return;
+    }
+    // Fills at or below the restored sequence are already in the restored positions.
+    if (delivery.streamSequence <= this.restoredSequence) return;
+    this.gate.core.onFill(report);
+    this.symbols.add(report.symbol);
+    this.lastFillId = report.id;
+    const state: RiskState = { positions: this.positions(), lastFillId: report.id };
+    await this.options.store?.save(this.key, { value: state, sequence: delivery.streamSequence });
+  }
+
+  private async onPortfolio(snapshot: PortfolioSnapshot): Promise<void> {
+    this.clock.advanceTo(snapshot.ts_event);
+    await this.apply(this.gate.onPortfolio(snapshot), snapshot.ts_event);
+    if (!this.reconciled && snapshot.fill_id === this.lastFillId) await this.reconcileWith(snapshot);
+  }
+
+  /** Both sides reflect the same fill ledger prefix here, so their positions must agree. */
+  private async reconcileWith(snapshot: PortfolioSnapshot): Promise<void> {
+    const theirs = new Map(snapshot.positions.map((p) => [p.symbol, p.quantity]));
+    const symbols = new Set([...theirs.keys(), ...this.symbols]);
+    const mismatched = [...symbols].filter(
+      (symbol) => Math.abs((theirs.get(symbol) ?? 0) - this.gate.core.position(symbol)) > QUANTITY_EPSILON,
+    );
+    if (mismatched.length === 0) {
+      this.reconciled = true;
+      await this.apply(this.gate.reconciled(), snapshot.ts_event);
+      return;
+    }
+    if (this.mismatchAlerted === snapshot.fill_id) return;
+    this.mismatchAlerted = snapshot.fill_id;
+    await this.alert(
+      'critical',
+      'RISK_RECONCILE_MISMATCH',
+      `positions differ from portfolio ${snapshot.account} after fill ${snapshot.fill_id ?? 'none'}: ${mismatched.join(', ')}; trading stays ${this.gate.state}`,
+      snapshot.ts_event,
+    );
+  }
+
+  /** Publishes what a decision, trigger or command asks for: cancels and a state-change alert. */
+  private async apply(effects: GateEffects, now: number): Promise<void> {
+    const { bus } = this.options;
+    for (const orderId of effects.cancels) {
+      const symbol = this.orderSymbols.get(orderId);
+      if (symbol === undefined) continue;
+      const cancel: ControlCommand = {
+        schema: 'control_command.v1',
+        id: `${orderId}:cancel`,
+        ts_event: now,
+        ts_init: now,
+        actor: 'execution',
+        command: 'cancel',
+        operator: 'risk',
+        reason: effects.transition?.cause,
+        args: { order_id: orderId },
+      };
+      this.counts.cancelsSent++;
+      await bus.publish('control_command', cancelSubject(bus, symbol), cancel);
+    }
+    const transition = effects.transition;
+    if (transition === undefined) return;
+    const severity =
+      transition.to === 'halted' ? 'critical' : transition.to === 'reducing' ? 'warning' : 'info';
+    await this.alert(
+      severity,
+      `RISK_${transition.to.toUpperCase()}`,
+      `risk gate ${transition.from} → ${transition.to}: ${transition.cause}`,
+      now,
+    );
+  }
+
+  private async trackDenial(decision: RiskDecision): Promise<void> {
+    const burst = this.options.denialBurst;
+    if (burst === undefined) return;
+    const now = decision.ts_event;
+    this.denialTimes.push(now);
+    this.denialTimes = this.denialTimes.filter((ts) => ts > now - burst.windowMs);
+    if (this.denialTimes.length < burst.count) return;
+    this.denialTimes = [];
+    await this.alert(
+      'warning',
+      'RISK_DENIAL_BURST',
+      `${burst.count} signals denied within ${burst.windowMs} ms; last: ${decision.code} (${decision.reason})`,
+      now,
+    );
+  }
+
+  private async alert(
+    severity: Alert['severity'],
+    code: string,
+    message: string,
+    now: number,
+  ): Promise<void> {
+    const { bus } = this.options;
+    const alert: Alert = {
+      schema: 'alert.v1',
+      id: `risk:${code}:${now}`,
+      ts_event: now,
+      ts_init: now,
+      severity,
+      code,
+      message,
+      source: 'risk',
+      dedupe_key: `risk:${code}`,
+      labels: { account: this.options.account },
+    };
+    this.options.logger?.warn({ code, severity }, message);
+    await bus.publish('alert', bus.subjects.alert(severity, code), alert);
+  }
+
+  private positions(): { symbol: string; quantity: number }[] {
+    return [...this.symbols].sort().map((symbol) => ({ symbol, quantity: this.gate.core.position(symbol) }));
+  }
+}
+
+/** `ord.cancel.<symbol>`: in the ORDERS stream beside the intents (see the header). */
+export function cancelSubject(bus: ActorBus, symbol: string): string {
+  return `${bus.subjects.namespace}ord.cancel.${symbolToken(symbol)}`;
+}
+
+function decisionWriter(db: Kysely<Database>, runId: string, logger: Logger | undefined) {
+  return new BatchWriter<RiskDecision>(db, {
+    table: 'risk_decisions',
+    columns: [
+      { name: 'run_id', type: 'text', value: () => runId },
+      { name: 'id', type: 'text', value: (d) => d.id },
+      { name: 'ts', type: 'timestamptz', value: (d) => d.ts_event },
+      { name: 'ts_init', type: 'timestamptz', value: (d) => d.ts_init },
+      { name: 'strategy', type: 'text', value: (d) => d.strategy },
+      { name: 'symbol', type: 'text', value: (d) => d.symbol },
+      { name: 'outcome', type: 'text', value: (d) => d.outcome },
+      { name: 'code', type: 'text', value: (d) => d.code },
+      { name: 'reason', type: 'text', value: (d) => d.reason },
+      { name: 'trading_state', type: 'text', value: (d) => d.trading_state },
+      { name: 'checks', type: 'jsonb', value: (d) => JSON.stringify(d.checks) },
+      { name: 'signal_id', type: 'text', value: (d) => d.signal_id },
+      { name: 'intent_id', type: 'text', value: (d) => d.intent_id ?? null },
+    ],
+    ...(logger ? { logger } : {}),
+  });
+}

@@ -1,0 +1,127 @@
+// Starts the trading half of the flow on one ActorBus: risk gate → execution (simulated venue) →
+// portfolio. The backtest runner passes an InProcessBus and no store (startState `active`); `sluice
+// run` passes a NatsActorBus, a KV snapshot store, the NATS connection for ctl.risk.* and a
+// database. The same actors and config give the same orders and fills on either bus.
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { Kysely } from 'kysely';
+import type { Logger } from '../core/logger.ts';
+import type { Bar, QuoteTick, TradeTick } from '../schemas/messages.ts';
+import type { Subjects } from '../schemas/subjects.ts';
+import { decodeOneOf } from '../schemas/validate.ts';
+import type { ActorBus } from '../streams/bus.ts';
+import type { NatsConnection } from '../streams/connection.ts';
+import { streamName } from '../streams/topology.ts';
+import type { Database } from '../timescale/database.ts';
+import { ExecutionActor, type ExecutionStatus } from './execution/actor.ts';
+import type { SimulatedVenueOptions } from './execution/simulated-venue.ts';
+import { PortfolioActor, type PortfolioStatus } from './portfolio/actor.ts';
+import { type DenialBurst, RiskGateActor, type RiskGateStatus } from './risk/actor.ts';
+import type { RiskGateCoreOptions, TradingState } from './risk/core.ts';
+import type { SnapshotStore } from './snapshot-store.ts';
+
+export interface TradingConfig {
+  account: string;
+  startingCash: number;
+  /** Limits, sizer and order style of the risk gate. */
+  risk: Omit<RiskGateCoreOptions, 'clock' | 'tradingState'>;
+  venue: SimulatedVenueOptions;
+  /** `active` for a fresh backtest; `reducing` or `halted` live (held until reconciled). */
+  startState: TradingState;
+  markIntervalMs?: number;
+  denialBurst?: DenialBurst;
+  /** run_id of the database rows ('live' unless a backtest names itself). */
+  runId?: string;
+}
+
+export interface TradingServices {
+  bus: ActorBus;
+  store?: SnapshotStore;
+  /** Serves ctl.risk.* on this connection. */
+  control?: NatsConnection;
+  /** Warms the risk gate's reference prices at start (see lastMarketDataFromStream). */
+  lastMarketData?: () => Promise<(TradeTick | QuoteTick | Bar)[]>;
+  db?: Kysely<Database>;
+  logger?: Logger;
+}
+
+export interface TradingStatus {
+  risk: RiskGateStatus;
+  execution: ExecutionStatus;
+  portfolio: PortfolioStatus;
+}
+
+export interface Trading {
+  readonly risk: RiskGateActor;
+  readonly execution: ExecutionActor;
+  readonly portfolio: PortfolioActor;
+  status(): TradingStatus;
+  /** Drains every consumer (downstream last) and writes what is buffered. */
+  stop(): Promise<void>;
+}
+
+export async function startTrading(config: TradingConfig, services: TradingServices): Promise<Trading> {
+  const { bus, store, control, db, logger, lastMarketData } = services;
+  const common = {
+    bus,
+    ...(store ? { store } : {}),
+    ...(db ? { db } : {}),
+    ...(config.runId ? { runId: config.runId } : {}),
+  };
+  // The risk gate starts first: the in-process bus delivers only to handlers already subscribed, and
+  // the gate must hear the portfolio's start snapshot.
+  const risk = await RiskGateActor.start({
+    ...common,
+    account: config.account,
+    core: config.risk,
+    startState: config.startState,
+    ...(control ? { control } : {}),
+    ...(lastMarketData ? { lastMarketData } : {}),
+    ...(config.denialBurst ? { denialBurst: config.denialBurst } : {}),
+    ...(logger ? { logger: logger.child({ actor: 'risk' }) } : {}),
+  });
+  const execution = await ExecutionActor.start({
+    ...common,
+    venue: config.venue,
+    ...(logger ? { logger: logger.child({ actor: 'execution' }) } : {}),
+  });
+  const portfolio = await PortfolioActor.start({
+    ...common,
+    account: config.account,
+    startingCash: config.startingCash,
+    ...(config.markIntervalMs !== undefined ? { markIntervalMs: config.markIntervalMs } : {}),
+    ...(logger ? { logger: logger.child({ actor: 'portfolio' }) } : {}),
+  });
+  return {
+    risk,
+    execution,
+    portfolio,
+    status: () => ({ risk: risk.status(), execution: execution.status(), portfolio: portfolio.status() }),
+    stop: async () => {
+      await risk.stop();
+      await execution.stop();
+      await portfolio.stop();
+    },
+  };
+}
+
+/** The last bar and the last tick of each symbol in the MARKET stream (direct get by subject). */
+export function lastMarketDataFromStream(
+  manager: JetStreamManager,
+  subjects: Subjects,
+  symbols: readonly string[],
+): () => Promise<(TradeTick | QuoteTick | Bar)[]> {
+  const stream = streamName('MARKET', subjects.namespace);
+  return async () => {
+    const found: (TradeTick | QuoteTick | Bar)[] = [];
+    for (const symbol of symbols) {
+      for (const subject of [subjects.bar(symbol), subjects.tick(symbol)]) {
+        const stored = await manager.streams.getMessage(stream, { last_by_subj: subject });
+        if (stored === null) continue;
+        const decoded = decodeOneOf(['bar', 'trade_tick', 'quote_tick'], stored.data);
+        if (decoded.ok) found.push(decoded.value);
+      }
+    }
+    // Oldest first, so the later of a bar and a tick sets the price.
+    return found.sort((a, b) => a.ts_event - b.ts_event);
+  };
+}

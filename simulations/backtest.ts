@@ -1,0 +1,387 @@
+// A replay backtest through the same actors as live: market events from a source are published on an
+// ActorBus, and FeatureActor → InferenceActor → RiskGateActor → ExecutionActor (simulated venue) →
+// PortfolioActor run exactly as they do in production. The in-process bus delivers each event's whole
+// cascade before the next event; over NATS (namespaced `bt.<run>.` subjects and streams) the driver
+// waits for every consumer to go quiet after each event, so both modes see the same order and give
+// byte-identical ledgers.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Kysely } from 'kysely';
+import { FeatureActor } from '../actors/feature/actor.ts';
+import { getFeatureSet } from '../actors/feature/feature-set.ts';
+import { InferenceActor } from '../actors/inference/actor.ts';
+import { StaticModelSource } from '../actors/inference/registry.ts';
+import { NewsActor } from '../actors/news/actor.ts';
+import { parseRiskLimits } from '../actors/risk/limits.ts';
+import { startTrading } from '../actors/trading.ts';
+import { ReplayClock } from '../core/clock.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Fill, MessageName, OrderEvent, PortfolioSnapshot, RiskDecision } from '../schemas/messages.ts';
+import { Subjects } from '../schemas/subjects.ts';
+import { type ActorBus, NatsActorBus } from '../streams/bus.ts';
+import { InProcessBus } from '../streams/in-process-bus.ts';
+import { applyStreams } from '../streams/topology.ts';
+import { type Database, json, toTimestamp } from '../timescale/database.ts';
+import { type BacktestConfig, dateMillis, sizerFor, venueFor } from './backtest-config.ts';
+import { type JsonValue, Ledger } from './ledger.ts';
+import { type BacktestMetrics, computeMetrics, type EquityPoint } from './metrics.ts';
+import { waitForQuiet } from './quiescence.ts';
+import { writeReportHtml } from './report-html.ts';
+import { trainSentimentModel, trainTabularModel } from './research/train.ts';
+import type { MarketEvent } from './sources/replay.ts';
+import { RoundTripBuilder } from './trades.ts';
+
+export type BacktestMode = 'inprocess' | 'nats';
+
+export interface NatsBacktestServices {
+  jetstream: JetStreamClient;
+  manager: JetStreamManager;
+}
+
+export interface BacktestOptions {
+  config: BacktestConfig;
+  runId: string;
+  mode: BacktestMode;
+  events: AsyncIterable<MarketEvent>;
+  /** Required for mode 'nats'. */
+  nats?: NatsBacktestServices;
+  /** The run, its orders, fills and metrics are stored when given. */
+  db?: Kysely<Database>;
+  /** Folder for the HTML report (and trained models); none when undefined. */
+  reportDir?: string;
+  /** Folder with sentiment/sent_train.csv and sent_valid.csv (the bundled sample by default). */
+  sentimentDataDir: string;
+  partitions?: number;
+  onEvent?: (eventsDone: number) => void;
+  logger?: Logger;
+}
+
+export interface BacktestSummary {
+  runId: string;
+  mode: BacktestMode;
+  events: number;
+  signals: number;
+  orders: number;
+  fills: number;
+  denials: number;
+  denialsByCode: Record<string, number>;
+  ledgerHash: string;
+  /** SHA-256 over the signals (id, direction, probability) in arrival order. */
+  signalHash: string;
+  metrics: BacktestMetrics;
+  report: string | null;
+  models: { strategy: string; sentiment: string | null };
+}
+
+const DAY_MS = 86_400_000;
+
+function publishName(event: MarketEvent): MessageName {
+  switch (event.schema) {
+    case 'bar.v1':
+      return 'bar';
+    case 'trade_tick.v1':
+      return 'trade_tick';
+    case 'quote_tick.v1':
+      return 'quote_tick';
+    case 'news_item.v1':
+      return 'news_item';
+    case 'sentiment_score.v1':
+      return 'sentiment_score';
+  }
+}
+
+function subjectOf(subjects: Subjects, event: MarketEvent): string {
+  switch (event.schema) {
+    case 'bar.v1':
+      return subjects.bar(event.symbol);
+    case 'trade_tick.v1':
+    case 'quote_tick.v1':
+      return subjects.tick(event.symbol);
+    case 'news_item.v1':
+      return subjects.news(event.symbol);
+    case 'sentiment_score.v1':
+      return subjects.sentiment(event.symbol);
+  }
+}
+
+type ExecutionEntry = { kind: 'order'; event: OrderEvent } | { kind: 'fill'; event: Fill };
+
+class RunRecorder {
+  /** Order events and fills; hashed in canonical order (see ledger()). */
+  private readonly executions: ExecutionEntry[] = [];
+  /** Every signal in arrival order, to compare a replay with the session it replays. */
+  readonly signalLedger = new Ledger();
+  readonly trips = new RoundTripBuilder();
+  /** End-of-UTC-day equity, kept as it comes (a run can hold millions of snapshots). */
+  private readonly equityByDay = new Map<number, EquityPoint>();
+  readonly denialsByCode: Record<string, number> = {};
+  signals = 0;
+  orders = 0;
+  fills = 0;
+  denials = 0;
+
+  onOrderEvent(event: OrderEvent): void {
+    if (event.status === 'submitted') this.orders++;
+    this.executions.push({ kind: 'order', event });
+  }
+
+  onFill(fill: Fill): void {
+    this.fills++;
+    this.executions.push({ kind: 'fill', event: fill });
+    this.trips.add(fill);
+  }
+
+  /**
+   * The order and fill ledger in canonical order: by event time, then id. Within one event's cascade
+   * the execution actor's order events and fills may reach the stream in either order over NATS;
+   * sorting keeps the hash a function of what happened, not of delivery interleaving.
+   */
+  /**
+   * End-of-UTC-day equity over the window: the series the metrics and the report are computed on.
+   * It starts on the window's first day with the starting cash (the portfolio's start-up snapshot is
+   * stamped before any event).
+   */
+  dailyEquity(fromDay: number, startingCash: number): EquityPoint[] {
+    const points = [...this.equityByDay.values()].filter((point) => point.t > fromDay);
+    return [{ t: fromDay, equity: startingCash, grossExposure: 0 }, ...points].sort((a, b) => a.t - b.t);
+  }
+
+  ledger(): Ledger {
+    const ledger = new Ledger();
+    const sorted = [...this.executions].sort(
+      (a, b) =>
+        a.event.ts_event - b.event.ts_event ||
+        (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0),
+    );
+    for (const entry of sorted) ledger.append(entry.kind, entry.event);
+    return ledger;
+  }
+
+  onDecision(decision: RiskDecision): void {
+    if (decision.outcome === 'deny') {
+      this.denials++;
+      this.denialsByCode[decision.code] = (this.denialsByCode[decision.code] ?? 0) + 1;
+    }
+  }
+
+  async subscribe(bus: ActorBus): Promise<void> {
+    const on = async <N extends MessageName>(
+      durable: string,
+      filterSubject: string,
+      messages: readonly N[],
+      handler: (message: never) => void,
+    ) => bus.subscribe({ durable, stream: 'ORDERS', filterSubject, messages, handler: handler as never });
+    const ns = bus.subjects.namespace;
+    await on('bt-recorder-orders', `${ns}exec.order.>`, ['order_event'], (event: OrderEvent) =>
+      this.onOrderEvent(event),
+    );
+    await on('bt-recorder-fills', `${ns}exec.fill.>`, ['fill'], (fill: Fill) => this.onFill(fill));
+    await on('bt-recorder-decisions', `${ns}risk.decision.>`, ['risk_decision'], (decision: RiskDecision) =>
+      this.onDecision(decision),
+    );
+    await on(
+      'bt-recorder-portfolio',
+      `${ns}pf.snapshot.>`,
+      ['portfolio_snapshot'],
+      (snapshot: PortfolioSnapshot) => {
+        const day = Math.floor(snapshot.ts_event / DAY_MS) * DAY_MS;
+        this.equityByDay.set(day, {
+          t: day,
+          equity: snapshot.equity,
+          grossExposure: snapshot.gross_exposure,
+        });
+      },
+    );
+    await bus.subscribe({
+      durable: 'bt-recorder-signals',
+      stream: 'SIGNALS',
+      filterSubject: `${ns}sig.>`,
+      messages: ['signal'],
+      handler: (signal) => {
+        this.signals++;
+        this.signalLedger.append('signal', {
+          id: signal.id,
+          direction: signal.direction,
+          probability: signal.probability,
+        });
+      },
+    });
+  }
+}
+
+export async function runBacktest(options: BacktestOptions): Promise<BacktestSummary> {
+  const { config, runId, mode, logger } = options;
+  const from = dateMillis(config.data.from);
+  const to = dateMillis(config.data.to);
+  const featureSet = getFeatureSet(config.featureSet, '/featureSet');
+  const modelDir = options.reportDir
+    ? join(options.reportDir, runId, 'models')
+    : mkdtempSync(join(tmpdir(), 'sluice-bt-'));
+
+  // Walk-forward: the model learns from bars before the backtest window only.
+  const trained = trainTabularModel({
+    model: config.model.kind,
+    symbols: config.data.symbols ?? [],
+    dataDir: config.model.priceDir,
+    featureSet: config.featureSet,
+    labels: { profitTake: 1, stopLoss: 1, verticalBars: 5, volatilityWindow: 20 },
+    folds: 3,
+    embargo: 0.01,
+    holdout: 0.2,
+    l2: config.model.l2 ?? 10,
+    mlp: { hidden: 16, epochs: 20, activation: 'tanh', seed: config.seed },
+    outputDir: modelDir,
+    from: dateMillis(config.model.trainFrom),
+    to: from,
+  });
+  const models = new StaticModelSource([{ manifest: trained.manifest, bytes: trained.onnx }], {
+    [config.strategy]: trained.manifest.modelId,
+  });
+  let sentimentModelId: string | null = null;
+  if (config.news) {
+    const sentiment = trainSentimentModel({
+      dataDir: options.sentimentDataDir,
+      outputDir: modelDir,
+      seed: config.seed,
+    });
+    models.add({ manifest: sentiment.manifest, bytes: sentiment.onnx });
+    models.activate('news-sentiment', sentiment.manifest.modelId);
+    sentimentModelId = sentiment.manifest.modelId;
+  }
+
+  const partitions = options.partitions ?? 4;
+  let bus: ActorBus;
+  if (mode === 'nats') {
+    if (!options.nats) throw new Error('mode nats needs NATS services');
+    const subjects = new Subjects(partitions, `bt.${runId}.`);
+    await applyStreams(options.nats.manager, { replicas: 1, namespace: subjects.namespace });
+    bus = new NatsActorBus(options.nats.jetstream, options.nats.manager, subjects, logger, {
+      idleCheckpointMs: 0,
+    });
+  } else {
+    bus = new InProcessBus(new Subjects(partitions));
+  }
+
+  const recorder = new RunRecorder();
+  await recorder.subscribe(bus);
+  const trading = await startTrading(
+    {
+      account: config.trading.account,
+      startingCash: config.trading.startingCash,
+      risk: {
+        limits: parseRiskLimits(config.trading.limits, '/trading/limits'),
+        sizer: sizerFor(config.trading.sizing),
+      },
+      venue: venueFor(config.trading.venue, config.seed),
+      startState: 'active',
+      runId,
+    },
+    { bus, ...(options.db ? { db: options.db } : {}), ...(logger ? { logger } : {}) },
+  );
+  const inference = new InferenceActor({
+    bus,
+    models,
+    strategy: config.strategy,
+    featureSet,
+    maxBatchSize: config.inference.maxBatchSize,
+    maxWaitMs: config.inference.maxWaitMs,
+    neutralBand: config.inference.neutralBand,
+    executionProviders: ['cpu'],
+    drift: false,
+  });
+  await inference.start();
+  const news = config.news ? new NewsActor({ bus, models, executionProviders: ['cpu'] }) : undefined;
+  await news?.start();
+  const features = new FeatureActor({
+    bus,
+    set: featureSet,
+    partitions: Array.from({ length: partitions }, (_, index) => index),
+    barInterval: config.barInterval,
+    staleAfterMs: 7 * DAY_MS,
+  });
+  await features.start();
+
+  const clock = new ReplayClock();
+  const quiet =
+    mode === 'nats' && options.nats
+      ? () => waitForQuiet(options.nats!.manager, bus.subjects.namespace)
+      : undefined;
+  let events = 0;
+  for await (const event of options.events) {
+    if (event.ts_init < from || event.ts_init >= to) continue;
+    clock.advanceTo(event.ts_init);
+    await bus.publish(publishName(event), subjectOf(bus.subjects, event), event);
+    if (quiet) await quiet();
+    events++;
+    options.onEvent?.(events);
+  }
+  // The open micro-batch is scored at the end of the replay, as live would on its next event.
+  await inference.flush();
+  await bus.flush();
+  if (quiet) await quiet();
+  await features.stop();
+  await inference.stop();
+  await news?.stop();
+  await trading.stop();
+  if (bus instanceof NatsActorBus) await bus.close();
+
+  const equity = recorder.dailyEquity(Math.floor(from / DAY_MS) * DAY_MS, config.trading.startingCash);
+  const metrics = computeMetrics({
+    equity,
+    trades: recorder.trips.trades,
+    tradedNotional: recorder.trips.tradedNotional,
+  });
+  const ledgerHash = recorder.ledger().hash();
+  const report = options.reportDir
+    ? await writeReportHtml(
+        {
+          runId,
+          config: JSON.parse(JSON.stringify(config)) as JsonValue,
+          equity,
+          trades: recorder.trips.trades,
+          denialsByCode: recorder.denialsByCode,
+          metrics,
+        },
+        join(options.reportDir, `${runId}.html`),
+      )
+    : null;
+  const summary: BacktestSummary = {
+    runId,
+    mode,
+    events,
+    signals: recorder.signals,
+    orders: recorder.orders,
+    fills: recorder.fills,
+    denials: recorder.denials,
+    denialsByCode: recorder.denialsByCode,
+    ledgerHash,
+    signalHash: recorder.signalLedger.hash(),
+    metrics,
+    report,
+    models: { strategy: trained.manifest.modelId, sentiment: sentimentModelId },
+  };
+  if (options.db) await recordRun(options.db, summary, config, clock.now());
+  return summary;
+}
+
+async function recordRun(
+  db: Kysely<Database>,
+  summary: BacktestSummary,
+  config: BacktestConfig,
+  endedAt: number,
+) {
+  await db
+    .insertInto('runs')
+    .values({
+      id: summary.runId,
+      kind: 'backtest',
+      config: json(config),
+      started_at: toTimestamp(dateMillis(config.data.from)),
+      finished_at: toTimestamp(endedAt),
+      metrics: json({ ...summary.metrics, ledgerHash: summary.ledgerHash, events: summary.events }),
+    })
+    .onConflict((conflict) => conflict.column('id').doNothing())
+    .execute();
+}
