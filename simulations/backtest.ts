@@ -112,7 +112,7 @@ class RunRecorder {
   /** Order events and fills; hashed in canonical order (see ledger()). */
   private readonly executions: ExecutionEntry[] = [];
   /** Every signal in arrival order, to compare a replay with the session it replays. */
-  readonly signalLedger = new Ledger();
+  readonly signalLedger = new Ledger({ keepLines: false });
   readonly trips = new RoundTripBuilder();
   /** End-of-UTC-day equity, kept as it comes (a run can hold millions of snapshots). */
   private readonly equityByDay = new Map<number, EquityPoint>();

@@ -34,16 +34,21 @@ export function canonicalJson(value: JsonValue): string {
 export class Ledger {
   private readonly lines: string[] = [];
   private readonly digest: Hash = createHash('sha256');
+  private count = 0;
+
+  /** `keepLines: false` keeps only the running hash (ledgers of millions of entries). */
+  constructor(private readonly options: { keepLines: boolean } = { keepLines: true }) {}
 
   /** Appends `{"entry": …, "kind": …}` as one canonical line. */
   append(kind: LedgerEntryKind, entry: { readonly [key: string]: JsonValue }): void {
     const line = canonicalJson({ kind, entry });
-    this.lines.push(line);
+    if (this.options.keepLines) this.lines.push(line);
     this.digest.update(`${line}\n`);
+    this.count++;
   }
 
   get size(): number {
-    return this.lines.length;
+    return this.count;
   }
 
   /** SHA-256 (hex) over the entries in order, each line followed by `\n`: the hash of `toJsonLines()`. */
@@ -53,6 +58,7 @@ export class Ledger {
 
   /** The ledger as JSON Lines, for files and the database. */
   toJsonLines(): string {
+    if (!this.options.keepLines) throw new Error('this ledger keeps only its hash');
     return this.lines.map((line) => `${line}\n`).join('');
   }
 }

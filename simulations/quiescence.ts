@@ -1,19 +1,27 @@
 // Lockstep for backtests over NATS: after publishing one event, wait until every consumer of the
-// run's streams has nothing pending and nothing unacknowledged, and no stream grew while we looked.
-// Actors acknowledge only after their outputs are stored (checkpoint), so "quiet" means the whole
-// cascade of the event has been handled.
+// run's streams has nothing pending and nothing unacknowledged (beyond what an actor holds on
+// purpose), and no stream grew while we looked. Actors acknowledge only after their outputs are
+// stored (checkpoint), so "quiet" means the whole cascade of the event has been handled.
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { streamNames } from '../schemas/subjects.ts';
 import { streamName } from '../streams/topology.ts';
+
+/** Durable name -> messages that consumer holds unacknowledged on purpose (an open micro-batch). */
+export type HeldMessages = Readonly<Record<string, () => number>>;
 
 async function lastSequences(manager: JetStreamManager, streams: readonly string[]): Promise<number[]> {
   return Promise.all(streams.map(async (stream) => (await manager.streams.info(stream)).state.last_seq));
 }
 
-async function consumersIdle(manager: JetStreamManager, streams: readonly string[]): Promise<boolean> {
+async function consumersIdle(
+  manager: JetStreamManager,
+  streams: readonly string[],
+  held: HeldMessages,
+): Promise<boolean> {
   for (const stream of streams) {
     for await (const consumer of manager.consumers.list(stream)) {
-      if (consumer.num_pending > 0 || consumer.num_ack_pending > 0) return false;
+      const expectedHeld = held[consumer.name]?.() ?? 0;
+      if (consumer.num_pending > 0 || consumer.num_ack_pending !== expectedHeld) return false;
     }
   }
   return true;
@@ -22,18 +30,30 @@ async function consumersIdle(manager: JetStreamManager, streams: readonly string
 export async function waitForQuiet(
   manager: JetStreamManager,
   namespace: string,
+  held: HeldMessages = {},
   timeoutMs = 30_000,
 ): Promise<void> {
   const streams = streamNames.map((stream) => streamName(stream, namespace));
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const before = await lastSequences(manager, streams);
-    if (await consumersIdle(manager, streams)) {
+    if (await consumersIdle(manager, streams, held)) {
       const after = await lastSequences(manager, streams);
       if (after.every((sequence, index) => sequence === before[index])) return;
     }
-    if (performance.now() > deadline)
-      throw new Error(`backtest over NATS did not settle within ${timeoutMs} ms`);
+    if (performance.now() > deadline) {
+      const busy: string[] = [];
+      for (const stream of streams) {
+        for await (const consumer of manager.consumers.list(stream)) {
+          if (consumer.num_pending > 0 || consumer.num_ack_pending > 0) {
+            busy.push(
+              `${consumer.name}: pending ${consumer.num_pending}, unacknowledged ${consumer.num_ack_pending} (held ${held[consumer.name]?.() ?? 0})`,
+            );
+          }
+        }
+      }
+      throw new Error(`backtest over NATS did not settle within ${timeoutMs} ms: ${busy.join('; ')}`);
+    }
     await new Promise((resolve) => setImmediate(resolve));
   }
 }

@@ -55,7 +55,7 @@ export interface ConsumerRunnerOptions<N extends MessageName> {
    * are acknowledged only after a checkpoint — every `checkpointEvery` messages, and whenever no
    * more messages are waiting — so a crash can lose no output whose input was acknowledged.
    */
-  checkpoint?: () => Promise<void>;
+  checkpoint?: (handled: number) => Promise<number | undefined | void>;
   checkpointEvery?: number;
   /** Quiet time before handled messages are checkpointed and acknowledged; default 20 ms. */
   idleCheckpointMs?: number;
@@ -130,22 +130,22 @@ export class ConsumerRunner<N extends MessageName> {
 
   private idleCheckpoint: NodeJS.Timeout | undefined;
 
-  /** Acks what was handled before the call, once the checkpoint has made its outputs durable. */
+  /**
+   * Acks what was handled before the call once the checkpoint has made its outputs durable. A
+   * checkpoint may answer how many of those messages (oldest first) are done; the rest stay
+   * unacknowledged for a later checkpoint (e.g. rows still waiting in an open micro-batch).
+   */
   private async checkpointAndAck(): Promise<void> {
     clearTimeout(this.idleCheckpoint);
     if (this.unacknowledged.length === 0) return;
     const handled = this.unacknowledged;
     this.unacknowledged = [];
-    await this.options.checkpoint?.();
-    for (const message of handled) message.ack();
+    const done = await this.options.checkpoint?.(handled.length);
+    const count = typeof done === 'number' ? Math.max(0, Math.min(done, handled.length)) : handled.length;
+    for (let index = 0; index < count; index++) handled[index]!.ack();
+    if (count < handled.length) this.unacknowledged = [...handled.slice(count), ...this.unacknowledged];
   }
 
-  /**
-   * Replays what the durable consumer had acknowledged into `rebuild`, then removes the consumer so
-   * that it is recreated right after its ack floor: messages a crashed instance had in flight then
-   * come first and in order, instead of after their ack wait, behind newer ones (a stateful actor
-   * must see them in order). Returns the ack floor, or undefined when there was no consumer yet.
-   */
   private async replayAcknowledged(
     jetstream: JetStreamClient,
     manager: JetStreamManager,
