@@ -1,13 +1,9 @@
 // Lockstep for backtests over NATS: after publishing one event, wait until every consumer of the
-// run's streams has nothing pending and nothing unacknowledged (beyond what an actor holds on
-// purpose), and no stream grew while we looked. Actors acknowledge only after their outputs are
+// run's streams has nothing pending and nothing unacknowledged, and no stream grew while we looked. Actors acknowledge only after their outputs are
 // stored (checkpoint), so "quiet" means the whole cascade of the event has been handled.
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { streamNames } from '../schemas/subjects.ts';
 import { streamName } from '../streams/topology.ts';
-
-/** Durable name -> messages that consumer holds unacknowledged on purpose (an open micro-batch). */
-export type HeldMessages = Readonly<Record<string, () => number>>;
 
 async function lastSequences(manager: JetStreamManager, streams: readonly string[]): Promise<number[]> {
   return Promise.all(streams.map(async (stream) => (await manager.streams.info(stream)).state.last_seq));
@@ -30,14 +26,13 @@ async function consumersIdle(
 export async function waitForQuiet(
   manager: JetStreamManager,
   namespace: string,
-  held: HeldMessages = {},
   timeoutMs = 30_000,
 ): Promise<void> {
   const streams = streamNames.map((stream) => streamName(stream, namespace));
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const before = await lastSequences(manager, streams);
-    if (await consumersIdle(manager, streams, held)) {
+    if (await consumersIdle(manager, streams)) {
       const after = await lastSequences(manager, streams);
       if (after.every((sequence, index) => sequence === before[index])) return;
     }
@@ -47,7 +42,7 @@ export async function waitForQuiet(
         for await (const consumer of manager.consumers.list(stream)) {
           if (consumer.num_pending > 0 || consumer.num_ack_pending > 0) {
             busy.push(
-              `${consumer.name}: pending ${consumer.num_pending}, unacknowledged ${consumer.num_ack_pending} (held ${held[consumer.name]?.() ?? 0})`,
+              `${consumer.name}: pending ${consumer.num_pending}, unacknowledged ${consumer.num_ack_pending}`,
             );
           }
         }

@@ -23,7 +23,7 @@ export interface SubscribeOptions<N extends MessageName> {
   /** See ConsumerRunnerOptions.rebuild: replays already-handled history after a restart. */
   rebuild?: MessageHandler<N>;
   /** See ConsumerRunnerOptions.checkpoint: acknowledge only after outputs are durable. */
-  checkpoint?: (handled: number) => Promise<number | undefined | void>;
+  checkpoint?: () => Promise<void>;
 }
 
 export interface Subscription {

@@ -55,7 +55,7 @@ export interface ConsumerRunnerOptions<N extends MessageName> {
    * are acknowledged only after a checkpoint — every `checkpointEvery` messages, and whenever no
    * more messages are waiting — so a crash can lose no output whose input was acknowledged.
    */
-  checkpoint?: (handled: number) => Promise<number | undefined | void>;
+  checkpoint?: () => Promise<void>;
   checkpointEvery?: number;
   /** Quiet time before handled messages are checkpointed and acknowledged; default 20 ms. */
   idleCheckpointMs?: number;
@@ -130,20 +130,14 @@ export class ConsumerRunner<N extends MessageName> {
 
   private idleCheckpoint: NodeJS.Timeout | undefined;
 
-  /**
-   * Acks what was handled before the call once the checkpoint has made its outputs durable. A
-   * checkpoint may answer how many of those messages (oldest first) are done; the rest stay
-   * unacknowledged for a later checkpoint (e.g. rows still waiting in an open micro-batch).
-   */
+  /** Acks what was handled before the call, once the checkpoint has made its outputs durable. */
   private async checkpointAndAck(): Promise<void> {
     clearTimeout(this.idleCheckpoint);
     if (this.unacknowledged.length === 0) return;
     const handled = this.unacknowledged;
     this.unacknowledged = [];
-    const done = await this.options.checkpoint?.(handled.length);
-    const count = typeof done === 'number' ? Math.max(0, Math.min(done, handled.length)) : handled.length;
-    for (let index = 0; index < count; index++) handled[index]!.ack();
-    if (count < handled.length) this.unacknowledged = [...handled.slice(count), ...this.unacknowledged];
+    await this.options.checkpoint?.();
+    for (const message of handled) message.ack();
   }
 
   private async replayAcknowledged(
