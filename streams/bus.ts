@@ -39,6 +39,13 @@ export interface ActorBus {
   flush(): Promise<void>;
 }
 
+export interface NatsBusTuning {
+  /** See ConsumerRunnerOptions.idleCheckpointMs. */
+  idleCheckpointMs?: number;
+  /** How long a delivered message may stay unacknowledged before redelivery (an ack lost in a crash). */
+  ackWaitMs?: number;
+}
+
 export class NatsActorBus implements ActorBus {
   private readonly publisher: EventPublisher;
   private readonly runners: ConsumerRunner<MessageName>[] = [];
@@ -48,7 +55,7 @@ export class NatsActorBus implements ActorBus {
     private readonly manager: JetStreamManager,
     readonly subjects: Subjects,
     private readonly logger?: Logger,
-    private readonly tuning: { idleCheckpointMs?: number } = {},
+    private readonly tuning: NatsBusTuning = {},
   ) {
     this.publisher = new EventPublisher(jetstream);
   }
@@ -64,6 +71,7 @@ export class NatsActorBus implements ActorBus {
         durable: options.durable,
         filterSubject: options.filterSubject,
         ...(options.maxAckPending !== undefined ? { maxAckPending: options.maxAckPending } : {}),
+        ...(this.tuning.ackWaitMs !== undefined ? { ackWaitMs: this.tuning.ackWaitMs } : {}),
       },
       messages: options.messages,
       handler: options.handler,
