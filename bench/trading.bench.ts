@@ -24,7 +24,6 @@ import { applyStreams } from '../streams/topology.ts';
 import { startNatsServer } from '../test/support/nats-server.ts';
 
 const SECONDS = Number(process.env.BENCH_TRADING_SECONDS ?? 10);
-const DAY = 86_400_000;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 function percentile(sorted: readonly number[], p: number): number {

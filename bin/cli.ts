@@ -19,6 +19,9 @@ const commandModules = [
   await import('./commands/worker.ts'),
   await import('./commands/backtest.ts'),
   await import('./commands/demo.ts'),
+  await import('./commands/run.ts'),
+  await import('./commands/control.ts'),
+  await import('./commands/tail.ts'),
 ];
 for (const module of commandModules) module.register(program);
 

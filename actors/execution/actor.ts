@@ -99,6 +99,11 @@ export class ExecutionActor {
     };
   }
 
+  /** Intents still working at the venue (ctl.execution.orders). */
+  openOrders(): OrderIntent[] {
+    return [...this.open.values()];
+  }
+
   async stop(): Promise<void> {
     for (const subscription of this.subscriptions) await subscription.drain();
     if (this.writers) {

@@ -32,7 +32,12 @@ import type {
 import { symbolToken } from '../../schemas/subjects.ts';
 import type { ActorBus, Delivery, Subscription } from '../../streams/bus.ts';
 import type { NatsConnection } from '../../streams/connection.ts';
-import { type ControlResult, type ControlServer, serveControl } from '../../streams/control.ts';
+import {
+  type ControlHandler,
+  type ControlResult,
+  type ControlServer,
+  serveControl,
+} from '../../streams/control.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { isTerminal, orderIdFor } from '../execution/order.ts';
@@ -189,22 +194,27 @@ export class RiskGateActor {
       }),
     );
     if (this.options.control) {
-      const command = (type: OperatorCommand['type']) => (request: ControlCommand) =>
-        this.command({ type, operator: request.operator, reason: request.reason });
       this.control = serveControl({
         connection: this.options.control,
         subjects,
         actor: 'risk',
         clock: this.clock,
-        handlers: {
-          status: () => ({ ok: true, state: this.gate.state, data: this.status() }),
-          halt: command('HALT'),
-          resume: command('RESUME'),
-          reduce: command('REDUCE'),
-        },
+        handlers: this.controlHandlers(),
         ...(this.options.logger ? { logger: this.options.logger } : {}),
       });
     }
+  }
+
+  /** ctl.risk.status|halt|resume|reduce; public so a runtime can serve them beside handlers of its own. */
+  controlHandlers(): Record<string, ControlHandler> {
+    const command = (type: OperatorCommand['type']) => (request: ControlCommand) =>
+      this.command({ type, operator: request.operator, reason: request.reason });
+    return {
+      status: () => ({ ok: true, state: this.gate.state, data: this.status() }),
+      halt: command('HALT'),
+      resume: command('RESUME'),
+      reduce: command('REDUCE'),
+    };
   }
 
   /** An operator command (also what ctl.risk.halt|resume|reduce call). */

@@ -5,7 +5,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Command } from 'commander';
 import { readEnvironment } from '../../core/config.ts';
+import { Subjects } from '../../schemas/subjects.ts';
 import { connectNats } from '../../streams/connection.ts';
+import { sendControl } from '../../streams/control.ts';
 import { databaseUrl, natsUrl, redactUrl } from '../services.ts';
 import { collectDatabaseStatus, type DatabaseStatusReport } from './database-status.ts';
 
@@ -61,6 +63,33 @@ export async function collectNatsStatus(url: string): Promise<NatsStatusReport> 
   return report;
 }
 
+export interface RiskStatusReport {
+  /** Whether a risk gate answered ctl.risk.status. */
+  running: boolean;
+  state?: string;
+  status?: unknown;
+  error?: string;
+}
+
+/** The trading state from a running risk gate (ctl.risk.status); not running is no failure. */
+export async function collectRiskStatus(url: string): Promise<RiskStatusReport> {
+  const environment = readEnvironment();
+  let connection: Awaited<ReturnType<typeof connectNats>> | undefined;
+  try {
+    connection = await connectNats({ ...environment, url, name: 'sluice-status' });
+    const reply = await sendControl(connection, new Subjects(environment.partitions), 'risk', 'status', {
+      operator: 'sluice-status',
+      now: Date.now(),
+      timeoutMs: 2_000,
+    });
+    return { running: true, ...(reply.state ? { state: reply.state } : {}), status: reply.data };
+  } catch (error) {
+    return { running: false, error: (error as Error).message };
+  } finally {
+    await connection?.close();
+  }
+}
+
 function printHuman(nats: NatsStatusReport, database: DatabaseStatusReport): void {
   console.log(
     `NATS      ${nats.url}  ${nats.reachable ? `up, nats-server ${nats.serverVersion}` : `DOWN: ${nats.error}`}`,
@@ -103,7 +132,8 @@ export function register(program: Command): void {
         collectNatsStatus(natsUrl(environment)),
         collectDatabaseStatus(databaseUrl(environment)),
       ]);
-      if (options.json) console.log(JSON.stringify({ nats, database }, null, 2));
+      const risk = nats.reachable ? await collectRiskStatus(natsUrl(environment)) : undefined;
+      if (options.json) console.log(JSON.stringify({ nats, database, risk }, null, 2));
       else printHuman(nats, database);
       if (!nats.reachable || !database.reachable) process.exitCode = 3;
     });

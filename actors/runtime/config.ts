@@ -1,0 +1,121 @@
+// The `sluice run` configuration file: one JSON document naming the feature set, partitions, strategy
+// (also the model registry key), the trading section of a backtest config, the HTTP port and the alert
+// sinks. Checked against a TypeBox schema; the first problem is a ConfigError naming the field.
+import { readFileSync } from 'node:fs';
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { ConfigError } from '../../core/errors.ts';
+import { BacktestConfigSchema } from '../../simulations/backtest-config.ts';
+import { parseRiskLimits } from '../risk/limits.ts';
+
+export const ACTOR_NAMES = [
+  'feature',
+  'inference',
+  'news',
+  'risk',
+  'execution',
+  'portfolio',
+  'alerts',
+] as const;
+export type ActorName = (typeof ACTOR_NAMES)[number];
+
+const Severity = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]);
+const Millis = Type.Integer({ minimum: 0 });
+
+const SinkSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    url: Type.String({ pattern: '^https?://' }),
+    format: Type.Union([Type.Literal('json'), Type.Literal('slack')]),
+    severities: Type.Array(Severity, { minItems: 1 }),
+    maxPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+    initialBackoffMs: Type.Optional(Millis),
+    maxBackoffMs: Type.Optional(Millis),
+    retryBudgetMs: Type.Optional(Millis),
+    requestTimeoutMs: Type.Optional(Millis),
+  },
+  { additionalProperties: false },
+);
+
+export const RunConfigSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_-]+$' }),
+    featureSet: Type.String({ minLength: 1 }),
+    barInterval: BacktestConfigSchema.properties.barInterval,
+    /** Symbol partitions this process owns (feature actor); default all of SLUICE_PARTITIONS. */
+    partitions: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 })),
+    /** Strategy name: signals go to sig.<strategy>.*, its active model is read from the registry. */
+    strategy: BacktestConfigSchema.properties.strategy,
+    /** Registry key of the news sentiment model; default `news-sentiment`. */
+    newsModelKey: Type.Optional(Type.String({ minLength: 1 })),
+    inference: Type.Optional(
+      Type.Object(
+        {
+          ...BacktestConfigSchema.properties.inference.properties,
+          idleFlushMs: Type.Optional(Millis),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    trading: BacktestConfigSchema.properties.trading,
+    /** Held until positions are reconciled; `halted` unless said otherwise (fail closed). */
+    startState: Type.Optional(Type.Union([Type.Literal('halted'), Type.Literal('reducing')])),
+    snapshotBucket: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$' })),
+    http: Type.Object(
+      { port: Type.Integer({ minimum: 0, maximum: 65535 }), host: Type.Optional(Type.String()) },
+      { additionalProperties: false },
+    ),
+    metrics: Type.Optional(
+      Type.Object({ pollIntervalMs: Type.Integer({ minimum: 100 }) }, { additionalProperties: false }),
+    ),
+    alerts: Type.Optional(
+      Type.Object(
+        { dedupeWindowMs: Type.Optional(Millis), sinks: Type.Array(SinkSchema) },
+        { additionalProperties: false },
+      ),
+    ),
+    seed: Type.Integer(),
+  },
+  { additionalProperties: false },
+);
+
+export type RunConfig = Static<typeof RunConfigSchema>;
+
+export function parseRunConfig(raw: unknown): RunConfig {
+  const first = Value.Errors(RunConfigSchema, raw).First();
+  if (first) {
+    throw new ConfigError(
+      first.path || '(root)',
+      first.message.toLowerCase(),
+      'See deploy/sluice.json for a complete example',
+    );
+  }
+  const config = raw as RunConfig;
+  parseRiskLimits(config.trading.limits, '/trading/limits');
+  return config;
+}
+
+export function readRunConfig(path: string): RunConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError('--config', `cannot read ${path}: ${(error as Error).message}`, 'Give a JSON file');
+  }
+  return parseRunConfig(raw);
+}
+
+/** `--actors feature,risk` → the set; unknown names are a ConfigError. */
+export function parseActorList(list: string | undefined): Set<ActorName> {
+  if (list === undefined) return new Set(ACTOR_NAMES);
+  const names = list.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(ACTOR_NAMES as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new ConfigError(
+      '--actors',
+      `unknown actor ${unknown.join(', ')}`,
+      `Use a comma-separated subset of ${ACTOR_NAMES.join(',')}`,
+    );
+  }
+  return new Set(names as ActorName[]);
+}

@@ -1,0 +1,231 @@
+// Prometheus metrics of a `sluice run` process. Actor counters and gauges are read from the actors'
+// status() at scrape time; consumer lag and dead-letter counts are polled from JetStream (one
+// request per stream, not per scrape); risk decisions and inference latency are observed on core NATS
+// subscriptions, which see JetStream publishes without taking part in any consumer.
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Logger } from '../../core/logger.ts';
+import { type Subjects, streamNames } from '../../schemas/subjects.ts';
+import { decodeMessage } from '../../schemas/validate.ts';
+import type { NatsConnection } from '../../streams/connection.ts';
+import { streamName } from '../../streams/topology.ts';
+import type { PortfolioStatus } from '../portfolio/actor.ts';
+import type { RiskGateStatus } from '../risk/actor.ts';
+
+/** Messages in and out of one actor since start. */
+export interface ActorFlow {
+  in: number;
+  out: number;
+}
+
+export interface MetricSources {
+  connection: NatsConnection;
+  manager: JetStreamManager;
+  subjects: Subjects;
+  /** Per running actor, its flow counters. */
+  flows: () => Record<string, ActorFlow>;
+  risk?: () => RiskGateStatus;
+  portfolio?: () => PortfolioStatus;
+  /** Observe decisions (the risk gate runs here). */
+  watchDecisions: boolean;
+  /** Observe feature → signal latency (inference runs here). */
+  watchInference: boolean;
+  pollIntervalMs: number;
+  logger?: Logger;
+}
+
+export interface RuntimeMetrics {
+  readonly registry: Registry;
+  stop(): Promise<void>;
+}
+
+const TRADING_STATES = ['active', 'reducing', 'halted'] as const;
+/** Feature ids waiting for their signal; the oldest are forgotten past this. */
+const LATENCY_MEMORY = 10_000;
+
+export function startMetrics(sources: MetricSources): RuntimeMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const { subjects } = sources;
+  const ns = subjects.namespace;
+
+  const events = new Counter({
+    name: 'sluice_actor_events_total',
+    help: 'Messages an actor took in and put out since start',
+    labelNames: ['actor', 'direction'],
+    registers: [registry],
+    collect() {
+      events.reset();
+      for (const [actor, flow] of Object.entries(sources.flows())) {
+        events.inc({ actor, direction: 'in' }, flow.in);
+        events.inc({ actor, direction: 'out' }, flow.out);
+      }
+    },
+  });
+
+  const pending = new Gauge({
+    name: 'sluice_consumer_pending',
+    help: 'Messages not yet delivered to a durable consumer (num_pending)',
+    labelNames: ['stream', 'consumer'],
+    registers: [registry],
+  });
+  const ackPending = new Gauge({
+    name: 'sluice_consumer_ack_pending',
+    help: 'Messages delivered to a durable consumer and not acknowledged',
+    labelNames: ['stream', 'consumer'],
+    registers: [registry],
+  });
+  const deadLetters = new Gauge({
+    name: 'sluice_dead_letters',
+    help: 'Messages in the dead-letter stream by original subject kind (e.g. md.bar)',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+
+  const poll = async () => {
+    pending.reset();
+    ackPending.reset();
+    for (const name of streamNames) {
+      const stream = streamName(name, ns);
+      try {
+        for await (const consumer of sources.manager.consumers.list(stream)) {
+          const labels = { stream, consumer: consumer.name };
+          pending.set(labels, consumer.num_pending);
+          ackPending.set(labels, consumer.num_ack_pending);
+        }
+      } catch {
+        // The stream is not there yet; nothing to report for it.
+      }
+    }
+    deadLetters.reset();
+    try {
+      const info = await sources.manager.streams.info(streamName('DEADLETTER', ns), {
+        subjects_filter: '>',
+      });
+      const prefix = `${ns}dlq.`.length;
+      for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {
+        const kind = subject.slice(prefix).split('.').slice(0, 2).join('.');
+        deadLetters.inc({ kind }, count);
+      }
+    } catch {
+      // No dead-letter stream yet.
+    }
+  };
+  let polling = poll().catch(() => undefined);
+  const timer = setInterval(() => {
+    polling = polling
+      .then(poll)
+      .catch((error) => sources.logger?.warn({ err: error }, 'metrics poll failed'));
+  }, sources.pollIntervalMs);
+
+  if (sources.risk) {
+    const risk = sources.risk;
+    const state = new Gauge({
+      name: 'sluice_risk_trading_state',
+      help: 'Trading state of the risk gate (1 on the current state)',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const current = risk().state;
+        for (const s of TRADING_STATES) state.set({ state: s }, s === current ? 1 : 0);
+      },
+    });
+    const reconciled = new Gauge({
+      name: 'sluice_risk_reconciled',
+      help: '1 once the risk gate has reconciled its positions with the portfolio',
+      registers: [registry],
+      collect() {
+        reconciled.set(risk().reconciled ? 1 : 0);
+      },
+    });
+  }
+
+  if (sources.portfolio) {
+    const portfolio = sources.portfolio;
+    const money = (name: string, help: string, read: (status: PortfolioStatus) => number) => {
+      const gauge: Gauge = new Gauge({
+        name,
+        help,
+        labelNames: ['account'],
+        registers: [registry],
+        collect() {
+          const status = portfolio();
+          gauge.set({ account: status.account }, read(status));
+        },
+      });
+    };
+    money('sluice_portfolio_equity', 'Account equity at last prices', (s) => s.equity);
+    money('sluice_portfolio_cash', 'Account cash', (s) => s.cash);
+    money('sluice_portfolio_pnl', 'Realized plus unrealized PnL over all positions', (s) =>
+      s.positions.reduce((sum, p) => sum + p.realized_pnl + p.unrealized_pnl, 0),
+    );
+    money('sluice_portfolio_gross_exposure', 'Sum of |position value| at last prices', (s) =>
+      s.positions.reduce((sum, p) => sum + Math.abs(p.quantity * p.last_price), 0),
+    );
+    money('sluice_portfolio_net_exposure', 'Sum of signed position value at last prices', (s) =>
+      s.positions.reduce((sum, p) => sum + p.quantity * p.last_price, 0),
+    );
+  }
+
+  const subscriptions: { unsubscribe(): void }[] = [];
+  if (sources.watchDecisions) {
+    const decisions = new Counter({
+      name: 'sluice_risk_decisions_total',
+      help: 'Risk decisions by outcome and code (OK or the denial code)',
+      labelNames: ['outcome', 'code'],
+      registers: [registry],
+    });
+    subscriptions.push(
+      sources.connection.subscribe(`${ns}risk.decision.>`, {
+        callback: (error, message) => {
+          if (error) return;
+          const decoded = decodeMessage('risk_decision', message.data);
+          if (decoded.ok) decisions.inc({ outcome: decoded.value.outcome, code: decoded.value.code });
+        },
+      }),
+    );
+  }
+  if (sources.watchInference) {
+    const latency = new Histogram({
+      name: 'sluice_inference_latency_seconds',
+      help: 'Wall time from a feature vector on the bus to the signal it caused (batching included)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    });
+    const seen = new Map<string, number>();
+    subscriptions.push(
+      sources.connection.subscribe(`${ns}feat.>`, {
+        callback: (error, message) => {
+          if (error) return;
+          const decoded = decodeMessage('feature_vector', message.data);
+          if (!decoded.ok) return;
+          seen.set(decoded.value.id, performance.now());
+          if (seen.size > LATENCY_MEMORY) {
+            const oldest = seen.keys().next().value;
+            if (oldest !== undefined) seen.delete(oldest);
+          }
+        },
+      }),
+      sources.connection.subscribe(`${ns}sig.>`, {
+        callback: (error, message) => {
+          if (error) return;
+          const decoded = decodeMessage('signal', message.data);
+          if (!decoded.ok) return;
+          const start = seen.get(decoded.value.feature_id);
+          if (start === undefined) return;
+          seen.delete(decoded.value.feature_id);
+          latency.observe((performance.now() - start) / 1000);
+        },
+      }),
+    );
+  }
+
+  return {
+    registry,
+    stop: async () => {
+      clearInterval(timer);
+      await polling;
+      for (const subscription of subscriptions) subscription.unsubscribe();
+    },
+  };
+}

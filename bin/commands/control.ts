@@ -1,0 +1,142 @@
+// `sluice halt | resume | flatten | positions | orders`: operator commands over NATS request/reply
+// (ctl.<actor>.<command>) to whichever process runs the actor. Human output by default, the
+// control_reply as JSON with --json. Exit codes: 0 done, 1 refused by the actor, 2 bad arguments,
+// 3 NATS unreachable or no actor answered.
+import { type Command, CommanderError } from 'commander';
+import { readEnvironment } from '../../core/config.ts';
+import type { ControlReply, OrderIntent, Position } from '../../schemas/messages.ts';
+import { Subjects } from '../../schemas/subjects.ts';
+import { connectNats, type NatsConnection } from '../../streams/connection.ts';
+import { sendControl } from '../../streams/control.ts';
+import { natsUrl, redactUrl } from '../services.ts';
+
+export const EXIT_REFUSED = 1;
+export const EXIT_BAD_ARGS = 2;
+export const EXIT_UNREACHABLE = 3;
+
+interface ControlOptions {
+  json?: boolean;
+  reason?: string;
+  operator: string;
+  timeout: number;
+}
+
+/** Commander's own argument errors exit 2 here, like a ConfigError (help and version stay 0). */
+export function badArgsExitTwo(command: Command): Command {
+  return command.exitOverride((error) => {
+    throw error.exitCode === 0 ? error : new CommanderError(EXIT_BAD_ARGS, error.code, error.message);
+  });
+}
+
+/** Connects with the environment's credentials; prints why and sets exit 3 when it cannot. */
+export async function operatorConnection(name: string): Promise<NatsConnection | undefined> {
+  const environment = readEnvironment();
+  const url = natsUrl(environment);
+  try {
+    return await connectNats({ ...environment, url, name });
+  } catch (error) {
+    console.error(`sluice: NATS at ${redactUrl(url)} is unreachable: ${(error as Error).message}`);
+    process.exitCode = EXIT_UNREACHABLE;
+    return undefined;
+  }
+}
+
+/** Sends one command; undefined (exit code 3 set) when nobody answered. */
+export async function requestControl(
+  actor: string,
+  command: string,
+  options: ControlOptions,
+): Promise<ControlReply | undefined> {
+  const connection = await operatorConnection(`sluice-ctl-${command}`);
+  if (!connection) return undefined;
+  try {
+    return await sendControl(connection, new Subjects(readEnvironment().partitions), actor, command, {
+      operator: options.operator,
+      now: Date.now(),
+      timeoutMs: options.timeout,
+      ...(options.reason ? { reason: options.reason } : {}),
+    });
+  } catch (error) {
+    console.error(`sluice: no ${actor} actor answered ctl.${actor}.${command}: ${(error as Error).message}`);
+    process.exitCode = EXIT_UNREACHABLE;
+    return undefined;
+  } finally {
+    await connection.close();
+  }
+}
+
+function printPositions(data: { account: string; cash: number; equity: number; positions: Position[] }) {
+  console.log(`account ${data.account}  equity ${data.equity.toFixed(2)}  cash ${data.cash.toFixed(2)}`);
+  if (data.positions.length === 0) console.log('no positions');
+  else console.table(data.positions);
+}
+
+function printOrders(data: { orders: OrderIntent[] }) {
+  if (data.orders.length === 0) console.log('no open orders');
+  else
+    console.table(
+      data.orders.map((o) => ({
+        id: o.id,
+        symbol: o.symbol,
+        side: o.side,
+        quantity: o.quantity,
+        type: o.order_type,
+        limit: o.limit_price ?? '',
+        tif: o.time_in_force,
+        reduce_only: o.reduce_only,
+      })),
+    );
+}
+
+function printHuman(actor: string, command: string, reply: ControlReply): void {
+  if (!reply.ok) {
+    console.log(`${actor} refused ${command}: ${reply.error ?? 'no reason given'}`);
+    return;
+  }
+  if (command === 'positions') printPositions(reply.data as Parameters<typeof printPositions>[0]);
+  else if (command === 'orders') printOrders(reply.data as Parameters<typeof printOrders>[0]);
+  else {
+    console.log(`${actor}: ${command} done; trading state ${reply.state ?? 'unknown'}`);
+    const closing = (reply.data as { closing?: { symbol: string; quantity: number }[] } | undefined)?.closing;
+    if (closing && closing.length > 0) console.table(closing);
+  }
+}
+
+const COMMANDS = [
+  { name: 'halt', actor: 'risk', description: 'halt trading: deny every signal and cancel working orders' },
+  { name: 'resume', actor: 'risk', description: 'resume trading (needs reconciled positions)' },
+  {
+    name: 'flatten',
+    actor: 'risk',
+    description: 'switch to reducing and send an order closing every position, through the risk gate',
+  },
+  { name: 'positions', actor: 'portfolio', description: 'positions, cash and equity of the portfolio' },
+  { name: 'orders', actor: 'execution', description: 'orders still working at the venue' },
+] as const;
+
+function positiveMillis(raw: string): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    throw new CommanderError(EXIT_BAD_ARGS, 'sluice.badArgs', `--timeout must be positive ms, got "${raw}"`);
+  return value;
+}
+
+export function register(program: Command): void {
+  for (const { name, actor, description } of COMMANDS) {
+    const command = program
+      .command(name)
+      .description(`${description} (ctl.${actor}.${name})`)
+      .option('--json', 'print the control_reply as one JSON object')
+      .option('--reason <text>', 'why, recorded with the command')
+      .option('--operator <name>', 'who is asking', process.env.USER ?? 'operator')
+      .option('--timeout <ms>', 'how long to wait for the actor', positiveMillis, 5_000)
+      .action(async (options: ControlOptions) => {
+        const reply = await requestControl(actor, name, options);
+        if (!reply) return;
+        if (options.json) console.log(JSON.stringify(reply, null, 2));
+        else printHuman(actor, name, reply);
+        process.exitCode = reply.ok ? 0 : EXIT_REFUSED;
+      });
+    badArgsExitTwo(command);
+  }
+}

@@ -1,0 +1,53 @@
+// `sluice run --config FILE [--actors LIST]`: the live mode (see actors/runtime/runtime.ts). Runs until
+// SIGTERM or SIGINT, then drains consumers, flushes buffers, closes connections and exits 0.
+
+import { randomUUID } from 'node:crypto';
+import type { Command } from 'commander';
+import { parseActorList, readRunConfig } from '../../actors/runtime/config.ts';
+import { startRuntime } from '../../actors/runtime/runtime.ts';
+import { createLogger } from '../../core/logger.ts';
+import { connectBus, databaseUrl } from '../services.ts';
+
+export async function runMain(options: { config: string; actors?: string }): Promise<void> {
+  const config = readRunConfig(options.config);
+  const actors = parseActorList(options.actors);
+  const run = `${config.name}-${randomUUID().slice(0, 8)}`;
+  const logger = createLogger({ run });
+  const bus = await connectBus(`sluice-run-${[...actors].join('-')}`, true);
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  try {
+    const runtime = await startRuntime({
+      config,
+      actors,
+      connection: bus.connection,
+      jetstream: bus.jetstream,
+      manager: bus.manager,
+      subjects: bus.subjects,
+      streamReplicas: bus.environment.streamReplicas,
+      databaseUrl: databaseUrl(bus.environment),
+      logger,
+    });
+    const signal = await stopRequested;
+    logger.info({ signal }, 'stopping');
+    await runtime.stop();
+  } finally {
+    await bus.connection.drain();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('live mode: run actors on NATS with /health, /ready and /metrics until SIGTERM')
+    .requiredOption('--config <file>', 'run configuration (JSON; see deploy/sluice.json)')
+    .option(
+      '--actors <list>',
+      'comma-separated subset of feature,inference,news,risk,execution,portfolio,alerts (default: all)',
+    )
+    .action(async (options: { config: string; actors?: string }) => {
+      await runMain(options);
+    });
+}

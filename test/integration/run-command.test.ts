@@ -1,0 +1,130 @@
+// `sluice run` as a child process on real NATS and PostgreSQL: waits for /ready, scrapes /metrics,
+// halts with `sluice halt`, sees the state in `sluice status --json`, then SIGTERM exits 0.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { killOnExit } from '../support/cleanup.ts';
+import { repoRoot, runCli } from '../support/cli.ts';
+import { natsForTests } from '../support/nats-server.ts';
+import { freePort } from '../support/ports.ts';
+import { postgresForTests } from '../support/postgres.ts';
+
+let nats: Awaited<ReturnType<typeof natsForTests>>;
+let postgres: Awaited<ReturnType<typeof postgresForTests>>;
+let dir: string;
+
+before(async () => {
+  [nats, postgres] = await Promise.all([natsForTests(), postgresForTests()]);
+  dir = mkdtempSync(join(tmpdir(), 'sluice-run-'));
+});
+after(async () => {
+  await nats?.close();
+  await postgres?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function fetchText(url: string): Promise<{ status: number; text: string } | undefined> {
+  try {
+    const response = await fetch(url);
+    return { status: response.status, text: await response.text() };
+  } catch {
+    return undefined;
+  }
+}
+
+test('sluice run: ready, metrics, halt over the CLI, status shows it, SIGTERM exits 0', async () => {
+  const port = await freePort();
+  const sample = JSON.parse(readFileSync(join(repoRoot, 'simulations/configs/sample-daily.json'), 'utf8'));
+  const configFile = join(dir, 'run.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      name: 'test-run',
+      featureSet: 'default',
+      barInterval: '1d',
+      strategy: 'daily-lr',
+      trading: { ...sample.trading, account: 'paper' },
+      http: { port, host: '127.0.0.1' },
+      metrics: { pollIntervalMs: 200 },
+      alerts: { sinks: [] },
+      seed: 1,
+    }),
+  );
+  const env = { NATS_URL: nats.url, DATABASE_URL: postgres.url, SLUICE_LOG_LEVEL: 'warn' };
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot, 'bin', 'sluice.js'),
+      'run',
+      '--config',
+      configFile,
+      '--actors',
+      'feature,inference,risk,execution,portfolio,alerts',
+    ],
+    { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  killOnExit(child);
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const base = `http://127.0.0.1:${port}`;
+
+  const deadline = performance.now() + 30_000;
+  let ready = await fetchText(`${base}/ready`);
+  while (ready?.status !== 200) {
+    assert.equal(child.exitCode, null, `sluice run exited early:\n${stderr}`);
+    assert.ok(performance.now() < deadline, `not ready in 30 s: ${ready?.text}\n${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    ready = await fetchText(`${base}/ready`);
+  }
+  assert.deepEqual(JSON.parse(ready.text), { ready: true, reasons: [] });
+  assert.equal((await fetchText(`${base}/health`))?.status, 200);
+
+  // Let one consumer poll land, then scrape.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const metrics = (await fetchText(`${base}/metrics`))?.text ?? '';
+  assert.match(metrics, /^sluice_risk_trading_state\{state="active"\} 1$/m);
+  assert.match(metrics, /^sluice_risk_reconciled 1$/m);
+  assert.match(metrics, /^sluice_portfolio_equity\{account="paper"\} 1000000$/m);
+  assert.match(metrics, /^sluice_actor_events_total\{actor="portfolio",direction="out"\} [1-9]/m);
+  assert.match(metrics, /^sluice_consumer_pending\{stream="SIGNALS",consumer="risk-signals"\} 0$/m);
+  assert.match(metrics, /^# TYPE sluice_inference_latency_seconds histogram$/m);
+  assert.match(metrics, /^# TYPE sluice_risk_decisions_total counter$/m);
+
+  const halt = await runCli(['halt', '--json', '--reason', 'test', '--operator', 'tester'], env);
+  assert.equal(halt.code, 0, halt.stderr);
+  assert.equal(JSON.parse(halt.stdout).state, 'halted');
+  const again = await runCli(['halt'], env);
+  assert.equal(again.code, 1, 'a second halt is refused');
+  assert.match(again.stdout, /refused halt: HALT refused in halted/);
+
+  const status = await runCli(['status', '--json'], env);
+  assert.equal(status.code, 0, status.stderr);
+  const report = JSON.parse(status.stdout);
+  assert.equal(report.risk.running, true);
+  assert.equal(report.risk.state, 'halted');
+
+  const positions = await runCli(['positions', '--json'], env);
+  assert.equal(positions.code, 0, positions.stderr);
+  assert.equal(JSON.parse(positions.stdout).data.account, 'paper');
+  const orders = await runCli(['orders'], env);
+  assert.equal(orders.code, 0, orders.stderr);
+  assert.match(orders.stdout, /no open orders/);
+  const badArgs = await runCli(['halt', '--timeout', 'soon'], env);
+  assert.equal(badArgs.code, 2);
+
+  const scraped = (await fetchText(`${base}/metrics`))?.text ?? '';
+  assert.match(scraped, /^sluice_risk_trading_state\{state="halted"\} 1$/m);
+
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, stderr);
+
+  // Nobody answers now: exit 3 for scripts.
+  const gone = await runCli(['halt', '--timeout', '500'], env);
+  assert.equal(gone.code, 3, gone.stderr);
+});
