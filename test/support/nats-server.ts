@@ -7,6 +7,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killOnExit, removeOnExit } from './cleanup.ts';
+import { dockerAnswers, startNatsContainer } from './containers.ts';
 import { freePort } from './ports.ts';
 
 export interface NatsServerHandle {

