@@ -1,9 +1,7 @@
 // The backtest configuration file: one JSON document naming the data, feature set, model, sizing,
 // risk limits and venue models. Checked against a TypeBox schema; the first problem stops the run with
 // a ConfigError naming the field (as a JSON pointer, e.g. /trading/venue/fee/takerBps).
-import { readFileSync } from 'node:fs';
 import { type Static, Type } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import type { SimulatedVenueOptions } from '../actors/execution/simulated-venue.ts';
 import {
   BpsSlippage,
@@ -15,6 +13,7 @@ import {
 } from '../actors/execution/venue-models.ts';
 import { parseRiskLimits } from '../actors/risk/limits.ts';
 import { FixedNotionalSizer, KellySizer, type Sizer, VolatilityTargetSizer } from '../actors/risk/sizing.ts';
+import { checkConfig, readJsonFile } from '../core/config-file.ts';
 import { ConfigError } from '../core/errors.ts';
 import { SeededRandom } from '../core/random.ts';
 
@@ -112,15 +111,7 @@ export function dateMillis(date: string): number {
 
 /** Checks a parsed config; the first problem becomes a ConfigError naming the field. */
 export function parseBacktestConfig(raw: unknown): BacktestConfig {
-  const first = Value.Errors(BacktestConfigSchema, raw).First();
-  if (first) {
-    throw new ConfigError(
-      first.path || '(root)',
-      first.message.toLowerCase(),
-      'See README "Backtests" for the config format',
-    );
-  }
-  const config = raw as BacktestConfig;
+  const config = checkConfig(BacktestConfigSchema, raw, 'See README "Backtests" for the config format');
   if (dateMillis(config.data.to) <= dateMillis(config.data.from)) {
     throw new ConfigError(
       '/data/to',
@@ -140,27 +131,7 @@ export function parseBacktestConfig(raw: unknown): BacktestConfig {
 }
 
 export function readBacktestConfig(path: string): BacktestConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(
-      '--config',
-      `cannot read ${path}: ${(error as Error).message}`,
-      'Give the path of a JSON file',
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(
-      '--config',
-      `${path} is not JSON: ${(error as Error).message}`,
-      'Fix the JSON syntax',
-    );
-  }
-  return parseBacktestConfig(raw);
+  return parseBacktestConfig(readJsonFile(path));
 }
 
 export function sizerFor(sizing: BacktestConfig['trading']['sizing']): Sizer {

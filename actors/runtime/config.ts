@@ -1,9 +1,8 @@
 // The `sluice run` configuration file: one JSON document naming the feature set, partitions, strategy
 // (also the model registry key), the trading section of a backtest config, the HTTP port and the alert
 // sinks. Checked against a TypeBox schema; the first problem is a ConfigError naming the field.
-import { readFileSync } from 'node:fs';
 import { type Static, Type } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { checkConfig, readJsonFile } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { BacktestConfigSchema } from '../../simulations/backtest-config.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
@@ -82,27 +81,13 @@ export const RunConfigSchema = Type.Object(
 export type RunConfig = Static<typeof RunConfigSchema>;
 
 export function parseRunConfig(raw: unknown): RunConfig {
-  const first = Value.Errors(RunConfigSchema, raw).First();
-  if (first) {
-    throw new ConfigError(
-      first.path || '(root)',
-      first.message.toLowerCase(),
-      'See deploy/sluice.json for a complete example',
-    );
-  }
-  const config = raw as RunConfig;
+  const config = checkConfig(RunConfigSchema, raw, 'See deploy/sluice.json for a complete example');
   parseRiskLimits(config.trading.limits, '/trading/limits');
   return config;
 }
 
 export function readRunConfig(path: string): RunConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new ConfigError('--config', `cannot read ${path}: ${(error as Error).message}`, 'Give a JSON file');
-  }
-  return parseRunConfig(raw);
+  return parseRunConfig(readJsonFile(path));
 }
 
 /** `--actors feature,risk` → the set; unknown names are a ConfigError. */

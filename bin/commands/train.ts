@@ -1,13 +1,7 @@
-// `sluice train --config FILE`: trains a model on the LIVE feature set (FeatureCore over stocknet
-// daily bars), so its manifest pins the version the InferenceActor serves. Triple-barrier labels,
-// purged and embargoed walk-forward folds, a purged hold-out for out-of-sample figures, then the
-// final model on all training samples, exported to ONNX with its manifest.
-// `sluice train --sentiment` trains the news sentiment classifier instead.
-// The run and its metrics go to the `runs` table when the database answers.
-import { existsSync, readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { readEnvironment } from '../../core/config.ts';
+import { readJsonFile } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import {
   type Progress,
@@ -68,16 +62,6 @@ interface TrainOptions {
   record: boolean;
 }
 
-function readConfigFile(path: string): unknown {
-  if (!existsSync(path))
-    throw new ConfigError('--config', `${path} does not exist`, 'Pass the path of a JSON config file');
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new ConfigError('--config', `${path} is not JSON (${(error as Error).message})`, 'Fix the file');
-  }
-}
-
 export function register(program: Command): void {
   program
     .command('train')
@@ -95,7 +79,7 @@ export function register(program: Command): void {
     .option('--no-record', 'do not record the run in the database')
     .option('--json', 'print the manifest as JSON on stdout')
     .action(async (options: TrainOptions) => {
-      const raw = options.config ? readConfigFile(options.config) : undefined;
+      const raw = options.config ? readJsonFile(options.config) : undefined;
       if (!options.sentiment && raw === undefined) {
         throw new ConfigError('--config', 'missing', 'Pass --config FILE (or --sentiment)');
       }
