@@ -1,12 +1,16 @@
-// Batched, idempotent writes for actors: rows are buffered and written as one
-// `INSERT … SELECT FROM unnest($1::type[], …) ON CONFLICT DO NOTHING` per batch (one parameter per
-// column, whatever the batch size), so a replay after a restart adds no duplicates. The buffer is
+// Batched, idempotent writes for actors: rows are buffered and each batch goes in by COPY (the fast
+// path, several times quicker than any INSERT for jsonb rows); when the batch holds a row the table
+// already has (a replay after a restart), the batch is written again as one
+// `INSERT … SELECT FROM unnest($1::type[], …) ON CONFLICT DO NOTHING`, so no duplicate is added. The buffer is
 // bounded: when the database is slow or down, add() returns a promise that waits for room, which
 // pushes back on the consumer (and from there on JetStream through max_ack_pending) instead of
 // growing memory. A failed batch is retried, never dropped.
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { type Kysely, sql } from 'kysely';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Logger } from '../core/logger.ts';
-import type { Database, TableName } from './database.ts';
+import { type Database, poolOf, type TableName } from './database.ts';
 
 export type ColumnType = 'text' | 'float8' | 'int8' | 'bool' | 'jsonb' | 'timestamptz';
 
@@ -47,6 +51,22 @@ const arrayType: Record<ColumnType, string> = {
   jsonb: 'text[]',
   timestamptz: 'float8[]',
 };
+
+const UNIQUE_VIOLATION = '23505';
+const WRITERS = 2;
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
+
+/** A value in COPY text format: backslash escapes for the characters that delimit fields and rows. */
+function copyField(value: string | number | boolean | null, type: ColumnType): string {
+  if (value === null) return '\\N';
+  if (type === 'timestamptz') return new Date(value as number).toISOString();
+  if (type === 'bool') return value ? 't' : 'f';
+  const text = String(value);
+  if (!NEEDS_ESCAPE.test(text)) return text;
+  return text.replace(/[\\\t\n\r]/g, (char) =>
+    char === '\\' ? '\\\\' : char === '\t' ? '\\t' : char === '\n' ? '\\n' : '\\r',
+  );
+}
 
 function selectExpression(column: string, type: ColumnType): string {
   if (type === 'jsonb') return `${column}::jsonb`;
@@ -112,23 +132,46 @@ export class BatchWriter<Row> {
     });
   }
 
+  /** Writes up to WRITERS batches at once (separate connections), so the server works while JS encodes. */
   private async drainBuffer(): Promise<void> {
     while (this.buffer.length > 0) {
-      const batch = this.buffer.slice(0, this.batchRows);
-      await this.writeWithRetry(batch);
-      this.buffer = this.buffer.slice(batch.length);
+      const batches: Row[][] = [];
+      for (let start = 0; start < this.buffer.length && batches.length < WRITERS; start += this.batchRows) {
+        batches.push(this.buffer.slice(start, start + this.batchRows));
+      }
+      await Promise.all(batches.map((batch) => this.writeWithRetry(batch)));
+      this.buffer = this.buffer.slice(batches.reduce((total, batch) => total + batch.length, 0));
+    }
+  }
+
+  /** COPY, or false when the batch holds a row the table already has. */
+  private async copyBatch(batch: readonly Row[]): Promise<boolean> {
+    const pool = poolOf(this.db);
+    if (!pool) return false;
+    const columns = this.options.columns;
+    const lines = batch.map(
+      (row) => `${columns.map((column) => copyField(column.value(row), column.type)).join('\t')}\n`,
+    );
+    const client = await pool.connect();
+    try {
+      const names = columns.map((column) => `"${column.name}"`).join(', ');
+      await pipeline(
+        Readable.from([lines.join('')]),
+        client.query(copyFrom(`COPY "${this.options.table}" (${names}) FROM STDIN`)),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) return false;
+      throw error;
+    } finally {
+      client.release();
     }
   }
 
   private async writeWithRetry(batch: Row[]): Promise<void> {
-    const columns = this.options.columns;
-    const parameters = columns.map((column) => batch.map((row) => column.value(row)));
-    const placeholders = columns.map((column, index) => `$${index + 1}::${arrayType[column.type]}`);
-    const text = `${this.statementHead}${placeholders.join(', ')}${this.statementTail}`;
-    const query = sql.raw(text);
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.db.executeQuery({ ...query.compile(this.db), parameters });
+        if (!(await this.copyBatch(batch))) await this.insertIgnoringDuplicates(batch);
         this.counters.rowsWritten += batch.length;
         this.counters.batches++;
         await this.options.onBatchWritten?.(batch);
@@ -143,5 +186,13 @@ export class BatchWriter<Row> {
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
+  }
+
+  private async insertIgnoringDuplicates(batch: readonly Row[]): Promise<void> {
+    const columns = this.options.columns;
+    const parameters = columns.map((column) => batch.map((row) => column.value(row)));
+    const placeholders = columns.map((column, index) => `$${index + 1}::${arrayType[column.type]}`);
+    const text = `${this.statementHead}${placeholders.join(', ')}${this.statementTail}`;
+    await this.db.executeQuery({ ...sql.raw(text).compile(this.db), parameters });
   }
 }

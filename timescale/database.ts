@@ -288,6 +288,8 @@ export interface DatabaseOptions {
   applicationName?: string;
 }
 
+const pools = new WeakMap<Kysely<Database>, pg.Pool>();
+
 /** A Kysely over its own pg Pool; `await db.destroy()` closes the pool. */
 export function createDatabase(url: string, options: DatabaseOptions = {}): Kysely<Database> {
   const pool = new pg.Pool({
@@ -296,5 +298,12 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
     application_name: options.applicationName ?? 'sluice',
     types,
   });
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
+}
+
+/** The pg Pool under a database made by createDatabase: COPY needs a raw client. */
+export function poolOf(db: Kysely<Database>): pg.Pool | undefined {
+  return pools.get(db);
 }
