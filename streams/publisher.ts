@@ -22,14 +22,19 @@ export interface PublishStats {
 export interface PublisherOptions {
   /** Publishes awaiting their ack before the next publish waits. */
   window?: number;
-  /** Retries of one publish that timed out (e.g. across a reconnect); safe because of Nats-Msg-Id. */
-  retries?: number;
+  /**
+   * How long one publish keeps being retried (timeouts across a reconnect or a stream leader
+   * election, which takes seconds on a cluster); safe because of Nats-Msg-Id. Default 30 s.
+   */
+  retryForMs?: number;
 }
 
 export class EventPublisher {
   readonly stats: PublishStats = { published: 0, duplicates: 0 };
   private readonly window: number;
-  private readonly retries: number;
+  private readonly retryForMs: number;
+  /** Whether the previous publish got through, once it settles: a retry waits for it (publish order). */
+  private previous: Promise<boolean> = Promise.resolve(true);
   private inFlight: Promise<PubAck>[] = [];
   private head = 0;
 
@@ -38,7 +43,7 @@ export class EventPublisher {
     options: PublisherOptions = {},
   ) {
     this.window = options.window ?? 512;
-    this.retries = options.retries ?? 5;
+    this.retryForMs = options.retryForMs ?? 30_000;
   }
 
   /**
@@ -54,7 +59,12 @@ export class EventPublisher {
   /** For payloads already validated by the caller (e.g. forwarding), and for dead letters. */
   async publishChecked(subject: string, id: string, payload: string): Promise<void> {
     if (this.inFlight.length - this.head >= this.window) await this.settleOldest();
-    this.inFlight.push(this.publishWithRetry(subject, id, payload));
+    const publishing = this.publishWithRetry(subject, id, payload, this.previous);
+    this.previous = publishing.then(
+      () => true,
+      () => false,
+    );
+    this.inFlight.push(publishing);
   }
 
   /** Waits for every queued publish to be acknowledged. */
@@ -75,13 +85,25 @@ export class EventPublisher {
     else this.stats.published++;
   }
 
-  private async publishWithRetry(subject: string, id: string, payload: string): Promise<PubAck> {
+  private async publishWithRetry(
+    subject: string,
+    id: string,
+    payload: string,
+    previous: Promise<boolean>,
+  ): Promise<PubAck> {
+    const giveUpAt = performance.now() + this.retryForMs;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.jetstream.publish(subject, payload, { msgID: id });
       } catch (error) {
-        if (attempt >= this.retries) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+        if (performance.now() >= giveUpAt) throw error;
+        // Let the earlier publish settle first: its retry goes out before ours, so the stream keeps
+        // publish order even when a failover fails a whole window of publishes. Once it got through,
+        // the stream is back: retry at once rather than back off behind every publish of the window.
+        const previousGotThrough = await previous;
+        if (!(previousGotThrough && attempt === 0)) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
+        }
       }
     }
   }
