@@ -121,7 +121,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   };
 }
 
-/** NATS_URL when set, otherwise a fresh server of our own. */
+/** NATS_URL when set; else a container when a Docker engine answers; else a fresh nats-server of our own. */
 export async function natsForTests(): Promise<{
   url: string;
   server?: NatsServerHandle;
