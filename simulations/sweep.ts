@@ -278,8 +278,15 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       summary.stoppedBy = 'idle';
       break;
     }
-    // Short pulls keep SIGTERM and the idle deadline responsive.
-    const message = await consumer.next({ expires: 1_000 });
+    // Short pulls keep SIGTERM and the idle deadline responsive. A pull that fails (heartbeats missed
+    // while the machine is busy, a reconnect) is only a pull: the job stays in the queue.
+    let message: Awaited<ReturnType<typeof consumer.next>>;
+    try {
+      message = await consumer.next({ expires: 1_000 });
+    } catch (error) {
+      logger?.warn({ err: error }, 'pull failed; pulling again');
+      continue;
+    }
     if (message === null) continue;
     const job = parseJob(message);
     if (job === null) {

@@ -105,12 +105,37 @@ export class ConsumerRunner<N extends MessageName> {
             optStartSeq: resumeAfter + 1,
           },
     );
-    const consumer = await jetstream.consumers.get(
-      this.options.consumer.stream,
-      this.options.consumer.durable,
-    );
-    this.messages = await consumer.consume({ max_messages: this.options.batch ?? 256 });
-    this.loop = this.run(this.messages);
+    this.loop = this.consumeUntilDrained(jetstream);
+    await this.consuming;
+  }
+
+  private consuming: Promise<void> | undefined;
+
+  /**
+   * Pulls until drained or the connection closes. If the pull loop fails (the consumer deleted under
+   * us, a server gone for a while) it starts again after a pause instead of taking the actor down;
+   * unacknowledged messages are redelivered to the new loop.
+   */
+  private async consumeUntilDrained(jetstream: JetStreamClient): Promise<void> {
+    const { stream, durable } = this.options.consumer;
+    let started: () => void = () => {};
+    this.consuming = new Promise((resolve) => {
+      started = resolve;
+    });
+    for (;;) {
+      try {
+        const consumer = await jetstream.consumers.get(stream, durable);
+        this.messages = await consumer.consume({ max_messages: this.options.batch ?? 256 });
+        started();
+        await this.run(this.messages);
+        return;
+      } catch (error) {
+        started();
+        if (this.draining || /closed/i.test(String((error as Error).message))) return;
+        this.options.logger?.error({ err: error, durable }, 'pull loop failed; starting again in 1 s');
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
   }
 
   /**

@@ -85,9 +85,13 @@ test('sluice run: ready, metrics, halt over the CLI, status shows it, SIGTERM ex
   assert.deepEqual(JSON.parse(ready.text), { ready: true, reasons: [] });
   assert.equal((await fetchText(`${base}/health`))?.status, 200);
 
-  // Let one consumer poll land, then scrape.
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const metrics = (await fetchText(`${base}/metrics`))?.text ?? '';
+  // Consumer lag is polled from JetStream: scrape until the first poll has landed.
+  let metrics = '';
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+    metrics = (await fetchText(`${base}/metrics`))?.text ?? '';
+    if (/^sluice_consumer_pending\{stream="SIGNALS",consumer="risk-signals"\}/m.test(metrics)) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   assert.match(metrics, /^sluice_risk_trading_state\{state="active"\} 1$/m);
   assert.match(metrics, /^sluice_risk_reconciled 1$/m);
   assert.match(metrics, /^sluice_portfolio_equity\{account="paper"\} 1000000$/m);
