@@ -56,18 +56,39 @@ export function streamConfig(
   };
 }
 
+/**
+ * A cluster that is re-forming (a node just restarted, a meta leader being elected) refuses stream
+ * placement for a few seconds; an actor starting then waits instead of failing.
+ */
+const TRANSIENT_PLACEMENT = /no suitable peers|peer offline|timeout|jetstream (is )?not (enabled|available)/i;
+
+async function untilPlaced<T>(operation: () => Promise<T>, retryForMs = 30_000): Promise<T> {
+  const giveUpAt = performance.now() + retryForMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!TRANSIENT_PLACEMENT.test(String((error as Error).message)) || performance.now() >= giveUpAt)
+        throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
 /** Creates or updates every stream; returns the names applied. */
 export async function applyStreams(manager: JetStreamManager, options: TopologyOptions): Promise<string[]> {
   const applied: string[] = [];
   for (const stream of streamNames) {
     const config = streamConfig(stream, options);
-    try {
-      await manager.streams.info(config.name);
-      await manager.streams.update(config.name, config);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      await manager.streams.add(config);
-    }
+    await untilPlaced(async () => {
+      try {
+        await manager.streams.info(config.name);
+        await manager.streams.update(config.name, config);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        await manager.streams.add(config);
+      }
+    });
     applied.push(config.name);
   }
   return applied;
