@@ -220,7 +220,7 @@ function tradesTable(trades: readonly ClosedTrade[]): string {
     .slice(0, MAX_TRADE_ROWS)
     .map(
       (t) =>
-        `<tr><td>${escapeHtml(t.symbol)}</td><td>${t.side}</td><td>${t.quantity}</td><td>${isoDate(t.entryTs)}</td><td>${t.entryPrice.toFixed(2)}</td><td>${isoDate(t.exitTs)}</td><td>${t.exitPrice.toFixed(2)}</td><td class="${t.pnl >= 0 ? 'gain' : 'loss'}">${t.pnl.toFixed(2)}</td></tr>`,
+        `<tr><td>${escapeHtml(t.symbol)}</td><td>${t.side}</td><td>${Number(t.quantity.toFixed(4))}</td><td>${isoDate(t.entryTs)}</td><td>${t.entryPrice.toFixed(2)}</td><td>${isoDate(t.exitTs)}</td><td>${t.exitPrice.toFixed(2)}</td><td class="${t.pnl >= 0 ? 'gain' : 'loss'}">${t.pnl.toFixed(2)}</td></tr>`,
     );
   const more =
     trades.length > MAX_TRADE_ROWS
