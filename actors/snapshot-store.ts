@@ -25,20 +25,6 @@ export function snapshotKey(actor: string, name: string): string {
   return `${actor}.${safeToken(name)}`;
 }
 
-export class MemorySnapshotStore implements SnapshotStore {
-  private readonly entries = new Map<string, string>();
-
-  async load<T>(key: string): Promise<Snapshot<T> | undefined> {
-    const text = this.entries.get(key);
-    return text === undefined ? undefined : (JSON.parse(text) as Snapshot<T>);
-  }
-
-  async save<T>(key: string, snapshot: Snapshot<T>): Promise<void> {
-    // Stored as JSON, as KV does, so an in-process run cannot share mutable state by accident.
-    this.entries.set(key, JSON.stringify(snapshot));
-  }
-}
-
 export class KvSnapshotStore implements SnapshotStore {
   private constructor(private readonly kv: KV) {}
 

@@ -4,7 +4,7 @@
 // message dead-lettered on `dlq.<subject>` with the reason, as the NATS consumer runner does.
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
-import { decodeOneOf, validateMessage } from '../schemas/validate.ts';
+import { validateMessage } from '../schemas/validate.ts';
 import type { ActorBus, MessageHandler, SubscribeOptions, Subscription } from './bus.ts';
 import { buildDeadLetter } from './dead-letter.ts';
 
@@ -123,17 +123,6 @@ export class InProcessBus implements ActorBus {
 
   async flush(): Promise<void> {
     if (!this.dispatching) await this.dispatch();
-  }
-
-  /** Injects raw bytes as if they had arrived on `subject` (tests of the bad-input path). */
-  async deliverRaw(subject: string, bytes: Uint8Array, messages: readonly MessageName[]): Promise<void> {
-    const decoded = decodeOneOf(messages, bytes);
-    if (!decoded.ok) {
-      this.deadLetter(subject, decoded.reason, 'in-process', new TextDecoder().decode(bytes), 0);
-      return;
-    }
-    const name = messages.find((candidate) => validateMessage(candidate, decoded.value).ok) ?? messages[0]!;
-    await this.publish(name, subject, decoded.value);
   }
 
   private route(subject: string): LocalSubscription[] {

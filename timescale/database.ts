@@ -16,9 +16,6 @@ export type Timestamp = ColumnType<Date, Date, Date>;
  */
 export type Json<T> = ColumnType<T, string, string>;
 
-/** The run id of the live (and paper) session; backtests use their own. */
-export const LIVE_RUN = 'live';
-
 export interface TicksTable {
   id: string;
   symbol: string;

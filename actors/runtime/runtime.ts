@@ -81,7 +81,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { trading } = config;
   const limits = parseRiskLimits(trading.limits, '/trading/limits');
 
-  // Downstream first, as startTrading does: the gate must hear the portfolio's start snapshot.
+  // The risk gate first, as startTrading does: it must hear the portfolio's start snapshot.
   const risk = runs('risk')
     ? await RiskGateActor.start({
         ...shared,
