@@ -1,28 +1,35 @@
 // Full-pipeline replay speed: features, inference, risk, simulated venue and portfolio on the
-// in-process bus over real stocknet daily bars of 50 symbols (each series cycled and re-stamped one
-// day apart to reach the event count), plus the lockstep run over NATS on a short slice, and the
-// peak RSS of the in-process run.
+// in-process bus, two ways:
+// - a tick replay (the headline `replay_events_per_s`): the real Binance BTCUSDT trade prints given to
+//   50 symbols and cycled, re-stamped one span later each cycle, into 1-second bars, so most events
+//   update a bar and every bar close runs features → inference → risk → venue → portfolio;
+// - a bar replay (`replay_bar_events_per_s`): real stocknet daily bars of 50 symbols (cycled and
+//   re-stamped a day apart), where every event is a bar close and runs the whole chain.
+// Plus the lockstep run over NATS on a short slice of the bar replay, and the peak RSS of each.
 import { readdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { Bar } from '../schemas/messages.ts';
-import { runBacktest } from '../simulations/backtest.ts';
+import type { Bar, TradeTick } from '../schemas/messages.ts';
+import { type BacktestSummary, runBacktest } from '../simulations/backtest.ts';
 import {
   type BacktestConfig,
   parseBacktestConfig,
   readBacktestConfig,
 } from '../simulations/backtest-config.ts';
-import { readDatasetFile, stocknetPriceFile } from '../simulations/sources/datasets.ts';
+import { binanceTradeFile, readDatasetFile, stocknetPriceFile } from '../simulations/sources/datasets.ts';
 import type { MarketEvent } from '../simulations/sources/replay.ts';
 import { connectNats } from '../streams/connection.ts';
 import { startNatsServer } from '../test/support/nats-server.ts';
 
-const EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 1_000_000);
+const TICK_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 1_000_000);
+const BAR_EVENTS = Number(process.env.BENCH_REPLAY_BAR_EVENTS ?? 200_000);
 const NATS_EVENTS = Number(process.env.BENCH_REPLAY_NATS_EVENTS ?? 300);
 const DAY_MS = 86_400_000;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const priceDir = join(repoRoot, '..', 'shared', 'data', 'stocknet', 'price_raw');
+const dataDir = join(repoRoot, '..', 'shared', 'data');
+const priceDir = join(dataDir, 'stocknet', 'price_raw');
+const tradeFile = join(dataDir, 'binance-btcusdt-ticks', 'btcusdt_trades_2021-01-08.csv');
 const START = Date.parse('2017-09-05T00:00:00Z');
 
 async function seriesBySymbol(): Promise<Map<string, Bar[]>> {
@@ -42,8 +49,16 @@ async function seriesBySymbol(): Promise<Map<string, Bar[]>> {
   return series;
 }
 
+async function binanceTrades(): Promise<TradeTick[]> {
+  const trades: TradeTick[] = [];
+  for await (const row of readDatasetFile(binanceTradeFile(tradeFile))) {
+    if (row.kind === 'trade') trades.push(row.event);
+  }
+  return trades;
+}
+
 /** Day d of symbol s: the series' bar number d (cycled), re-stamped to START + d days. */
-function* replayEvents(series: Map<string, Bar[]>, count: number): Generator<MarketEvent> {
+function* barEvents(series: Map<string, Bar[]>, count: number): Generator<MarketEvent> {
   const all = [...series.entries()];
   for (let index = 0; index < count; index++) {
     const [symbol, bars] = all[index % all.length]!;
@@ -54,19 +69,46 @@ function* replayEvents(series: Map<string, Bar[]>, count: number): Generator<Mar
   }
 }
 
+/** Every print of the trade file once per symbol, in time order; cycle c is shifted c spans later. */
+function* tickEvents(trades: readonly TradeTick[], symbols: readonly string[], count: number) {
+  const first = trades[0]!.ts_event;
+  const span = trades.at(-1)!.ts_event - first + 1_000;
+  let produced = 0;
+  for (let cycle = 0; ; cycle++) {
+    const shift = START - first + cycle * span;
+    for (const trade of trades) {
+      const ts = trade.ts_event + shift;
+      const tradeId = `${trade.trade_id}:${cycle}`;
+      for (const symbol of symbols) {
+        if (produced++ === count) return;
+        const tick: TradeTick = {
+          ...trade,
+          id: `binance:trade:${symbol}:${tradeId}`,
+          symbol,
+          trade_id: tradeId,
+          ts_event: ts,
+          ts_init: ts,
+        };
+        yield tick;
+      }
+    }
+  }
+}
+
 async function* asAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
   yield* items;
 }
 
-function benchConfig(symbols: readonly string[]): BacktestConfig {
+function benchConfig(symbols: readonly string[], barInterval: string, minQuantity: number): BacktestConfig {
   const base = readBacktestConfig(join(repoRoot, 'simulations', 'configs', 'sample-daily.json'));
   const instruments = Object.fromEntries(
-    symbols.map((symbol) => [symbol, { minQuantity: 1, maxQuantity: 1e6, maxPosition: 1e6 }]),
+    symbols.map((symbol) => [symbol, { minQuantity, maxQuantity: 1e6, maxPosition: 1e6 }]),
   );
   return parseBacktestConfig({
     ...base,
     name: 'bench',
     news: false,
+    barInterval,
     data: { datasets: ['stocknet-prices'], symbols: [...symbols], from: '2017-09-05', to: '2200-01-01' },
     model: { ...base.model, trainFrom: '2012-09-01', priceDir: '../shared/data/stocknet/price_raw' },
     inference: { maxBatchSize: 64, maxWaitMs: 0, neutralBand: 0.1 },
@@ -75,6 +117,7 @@ function benchConfig(symbols: readonly string[]): BacktestConfig {
       limits: {
         ...base.trading.limits,
         instruments,
+        maxOrderNotional: 1e6,
         maxGrossExposure: 5e6,
         maxNetExposure: 5e6,
         orderRate: { maxOrders: 100, windowMs: DAY_MS },
@@ -83,50 +126,72 @@ function benchConfig(symbols: readonly string[]): BacktestConfig {
   });
 }
 
-export default async function replayBench(): Promise<Record<string, number>> {
-  const series = await seriesBySymbol();
-  const config = benchConfig([...series.keys()]);
-  const sentimentDataDir = join(repoRoot, 'simulations', 'data', 'sample', 'sentiment');
+interface TimedReplay {
+  summary: BacktestSummary;
+  eventsPerSecond: number;
+  peakRssMb: number;
+}
 
-  let peakRss = process.memoryUsage().rss;
-  const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  }, 50);
+/** Times the replay from its first event (model training at start-up is not counted). */
+async function timedReplay(config: BacktestConfig, events: Iterable<MarketEvent>): Promise<TimedReplay> {
+  let peakRss = process.memoryUsage.rss();
   let startedAt = 0;
-  const inProcess = await runBacktest({
+  const summary = await runBacktest({
     config,
-    runId: 'bench-inprocess',
+    runId: `bench-${config.barInterval}`,
     mode: 'inprocess',
-    events: asAsync(replayEvents(series, EVENTS)),
-    sentimentDataDir,
+    events,
+    sentimentDataDir: join(repoRoot, 'simulations', 'data', 'sample', 'sentiment'),
     onEvent: (done) => {
       if (done === 1) startedAt = performance.now();
-      if ((done & 1023) === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      // The replay loop is synchronous, so RSS is sampled from inside it rather than on a timer.
+      if ((done & 16_383) === 0) peakRss = Math.max(peakRss, process.memoryUsage.rss());
     },
   });
-  const inProcessSeconds = (performance.now() - startedAt) / 1000;
-  clearInterval(sampler);
+  const seconds = (performance.now() - startedAt) / 1000;
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  return {
+    summary,
+    eventsPerSecond: Math.round(summary.events / seconds),
+    peakRssMb: Math.round(peakRss / 1_048_576),
+  };
+}
+
+export default async function replayBench(): Promise<Record<string, number>> {
+  const series = await seriesBySymbol();
+  const symbols = [...series.keys()];
+  const trades = await binanceTrades();
+
+  const ticks = await timedReplay(
+    benchConfig(symbols, '1s', 0.001),
+    tickEvents(trades, symbols, TICK_EVENTS),
+  );
+  const bars = await timedReplay(benchConfig(symbols, '1d', 1), barEvents(series, BAR_EVENTS));
 
   const server = await startNatsServer();
   const connection = await connectNats({ url: server.url, name: 'bench-replay' });
   try {
     const natsStarted = performance.now();
     const overNats = await runBacktest({
-      config,
+      config: benchConfig(symbols, '1d', 1),
       runId: 'bench-nats',
       mode: 'nats',
-      events: asAsync(replayEvents(series, NATS_EVENTS)),
+      events: asAsync(barEvents(series, NATS_EVENTS)),
       nats: { jetstream: jetstream(connection), manager: await jetstreamManager(connection) },
-      sentimentDataDir,
+      sentimentDataDir: join(repoRoot, 'simulations', 'data', 'sample', 'sentiment'),
     });
     const natsSeconds = (performance.now() - natsStarted) / 1000;
     return {
-      replay_events: inProcess.events,
-      replay_symbols: series.size,
-      replay_signals: inProcess.signals,
-      replay_orders: inProcess.orders,
-      replay_events_per_s: Math.round(inProcess.events / inProcessSeconds),
-      replay_peak_rss_mb: Math.round(peakRss / 1_048_576),
+      replay_events: ticks.summary.events,
+      replay_symbols: symbols.length,
+      replay_signals: ticks.summary.signals,
+      replay_orders: ticks.summary.orders,
+      replay_fills: ticks.summary.fills,
+      replay_events_per_s: ticks.eventsPerSecond,
+      replay_peak_rss_mb: ticks.peakRssMb,
+      replay_bar_events: bars.summary.events,
+      replay_bar_events_per_s: bars.eventsPerSecond,
+      replay_bar_peak_rss_mb: bars.peakRssMb,
       replay_nats_events: overNats.events,
       replay_nats_events_per_s: Math.round(overNats.events / natsSeconds),
     };

@@ -158,8 +158,32 @@ export class Subjects {
     }
   }
 
+  // Subjects are built for every event of a replay: each symbol's are computed once.
+  private readonly marketSubjects = {
+    tick: new Map<string, string>(),
+    bar: new Map<string, string>(),
+    news: new Map<string, string>(),
+    sentiment: new Map<string, string>(),
+  };
+  private readonly tokens = new Map<string, string>();
+
   private market(kind: 'tick' | 'bar' | 'news' | 'sentiment', symbol: string): string {
-    return `${this.namespace}md.${kind}.${partitionOf(symbol, this.partitions)}.${symbolToken(symbol)}`;
+    const known = this.marketSubjects[kind];
+    let subject = known.get(symbol);
+    if (subject === undefined) {
+      subject = `${this.namespace}md.${kind}.${partitionOf(symbol, this.partitions)}.${this.token(symbol)}`;
+      known.set(symbol, subject);
+    }
+    return subject;
+  }
+
+  private token(symbol: string): string {
+    let token = this.tokens.get(symbol);
+    if (token === undefined) {
+      token = symbolToken(symbol);
+      this.tokens.set(symbol, token);
+    }
+    return token;
   }
 
   tick(symbol: string): string {
@@ -179,28 +203,28 @@ export class Subjects {
     return `${this.namespace}md.${kind}.${partition}.>`;
   }
   feature(symbol: string): string {
-    return `${this.namespace}feat.${symbolToken(symbol)}`;
+    return `${this.namespace}feat.${this.token(symbol)}`;
   }
   signal(strategy: string, symbol: string): string {
-    return `${this.namespace}sig.${symbolToken(strategy)}.${symbolToken(symbol)}`;
+    return `${this.namespace}sig.${this.token(strategy)}.${this.token(symbol)}`;
   }
   orderIntent(symbol: string): string {
-    return `${this.namespace}ord.intent.${symbolToken(symbol)}`;
+    return `${this.namespace}ord.intent.${this.token(symbol)}`;
   }
   riskDecision(symbol: string): string {
-    return `${this.namespace}risk.decision.${symbolToken(symbol)}`;
+    return `${this.namespace}risk.decision.${this.token(symbol)}`;
   }
   orderEvent(symbol: string): string {
-    return `${this.namespace}exec.order.${symbolToken(symbol)}`;
+    return `${this.namespace}exec.order.${this.token(symbol)}`;
   }
   fill(symbol: string): string {
-    return `${this.namespace}exec.fill.${symbolToken(symbol)}`;
+    return `${this.namespace}exec.fill.${this.token(symbol)}`;
   }
   portfolio(account: string): string {
-    return `${this.namespace}pf.snapshot.${symbolToken(account)}`;
+    return `${this.namespace}pf.snapshot.${this.token(account)}`;
   }
   alert(severity: string, code: string): string {
-    return `${this.namespace}alert.${severity}.${symbolToken(code)}`;
+    return `${this.namespace}alert.${severity}.${this.token(code)}`;
   }
   control(actor: string, command: string): string {
     return `${this.namespace}ctl.${actor}.${command}`;

@@ -44,7 +44,8 @@ export interface BacktestOptions {
   config: BacktestConfig;
   runId: string;
   mode: BacktestMode;
-  events: AsyncIterable<MarketEvent>;
+  /** Market events in replay order; a preloaded array or generator skips async iteration. */
+  events: AsyncIterable<MarketEvent> | Iterable<MarketEvent>;
   /** Required for mode 'nats'. */
   nats?: NatsBacktestServices;
   /** The run, its orders, fills and metrics are stored when given. */
@@ -309,13 +310,35 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
       ? () => waitForQuiet(options.nats!.manager, bus.subjects.namespace)
       : undefined;
   let events = 0;
-  for await (const event of options.events) {
-    if (event.ts_init < from || event.ts_init >= to) continue;
-    clock.advanceTo(event.ts_init);
-    await bus.publish(publishName(event), subjectOf(bus.subjects, event), event);
-    if (quiet) await quiet();
+  const counted = () => {
     events++;
     options.onEvent?.(events);
+  };
+  // The in-process bus delivers a synchronous cascade without a promise; only an event whose
+  // cascade went async (or any event over NATS) is awaited.
+  const publish =
+    bus instanceof InProcessBus
+      ? (event: MarketEvent) => bus.publishNow(publishName(event), subjectOf(bus.subjects, event), event)
+      : (event: MarketEvent) => bus.publish(publishName(event), subjectOf(bus.subjects, event), event);
+  const replay = (event: MarketEvent): Promise<void> | undefined => {
+    if (event.ts_init < from || event.ts_init >= to) return undefined;
+    clock.advanceTo(event.ts_init);
+    const delivered = publish(event);
+    if (quiet) return Promise.resolve(delivered).then(quiet).then(counted);
+    if (delivered) return delivered.then(counted);
+    counted();
+    return undefined;
+  };
+  if (Symbol.iterator in options.events) {
+    for (const event of options.events) {
+      const pending = replay(event);
+      if (pending) await pending;
+    }
+  } else {
+    for await (const event of options.events) {
+      const pending = replay(event);
+      if (pending) await pending;
+    }
   }
   // The open micro-batch is scored at the end of the replay, as live would on its next event.
   await inference.flush();

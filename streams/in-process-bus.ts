@@ -5,7 +5,7 @@
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
 import { validateMessage } from '../schemas/validate.ts';
-import type { ActorBus, MessageHandler, SubscribeOptions, Subscription } from './bus.ts';
+import type { ActorBus, Delivery, MessageHandler, SubscribeOptions, Subscription } from './bus.ts';
 import { buildDeadLetter } from './dead-letter.ts';
 
 interface LocalSubscription {
@@ -15,6 +15,8 @@ interface LocalSubscription {
   readonly durable: string;
   active: boolean;
 }
+
+const DELIVERED: Promise<void> = Promise.resolve();
 
 interface Envelope {
   subject: string;
@@ -34,33 +36,30 @@ export function subjectMatches(filterTokens: readonly string[], subject: string)
 }
 
 /**
- * Drops an event id published again within `windowMs` of event time, as JetStream's duplicate window
- * does with Nats-Msg-Id, so both buses treat a re-publish alike. Two generations of ids, rotated each
- * window, bound the memory.
+ * Drops an event whose id was already published with the same `ts_init`, as JetStream's duplicate
+ * window drops a repeated Nats-Msg-Id, so both buses treat a re-publish alike. A re-publish (a
+ * duplicate row in a data file, an actor repeating an output) carries the same id and the same event
+ * time, and a replay is time-ordered, so remembering the ids of the current instant is enough: memory
+ * is bounded by one instant's events instead of a window of a tick replay's ids.
  */
-class DuplicateWindow {
-  private current = new Set<string>();
-  private previous = new Set<string>();
-  private rotateAt = Number.NEGATIVE_INFINITY;
+class DuplicateFilter {
+  private readonly ids = new Set<string>();
+  private instant = Number.NaN;
 
-  constructor(private readonly windowMs: number) {}
-
-  /** True when `id` was seen within the window; records it otherwise. */
+  /** True when `id` was already published at `ts`; records it otherwise. */
   seen(id: string, ts: number): boolean {
-    if (ts >= this.rotateAt) {
-      this.previous = this.current;
-      this.current = new Set();
-      this.rotateAt = ts + this.windowMs;
+    if (ts !== this.instant) {
+      this.ids.clear();
+      this.instant = ts;
+    } else if (this.ids.has(id)) {
+      return true;
     }
-    if (this.current.has(id) || this.previous.has(id)) return true;
-    this.current.add(id);
+    this.ids.add(id);
     return false;
   }
 }
 
 export interface InProcessBusOptions {
-  /** Event-time span in which a re-published id is dropped; default 24 h, as the streams. */
-  duplicateWindowMs?: number;
   /** Check every published event against its contract (on by default, as the NATS publisher does). */
   validate?: boolean;
   /** Called for every event published, in order (ledgers, recorders). */
@@ -76,7 +75,7 @@ export class InProcessBus implements ActorBus {
   private dispatching = false;
   private sequence = 0;
   private readonly validate: boolean;
-  private readonly duplicates: DuplicateWindow;
+  private readonly duplicates = new DuplicateFilter();
   /** Publishes dropped as duplicates. */
   duplicateCount = 0;
 
@@ -85,22 +84,38 @@ export class InProcessBus implements ActorBus {
     private readonly options: InProcessBusOptions = {},
   ) {
     this.validate = options.validate ?? true;
-    this.duplicates = new DuplicateWindow(options.duplicateWindowMs ?? 86_400_000);
   }
 
-  async publish<N extends MessageName>(name: N, subject: string, event: MessageOf<N>): Promise<void> {
+  publish<N extends MessageName>(name: N, subject: string, event: MessageOf<N>): Promise<void> {
+    try {
+      return this.publishNow(name, subject, event) ?? DELIVERED;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Publishes and delivers the event's whole cascade. Returns a promise only when some handler
+   * returned one, so a replay driver pays nothing async for the (common) synchronous cascade.
+   * Throws synchronously on a contract violation.
+   */
+  publishNow<N extends MessageName>(
+    name: N,
+    subject: string,
+    event: MessageOf<N>,
+  ): Promise<void> | undefined {
     if (this.validate) {
       const checked = validateMessage(name, event);
       if (!checked.ok) throw new Error(`refused to publish on ${subject}: ${checked.reason}`);
     }
     if (this.duplicates.seen(event.id, event.ts_init)) {
       this.duplicateCount++;
-      return;
+      return undefined;
     }
     this.options.onPublish?.(subject, name, event as MessageOf<MessageName>);
     this.queue.push({ subject, name, event: event as MessageOf<MessageName> });
     // A handler publishing from inside dispatch just queues; the outer loop delivers it in order.
-    if (!this.dispatching) await this.dispatch();
+    return this.dispatching ? undefined : this.dispatch();
   }
 
   async subscribe<N extends MessageName>(options: SubscribeOptions<N>): Promise<Subscription> {
@@ -134,40 +149,103 @@ export class InProcessBus implements ActorBus {
     return matched;
   }
 
-  private async dispatch(): Promise<void> {
+  /** Delivers the queue synchronously until a handler returns a promise, then goes on async. */
+  private dispatch(): Promise<void> | undefined {
     this.dispatching = true;
+    let continuesAsync = false;
     try {
       while (this.head < this.queue.length) {
-        const envelope = this.queue[this.head++]!;
-        if (this.head > 65_536) {
-          this.queue = this.queue.slice(this.head);
-          this.head = 0;
+        const pending = this.deliverNext();
+        if (pending) {
+          continuesAsync = true;
+          return this.dispatchAfter(pending);
         }
-        const sequence = ++this.sequence;
-        for (const subscription of this.route(envelope.subject)) {
-          if (!subscription.messages.has(envelope.name)) continue;
-          try {
-            const pending = subscription.handler(envelope.event, {
-              subject: envelope.subject,
-              streamSequence: sequence,
-              deliveryCount: 1,
-            });
-            if (pending) await pending;
-          } catch (error) {
-            this.deadLetter(
-              envelope.subject,
-              `handler failed: ${(error as Error).message}`,
-              subscription.durable,
-              JSON.stringify(envelope.event),
-              envelope.event.ts_init,
-              sequence,
-            );
-          }
-        }
+      }
+      return undefined;
+    } finally {
+      if (!continuesAsync) this.dispatching = false;
+    }
+  }
+
+  private async dispatchAfter(pending: Promise<void>): Promise<void> {
+    try {
+      await pending;
+      while (this.head < this.queue.length) {
+        const next = this.deliverNext();
+        if (next) await next;
       }
     } finally {
       this.dispatching = false;
     }
+  }
+
+  /** Hands the next queued event to its subscribers in order; a promise if one of them is async. */
+  private deliverNext(): Promise<void> | undefined {
+    const envelope = this.queue[this.head++]!;
+    if (this.head > 65_536) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    const subscribers = this.route(envelope.subject);
+    // One delivery record per event, shared by its subscribers (handlers only read it).
+    const delivery: Delivery = {
+      subject: envelope.subject,
+      streamSequence: ++this.sequence,
+      deliveryCount: 1,
+    };
+    for (let index = 0; index < subscribers.length; index++) {
+      const pending = this.deliverTo(subscribers[index]!, envelope, delivery);
+      if (pending) return this.deliverRest(pending, subscribers, index + 1, envelope, delivery);
+    }
+    return undefined;
+  }
+
+  private async deliverRest(
+    pending: Promise<void>,
+    subscribers: readonly LocalSubscription[],
+    from: number,
+    envelope: Envelope,
+    delivery: Delivery,
+  ): Promise<void> {
+    await pending;
+    for (let index = from; index < subscribers.length; index++) {
+      const next = this.deliverTo(subscribers[index]!, envelope, delivery);
+      if (next) await next;
+    }
+  }
+
+  /** Runs one handler; a failure (thrown or rejected) dead-letters the event for that subscriber. */
+  private deliverTo(
+    subscription: LocalSubscription,
+    envelope: Envelope,
+    delivery: Delivery,
+  ): Promise<void> | undefined {
+    if (!subscription.messages.has(envelope.name)) return undefined;
+    try {
+      const pending = subscription.handler(envelope.event, delivery);
+      return pending
+        ? pending.catch((error) => this.handlerFailed(error, subscription, envelope, delivery))
+        : undefined;
+    } catch (error) {
+      this.handlerFailed(error, subscription, envelope, delivery);
+      return undefined;
+    }
+  }
+
+  private handlerFailed(
+    error: unknown,
+    subscription: LocalSubscription,
+    envelope: Envelope,
+    delivery: Delivery,
+  ) {
+    this.deadLetter(
+      envelope.subject,
+      `handler failed: ${(error as Error).message}`,
+      subscription.durable,
+      JSON.stringify(envelope.event),
+      envelope.event.ts_init,
+      delivery.streamSequence,
+    );
   }
 
   private deadLetter(

@@ -190,21 +190,28 @@ export class ExecutionActor {
     await this.save();
   }
 
-  private async onTick(tick: TradeTick | QuoteTick): Promise<void> {
+  // Market data handlers stay synchronous unless the venue reports something: a tick replay pays
+  // no promise per tick.
+  private onTick(tick: TradeTick | QuoteTick): Promise<void> | undefined {
     this.clock.advanceTo(tick.ts_event);
     // Event time passes for every symbol, so arrivals and cancels elsewhere settle too.
-    const reports = this.venue.advanceTo(tick.ts_event);
-    reports.push(...(tick.schema === 'trade_tick.v1' ? this.venue.onTrade(tick) : this.venue.onQuote(tick)));
-    if (reports.length === 0) return;
-    await this.publish(reports);
-    await this.save();
+    const arrived = this.venue.advanceTo(tick.ts_event);
+    const filled = tick.schema === 'trade_tick.v1' ? this.venue.onTrade(tick) : this.venue.onQuote(tick);
+    return this.report(arrived, filled);
   }
 
-  private async onBar(bar: Bar): Promise<void> {
+  private onBar(bar: Bar): Promise<void> | undefined {
     this.clock.advanceTo(bar.ts_event);
-    const reports = this.venue.advanceTo(bar.ts_event);
-    reports.push(...this.venue.onTrade(barAsTrade(bar, bar.open)));
-    if (reports.length === 0) return;
+    const arrived = this.venue.advanceTo(bar.ts_event);
+    return this.report(arrived, this.venue.onTrade(barAsTrade(bar, bar.open)));
+  }
+
+  private report(first: ExecutionReport[], then: ExecutionReport[]): Promise<void> | undefined {
+    if (first.length === 0 && then.length === 0) return undefined;
+    return this.publishAndSave(first.concat(then));
+  }
+
+  private async publishAndSave(reports: readonly ExecutionReport[]): Promise<void> {
     await this.publish(reports);
     await this.save();
   }

@@ -106,6 +106,8 @@ export class SimulatedVenue implements BrokerAdapter {
   }
 
   onTrade(tick: TradeTick): ExecutionReport[] {
+    // Most ticks meet no working order: skip building the market view for them.
+    if (!this.open.has(tick.symbol)) return [];
     return this.onMarket(tick.symbol, tick.ts_event, { kind: 'trade', price: tick.price, size: tick.size });
   }
 
@@ -123,6 +125,7 @@ export class SimulatedVenue implements BrokerAdapter {
   /** Lets arrivals and cancels due by `ts` take effect without a market event (timers in event time). */
   advanceTo(ts: number): ExecutionReport[] {
     const reports: ExecutionReport[] = [];
+    if (this.open.size === 0) return reports;
     for (const list of this.open.values()) this.settle(list, ts, reports);
     this.pruneAndPublish(reports);
     return reports;
@@ -205,7 +208,9 @@ export class SimulatedVenue implements BrokerAdapter {
     if (reports.length === 0) return;
     for (const [symbol, list] of this.open) {
       const still = list.filter((entry) => entry.order.isOpen);
-      if (still.length !== list.length) this.open.set(symbol, still);
+      // Only symbols with working orders stay, so a tick elsewhere costs one map lookup.
+      if (still.length === 0) this.open.delete(symbol);
+      else if (still.length !== list.length) this.open.set(symbol, still);
     }
     for (const listener of this.listeners) for (const report of reports) listener(report);
   }

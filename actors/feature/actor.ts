@@ -155,7 +155,7 @@ export class FeatureActor {
           stream: 'MARKET',
           filterSubject: bus.subjects.marketFilter('*', partition),
           messages: MARKET_MESSAGES,
-          handler: (message) => this.handle(message),
+          handler: (message) => this.apply(message),
           rebuild: (message) => this.rebuild(message),
           checkpoint: () => this.flush(),
         }),
@@ -203,11 +203,6 @@ export class FeatureActor {
     } finally {
       this.rebuilding = false;
     }
-  }
-
-  private async handle(message: MarketMessage): Promise<void> {
-    const outputs = this.apply(message);
-    if (outputs) await outputs;
   }
 
   /** Feeds the core; returns a promise only when an output must be awaited (publish, full buffer). */

@@ -146,14 +146,19 @@ export class PortfolioActor {
     });
   }
 
-  private async onMark(symbol: string, price: number, event: TradeTick | QuoteTick | Bar): Promise<void> {
+  /** Synchronous unless a snapshot is due, so a tick replay pays no promise per tick. */
+  private onMark(
+    symbol: string,
+    price: number,
+    event: TradeTick | QuoteTick | Bar,
+  ): Promise<void> | undefined {
     this.clock.advanceTo(event.ts_event);
     const held = this.core.position(symbol);
-    if (held === undefined || held.quantity === 0) return;
+    if (held === undefined || held.quantity === 0) return undefined;
     this.core.mark(symbol, price, event.ts_event);
-    if (event.ts_event - this.lastMarkSnapshotTs < this.markIntervalMs) return;
+    if (event.ts_event - this.lastMarkSnapshotTs < this.markIntervalMs) return undefined;
     this.lastMarkSnapshotTs = event.ts_event;
-    await this.publishSnapshot(symbol);
+    return this.publishSnapshot(symbol);
   }
 
   /** Publishes the snapshot; writes the equity point and `symbol`'s position when there is one. */
