@@ -28,15 +28,23 @@ const invariants: Partial<{ [N in MessageName]: (message: MessageOf<N>) => strin
 
 /** Checks an already-parsed value against a contract; the reason names the first failing field. */
 export function validateMessage<N extends MessageName>(name: N, value: unknown): Decoded<MessageOf<N>> {
-  const checker = checkers[name] as TypeCheck<(typeof messageSchemas)[N]>;
+  const reason = contractViolation(name, value);
+  return reason === undefined ? { ok: true, value: value as MessageOf<N> } : { ok: false, reason };
+}
+
+/**
+ * Why `value` breaks the contract `name`, or undefined when it keeps it. Allocates nothing for a
+ * valid value (publish paths check every event).
+ */
+export function contractViolation(name: MessageName, value: unknown): string | undefined {
+  const checker = checkers[name] as TypeCheck<(typeof messageSchemas)[MessageName]>;
   if (checker.Check(value)) {
-    const invariant = invariants[name] as ((message: MessageOf<N>) => string | undefined) | undefined;
-    const broken = invariant?.(value as MessageOf<N>);
-    return broken ? { ok: false, reason: broken } : { ok: true, value: value as MessageOf<N> };
+    const invariant = invariants[name] as ((message: unknown) => string | undefined) | undefined;
+    return invariant?.(value);
   }
   const first = checker.Errors(value).First();
   const where = first?.path ? first.path : '(root)';
-  return { ok: false, reason: `${name}: ${where}: ${first?.message ?? 'invalid'}` };
+  return `${name}: ${where}: ${first?.message ?? 'invalid'}`;
 }
 
 const textDecoder = new TextDecoder();

@@ -4,7 +4,7 @@
 // message dead-lettered on `dlq.<subject>` with the reason, as the NATS consumer runner does.
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
-import { validateMessage } from '../schemas/validate.ts';
+import { contractViolation } from '../schemas/validate.ts';
 import type { ActorBus, Delivery, MessageHandler, SubscribeOptions, Subscription } from './bus.ts';
 import { buildDeadLetter } from './dead-letter.ts';
 
@@ -18,8 +18,8 @@ interface LocalSubscription {
 
 const DELIVERED: Promise<void> = Promise.resolve();
 
-interface Envelope {
-  subject: string;
+/** A queued event; once delivered it is also the Delivery its subscribers read (one object per event). */
+interface Envelope extends Delivery {
   name: MessageName;
   event: MessageOf<MessageName>;
 }
@@ -105,15 +105,21 @@ export class InProcessBus implements ActorBus {
     event: MessageOf<N>,
   ): Promise<void> | undefined {
     if (this.validate) {
-      const checked = validateMessage(name, event);
-      if (!checked.ok) throw new Error(`refused to publish on ${subject}: ${checked.reason}`);
+      const violation = contractViolation(name, event);
+      if (violation !== undefined) throw new Error(`refused to publish on ${subject}: ${violation}`);
     }
     if (this.duplicates.seen(event.id, event.ts_init)) {
       this.duplicateCount++;
       return undefined;
     }
     this.options.onPublish?.(subject, name, event as MessageOf<MessageName>);
-    this.queue.push({ subject, name, event: event as MessageOf<MessageName> });
+    this.queue.push({
+      subject,
+      name,
+      event: event as MessageOf<MessageName>,
+      streamSequence: 0,
+      deliveryCount: 1,
+    });
     // A handler publishing from inside dispatch just queues; the outer loop delivers it in order.
     return this.dispatching ? undefined : this.dispatch();
   }
@@ -187,15 +193,10 @@ export class InProcessBus implements ActorBus {
       this.head = 0;
     }
     const subscribers = this.route(envelope.subject);
-    // One delivery record per event, shared by its subscribers (handlers only read it).
-    const delivery: Delivery = {
-      subject: envelope.subject,
-      streamSequence: ++this.sequence,
-      deliveryCount: 1,
-    };
+    envelope.streamSequence = ++this.sequence;
     for (let index = 0; index < subscribers.length; index++) {
-      const pending = this.deliverTo(subscribers[index]!, envelope, delivery);
-      if (pending) return this.deliverRest(pending, subscribers, index + 1, envelope, delivery);
+      const pending = this.deliverTo(subscribers[index]!, envelope);
+      if (pending) return this.deliverRest(pending, subscribers, index + 1, envelope);
     }
     return undefined;
   }
@@ -205,46 +206,36 @@ export class InProcessBus implements ActorBus {
     subscribers: readonly LocalSubscription[],
     from: number,
     envelope: Envelope,
-    delivery: Delivery,
   ): Promise<void> {
     await pending;
     for (let index = from; index < subscribers.length; index++) {
-      const next = this.deliverTo(subscribers[index]!, envelope, delivery);
+      const next = this.deliverTo(subscribers[index]!, envelope);
       if (next) await next;
     }
   }
 
   /** Runs one handler; a failure (thrown or rejected) dead-letters the event for that subscriber. */
-  private deliverTo(
-    subscription: LocalSubscription,
-    envelope: Envelope,
-    delivery: Delivery,
-  ): Promise<void> | undefined {
+  private deliverTo(subscription: LocalSubscription, envelope: Envelope): Promise<void> | undefined {
     if (!subscription.messages.has(envelope.name)) return undefined;
     try {
-      const pending = subscription.handler(envelope.event, delivery);
+      const pending = subscription.handler(envelope.event, envelope);
       return pending
-        ? pending.catch((error) => this.handlerFailed(error, subscription, envelope, delivery))
+        ? pending.catch((error) => this.handlerFailed(error, subscription, envelope))
         : undefined;
     } catch (error) {
-      this.handlerFailed(error, subscription, envelope, delivery);
+      this.handlerFailed(error, subscription, envelope);
       return undefined;
     }
   }
 
-  private handlerFailed(
-    error: unknown,
-    subscription: LocalSubscription,
-    envelope: Envelope,
-    delivery: Delivery,
-  ) {
+  private handlerFailed(error: unknown, subscription: LocalSubscription, envelope: Envelope) {
     this.deadLetter(
       envelope.subject,
       `handler failed: ${(error as Error).message}`,
       subscription.durable,
       JSON.stringify(envelope.event),
       envelope.event.ts_init,
-      delivery.streamSequence,
+      envelope.streamSequence,
     );
   }
 

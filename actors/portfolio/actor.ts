@@ -153,8 +153,7 @@ export class PortfolioActor {
     event: TradeTick | QuoteTick | Bar,
   ): Promise<void> | undefined {
     this.clock.advanceTo(event.ts_event);
-    const held = this.core.position(symbol);
-    if (held === undefined || held.quantity === 0) return undefined;
+    if (this.core.heldQuantity(symbol) === 0) return undefined;
     this.core.mark(symbol, price, event.ts_event);
     if (event.ts_event - this.lastMarkSnapshotTs < this.markIntervalMs) return undefined;
     this.lastMarkSnapshotTs = event.ts_event;

@@ -91,6 +91,11 @@ export class PortfolioCore {
     this.advance(ts);
   }
 
+  /** The signed quantity held; 0 when none (a cheap check for every tick). */
+  heldQuantity(symbol: string): number {
+    return this.holdings.get(symbol)?.quantity ?? 0;
+  }
+
   position(symbol: string): Position | undefined {
     const h = this.holdings.get(symbol);
     return h && toPosition(symbol, h);
