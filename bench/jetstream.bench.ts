@@ -1,34 +1,21 @@
 // JetStream throughput: plain nats.js against Sluice's publisher (validation, Nats-Msg-Id, pipelined
 // acks) and consumer runner (decode, validate, ack, dead-letter path armed), same server, same run,
 // same real Binance trades (cycled to the message count, each with its own id).
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { TradeTick } from '../schemas/messages.ts';
 import { Subjects } from '../schemas/subjects.ts';
-import { binanceTradeFile, readDatasetFile } from '../simulations/sources/datasets.ts';
 import { connectNats } from '../streams/connection.ts';
 import { ConsumerRunner } from '../streams/consumer-runner.ts';
 import { EventPublisher } from '../streams/publisher.ts';
 import { applyStreams } from '../streams/topology.ts';
 import { startNatsServer } from '../test/support/nats-server.ts';
+import { binanceTrades, perSecond, rawConsumePerSecond } from './support/jetstream.ts';
 
 const MESSAGES = Number(process.env.BENCH_JETSTREAM_MESSAGES ?? 100_000);
 const WINDOW = 512;
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 async function realTrades(count: number, symbol: string): Promise<TradeTick[]> {
-  const source: TradeTick[] = [];
-  const file = join(
-    repoRoot,
-    '..',
-    'shared',
-    'data',
-    'binance-btcusdt-ticks',
-    'btcusdt_trades_2021-01-08.csv',
-  );
-  for await (const row of readDatasetFile(binanceTradeFile(file)))
-    if (row.kind === 'trade') source.push(row.event);
+  const source = await binanceTrades();
   return Array.from({ length: count }, (_, index) => {
     const trade = source[index % source.length]!;
     return {
@@ -39,10 +26,6 @@ async function realTrades(count: number, symbol: string): Promise<TradeTick[]> {
       ts_init: trade.ts_init + index,
     };
   });
-}
-
-function perSecond(count: number, startedAt: number): number {
-  return Math.round(count / ((performance.now() - startedAt) / 1000));
 }
 
 export default async function jetstreamBench(): Promise<Record<string, number>> {
@@ -73,22 +56,7 @@ export default async function jetstreamBench(): Promise<Record<string, number>> 
     await publisher.flush();
     const sluicePublish = perSecond(MESSAGES, startedAt);
 
-    // Plain nats.js: a durable pull consumer, parse and ack each message.
-    await manager.consumers.add('MARKET', {
-      durable_name: 'raw-bench',
-      ack_policy: AckPolicy.Explicit,
-      filter_subject: subjects.tick('RAWBENCH'),
-      max_ack_pending: 1024,
-    });
-    startedAt = performance.now();
-    const messages = await (await client.consumers.get('MARKET', 'raw-bench')).consume({ max_messages: 256 });
-    let consumed = 0;
-    for await (const message of messages) {
-      message.json<TradeTick>();
-      message.ack();
-      if (++consumed === MESSAGES) break;
-    }
-    const rawConsume = perSecond(MESSAGES, startedAt);
+    const rawConsume = await rawConsumePerSecond(client, manager, subjects.tick('RAWBENCH'), MESSAGES);
 
     let processed = 0;
     let resolveDone: () => void = () => {};

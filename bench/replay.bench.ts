@@ -17,10 +17,11 @@ import {
   parseBacktestConfig,
   readBacktestConfig,
 } from '../simulations/backtest-config.ts';
-import { binanceTradeFile, readDatasetFile, stocknetPriceFile } from '../simulations/sources/datasets.ts';
+import { readDatasetFile, stocknetPriceFile } from '../simulations/sources/datasets.ts';
 import type { MarketEvent } from '../simulations/sources/replay.ts';
 import { connectNats } from '../streams/connection.ts';
 import { startNatsServer } from '../test/support/nats-server.ts';
+import { binanceTrades } from './support/jetstream.ts';
 
 const TICK_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 1_000_000);
 const BAR_EVENTS = Number(process.env.BENCH_REPLAY_BAR_EVENTS ?? 200_000);
@@ -29,7 +30,6 @@ const DAY_MS = 86_400_000;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = join(repoRoot, '..', 'shared', 'data');
 const priceDir = join(dataDir, 'stocknet', 'price_raw');
-const tradeFile = join(dataDir, 'binance-btcusdt-ticks', 'btcusdt_trades_2021-01-08.csv');
 const START = Date.parse('2017-09-05T00:00:00Z');
 
 async function seriesBySymbol(): Promise<Map<string, Bar[]>> {
@@ -47,14 +47,6 @@ async function seriesBySymbol(): Promise<Map<string, Bar[]>> {
     if (series.size === 50) break;
   }
   return series;
-}
-
-async function binanceTrades(): Promise<TradeTick[]> {
-  const trades: TradeTick[] = [];
-  for await (const row of readDatasetFile(binanceTradeFile(tradeFile))) {
-    if (row.kind === 'trade') trades.push(row.event);
-  }
-  return trades;
 }
 
 /** Day d of symbol s: the series' bar number d (cycled), re-stamped to START + d days. */

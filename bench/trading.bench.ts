@@ -1,10 +1,10 @@
 // Tick to order intent over real NATS at a fixed offered load: real Binance trades (re-stamped one
-// millisecond apart) are published to md.tick at 5,000 ticks/s, each followed by a model signal for
-// it; the risk gate (with execution and portfolio running beside it, all over JetStream) turns
-// passing signals into order intents. Latency is from the tick's publish to the intent's arrival
-// at a subscriber on ord.intent.>.
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// millisecond apart) are published to md.tick at 5,000 ticks/s; every 25th tick is followed by a
+// model signal for it (200 signals/s, as bar closes would produce them — a signal per tick would be an
+// order per tick, which no strategy sends). The risk gate, execution and portfolio, all over
+// JetStream, consume every tick (prices, fills, marks) and turn each signal into an order intent, an
+// order and a fill. Latency is from the signal's tick's publish to the intent's arrival at a
+// subscriber on ord.intent.>.
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import {
   BpsSlippage,
@@ -16,15 +16,15 @@ import { FixedNotionalSizer } from '../actors/risk/sizing.ts';
 import { startTrading } from '../actors/trading.ts';
 import type { OrderIntent, Signal, TradeTick } from '../schemas/messages.ts';
 import { Subjects } from '../schemas/subjects.ts';
-import { binanceTradeFile, readDatasetFile } from '../simulations/sources/datasets.ts';
 import { NatsActorBus } from '../streams/bus.ts';
 import { connectNats } from '../streams/connection.ts';
 import { EventPublisher } from '../streams/publisher.ts';
 import { applyStreams } from '../streams/topology.ts';
 import { startNatsServer } from '../test/support/nats-server.ts';
+import { binanceTrades } from './support/jetstream.ts';
 
 const SECONDS = Number(process.env.BENCH_TRADING_SECONDS ?? 10);
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const TICKS_PER_SIGNAL = 25;
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -32,17 +32,7 @@ function percentile(sorted: readonly number[], p: number): number {
 
 /** The issue's load (5,000 ticks/s), and a tenth of it to show the latency of an unsaturated gate. */
 export default async function tradingBench(): Promise<Record<string, number>> {
-  const trades: TradeTick[] = [];
-  const file = join(
-    repoRoot,
-    '..',
-    'shared',
-    'data',
-    'binance-btcusdt-ticks',
-    'btcusdt_trades_2021-01-08.csv',
-  );
-  for await (const row of readDatasetFile(binanceTradeFile(file)))
-    if (row.kind === 'trade') trades.push(row.event);
+  const trades = await binanceTrades();
   const light = await measure(trades, 500, SECONDS);
   const full = await measure(trades, 5_000, SECONDS);
   return {
@@ -109,6 +99,7 @@ async function measure(
 
     const publisher = new EventPublisher(jetstream(feed), { window: 1_024 });
     const total = TICKS_PER_S * SECONDS;
+    const signals = Math.ceil(total / TICKS_PER_SIGNAL);
     const base = trades[0]!.ts_event;
     const startedAt = performance.now();
     for (let index = 0; index < total; index++) {
@@ -119,6 +110,9 @@ async function measure(
       const source = trades[index % trades.length]!;
       const ts = base + index;
       const tick: TradeTick = { ...source, id: `bench:tick:${index}`, ts_event: ts, ts_init: ts };
+      const tickSentAt = performance.now();
+      await publisher.publish('trade_tick', subjects.tick(tick.symbol), tick);
+      if (index % TICKS_PER_SIGNAL !== 0) continue;
       const signal: Signal = {
         schema: 'signal.v1',
         id: `bench:sig:${index}`,
@@ -127,18 +121,17 @@ async function measure(
         strategy: 'bench',
         symbol: tick.symbol,
         model_version: 'bench',
-        direction: index % 2 === 0 ? 1 : -1,
+        direction: (index / TICKS_PER_SIGNAL) % 2 === 0 ? 1 : -1,
         probability: 0.6,
         feature_id: tick.id,
       };
-      sentAt.set(signal.id, performance.now());
-      await publisher.publish('trade_tick', subjects.tick(tick.symbol), tick);
+      sentAt.set(signal.id, tickSentAt);
       await publisher.publish('signal', subjects.signal(signal.strategy, signal.symbol), signal);
     }
     await publisher.flush();
     const offeredSeconds = (performance.now() - startedAt) / 1000;
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && trading.status().risk.decisions < total) {
+    while (Date.now() < deadline && trading.status().risk.decisions < signals) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     intents.unsubscribe();
@@ -146,6 +139,7 @@ async function measure(
     const risk = trading.status().risk;
     const figures = {
       trading_offered_ticks_per_s: Math.round(total / offeredSeconds),
+      trading_signals: signals,
       trading_decisions: risk.decisions,
       trading_intents: sorted.length,
       tick_to_intent_p50_us: Math.round(percentile(sorted, 50)),
