@@ -17,6 +17,7 @@ const commandModules = [
   await import('./commands/train.ts'),
   await import('./commands/models.ts'),
   await import('./commands/worker.ts'),
+  await import('./commands/sweep.ts'),
   await import('./commands/backtest.ts'),
   await import('./commands/demo.ts'),
   await import('./commands/run.ts'),

@@ -1,6 +1,6 @@
 // Research job kinds for sweeps. `ma-crossover` is a small, self-contained long-only moving-average
 // crossover on one symbol's stocknet daily bars; it is a research kind for exploring parameters, not the
-// actor pipeline (the pipeline backtest registers its own kind).
+// actor pipeline (that is the `backtest` kind, simulations/backtest-job.ts).
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bar } from '../schemas/messages.ts';

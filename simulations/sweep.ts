@@ -9,7 +9,8 @@
 //   is stored, so a worker that dies mid-job loses nothing: the server re-delivers after ack_wait. While a
 //   job runs the worker sends "working" every ackWait / 3 so long jobs are not re-delivered while alive.
 // - A job that throws is nak'ed with backoff and retried; on its maxDeliver-th delivery the failure itself
-//   is stored as the result, so the aggregate table shows it instead of a silent gap.
+//   is stored as the result, so the aggregate table shows it instead of a silent gap. A ConfigError (bad
+//   parameters) cannot get better by retrying: its failure is stored on the first delivery.
 // - Work-queue streams refuse overlapping consumers: workers either all use the shared consumer for every
 //   sweep (`sweep-workers`, filter `sweep.job.>`) or per-sweep consumers (`sweep-workers-<sweep>`), not both
 //   on one server.
@@ -23,6 +24,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
+import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { applyConsumer } from '../streams/topology.ts';
 import { canonicalJson, type JsonValue } from './ledger.ts';
@@ -33,6 +35,9 @@ export const SWEEP_RESULT_STREAM = 'SWEEP_RESULTS';
 const DAY_MS = 86_400_000;
 
 export type SweepParams = { readonly [key: string]: JsonValue };
+
+/** What a kind reports beside its metrics (a backtest: ledger hash, orders, fills). */
+export type SweepResultDetails = { readonly [key: string]: JsonValue };
 
 export interface SweepJob {
   schema: 'sweep_job.v1';
@@ -51,16 +56,21 @@ export interface SweepJobResult {
   params: SweepParams;
   status: 'ok' | 'failed';
   metrics: BacktestMetrics | null;
+  /** Absent in results of kinds that report none. */
+  details?: SweepResultDetails | null;
   error: string | null;
   /** Which worker stored it, and on which delivery of the job. */
   worker: string;
   delivery: number;
 }
 
-/** Runs one kind of job: parameters in, metrics out. Throwing marks the attempt failed (it is retried). */
+/**
+ * Runs one kind of job: parameters in, metrics (and optional details) out. Throwing marks the attempt
+ * failed: it is retried, except a ConfigError, which fails the job at once.
+ */
 export interface SweepJobRunner {
   readonly kind: string;
-  run(params: SweepParams): Promise<{ metrics: BacktestMetrics }>;
+  run(params: SweepParams): Promise<{ metrics: BacktestMetrics; details?: SweepResultDetails }>;
 }
 
 export type SweepRegistry = ReadonlyMap<string, SweepJobRunner>;
@@ -163,12 +173,9 @@ export function workerDurable(sweep?: string): string {
   return sweep === undefined ? 'sweep-workers' : `sweep-workers-${checkSweepId(sweep)}`;
 }
 
-/** Creates or updates both streams and the workers' durable consumer. */
-export async function applySweepTopology(
-  manager: JetStreamManager,
-  options: SweepTopologyOptions = {},
-): Promise<void> {
-  for (const config of sweepStreamConfigs(options.replicas)) {
+/** Creates or updates both streams (no consumer: what a submitter needs). */
+export async function applySweepStreams(manager: JetStreamManager, replicas = 1): Promise<void> {
+  for (const config of sweepStreamConfigs(replicas)) {
     const exists = await manager.streams.info(config.name).then(
       () => true,
       (error: Error) => {
@@ -179,6 +186,14 @@ export async function applySweepTopology(
     if (exists) await manager.streams.update(config.name, config);
     else await manager.streams.add(config);
   }
+}
+
+/** Creates or updates both streams and the workers' durable consumer. */
+export async function applySweepTopology(
+  manager: JetStreamManager,
+  options: SweepTopologyOptions = {},
+): Promise<void> {
+  await applySweepStreams(manager, options.replicas);
   try {
     await applyConsumer(manager, {
       stream: SWEEP_JOB_STREAM,
@@ -301,11 +316,17 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     try {
       const runner = registry.get(job.kind);
       if (runner === undefined) throw new Error(`no runner for job kind "${job.kind}"`);
-      const { metrics } = await runner.run(job.params);
-      result = { ...resultBase(job, workerId, delivery), status: 'ok', metrics, error: null };
+      const { metrics, details } = await runner.run(job.params);
+      result = {
+        ...resultBase(job, workerId, delivery),
+        status: 'ok',
+        metrics,
+        ...(details !== undefined ? { details } : {}),
+        error: null,
+      };
     } catch (error) {
       const reason = (error as Error).message ?? String(error);
-      if (delivery < maxDeliver) {
+      if (delivery < maxDeliver && !(error instanceof ConfigError)) {
         logger?.warn({ job: job.id, delivery, error: reason }, 'job failed; handed back for a retry');
         message.nak(Math.min(10_000, 500 * 2 ** delivery));
         summary.retried++;
@@ -338,6 +359,16 @@ function resultBase(job: SweepJob, worker: string, delivery: number) {
   };
 }
 
+/**
+ * Jobs of the sweep still in the work queue (waiting or running). A job leaves the queue when it is
+ * acked, after its result is stored, so 0 means every submitted job has its result.
+ */
+export async function pendingSweepJobs(manager: JetStreamManager, sweep: string): Promise<number> {
+  const subject = sweepSubjects.job(sweep);
+  const info = await manager.streams.info(SWEEP_JOB_STREAM, { subjects_filter: subject });
+  return info.state.subjects?.[subject] ?? 0;
+}
+
 /** Every result stored for the sweep, in stream order. */
 export async function readSweepResults(js: JetStreamClient, sweep: string): Promise<SweepJobResult[]> {
   const consumer = await js.consumers.get(SWEEP_RESULT_STREAM, {
@@ -363,6 +394,8 @@ export interface SweepRow {
   probabilisticSharpe: number | null;
   /** PSR against the expected maximum Sharpe of this sweep's trials. */
   deflatedSharpe: number | null;
+  /** The kind's details (a backtest: ledgerHash, orders, fills...), null when it reports none. */
+  details: SweepResultDetails | null;
 }
 
 export interface SweepSummary {
@@ -394,7 +427,7 @@ export function aggregateSweep(sweep: string, results: readonly SweepJobResult[]
       perPeriod.reduce((sum, value) => sum + (value - average) ** 2, 0) / (perPeriod.length - 1);
   }
   const threshold = expectedMaxSharpe({ count: ok.length, sharpeVariance: sharpeVariance ?? 0 });
-  const rows = ok.map(({ jobId, params, metrics }): SweepRow => {
+  const rows = ok.map(({ jobId, params, metrics, details }): SweepRow => {
     const deflatedSharpe =
       metrics.sharpe === null || metrics.skew === null || metrics.kurtosis === null
         ? null
@@ -413,6 +446,7 @@ export function aggregateSweep(sweep: string, results: readonly SweepJobResult[]
       maxDrawdown: metrics.maxDrawdown,
       probabilisticSharpe: metrics.probabilisticSharpe,
       deflatedSharpe,
+      details: details ?? null,
     };
   });
   rows.sort((a, b) => (b.sharpe ?? Number.NEGATIVE_INFINITY) - (a.sharpe ?? Number.NEGATIVE_INFINITY));

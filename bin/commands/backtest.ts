@@ -11,17 +11,12 @@ import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { type BacktestMode, type BacktestSummary, runBacktest } from '../../simulations/backtest.ts';
 import { type BacktestConfig, dateMillis, readBacktestConfig } from '../../simulations/backtest-config.ts';
+import { backtestWindow, bundledSampleDir, configFileSource } from '../../simulations/backtest-source.ts';
 import { countDatasetRows } from '../../simulations/sources/datasets.ts';
-import {
-  fileSource,
-  jetstreamSource,
-  type MarketEvent,
-  timescaleSource,
-} from '../../simulations/sources/replay.ts';
+import { jetstreamSource, type MarketEvent, timescaleSource } from '../../simulations/sources/replay.ts';
 import { createDatabase } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
 import { connectBus } from '../services.ts';
-import { bundledSampleDir, selectDatasets } from './ingest.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -86,11 +81,7 @@ export async function backtestCommand(options: BacktestCommandOptions): Promise<
   const mode = oneOf<BacktestMode>('--mode', options.mode, ['inprocess', 'nats']);
   const environment = readEnvironment();
   const logger = createLogger({ actor: 'backtest' });
-  const window = {
-    from: dateMillis(config.data.from),
-    to: dateMillis(config.data.to),
-    ...(config.data.symbols ? { symbols: new Set(config.data.symbols) } : {}),
-  };
+  const window = backtestWindow(config);
   const needsNats = mode === 'nats' || source === 'jetstream';
   const bus = needsNats ? await connectBus('sluice-backtest', true) : undefined;
   const db = environment.databaseUrl ? createDatabase(environment.databaseUrl) : undefined;
@@ -106,9 +97,9 @@ export async function backtestCommand(options: BacktestCommandOptions): Promise<
     let events: AsyncIterable<MarketEvent>;
     let total = 0;
     if (source === 'file') {
-      const datasets = selectDatasets(resolve(options.dataDir), config.data.datasets, config.data.symbols);
-      for (const dataset of datasets) total += await countDatasetRows(dataset);
-      events = fileSource(datasets, window, { rejected: 0 });
+      const file = configFileSource(config, resolve(options.dataDir));
+      for (const dataset of file.datasets) total += await countDatasetRows(dataset);
+      events = file.events;
     } else if (source === 'timescale') {
       events = timescaleSource(db!, window);
     } else {

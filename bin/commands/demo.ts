@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { readEnvironment } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
+import { bundledSampleDir } from '../../simulations/backtest-source.ts';
 import { bundledSampleDatasets } from '../../simulations/sources/datasets.ts';
 import { ingestDataset } from '../../streams/ingest.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
@@ -18,7 +19,6 @@ import { natsServerBinary, startNatsServer } from '../../test/support/nats-serve
 import { startPostgres } from '../../test/support/postgres.ts';
 import { connectBus } from '../services.ts';
 import { backtestCommand, printSummary } from './backtest.ts';
-import { bundledSampleDir } from './ingest.ts';
 
 const SAMPLE_CONFIG = join(bundledSampleDir, '..', '..', 'configs', 'sample-daily.json');
 

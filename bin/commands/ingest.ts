@@ -1,48 +1,15 @@
 // `sluice ingest`: publishes the shared real data sets (or a folder laid out like them) to JetStream.
-import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { ConfigError } from '../../core/errors.ts';
-import {
-  bundledSampleDatasets,
-  countDatasetRows,
-  type Dataset,
-  sharedDatasets,
-} from '../../simulations/sources/datasets.ts';
+import { bundledSampleDir, selectDatasets } from '../../simulations/backtest-source.ts';
+import { countDatasetRows } from '../../simulations/sources/datasets.ts';
 import { type IngestSummary, ingestDataset } from '../../streams/ingest.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
 import { connectBus } from '../services.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-export const bundledSampleDir = join(repoRoot, 'simulations', 'data', 'sample');
-
-/** Data sets by name: the shared ones under dataDir and the sample bundled in the repo. */
-export function selectDatasets(dataDir: string, names: string[], symbols: string[] | undefined): Dataset[] {
-  const shared = sharedDatasets(dataDir, symbols);
-  const known: Record<string, Dataset> = { ...shared, ...bundledSampleDatasets(bundledSampleDir) };
-  const chosen = names.length > 0 ? names : Object.keys(shared);
-  return chosen.map((name) => {
-    const dataset = known[name];
-    if (!dataset) {
-      throw new ConfigError(
-        'dataset',
-        `unknown data set "${name}"`,
-        `Use one of: ${Object.keys(known).join(', ')}.`,
-      );
-    }
-    if (name in shared && !existsSync(dataDir)) {
-      throw new ConfigError(
-        '--data-dir',
-        `${dataDir} does not exist`,
-        'Point it at the shared data folder (../shared/data).',
-      );
-    }
-    return dataset;
-  });
-}
 
 export function register(program: Command): void {
   program

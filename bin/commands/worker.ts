@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
+import { backtestJobRunner } from '../../simulations/backtest-job.ts';
 import {
   applySweepTopology,
   checkSweepId,
@@ -14,12 +15,15 @@ import {
 import { researchJobRunners } from '../../simulations/sweep-jobs.ts';
 import { connectBus } from '../services.ts';
 
+/** The kinds every `sluice worker` knows: the pipeline `backtest` and the research kinds. */
+export const defaultJobRunners: readonly SweepJobRunner[] = [backtestJobRunner, ...researchJobRunners];
+
 export interface WorkerCommandOptions {
   sweep?: string;
   maxJobs?: number;
   idleExitMs?: number;
   ackWaitMs?: number;
-  /** Job kinds beyond the research kinds. */
+  /** Job kinds beyond the default ones. */
   runners?: readonly SweepJobRunner[];
 }
 
@@ -42,7 +46,7 @@ export async function workerMain(options: WorkerCommandOptions): Promise<WorkerS
     logger.info({ sweep: options.sweep ?? '*' }, 'worker ready');
     return await runWorker({
       js: bus.jetstream,
-      registry: sweepRegistry([...researchJobRunners, ...(options.runners ?? [])]),
+      registry: sweepRegistry([...defaultJobRunners, ...(options.runners ?? [])]),
       workerId,
       signal: drain.signal,
       logger,

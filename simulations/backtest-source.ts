@@ -1,0 +1,60 @@
+// Where a backtest's market events come from when they are read from files: the data sets its config
+// names (the shared ones under a data folder, or the sample bundled in the repository), windowed to the
+// config's dates and symbols. `sluice backtest --source file` and the sweep's `backtest` job both build
+// their source here, so a sweep job replays exactly what the command would.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../core/errors.ts';
+import { type BacktestConfig, dateMillis } from './backtest-config.ts';
+import { bundledSampleDatasets, type Dataset, sharedDatasets } from './sources/datasets.ts';
+import { fileSource, type MarketEvent, type ReplayStats, type ReplayWindow } from './sources/replay.ts';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const bundledSampleDir = join(repoRoot, 'simulations', 'data', 'sample');
+/** The shared data folder next to the repository (`../shared/data`). */
+export const defaultSharedDataDir = join(repoRoot, '..', 'shared', 'data');
+
+/** Data sets by name: the shared ones under dataDir and the sample bundled in the repo. */
+export function selectDatasets(dataDir: string, names: string[], symbols: string[] | undefined): Dataset[] {
+  const shared = sharedDatasets(dataDir, symbols);
+  const known: Record<string, Dataset> = { ...shared, ...bundledSampleDatasets(bundledSampleDir) };
+  const chosen = names.length > 0 ? names : Object.keys(shared);
+  return chosen.map((name) => {
+    const dataset = known[name];
+    if (!dataset) {
+      throw new ConfigError(
+        'dataset',
+        `unknown data set "${name}"`,
+        `Use one of: ${Object.keys(known).join(', ')}.`,
+      );
+    }
+    if (name in shared && !existsSync(dataDir)) {
+      throw new ConfigError(
+        '--data-dir',
+        `${dataDir} does not exist`,
+        'Point it at the shared data folder (../shared/data).',
+      );
+    }
+    return dataset;
+  });
+}
+
+/** The config's replay window: [data.from, data.to) and its symbols. */
+export function backtestWindow(config: BacktestConfig): ReplayWindow {
+  return {
+    from: dateMillis(config.data.from),
+    to: dateMillis(config.data.to),
+    ...(config.data.symbols ? { symbols: new Set(config.data.symbols) } : {}),
+  };
+}
+
+/** The config's data sets read from CSV files, merged in replay order over the config's window. */
+export function configFileSource(
+  config: BacktestConfig,
+  dataDir: string,
+  stats: ReplayStats = { rejected: 0 },
+): { datasets: Dataset[]; events: AsyncIterable<MarketEvent> } {
+  const datasets = selectDatasets(dataDir, config.data.datasets, config.data.symbols);
+  return { datasets, events: fileSource(datasets, backtestWindow(config), stats) };
+}
