@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { bundledSampleDir, selectDatasets } from '../../simulations/backtest-source.ts';
+import { selectDatasets } from '../../simulations/backtest-source.ts';
 import { countDatasetRows } from '../../simulations/sources/datasets.ts';
 import { type IngestSummary, ingestDataset } from '../../streams/ingest.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
