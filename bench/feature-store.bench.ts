@@ -1,15 +1,15 @@
-// Feature rows into PostgreSQL: the actors' batched writer (unnest multi-row INSERT … ON CONFLICT DO
-// NOTHING, 2,000 rows a statement) against a naive one-INSERT-per-row baseline, same server, same rows
-// (real features: the default set over the bundled stocknet prices, re-stamped to make them unique).
+// Feature rows into PostgreSQL: the FeatureActor's writer (binary COPY of float8[] value rows, 2,000
+// rows a batch, two batches in flight) against a naive one-INSERT-per-row baseline, same server, same
+// rows (real features: the default set over the bundled stocknet prices, re-stamped to make them unique).
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { featureVectorId } from '../actors/feature/actor.ts';
+import { featureRowWriter, featureVectorId } from '../actors/feature/actor.ts';
 import { FeatureCore, type FeatureRow } from '../actors/feature/core.ts';
 import { DEFAULT_FEATURE_SET } from '../actors/feature/feature-set.ts';
 import { bundledSampleDatasets, readDatasetFile } from '../simulations/sources/datasets.ts';
 import { startPostgres } from '../test/support/postgres.ts';
-import { BatchWriter } from '../timescale/batch-writer.ts';
-import { createDatabase, json, toTimestamp } from '../timescale/database.ts';
+import { createDatabase, toTimestamp } from '../timescale/database.ts';
+import { featureValuesArray, registerFeatureSet } from '../timescale/feature-store.ts';
 import { migrateToLatest } from '../timescale/migrate.ts';
 
 const BATCHED_ROWS = Number(process.env.BENCH_FEATURE_ROWS ?? 200_000);
@@ -40,27 +40,17 @@ export default async function featureStoreBench(): Promise<Record<string, number
   try {
     await migrateToLatest(db);
     const rows = await realRows(BATCHED_ROWS + NAIVE_ROWS);
-    const writer = new BatchWriter<FeatureRow>(db, {
-      table: 'features',
-      columns: [
-        { name: 'id', type: 'text', value: (row) => featureVectorId(row) },
-        { name: 'symbol', type: 'text', value: (row) => row.symbol },
-        { name: 'feature_set', type: 'text', value: (row) => row.feature_set },
-        { name: 'feature_set_version', type: 'text', value: (row) => row.feature_set_version },
-        { name: 'ts', type: 'timestamptz', value: (row) => row.ts_event },
-        { name: 'ts_init', type: 'timestamptz', value: (row) => row.ts_event },
-        { name: 'values', type: 'jsonb', value: (row) => JSON.stringify(row.values) },
-        { name: 'bar_id', type: 'text', value: (row) => row.bar_id },
-      ],
-    });
+    const writer = featureRowWriter(db, DEFAULT_FEATURE_SET);
     let startedAt = performance.now();
     for (let index = 0; index < BATCHED_ROWS; index++) {
-      const waiting = writer.add(rows[index]!);
+      const row = rows[index]!;
+      const waiting = writer.add({ row, tsInit: row.ts_event });
       if (waiting) await waiting;
     }
     await writer.flush();
     const batched = Math.round(BATCHED_ROWS / ((performance.now() - startedAt) / 1000));
 
+    const names = await registerFeatureSet(db, DEFAULT_FEATURE_SET);
     startedAt = performance.now();
     for (let index = BATCHED_ROWS; index < BATCHED_ROWS + NAIVE_ROWS; index++) {
       const row = rows[index]!;
@@ -73,7 +63,7 @@ export default async function featureStoreBench(): Promise<Record<string, number
           feature_set_version: row.feature_set_version,
           ts: toTimestamp(row.ts_event),
           ts_init: toTimestamp(row.ts_event),
-          values: json(row.values),
+          values: featureValuesArray(names, row.values),
           bar_id: row.bar_id,
         })
         .onConflict((conflict) => conflict.doNothing())

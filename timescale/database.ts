@@ -59,6 +59,13 @@ export interface Bars1mTable {
   trades: number;
 }
 
+/** A float8[] column; NULL elements read as null. */
+export type Float8ArrayColumn = ColumnType<Array<number | null>, Array<number | null>, Array<number | null>>;
+
+/**
+ * One feature row. `values` is float8[] in the order of its version's `feature_sets.column_names`
+ * (timescale/feature-store.ts reads rows back by name); a NULL element is a value still warming up.
+ */
 export interface FeaturesTable {
   id: string;
   symbol: string;
@@ -66,8 +73,17 @@ export interface FeaturesTable {
   feature_set_version: string;
   ts: Timestamp;
   ts_init: Timestamp;
-  values: Json<Record<string, number>>;
+  values: Float8ArrayColumn;
   bar_id: string;
+}
+
+/** Each feature-set version once: the column names that give `features.values` its order. */
+export interface FeatureSetsTable {
+  /** sha256 of the set's declaration, as features.feature_set_version. */
+  version: string;
+  name: string;
+  column_names: string[];
+  created_at: ColumnType<Date, Date | undefined, Date>;
 }
 
 export interface SignalsTable {
@@ -205,6 +221,7 @@ export interface Database {
   bars: BarsTable;
   bars_1m: Bars1mTable;
   features: FeaturesTable;
+  feature_sets: FeatureSetsTable;
   signals: SignalsTable;
   risk_decisions: RiskDecisionsTable;
   orders: OrdersTable;
@@ -222,6 +239,7 @@ export const TABLES = [
   'bars',
   'bars_1m',
   'features',
+  'feature_sets',
   'signals',
   'risk_decisions',
   'orders',
@@ -295,6 +313,10 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
     application_name: options.applicationName ?? 'sluice',
     types,
   });
+  // An idle connection the server closes (restart, failover, `pg_ctl stop -m fast`) is an 'error'
+  // event on the pool, which would crash the process without a listener. The pool has already
+  // dropped that connection; the next query opens a new one, and writers retry until it succeeds.
+  pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   pools.set(db, pool);
   return db;

@@ -13,8 +13,9 @@ import type { Logger } from '../../core/logger.ts';
 import type { Bar, FeatureVector, MessageOf, TradeTick } from '../../schemas/messages.ts';
 import type { ActorBus, Subscription } from '../../streams/bus.ts';
 import { refreshBars1m } from '../../timescale/bars-1m.ts';
-import { BatchWriter } from '../../timescale/batch-writer.ts';
+import { BatchWriter, type BatchWriterOptions } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
+import { featureValuesArray, registerFeatureSet } from '../../timescale/feature-store.ts';
 import { FeatureCore, type FeatureCounters, type FeatureRow } from './core.ts';
 import type { FeatureSet } from './feature-set.ts';
 import { FeatureLifecycle, type FeatureLifecycleState } from './machine.ts';
@@ -68,9 +69,47 @@ export function toFeatureVector(row: FeatureRow, tsInit: number): FeatureVector 
   };
 }
 
-interface StoredFeatureRow {
+/** A feature row on its way to the features table, with the ts_init of the input that produced it. */
+export interface FeatureRowToStore {
   row: FeatureRow;
   tsInit: number;
+}
+
+/**
+ * The FeatureActor's writer of feature rows: binary COPY, values as float8[] in the order
+ * feature_sets holds for the set's version (registered before the first batch, retried like a batch
+ * while the database is down). Every row given to it must come from `set`.
+ */
+export function featureRowWriter(
+  db: Kysely<Database>,
+  set: FeatureSet,
+  options: Pick<BatchWriterOptions<FeatureRowToStore>, 'batchRows' | 'maxBufferedRows' | 'logger'> = {},
+): BatchWriter<FeatureRowToStore> {
+  let names: readonly string[] | undefined;
+  return new BatchWriter<FeatureRowToStore>(db, {
+    ...options,
+    table: 'features',
+    prepare: async () => {
+      names ??= await registerFeatureSet(db, set);
+    },
+    columns: [
+      { name: 'id', type: 'text', value: ({ row }) => featureVectorId(row) },
+      { name: 'symbol', type: 'text', value: ({ row }) => row.symbol },
+      { name: 'feature_set', type: 'text', value: ({ row }) => row.feature_set },
+      { name: 'feature_set_version', type: 'text', value: ({ row }) => row.feature_set_version },
+      { name: 'ts', type: 'timestamptz', value: ({ row }) => row.ts_event },
+      { name: 'ts_init', type: 'timestamptz', value: ({ tsInit }) => tsInit },
+      {
+        name: 'values',
+        type: 'float8[]',
+        value: ({ row }) => {
+          if (!names) throw new Error(`feature set ${set.name} is not registered yet`);
+          return featureValuesArray(names, row.values);
+        },
+      },
+      { name: 'bar_id', type: 'text', value: ({ row }) => row.bar_id },
+    ],
+  });
 }
 
 export class FeatureActor {
@@ -78,7 +117,7 @@ export class FeatureActor {
   readonly lifecycle: FeatureLifecycle;
   private readonly subscriptions: Subscription[] = [];
   private readonly barWriter: BatchWriter<Bar> | undefined;
-  private readonly featureWriter: BatchWriter<StoredFeatureRow> | undefined;
+  private readonly featureWriter: BatchWriter<FeatureRowToStore> | undefined;
   private readonly tickWriter: BatchWriter<TradeTick> | undefined;
   private published = 0;
   private rebuilding = false;
@@ -108,20 +147,7 @@ export class FeatureActor {
           { name: 'volume', type: 'float8', value: (bar) => bar.volume },
         ],
       });
-      this.featureWriter = new BatchWriter<StoredFeatureRow>(db, {
-        ...shared,
-        table: 'features',
-        columns: [
-          { name: 'id', type: 'text', value: ({ row }) => featureVectorId(row) },
-          { name: 'symbol', type: 'text', value: ({ row }) => row.symbol },
-          { name: 'feature_set', type: 'text', value: ({ row }) => row.feature_set },
-          { name: 'feature_set_version', type: 'text', value: ({ row }) => row.feature_set_version },
-          { name: 'ts', type: 'timestamptz', value: ({ row }) => row.ts_event },
-          { name: 'ts_init', type: 'timestamptz', value: ({ tsInit }) => tsInit },
-          { name: 'values', type: 'jsonb', value: ({ row }) => JSON.stringify(row.values) },
-          { name: 'bar_id', type: 'text', value: ({ row }) => row.bar_id },
-        ],
-      });
+      this.featureWriter = featureRowWriter(db, options.set, shared);
       this.tickWriter = new BatchWriter<TradeTick>(db, {
         ...shared,
         table: 'ticks',

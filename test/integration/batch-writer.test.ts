@@ -89,3 +89,155 @@ describe('BatchWriter against a real PostgreSQL', () => {
     assert.deepEqual(stored, [{ symbol, id: `test:${symbol}:0` }]);
   });
 });
+
+describe('BatchWriter binary COPY encoding', () => {
+  let database: { url: string; close(): Promise<void> };
+  let db: Kysely<Database>;
+  before(async () => {
+    database = await postgresForTests();
+    db = createDatabase(database.url);
+    await migrateToLatest(db);
+  });
+  after(async () => {
+    await db?.destroy();
+    await database?.close();
+  });
+
+  interface Raw {
+    id: string;
+    ts: number;
+    values: Array<number | null>;
+  }
+  const rawWriter = () =>
+    new BatchWriter<Raw>(db, {
+      table: 'features',
+      batchRows: 3,
+      columns: [
+        { name: 'id', type: 'text', value: (row) => row.id },
+        { name: 'symbol', type: 'text', value: () => 'Ünïcode✓' },
+        { name: 'feature_set', type: 'text', value: () => 'raw' },
+        { name: 'feature_set_version', type: 'text', value: () => 'v' },
+        { name: 'ts', type: 'timestamptz', value: (row) => row.ts },
+        { name: 'ts_init', type: 'timestamptz', value: (row) => row.ts + 1 },
+        { name: 'values', type: 'float8[]', value: (row) => row.values },
+        { name: 'bar_id', type: 'text', value: (row) => `bar:${row.id}` },
+      ],
+    });
+  const rows: Raw[] = [
+    { id: 'a', ts: Date.UTC(1999, 11, 31, 23, 59, 59, 999), values: [1.5, -0, 1e-310, Number.MAX_VALUE] },
+    { id: 'b', ts: Date.UTC(1970, 0, 1), values: [null, Number.NaN, Number.POSITIVE_INFINITY, null] },
+    { id: 'c', ts: Date.UTC(2000, 0, 1), values: [] },
+    { id: 'd', ts: Date.UTC(2024, 5, 30, 12, 0, 0, 123), values: [Number.NEGATIVE_INFINITY, 2 ** 60] },
+    { id: 'e', ts: Date.UTC(1901, 0, 1, 0, 0, 0, 1), values: [0.1 + 0.2] },
+  ];
+
+  async function stored() {
+    const result = await db
+      .selectFrom('features')
+      .select(['id', 'symbol', 'ts', 'ts_init', 'values'])
+      .where('feature_set', '=', 'raw')
+      .orderBy('id')
+      .execute();
+    return result.map((row) => ({
+      id: row.id,
+      symbol: row.symbol,
+      ts: row.ts.getTime(),
+      ts_init: row.ts_init.getTime(),
+      values: row.values,
+    }));
+  }
+
+  it('float8[] (NULL, NaN, ±Infinity, empty), timestamps before and after 2000 and UTF-8 text round-trip by COPY and by the fallback INSERT', async () => {
+    const expected = rows.map((row) => ({
+      id: row.id,
+      symbol: 'Ünïcode✓',
+      ts: row.ts,
+      ts_init: row.ts + 1,
+      values: row.values,
+    }));
+    const copy = rawWriter();
+    for (const row of rows.slice(0, 3)) await copy.add(row);
+    await copy.flush();
+    // Overlaps 'c': this batch goes through the fallback INSERT … ON CONFLICT DO NOTHING.
+    const replay = rawWriter();
+    for (const row of rows.slice(2)) await replay.add(row);
+    await replay.flush();
+    assert.deepEqual(await stored(), expected);
+    assert.equal(replay.stats.rowsWritten, 3);
+  });
+});
+
+describe('BatchWriter binary COPY of jsonb, bool and NULL columns', () => {
+  let database: { url: string; close(): Promise<void> };
+  let db: Kysely<Database>;
+  before(async () => {
+    database = await postgresForTests();
+    db = createDatabase(database.url);
+    await migrateToLatest(db);
+  });
+  after(async () => {
+    await db?.destroy();
+    await database?.close();
+  });
+
+  it('round-trips jsonb text, booleans and NULLs', async () => {
+    const ts = Date.UTC(2024, 0, 2);
+    const checks = [{ check: 'collar ✓', passed: true, value: 1.25, note: 'tab\there "quoted" \\' }];
+    const orderWriter = new BatchWriter<{ id: string; reduceOnly: boolean; limit: number | null }>(db, {
+      table: 'orders',
+      columns: [
+        { name: 'id', type: 'text', value: (row) => row.id },
+        { name: 'ts', type: 'timestamptz', value: () => ts },
+        { name: 'ts_init', type: 'timestamptz', value: () => ts },
+        { name: 'intent_id', type: 'text', value: (row) => `intent:${row.id}` },
+        { name: 'strategy', type: 'text', value: () => 'mom' },
+        { name: 'symbol', type: 'text', value: () => 'AAPL' },
+        { name: 'side', type: 'text', value: () => 'buy' },
+        { name: 'quantity', type: 'float8', value: () => 10 },
+        { name: 'order_type', type: 'text', value: (row) => (row.limit === null ? 'market' : 'limit') },
+        { name: 'limit_price', type: 'float8', value: (row) => row.limit },
+        { name: 'time_in_force', type: 'text', value: () => 'day' },
+        { name: 'reduce_only', type: 'bool', value: (row) => row.reduceOnly },
+        { name: 'status', type: 'text', value: () => 'accepted' },
+        { name: 'updated_at', type: 'timestamptz', value: () => ts },
+      ],
+    });
+    await orderWriter.add({ id: 'o1', reduceOnly: true, limit: null });
+    await orderWriter.add({ id: 'o2', reduceOnly: false, limit: 101.5 });
+    await orderWriter.flush();
+    const orders = await db
+      .selectFrom('orders')
+      .select(['id', 'reduce_only', 'limit_price'])
+      .orderBy('id')
+      .execute();
+    assert.deepEqual(orders, [
+      { id: 'o1', reduce_only: true, limit_price: null },
+      { id: 'o2', reduce_only: false, limit_price: 101.5 },
+    ]);
+
+    const audit = new BatchWriter<{ id: string }>(db, {
+      table: 'risk_decisions',
+      columns: [
+        { name: 'id', type: 'text', value: (row) => row.id },
+        { name: 'ts', type: 'timestamptz', value: () => ts },
+        { name: 'ts_init', type: 'timestamptz', value: () => ts },
+        { name: 'strategy', type: 'text', value: () => 'mom' },
+        { name: 'symbol', type: 'text', value: () => 'AAPL' },
+        { name: 'outcome', type: 'text', value: () => 'pass' },
+        { name: 'code', type: 'text', value: () => 'OK' },
+        { name: 'reason', type: 'text', value: () => '' },
+        { name: 'trading_state', type: 'text', value: () => 'active' },
+        { name: 'checks', type: 'jsonb', value: () => JSON.stringify(checks) },
+        { name: 'signal_id', type: 'text', value: () => 'sig' },
+        { name: 'intent_id', type: 'text', value: () => null },
+      ],
+    });
+    await audit.add({ id: 'rd1' });
+    await audit.flush();
+    const stored = await db
+      .selectFrom('risk_decisions')
+      .select(['checks', 'reason', 'intent_id'])
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(stored, { checks, reason: '', intent_id: null });
+  });
+});

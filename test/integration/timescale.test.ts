@@ -42,7 +42,7 @@ describe('timescale/ on a real PostgreSQL', () => {
 
   test('migrations run twice; the second applies nothing', async () => {
     const first = await migrateToLatest(db);
-    assert.deepEqual(first.applied, ['0001_core_tables', '0002_time_layout']);
+    assert.deepEqual(first.applied, ['0001_core_tables', '0002_time_layout', '0003_feature_values_float8']);
     const second = await migrateToLatest(db);
     assert.deepEqual(second.applied, []);
     assert.equal(second.flavour, first.flavour);
@@ -64,7 +64,7 @@ describe('timescale/ on a real PostgreSQL', () => {
     assert.deepEqual(status.pendingMigrations, []);
     assert.deepEqual(
       status.migrations.map((m) => m.name),
-      ['0001_core_tables', '0002_time_layout'],
+      ['0001_core_tables', '0002_time_layout', '0003_feature_values_float8'],
     );
   });
 
@@ -253,6 +253,15 @@ describe('timescale/ on a real PostgreSQL', () => {
     for (const proc of ['policy_refresh_continuous_aggregate', 'policy_compression', 'policy_retention']) {
       assert.ok(procs.has(proc), `${proc} job is missing`);
     }
+    // 0003 turned compression off to change features."values" to float8[], and on again.
+    const features = await sql<{ compression_enabled: boolean }>`
+      SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'features'
+    `.execute(db);
+    assert.equal(features.rows[0]?.compression_enabled, true);
+    assert.ok(
+      jobs.rows.some((r) => r.proc_name === 'policy_compression' && r.hypertable_name === 'features'),
+      'features has its compression policy',
+    );
   });
 });
 
