@@ -35,7 +35,7 @@ async function fetchText(url: string): Promise<{ status: number; text: string } 
   }
 }
 
-test('sluice run: ready, metrics, halt over the CLI, status shows it, SIGTERM exits 0', async () => {
+test('sluice run: ready, metrics, halt over the CLI, status shows it, SIGTERM exits 0', async (t) => {
   const port = await freePort();
   const sample = JSON.parse(readFileSync(join(repoRoot, 'simulations/configs/sample-daily.json'), 'utf8'));
   const configFile = join(dir, 'run.json');
@@ -67,6 +67,10 @@ test('sluice run: ready, metrics, halt over the CLI, status shows it, SIGTERM ex
     { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   killOnExit(child);
+  // A failed assertion must not leave the child holding the test process open.
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
