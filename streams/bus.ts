@@ -24,6 +24,10 @@ export interface SubscribeOptions<N extends MessageName> {
   rebuild?: MessageHandler<N>;
   /** See ConsumerRunnerOptions.checkpoint: acknowledge only after outputs are durable. */
   checkpoint?: () => Promise<void>;
+  /** See ConsumerRunnerOptions.epoch: this turn of work owned by one instance at a time. */
+  epoch?: number;
+  /** See ConsumerRunnerOptions.active: whether this instance still owns the work. */
+  active?: () => boolean;
 }
 
 export interface Subscription {
@@ -77,6 +81,8 @@ export class NatsActorBus implements ActorBus {
       handler: options.handler,
       ...(options.rebuild ? { rebuild: options.rebuild } : {}),
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      ...(options.epoch !== undefined ? { epoch: options.epoch } : {}),
+      ...(options.active ? { active: options.active } : {}),
       ...(this.tuning.idleCheckpointMs !== undefined
         ? { idleCheckpointMs: this.tuning.idleCheckpointMs }
         : {}),

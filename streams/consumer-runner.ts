@@ -3,8 +3,16 @@
 //  - undecodable / schema-invalid messages are dead-lettered with the reason and terminated;
 //  - a handler error naks with backoff, and after maxDeliver attempts the message is dead-lettered.
 // In-flight work is bounded by the consumer's max_ack_pending (server side) and the pull batch.
+//
+// Owned work (see `epoch`): when instances take turns on the same work (a partition leased to one
+// instance at a time), each turn gets a durable consumer of its own, `<durable>-e<epoch>`, which
+// resumes after the acknowledged floor of the earlier turns' consumers and deletes them. An instance
+// that lost the work can then no longer pull any of it: its pull requests name a consumer that is
+// gone. (Re-creating the same name instead would hand the new consumer's messages to whichever
+// instance pulls first, splitting a partition's stream and its per-symbol order.)
 import {
   AckPolicy,
+  type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
   type JetStreamClient,
@@ -59,6 +67,19 @@ export interface ConsumerRunnerOptions<N extends MessageName> {
   checkpointEvery?: number;
   /** Quiet time before handled messages are checkpointed and acknowledged; default 20 ms. */
   idleCheckpointMs?: number;
+  /**
+   * This turn of owned work (e.g. the lease term of a partition): the durable consumer is named
+   * `<durable>-e<epoch>` and takes over from `<durable>` and every `<durable>-e<n>` over the same
+   * filter (see the note at the top). Dead letters keep the plain durable name, so their ids do not
+   * change between turns.
+   */
+  epoch?: number;
+  /**
+   * Whether this instance still owns the work (e.g. `election.isLeader`). Checked before each
+   * message: once false, the message is left unacknowledged for the new owner and the runner stops
+   * pulling for good (what it handled before is still checkpointed and acknowledged).
+   */
+  active?: () => boolean;
   logger?: Logger;
 }
 
@@ -70,15 +91,33 @@ export interface ConsumerStats {
 
 const DEFAULT_BACKOFF_MS = [100, 500, 2_000, 5_000] as const;
 
+/**
+ * The last stream sequence a durable consumer has had handled. A consumer created to resume at
+ * sequence S reports an ack floor of 0 until its first acknowledgement, yet everything before S was
+ * handled by the consumer it replaced: without this, a second restart before any acknowledgement
+ * would replay nothing and start again from the first message.
+ */
+export function acknowledgedFloor(info: ConsumerInfo): number {
+  const resumedAfter =
+    info.config.deliver_policy === DeliverPolicy.StartSequence ? (info.config.opt_start_seq ?? 1) - 1 : 0;
+  return Math.max(info.ack_floor.stream_seq, resumedAfter);
+}
+
 export class ConsumerRunner<N extends MessageName> {
   readonly stats: ConsumerStats = { processed: 0, deadLettered: 0, retried: 0 };
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private readonly maxDeliver: number;
   private readonly decode: (bytes: Uint8Array) => Decoded<MessageOf<N>>;
+  /** The consumer as applied: the durable name carries the epoch, if any. */
+  private readonly consumer: DurableConsumerSpec;
 
   constructor(private readonly options: ConsumerRunnerOptions<N>) {
     this.maxDeliver = options.consumer.maxDeliver ?? 5;
+    this.consumer =
+      options.epoch === undefined
+        ? options.consumer
+        : { ...options.consumer, durable: `${options.consumer.durable}-e${options.epoch}` };
     const [only] = options.messages;
     this.decode =
       options.messages.length === 1 && only !== undefined
@@ -87,20 +126,18 @@ export class ConsumerRunner<N extends MessageName> {
   }
 
   get name(): string {
-    return this.options.consumer.durable;
+    return this.consumer.durable;
   }
 
   /** Applies the durable consumer, rebuilds state if asked, and starts pulling. */
   async start(jetstream: JetStreamClient, manager: JetStreamManager): Promise<void> {
-    const resumeAfter = this.options.rebuild
-      ? await this.replayAcknowledged(jetstream, manager, this.options.rebuild)
-      : undefined;
+    const resumeAfter = await this.resume(jetstream, manager);
     await applyConsumer(
       manager,
       resumeAfter === undefined
-        ? this.options.consumer
+        ? this.consumer
         : {
-            ...this.options.consumer,
+            ...this.consumer,
             deliverPolicy: DeliverPolicy.StartSequence,
             optStartSeq: resumeAfter + 1,
           },
@@ -117,7 +154,7 @@ export class ConsumerRunner<N extends MessageName> {
    * unacknowledged messages are redelivered to the new loop.
    */
   private async consumeUntilDrained(jetstream: JetStreamClient): Promise<void> {
-    const { stream, durable } = this.options.consumer;
+    const { stream, durable } = this.consumer;
     let started: () => void = () => {};
     this.consuming = new Promise((resolve) => {
       started = resolve;
@@ -131,7 +168,7 @@ export class ConsumerRunner<N extends MessageName> {
         return;
       } catch (error) {
         started();
-        if (this.draining || /closed/i.test(String((error as Error).message))) return;
+        if (this.draining || !this.owned() || /closed/i.test(String((error as Error).message))) return;
         this.options.logger?.error({ err: error, durable }, 'pull loop failed; starting again in 1 s');
         await new Promise((resolve) => setTimeout(resolve, 1_000));
       }
@@ -150,6 +187,11 @@ export class ConsumerRunner<N extends MessageName> {
   }
 
   private draining = false;
+
+  private owned(): boolean {
+    return this.options.active?.() ?? true;
+  }
+
   /** Handled messages waiting for the next checkpoint before they are acknowledged. */
   private unacknowledged: JsMsg[] = [];
 
@@ -165,16 +207,40 @@ export class ConsumerRunner<N extends MessageName> {
     for (const message of handled) message.ack();
   }
 
-  private async replayAcknowledged(
-    jetstream: JetStreamClient,
-    manager: JetStreamManager,
-    rebuild: MessageHandler<N>,
-  ): Promise<number | undefined> {
-    const { stream, durable, filterSubject } = this.options.consumer;
+  /**
+   * Where to resume: after the acknowledged floor of this consumer (rebuild) or of the earlier turns'
+   * consumers it replaces (epoch); undefined to create or keep the consumer as it is. With rebuild,
+   * the acknowledged history is replayed to it first.
+   */
+  private async resume(jetstream: JetStreamClient, manager: JetStreamManager): Promise<number | undefined> {
+    const { rebuild, epoch } = this.options;
+    if (!rebuild && epoch === undefined) return undefined;
+    const { stream, durable, filterSubject } = this.consumer;
     const existing = await manager.consumers.info(stream, durable).catch(() => undefined);
-    if (!existing) return undefined;
-    const acknowledgedUpTo = existing.ack_floor.stream_seq;
-    await manager.consumers.delete(stream, durable);
+    const predecessors = epoch === undefined ? [] : await this.predecessors(manager);
+    const previous = existing ? [existing, ...predecessors] : predecessors;
+    if (previous.length === 0) return undefined;
+    // The lowest floor: an earlier owner may have acknowledged more since we read its floor, and
+    // handling a message twice only repeats outputs with the same ids.
+    const acknowledgedUpTo = Math.min(...previous.map(acknowledgedFloor));
+    // With a rebuild the consumer is made again to start right after the replayed history.
+    if (existing && rebuild) await manager.consumers.delete(stream, durable);
+    if (predecessors.length > 0) {
+      // Ours first, then theirs gone: a crash in between leaves a consumer to resume from.
+      if (!existing || rebuild)
+        await applyConsumer(manager, {
+          ...this.consumer,
+          deliverPolicy: DeliverPolicy.StartSequence,
+          optStartSeq: acknowledgedUpTo + 1,
+        });
+      for (const predecessor of predecessors)
+        await manager.consumers.delete(stream, predecessor.name).catch(() => false);
+      this.options.logger?.info(
+        { durable, replaced: predecessors.map((p) => p.name), acknowledgedUpTo },
+        'took over the work of earlier consumers',
+      );
+    }
+    if (!rebuild) return existing ? undefined : acknowledgedUpTo;
     if (acknowledgedUpTo === 0) return 0;
     // An ephemeral, unacknowledged consumer over the same filter reads the history once.
     const replay = await manager.consumers.add(stream, {
@@ -184,27 +250,46 @@ export class ConsumerRunner<N extends MessageName> {
       inactive_threshold: nanos(60_000),
     });
     try {
-      const consumer = await jetstream.consumers.get(stream, replay.name);
-      const messages = await consumer.consume({ max_messages: 1_000 });
-      for await (const message of messages) {
-        if (message.seq > acknowledgedUpTo) break;
-        const decoded = this.decode(message.data);
-        if (decoded.ok) {
-          const pending = rebuild(decoded.value, {
-            subject: message.subject,
-            streamSequence: message.seq,
-            deliveryCount: 1,
-          });
-          if (pending) await pending;
+      // The floor need not be a message of this filter: once a consumer has caught up, the server
+      // moves its floor over the other subjects' messages up to the stream's last. So the replay ends
+      // at the floor or at the last matching message there is, whichever comes first.
+      if (replay.num_pending > 0) {
+        const consumer = await jetstream.consumers.get(stream, replay.name);
+        const messages = await consumer.consume({ max_messages: 1_000 });
+        for await (const message of messages) {
+          if (message.seq > acknowledgedUpTo) break;
+          const decoded = this.decode(message.data);
+          if (decoded.ok) {
+            const pending = rebuild(decoded.value, {
+              subject: message.subject,
+              streamSequence: message.seq,
+              deliveryCount: 1,
+            });
+            if (pending) await pending;
+          }
+          if (message.seq === acknowledgedUpTo || message.info.pending === 0) break;
         }
-        if (message.seq === acknowledgedUpTo) break;
+        messages.stop();
       }
-      messages.stop();
     } finally {
       await manager.consumers.delete(stream, replay.name).catch(() => false);
     }
     this.options.logger?.info({ durable, acknowledgedUpTo }, 'state rebuilt from acknowledged history');
     return acknowledgedUpTo;
+  }
+
+  /** Earlier turns' consumers of this work: `<durable>` or `<durable>-e<n>` over the same filter. */
+  private async predecessors(manager: JetStreamManager): Promise<ConsumerInfo[]> {
+    const base = this.options.consumer.durable;
+    const { stream, durable, filterSubject } = this.consumer;
+    const found: ConsumerInfo[] = [];
+    for await (const info of manager.consumers.list(stream)) {
+      const name = info.name;
+      const sameWork =
+        name === base || (name.startsWith(`${base}-e`) && /^\d+$/.test(name.slice(base.length + 2)));
+      if (sameWork && name !== durable && info.config.filter_subject === filterSubject) found.push(info);
+    }
+    return found;
   }
 
   private async run(messages: ConsumerMessages): Promise<void> {
@@ -213,6 +298,15 @@ export class ConsumerRunner<N extends MessageName> {
       if (this.draining) {
         message.nak();
         continue;
+      }
+      if (!this.owned()) {
+        // Another instance owns the work now: leave this message to it, and pull no more.
+        this.options.logger?.warn(
+          { durable: this.consumer.durable },
+          'work no longer owned; stopped pulling',
+        );
+        messages.stop();
+        break;
       }
       await this.handle(message);
       if (this.unacknowledged.length >= checkpointEvery) await this.checkpointAndAck();
@@ -268,6 +362,7 @@ export class ConsumerRunner<N extends MessageName> {
       await sendToDeadLetter(this.options.publisher, this.options.subjects, {
         originalSubject: message.subject,
         reason,
+        // The plain durable name, not the epoch's: a dead letter's id stays the same in every turn.
         consumer: this.options.consumer.durable,
         payload: message.data,
         receivedAt: Math.floor(message.info.timestampNanos / 1_000_000),

@@ -41,8 +41,26 @@ export const RunConfigSchema = Type.Object(
     name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_-]+$' }),
     featureSet: Type.String({ minLength: 1 }),
     barInterval: BacktestConfigSchema.properties.barInterval,
-    /** Symbol partitions this process owns (feature actor); default all of SLUICE_PARTITIONS. */
+    /**
+     * Symbol partitions this process owns (feature actor); default all of SLUICE_PARTITIONS. With
+     * `featureLeases`, the partitions it prefers: it also stands by for the others.
+     */
     partitions: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 })),
+    /**
+     * Share the partitions with other feature processes: each partition is leased to one process at
+     * a time (KV bucket `bucket`, default `sluice_partitions`) and moves to another when its holder
+     * stops renewing for `leaseMs`.
+     */
+    featureLeases: Type.Optional(
+      Type.Object(
+        {
+          leaseMs: Type.Integer({ minimum: 500 }),
+          bucket: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$' })),
+          standbyDelayMs: Type.Optional(Millis),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Strategy name: signals go to sig.<strategy>.*, its active model is read from the registry. */
     strategy: BacktestConfigSchema.properties.strategy,
     /** Registry key of the news sentiment model; default `news-sentiment`. */
@@ -69,7 +87,21 @@ export const RunConfigSchema = Type.Object(
     ),
     alerts: Type.Optional(
       Type.Object(
-        { dedupeWindowMs: Type.Optional(Millis), sinks: Type.Array(SinkSchema) },
+        {
+          dedupeWindowMs: Type.Optional(Millis),
+          sinks: Type.Array(SinkSchema),
+          /** `threshold` dead letters within `windowMs` raise a dead_letter_rate alert (default 100 per 60 s). */
+          deadLetterRate: Type.Optional(
+            Type.Object(
+              {
+                threshold: Type.Optional(Type.Integer({ minimum: 1 })),
+                windowMs: Type.Optional(Type.Integer({ minimum: 1 })),
+                severity: Type.Optional(Severity),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+        },
         { additionalProperties: false },
       ),
     ),

