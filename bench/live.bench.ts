@@ -20,7 +20,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { DEFAULT_FEATURE_SET } from '../actors/feature/feature-set.ts';
 import { InferenceActor } from '../actors/inference/actor.ts';
 import { StaticModelSource } from '../actors/inference/registry.ts';
-import type { Signal, TradeTick } from '../schemas/messages.ts';
+import type { FeatureVector, Signal, TradeTick } from '../schemas/messages.ts';
 import { Subjects } from '../schemas/subjects.ts';
 import { trainTabularModel } from '../simulations/research/train.ts';
 import { NatsActorBus } from '../streams/bus.ts';
@@ -154,7 +154,7 @@ export default async function liveBench(): Promise<Record<string, number>> {
       }),
       strategy: 'live',
       featureSet: DEFAULT_FEATURE_SET,
-      maxBatchSize: 64,
+      maxBatchSize: Number(process.env.BENCH_LIVE_BATCH ?? 64),
       maxWaitMs: 0,
       // Score an open batch after 2 ms of quiet rather than wait for the next bar's vectors.
       idleFlushMs: 2,
@@ -172,6 +172,15 @@ export default async function liveBench(): Promise<Record<string, number>> {
         const signal = message.json<Signal>();
         const started = sentAt.get(`${signal.symbol}:${signal.ts_event}`);
         if (started !== undefined) latenciesUs.push((performance.now() - started) * 1000);
+      },
+    });
+
+    const featureLatenciesUs: number[] = [];
+    const featureFeed = feed.subscribe('feat.>', {
+      callback: (_error, message) => {
+        const vector = message.json<FeatureVector>();
+        const started = sentAt.get(`${vector.symbol}:${vector.ts_event}`);
+        if (started !== undefined) featureLatenciesUs.push((performance.now() - started) * 1000);
       },
     });
 
@@ -202,6 +211,7 @@ export default async function liveBench(): Promise<Record<string, number>> {
     await publisher.flush();
     await waitFor(() => handled() >= BACKLOG + offered && signals >= published(), 30_000);
     signalFeed.unsubscribe();
+    featureFeed.unsubscribe();
     const lag = await Promise.all(
       [0, 1, 2, 3].map(async (partition) => {
         const info = await manager.consumers.info('MARKET', `bench-feature-p${partition}`);
@@ -211,6 +221,7 @@ export default async function liveBench(): Promise<Record<string, number>> {
     await inference.stop();
     await bus.close();
     const sorted = [...latenciesUs].sort((a, b) => a - b);
+    const featureSorted = [...featureLatenciesUs].sort((a, b) => a - b);
     return {
       live_feature_instances: instances.length,
       live_backlog_ticks: BACKLOG,
@@ -222,6 +233,8 @@ export default async function liveBench(): Promise<Record<string, number>> {
       live_latency_samples: sorted.length,
       live_p50_us: Math.round(percentile(sorted, 50)),
       live_p99_us: Math.round(percentile(sorted, 99)),
+      live_tick_to_feature_p50_us: Math.round(percentile(featureSorted, 50)),
+      live_tick_to_feature_p99_us: Math.round(percentile(featureSorted, 99)),
       live_consumer_lag_after: lag.reduce((sum, pending) => sum + pending, 0),
       live_feature_instance_peak_rss_mb: Math.round(
         Math.max(...instances.map((instance) => instance.peakRss)) / 1_048_576,
