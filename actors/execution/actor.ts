@@ -1,7 +1,7 @@
 // ExecutionActor: drives a SimulatedVenue in event time from the bus. One consumer reads `ord.>`
 // (order intents from the risk gate and its cancel commands on ord.cancel.*, in stream order), others
 // read ticks and bars; every report the venue returns is published on exec.order.* / exec.fill.* and,
-// with a database, written to orders / order_events / fills.
+// with a database, written to orders / order_events / fills before the input is acknowledged.
 //
 // Idempotent submission: within a process the venue and a set of recent intent ids ignore an intent
 // seen before. Across a restart the actor's snapshot (saved before each intent, cancel or report
@@ -20,6 +20,7 @@ import type {
   Fill,
   OrderEvent,
   OrderIntent,
+  OrderStatus,
   QuoteTick,
   TradeTick,
 } from '../../schemas/messages.ts';
@@ -30,7 +31,7 @@ import { barAsTrade } from '../market-data.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
 import { type SnapshotStore, snapshotKey } from '../snapshot-store.ts';
 import { type ExecutionReport, isFill } from './broker-adapter.ts';
-import { isTerminal, orderIdFor } from './order.ts';
+import { isTerminal, orderIdFor, orderTransitions } from './order.ts';
 import { SimulatedVenue, type SimulatedVenueOptions } from './simulated-venue.ts';
 
 export interface ExecutionActorOptions {
@@ -58,10 +59,22 @@ export interface ExecutionStatus {
   lastEventTs: number;
 }
 
+/** An order's state for its `orders` row: as submitted, then as of each order event. */
+interface OrderRow {
+  intent: OrderIntent;
+  status: OrderStatus;
+  filled: number;
+  /** Volume-weighted price of its fills so far; null before the first. */
+  avgFillPrice: number | null;
+  updatedAt: number;
+}
+
 interface Writers {
-  orders: BatchWriter<OrderIntent>;
+  orders: BatchWriter<OrderRow>;
   events: BatchWriter<OrderEvent>;
   fills: BatchWriter<Fill>;
+  /** Filled quantity and notional per open order, for avg_fill_price. */
+  fillTotals: Map<string, { quantity: number; notional: number }>;
 }
 
 export class ExecutionActor {
@@ -106,11 +119,28 @@ export class ExecutionActor {
 
   async stop(): Promise<void> {
     for (const subscription of this.subscriptions) await subscription.drain();
-    if (this.writers) {
-      await this.writers.orders.flush();
-      await this.writers.events.flush();
-      await this.writers.fills.flush();
-    }
+    await this.flushWriters();
+  }
+
+  private async flushWriters(): Promise<void> {
+    if (this.writers === undefined) return;
+    // Orders before their events and fills, so a reader never sees a fill of an order not yet stored.
+    await this.writers.orders.flush();
+    await Promise.all([this.writers.events.flush(), this.writers.fills.flush()]);
+  }
+
+  /**
+   * With a database, input is acknowledged only after the rows it caused are stored (and its reports
+   * published): a crash cannot lose the row of an order, event or fill whose input was acked.
+   */
+  private get checkpoint(): { checkpoint?: () => Promise<void> } {
+    if (this.writers === undefined) return {};
+    return {
+      checkpoint: async () => {
+        await this.flushWriters();
+        await this.options.bus.flush();
+      },
+    };
   }
 
   private async restore(): Promise<void> {
@@ -144,6 +174,7 @@ export class ExecutionActor {
           this.lastSequence = delivery.streamSequence;
           return message.schema === 'order_intent.v1' ? this.onIntent(message) : this.onCancel(message);
         },
+        ...this.checkpoint,
       }),
       await bus.subscribe({
         durable: 'execution-ticks',
@@ -151,6 +182,7 @@ export class ExecutionActor {
         filterSubject: subjects.marketFilter('tick'),
         messages: ['trade_tick', 'quote_tick'],
         handler: (tick) => this.onTick(tick),
+        ...this.checkpoint,
       }),
       await bus.subscribe({
         durable: 'execution-bars',
@@ -158,6 +190,7 @@ export class ExecutionActor {
         filterSubject: subjects.marketFilter('bar'),
         messages: ['bar'],
         handler: (bar) => this.onBar(bar),
+        ...this.checkpoint,
       }),
     );
   }
@@ -171,7 +204,13 @@ export class ExecutionActor {
     this.counts.submitted++;
     this.open.set(orderIdFor(intent.id), intent);
     const reports = this.venue.submit(intent, intent.ts_event);
-    await this.writers?.orders.add(intent);
+    await this.writers?.orders.add({
+      intent,
+      status: 'submitted',
+      filled: 0,
+      avgFillPrice: null,
+      updatedAt: intent.ts_event,
+    });
     // Arrivals due now (zero latency) are accepted at once rather than on the next market event.
     await this.publish([...reports, ...this.venue.advanceTo(intent.ts_event)]);
     await this.save();
@@ -223,13 +262,36 @@ export class ExecutionActor {
       if (isFill(report)) {
         this.counts.fills++;
         await bus.publish('fill', bus.subjects.fill(report.symbol), report);
-        await this.writers?.fills.add(report);
+        if (this.writers) {
+          const totals = this.writers.fillTotals.get(report.order_id) ?? { quantity: 0, notional: 0 };
+          totals.quantity += report.quantity;
+          totals.notional += report.quantity * report.price;
+          this.writers.fillTotals.set(report.order_id, totals);
+          await this.writers.fills.add(report);
+        }
       } else {
+        const intent = this.open.get(report.order_id);
         if (isTerminal(report.status)) this.open.delete(report.order_id);
         await bus.publish('order_event', bus.subjects.orderEvent(report.symbol), report);
-        await this.writers?.events.add(report);
+        if (this.writers) {
+          await this.writers.events.add(report);
+          if (intent !== undefined) await this.writers.orders.add(this.orderRow(intent, report));
+          if (isTerminal(report.status)) this.writers.fillTotals.delete(report.order_id);
+        }
       }
     }
+  }
+
+  /** The order's `orders` row as of `event`. */
+  private orderRow(intent: OrderIntent, event: OrderEvent): OrderRow {
+    const totals = this.writers?.fillTotals.get(event.order_id);
+    return {
+      intent,
+      status: event.status,
+      filled: event.filled_quantity,
+      avgFillPrice: totals && totals.quantity > 0 ? totals.notional / totals.quantity : null,
+      updatedAt: event.ts_event,
+    };
   }
 
   private async save(): Promise<void> {
@@ -242,26 +304,37 @@ function executionWriters(db: Kysely<Database>, runId: string, logger: Logger | 
   const common = { ...(logger ? { logger } : {}) };
   const run = { name: 'run_id', type: 'text', value: () => runId } as const;
   return {
-    // One row per order, as submitted; its later states are the order_events rows.
-    orders: new BatchWriter<OrderIntent>(db, {
+    // One row per order, keyed by its creation: inserted as submitted, then its status, filled
+    // quantity and average fill price follow each order event (every state change is also an
+    // order_events row). Once an order is terminal its row never changes again, and a state with
+    // less filled never overwrites one with more, so a replay after a restart (the venue resubmits
+    // open orders) cannot move a row back.
+    orders: new BatchWriter<OrderRow>(db, {
       table: 'orders',
       columns: [
         run,
-        { name: 'id', type: 'text', value: (i) => orderIdFor(i.id) },
-        { name: 'ts', type: 'timestamptz', value: (i) => i.ts_event },
-        { name: 'ts_init', type: 'timestamptz', value: (i) => i.ts_init },
-        { name: 'intent_id', type: 'text', value: (i) => i.id },
-        { name: 'strategy', type: 'text', value: (i) => i.strategy },
-        { name: 'symbol', type: 'text', value: (i) => i.symbol },
-        { name: 'side', type: 'text', value: (i) => i.side },
-        { name: 'quantity', type: 'float8', value: (i) => i.quantity },
-        { name: 'order_type', type: 'text', value: (i) => i.order_type },
-        { name: 'limit_price', type: 'float8', value: (i) => i.limit_price ?? null },
-        { name: 'time_in_force', type: 'text', value: (i) => i.time_in_force },
-        { name: 'reduce_only', type: 'bool', value: (i) => i.reduce_only },
-        { name: 'status', type: 'text', value: () => 'submitted' },
-        { name: 'updated_at', type: 'timestamptz', value: (i) => i.ts_event },
+        { name: 'id', type: 'text', value: (o) => orderIdFor(o.intent.id) },
+        { name: 'ts', type: 'timestamptz', value: (o) => o.intent.ts_event },
+        { name: 'ts_init', type: 'timestamptz', value: (o) => o.intent.ts_init },
+        { name: 'intent_id', type: 'text', value: (o) => o.intent.id },
+        { name: 'strategy', type: 'text', value: (o) => o.intent.strategy },
+        { name: 'symbol', type: 'text', value: (o) => o.intent.symbol },
+        { name: 'side', type: 'text', value: (o) => o.intent.side },
+        { name: 'quantity', type: 'float8', value: (o) => o.intent.quantity },
+        { name: 'order_type', type: 'text', value: (o) => o.intent.order_type },
+        { name: 'limit_price', type: 'float8', value: (o) => o.intent.limit_price ?? null },
+        { name: 'time_in_force', type: 'text', value: (o) => o.intent.time_in_force },
+        { name: 'reduce_only', type: 'bool', value: (o) => o.intent.reduce_only },
+        { name: 'status', type: 'text', value: (o) => o.status },
+        { name: 'filled_quantity', type: 'float8', value: (o) => o.filled },
+        { name: 'avg_fill_price', type: 'float8', value: (o) => o.avgFillPrice },
+        { name: 'updated_at', type: 'timestamptz', value: (o) => o.updatedAt },
       ],
+      upsert: {
+        key: ['run_id', 'id', 'ts'],
+        set: ['status', 'filled_quantity', 'avg_fill_price', 'updated_at'],
+        where: `orders.status NOT IN (${TERMINAL_STATUSES}) AND excluded.filled_quantity >= orders.filled_quantity`,
+      },
       ...common,
     }),
     events: new BatchWriter<OrderEvent>(db, {
@@ -298,5 +371,12 @@ function executionWriters(db: Kysely<Database>, runId: string, logger: Logger | 
       ],
       ...common,
     }),
+    fillTotals: new Map(),
   };
 }
+
+/** Terminal order statuses as SQL literals, for the orders upsert. */
+const TERMINAL_STATUSES = Object.keys(orderTransitions)
+  .filter((status) => isTerminal(status as OrderStatus))
+  .map((status) => `'${status}'`)
+  .join(', ');

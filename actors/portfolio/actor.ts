@@ -2,7 +2,8 @@
 // publish pf.snapshot.<account> at once, which also feeds the risk gate's equity and exposure; ticks
 // and bars mark open positions, with a snapshot at most once per `markIntervalMs` of event time so a
 // busy tape does not flood the ORDERS stream. Each snapshot writes the changed position and the
-// equity point when a database is given (positions / equity tables).
+// equity point when a database is given (positions / equity tables), stored before the input is
+// acknowledged.
 //
 // Restart: before acking a fill the actor saves PortfolioCore.toJSON() with the fill's stream
 // sequence; on start it restores that and skips redelivered fills at or below the sequence (the
@@ -99,10 +100,26 @@ export class PortfolioActor {
 
   async stop(): Promise<void> {
     for (const subscription of this.subscriptions) await subscription.drain();
-    if (this.writers) {
-      await this.writers.positions.flush();
-      await this.writers.equity.flush();
-    }
+    await this.flushWriters();
+  }
+
+  private async flushWriters(): Promise<void> {
+    if (this.writers === undefined) return;
+    await Promise.all([this.writers.positions.flush(), this.writers.equity.flush()]);
+  }
+
+  /**
+   * With a database, fills and marks are acknowledged only after the snapshot rows they caused are
+   * stored (and the snapshots published), so a crash cannot lose them.
+   */
+  private get checkpoint(): { checkpoint?: () => Promise<void> } {
+    if (this.writers === undefined) return {};
+    return {
+      checkpoint: async () => {
+        await this.flushWriters();
+        await this.options.bus.flush();
+      },
+    };
   }
 
   private async subscribe(): Promise<void> {
@@ -115,6 +132,7 @@ export class PortfolioActor {
         filterSubject: `${subjects.namespace}exec.fill.>`,
         messages: ['fill'],
         handler: (fill, delivery) => this.onFill(fill, delivery),
+        ...this.checkpoint,
       }),
       await bus.subscribe({
         durable: `portfolio-ticks-${safeToken(this.options.account)}`,
@@ -122,6 +140,7 @@ export class PortfolioActor {
         filterSubject: subjects.marketFilter('tick'),
         messages: ['trade_tick', 'quote_tick'],
         handler: (tick) => this.onMark(tick.symbol, tickPrice(tick), tick),
+        ...this.checkpoint,
       }),
       await bus.subscribe({
         durable: `portfolio-bars-${safeToken(this.options.account)}`,
@@ -129,6 +148,7 @@ export class PortfolioActor {
         filterSubject: subjects.marketFilter('bar'),
         messages: ['bar'],
         handler: (bar) => this.onMark(bar.symbol, bar.close, bar),
+        ...this.checkpoint,
       }),
     );
   }
@@ -164,10 +184,13 @@ export class PortfolioActor {
   private async publishSnapshot(symbol: string | undefined): Promise<void> {
     const { bus } = this.options;
     const snapshot = this.core.snapshot(this.clock.now());
+    // Read with the snapshot, before awaiting the publish: another consumer's fill may change the
+    // position meanwhile, and the row must be the snapshot's.
+    const position =
+      this.writers === undefined || symbol === undefined ? undefined : this.core.position(symbol);
     this.counts.snapshotsPublished++;
     await bus.publish('portfolio_snapshot', bus.subjects.portfolio(this.core.account), snapshot);
     if (this.writers === undefined) return;
-    const position = symbol === undefined ? undefined : this.core.position(symbol);
     if (position) await this.writers.positions.add({ snapshot, position });
     await this.writers.equity.add(snapshot);
   }

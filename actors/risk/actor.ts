@@ -1,7 +1,7 @@
 // RiskGateActor: binds RiskGate (machine + core) to the bus. Inputs: signals (sig.>), ticks and bars
 // for reference prices and staleness, order events and fills (exec.>), portfolio snapshots (pf.>).
 // Outputs: a risk_decision for every signal, an order_intent only on pass, alerts on state changes
-// and denial bursts, and every decision as an audit row.
+// and denial bursts, and every decision as an audit row (stored before the signal is acknowledged).
 //
 // Cancel path (a halt cancels working orders): the gate publishes one control_command
 // {command: 'cancel', args: {order_id}} per working order on `ord.cancel.<symbol>`. That subject is
@@ -163,6 +163,7 @@ export class RiskGateActor {
         filterSubject: `${ns}sig.>`,
         messages: ['signal'],
         handler: (signal) => this.onSignal(signal),
+        ...this.checkpoint,
       }),
       await bus.subscribe({
         durable: 'risk-ticks',
@@ -234,6 +235,22 @@ export class RiskGateActor {
       lastEventTs: this.clock.now(),
       workingOrders: this.gate.core.workingOrderIds().length,
       positions: this.positions(),
+    };
+  }
+
+  /**
+   * With a database, signals are acknowledged only after their decisions' audit rows are stored (and
+   * the decisions published), so a crash cannot lose the row of a decision whose signal was acked;
+   * a redelivered signal writes the same row id again, which the writer ignores.
+   */
+  private get checkpoint(): { checkpoint?: () => Promise<void> } {
+    const writer = this.writer;
+    if (writer === undefined) return {};
+    return {
+      checkpoint: async () => {
+        await writer.flush();
+        await this.options.bus.flush();
+      },
     };
   }
 

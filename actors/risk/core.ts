@@ -4,6 +4,12 @@
 // halted) is owned by the xstate machine in machine.ts and pushed here as a plain value, so the hot
 // path never touches xstate. Like NautilusTrader's RiskEngine, the gate keeps its own view of
 // positions and working orders from execution reports instead of waiting for the portfolio.
+//
+// Per decision (bench/risk.bench.ts, risk_decisions_per_s): one map lookup finds the symbol's state
+// and its limits; the book's exposure is summed again only after a price, position or working order
+// changed; check results that carry nothing specific to the signal (duplicate, halted, restricted,
+// instrument, session, daily loss, drawdown, throttles) are shared frozen objects; denial reasons are
+// built only for the deciding check. Every check is still run and recorded with its values.
 import type { Clock } from '../../core/clock.ts';
 import type {
   Fill,
@@ -16,7 +22,7 @@ import type {
   TradeTick,
 } from '../../schemas/messages.ts';
 import { isTerminal, orderIdFor } from '../execution/order.ts';
-import type { RiskLimits, TradingSession } from './limits.ts';
+import type { InstrumentLimits, RiskLimits, TradingSession } from './limits.ts';
 import { RecentIds } from './recent-ids.ts';
 import type { Sizer } from './sizing.ts';
 
@@ -79,6 +85,31 @@ export interface RiskGateCoreOptions {
 
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
+/** The most checks one decision records (every check configured and reached). */
+const MAX_CHECKS = 18;
+const ALL_PASSED = 'all checks passed';
+
+/**
+ * A check result that carries nothing specific to one signal, shared by every decision that records
+ * it. Frozen: a decision is an immutable record, and a shared entry must stay so.
+ */
+function sharedCheck(check: RiskCheck, passed: boolean, value?: number, limit?: number): CheckResult {
+  return Object.freeze({ check, passed, value: value === undefined ? undefined : finite(value), limit });
+}
+
+interface SharedPair {
+  readonly pass: CheckResult;
+  readonly fail: CheckResult;
+}
+
+function sharedPair(check: RiskCheck, value?: number, limit?: number): SharedPair {
+  return { pass: sharedCheck(check, true, value, limit), fail: sharedCheck(check, false, value, limit) };
+}
+
+const DUPLICATE_CHECK = sharedPair('DUPLICATE_SIGNAL');
+const HALTED_CHECK = sharedPair('TRADING_HALTED');
+const RESTRICTED_CHECK = sharedPair('RESTRICTED');
+const INSTRUMENT_CHECK = sharedPair('INSTRUMENT_UNKNOWN');
 
 /** Passed orders in a sliding window of event time: a ring of the last `maxOrders` pass times. */
 class RateWindow {
@@ -98,9 +129,19 @@ class RateWindow {
     return this.count === this.maxOrders && this.times[this.head]! > now - this.windowMs;
   }
 
+  /**
+   * Orders in the window. Pass times are recorded in event-time order, so those inside the window
+   * are the newest ones: count back from the newest until one falls out.
+   */
   inWindow(now: number): number {
+    const since = now - this.windowMs;
     let n = 0;
-    for (let i = 0; i < this.count; i++) if (this.times[i]! > now - this.windowMs) n++;
+    let index = this.head;
+    while (n < this.count) {
+      index = index === 0 ? this.maxOrders - 1 : index - 1;
+      if (!(this.times[index]! > since)) break;
+      n++;
+    }
     return n;
   }
 
@@ -113,6 +154,11 @@ class RateWindow {
 
 interface SymbolState {
   readonly symbol: string;
+  /** Position in `symbolList` and in the exposure contribution arrays. */
+  readonly index: number;
+  /** The symbol's limits and restricted flag, read once from the limits (they do not change). */
+  readonly instrument: InstrumentLimits | undefined;
+  readonly restricted: boolean;
   position: number;
   /** Unfilled quantity of working buy / sell orders. */
   workingBuy: number;
@@ -133,13 +179,6 @@ interface WorkingOrder {
   /** Quantity that will ever fill: the order quantity, or what had filled when it ended. */
   quantity: number;
   filled: number;
-}
-
-/** Mutable audit of one evaluation; the first failing check names the outcome. */
-interface Audit {
-  checks: CheckResult[];
-  code: DecisionCode;
-  reason: string;
 }
 
 function referencePrice(s: SymbolState): number {
@@ -186,6 +225,36 @@ export class RiskGateCore {
   private dayStartEquity = Number.NaN;
   private equityDay = -1;
 
+  // Exposure of the whole book. Each symbol's contribution (worst-case gross, long and short notional
+  // at its reference price) is kept up to date when its price, position or working orders change; the
+  // totals are summed again, in symbol order as always, only when a contribution changed.
+  private grossBySymbol = new Float64Array(64);
+  private longBySymbol = new Float64Array(64);
+  private shortBySymbol = new Float64Array(64);
+  private exposureStale = true;
+  private gross = 0;
+  private netLong = 0;
+  private netShort = 0;
+
+  // Check results that change only with the minute, a portfolio snapshot or a window count, shared by
+  // the decisions in between.
+  private sessionBucket = Number.NaN;
+  private sessionMinute = 0;
+  private sessionCheck: CheckResult | undefined;
+  private dailyLossCheck: CheckResult | undefined;
+  private drawdownCheck: SharedPair | undefined;
+  private readonly orderRateCheck: SharedPair | undefined;
+  /** REPEATED_EXECUTION results by orders in the window, passed and failed. */
+  private readonly repeatedPass: CheckResult[] = [];
+  private readonly repeatedFail: CheckResult[] = [];
+
+  // The decision being built: its checks so far and the first failure. evaluate() is synchronous and
+  // never re-entered, so one set of fields serves every decision.
+  private checks: CheckResult[] = [];
+  private checkCount = 0;
+  private code: DecisionCode = 'OK';
+  private reason = ALL_PASSED;
+
   constructor(options: RiskGateCoreOptions) {
     this.limits = options.limits;
     this.sizer = options.sizer;
@@ -199,6 +268,14 @@ export class RiskGateCore {
     this.seenFills = new RecentIds(options.idMemory ?? 100_000);
     const rate = options.limits.orderRate;
     this.orderRate = rate && new RateWindow(rate.maxOrders, rate.windowMs);
+    this.orderRateCheck = rate && sharedPair('ORDER_RATE', undefined, rate.maxOrders);
+    const repeated = options.limits.repeatedExecution;
+    if (repeated) {
+      for (let n = 0; n <= repeated.maxOrders; n++) {
+        this.repeatedPass.push(sharedCheck('REPEATED_EXECUTION', true, n, repeated.maxOrders));
+        this.repeatedFail.push(sharedCheck('REPEATED_EXECUTION', false, n, repeated.maxOrders));
+      }
+    }
   }
 
   get tradingState(): TradingState {
@@ -216,6 +293,7 @@ export class RiskGateCore {
     const s = this.symbolState(tick.symbol);
     s.lastTrade = tick.price;
     if (tick.ts_event > s.lastDataTs) s.lastDataTs = tick.ts_event;
+    this.contributionChanged(s);
   }
 
   onQuote(quote: QuoteTick): void {
@@ -223,6 +301,7 @@ export class RiskGateCore {
     s.bid = quote.bid;
     s.ask = quote.ask;
     if (quote.ts_event > s.lastDataTs) s.lastDataTs = quote.ts_event;
+    this.contributionChanged(s);
   }
 
   /** Annualised volatility from the feature stream, for volatility-targeted sizing. */
@@ -243,6 +322,8 @@ export class RiskGateCore {
     }
     this.equity = snapshot.equity;
     if (!(this.peakEquity >= snapshot.equity)) this.peakEquity = snapshot.equity;
+    this.dailyLossCheck = undefined;
+    this.drawdownCheck = undefined;
     return this.dailyLossTrigger() ?? this.drawdownTrigger();
   }
 
@@ -251,6 +332,7 @@ export class RiskGateCore {
     if (!this.seenFills.add(fill.id)) return;
     const s = this.symbolState(fill.symbol);
     s.position += fill.side === 'buy' ? fill.quantity : -fill.quantity;
+    this.contributionChanged(s);
     const order = this.working.get(fill.order_id);
     if (order === undefined) return;
     const applied = Math.min(fill.quantity, order.quantity - order.filled);
@@ -277,6 +359,7 @@ export class RiskGateCore {
   reconcile(positions: readonly { symbol: string; quantity: number }[]): void {
     for (const s of this.symbolList) s.position = 0;
     for (const p of positions) this.symbolState(p.symbol).position = p.quantity;
+    for (const s of this.symbolList) this.contributionChanged(s);
   }
 
   /** Order ids still working, for "cancel all" on a halt. */
@@ -290,19 +373,8 @@ export class RiskGateCore {
 
   /** Gross and net exposure at reference prices, working orders counted at their worst. */
   exposure(): { gross: number; netLong: number; netShort: number } {
-    let gross = 0;
-    let netLong = 0;
-    let netShort = 0;
-    for (const s of this.symbolList) {
-      if (s.position === 0 && s.workingBuy === 0 && s.workingSell === 0) continue;
-      const price = referencePrice(s);
-      const long = s.position + s.workingBuy;
-      const short = s.position - s.workingSell;
-      gross += Math.max(Math.abs(long), Math.abs(short)) * price;
-      netLong += long * price;
-      netShort += short * price;
-    }
-    return { gross, netLong, netShort };
+    this.refreshExposure();
+    return { gross: this.gross, netLong: this.netLong, netShort: this.netShort };
   }
 
   // ---- the decision ----
@@ -311,70 +383,69 @@ export class RiskGateCore {
     if (signal.ts_event > this.lastEventTs) this.lastEventTs = signal.ts_event;
     const now = this.lastEventTs;
     const limits = this.limits;
-    const audit: Audit = { checks: [], code: 'OK', reason: 'all checks passed' };
+    const symbol = signal.symbol;
+    this.checks = new Array<CheckResult>(MAX_CHECKS);
+    this.checkCount = 0;
+    this.code = 'OK';
+    this.reason = ALL_PASSED;
+
     const fresh = this.seenSignals.add(signal.id);
-    if (this.check(audit, 'DUPLICATE_SIGNAL', fresh, undefined, undefined))
-      audit.reason = `signal ${signal.id} was already decided`;
-    if (this.check(audit, 'TRADING_HALTED', this.state !== 'halted', undefined, undefined))
-      audit.reason = 'trading is halted';
+    if (this.shared(DUPLICATE_CHECK, fresh)) this.reason = `signal ${signal.id} was already decided`;
+    if (this.shared(HALTED_CHECK, this.state !== 'halted')) this.reason = 'trading is halted';
 
-    if (this.restricted === undefined) this.notConfigured(audit, 'RESTRICTED', 'restricted');
-    else if (this.check(audit, 'RESTRICTED', !this.restricted.has(signal.symbol), undefined, undefined))
-      audit.reason = `${signal.symbol} is on the restricted list`;
+    // One lookup finds the symbol's market state and its limits; a symbol never seen on any input
+    // reads the limits directly.
+    const s = this.symbols.get(symbol);
+    if (this.restricted === undefined) this.notConfigured('RESTRICTED', 'restricted');
+    else if (this.shared(RESTRICTED_CHECK, !(s === undefined ? this.restricted.has(symbol) : s.restricted)))
+      this.reason = `${symbol} is on the restricted list`;
 
-    const instrument = limits.instruments?.[signal.symbol];
-    if (limits.instruments === undefined) this.notConfigured(audit, 'INSTRUMENT_UNKNOWN', 'instruments');
-    else if (this.check(audit, 'INSTRUMENT_UNKNOWN', instrument !== undefined, undefined, undefined))
-      audit.reason = `${signal.symbol} is not a configured instrument`;
+    const instrument = s === undefined ? limits.instruments?.[symbol] : s.instrument;
+    if (limits.instruments === undefined) this.notConfigured('INSTRUMENT_UNKNOWN', 'instruments');
+    else if (this.shared(INSTRUMENT_CHECK, instrument !== undefined))
+      this.reason = `${symbol} is not a configured instrument`;
 
     if (limits.tradingSessions === undefined)
-      this.notConfigured(audit, 'OUTSIDE_TRADING_SESSION', 'tradingSessions');
-    else {
-      const minute = minuteOfDay(now);
-      if (
-        this.check(
-          audit,
-          'OUTSIDE_TRADING_SESSION',
-          inSession(limits.tradingSessions, now),
-          minute,
-          undefined,
-        )
-      )
-        audit.reason = `minute ${minute} UTC is outside every trading session`;
-    }
+      this.notConfigured('OUTSIDE_TRADING_SESSION', 'tradingSessions');
+    else if (this.add(this.sessionResult(limits.tradingSessions, now)))
+      this.reason = `minute ${this.sessionMinute} UTC is outside every trading session`;
 
-    if (limits.minConfidence === undefined) this.notConfigured(audit, 'MIN_CONFIDENCE', 'minConfidence');
+    if (limits.minConfidence === undefined) this.notConfigured('MIN_CONFIDENCE', 'minConfidence');
     else if (
       this.check(
-        audit,
         'MIN_CONFIDENCE',
         signal.probability >= limits.minConfidence,
         signal.probability,
         limits.minConfidence,
       )
     )
-      audit.reason = `probability ${signal.probability} is below ${limits.minConfidence}`;
+      this.reason = `probability ${signal.probability} is below ${limits.minConfidence}`;
 
-    const s = this.symbols.get(signal.symbol);
-    const price = s ? referencePrice(s) : Number.NaN;
+    const price = s === undefined ? Number.NaN : referencePrice(s);
     if (limits.maxMarketDataAgeMs === undefined)
-      this.notConfigured(audit, 'STALE_MARKET_DATA', 'maxMarketDataAgeMs');
+      this.notConfigured('STALE_MARKET_DATA', 'maxMarketDataAgeMs');
     else {
-      const age = s ? now - s.lastDataTs : Number.POSITIVE_INFINITY;
+      const age = s === undefined ? Number.POSITIVE_INFINITY : now - s.lastDataTs;
       const current = age <= limits.maxMarketDataAgeMs && price > 0;
-      if (this.check(audit, 'STALE_MARKET_DATA', current, age, limits.maxMarketDataAgeMs))
-        audit.reason = price > 0 ? `market data is ${age} ms old` : `no price for ${signal.symbol}`;
+      if (this.check('STALE_MARKET_DATA', current, age, limits.maxMarketDataAgeMs))
+        this.reason = price > 0 ? `market data is ${age} ms old` : `no price for ${symbol}`;
     }
 
     let trigger: RiskTrigger | undefined;
-    if (limits.maxDailyLoss === undefined) this.notConfigured(audit, 'DAILY_LOSS', 'maxDailyLoss');
+    if (limits.maxDailyLoss === undefined) this.notConfigured('DAILY_LOSS', 'maxDailyLoss');
     else {
+      const maxDailyLoss = limits.maxDailyLoss;
       const loss = this.dayStartEquity - this.equity;
-      const known = !Number.isNaN(loss);
-      if (this.check(audit, 'DAILY_LOSS', known && loss < limits.maxDailyLoss, loss, limits.maxDailyLoss))
-        audit.reason = known
-          ? `daily loss ${loss} reached ${limits.maxDailyLoss}`
-          : 'no portfolio snapshot yet';
+      this.dailyLossCheck ??= sharedCheck(
+        'DAILY_LOSS',
+        !Number.isNaN(loss) && loss < maxDailyLoss,
+        loss,
+        maxDailyLoss,
+      );
+      if (this.add(this.dailyLossCheck))
+        this.reason = Number.isNaN(loss)
+          ? 'no portfolio snapshot yet'
+          : `daily loss ${loss} reached ${maxDailyLoss}`;
       trigger = this.dailyLossTrigger();
     }
 
@@ -383,79 +454,68 @@ export class RiskGateCore {
       signal.direction === 0 || !(price > 0)
         ? 0
         : this.sizer.size({ signal, price, equity: this.equity, volatility: s?.volatility ?? Number.NaN });
-    const position = s?.position ?? 0;
-    const workingBuy = s?.workingBuy ?? 0;
-    const workingSell = s?.workingSell ?? 0;
+    const position = s === undefined ? 0 : s.position;
+    const workingBuy = s === undefined ? 0 : s.workingBuy;
+    const workingSell = s === undefined ? 0 : s.workingSell;
     // How much of the position this side can take off, counting reducing orders already working.
     const reducible = side === 'sell' ? position - workingSell : -(position + workingBuy);
     const reduces = sized > 0 && reducible > 0;
     const reducing = this.state === 'reducing';
     const quantity = reducing && reduces ? Math.min(sized, reducible) : sized;
 
-    if (limits.maxDrawdown === undefined) this.notConfigured(audit, 'DRAWDOWN', 'maxDrawdown');
+    if (limits.maxDrawdown === undefined) this.notConfigured('DRAWDOWN', 'maxDrawdown');
     else {
+      const maxDrawdown = limits.maxDrawdown;
       const drawdown = (this.peakEquity - this.equity) / this.peakEquity;
       const known = !Number.isNaN(drawdown);
-      const within = known && (drawdown < limits.maxDrawdown || reduces);
-      if (this.check(audit, 'DRAWDOWN', within, drawdown, limits.maxDrawdown))
-        audit.reason = known
-          ? `drawdown ${drawdown} reached ${limits.maxDrawdown}: only reducing orders`
+      this.drawdownCheck ??= sharedPair('DRAWDOWN', drawdown, maxDrawdown);
+      const within = known && (drawdown < maxDrawdown || reduces);
+      if (this.shared(this.drawdownCheck, within))
+        this.reason = known
+          ? `drawdown ${drawdown} reached ${maxDrawdown}: only reducing orders`
           : 'no portfolio snapshot yet';
       trigger ??= this.drawdownTrigger();
     }
 
-    if (this.check(audit, 'REDUCE_ONLY', !reducing || reduces, quantity, Math.max(reducible, 0)))
-      audit.reason = `trading is reducing and this ${side} does not reduce the ${signal.symbol} position`;
+    if (this.check('REDUCE_ONLY', !reducing || reduces, quantity, Math.max(reducible, 0)))
+      this.reason = `trading is reducing and this ${side} does not reduce the ${symbol} position`;
 
     if (instrument !== undefined) {
       if (instrument.minQuantity === undefined)
-        this.notConfigured(audit, 'QUANTITY_OUT_OF_RANGE', `instruments.${signal.symbol}.minQuantity`);
+        this.notConfigured('QUANTITY_OUT_OF_RANGE', `instruments.${symbol}.minQuantity`);
       else if (instrument.maxQuantity === undefined)
-        this.notConfigured(audit, 'QUANTITY_OUT_OF_RANGE', `instruments.${signal.symbol}.maxQuantity`);
+        this.notConfigured('QUANTITY_OUT_OF_RANGE', `instruments.${symbol}.maxQuantity`);
       else {
         const inRange = quantity >= instrument.minQuantity && quantity <= instrument.maxQuantity;
         const limit = quantity < instrument.minQuantity ? instrument.minQuantity : instrument.maxQuantity;
-        if (this.check(audit, 'QUANTITY_OUT_OF_RANGE', inRange, quantity, limit))
-          audit.reason = `quantity ${quantity} is outside [${instrument.minQuantity}, ${instrument.maxQuantity}]`;
+        if (this.check('QUANTITY_OUT_OF_RANGE', inRange, quantity, limit))
+          this.reason = `quantity ${quantity} is outside [${instrument.minQuantity}, ${instrument.maxQuantity}]`;
       }
     }
 
     const orderPrice = this.orderPrice(s, side, price);
     if (price > 0) {
-      if (limits.priceCollarBps === undefined) this.notConfigured(audit, 'PRICE_COLLAR', 'priceCollarBps');
+      if (limits.priceCollarBps === undefined) this.notConfigured('PRICE_COLLAR', 'priceCollarBps');
       else {
         const distanceBps = (Math.abs(orderPrice - price) / price) * 10_000;
         if (
-          this.check(
-            audit,
-            'PRICE_COLLAR',
-            distanceBps <= limits.priceCollarBps,
-            distanceBps,
-            limits.priceCollarBps,
-          )
+          this.check('PRICE_COLLAR', distanceBps <= limits.priceCollarBps, distanceBps, limits.priceCollarBps)
         )
-          audit.reason = `order price ${orderPrice} is ${distanceBps.toFixed(1)} bps from reference ${price}`;
+          this.reason = `order price ${orderPrice} is ${distanceBps.toFixed(1)} bps from reference ${price}`;
       }
-      if (limits.maxOrderNotional === undefined)
-        this.notConfigured(audit, 'MAX_NOTIONAL', 'maxOrderNotional');
+      if (limits.maxOrderNotional === undefined) this.notConfigured('MAX_NOTIONAL', 'maxOrderNotional');
       else {
         const notional = quantity * orderPrice;
         if (
-          this.check(
-            audit,
-            'MAX_NOTIONAL',
-            notional <= limits.maxOrderNotional,
-            notional,
-            limits.maxOrderNotional,
-          )
+          this.check('MAX_NOTIONAL', notional <= limits.maxOrderNotional, notional, limits.maxOrderNotional)
         )
-          audit.reason = `notional ${notional} exceeds ${limits.maxOrderNotional}`;
+          this.reason = `notional ${notional} exceeds ${limits.maxOrderNotional}`;
       }
     }
 
     if (instrument !== undefined) {
       if (instrument.maxPosition === undefined)
-        this.notConfigured(audit, 'POSITION_LIMIT', `instruments.${signal.symbol}.maxPosition`);
+        this.notConfigured('POSITION_LIMIT', `instruments.${symbol}.maxPosition`);
       else {
         const before = Math.abs(side === 'buy' ? position + workingBuy : position - workingSell);
         const after = Math.abs(
@@ -463,94 +523,159 @@ export class RiskGateCore {
         );
         if (
           this.check(
-            audit,
             'POSITION_LIMIT',
             after <= instrument.maxPosition || after <= before,
             after,
             instrument.maxPosition,
           )
         )
-          audit.reason = `${signal.symbol} position could reach ${after} with working orders`;
+          this.reason = `${symbol} position could reach ${after} with working orders`;
       }
     }
 
-    if (price > 0) this.checkExposure(audit, s, side, quantity, price);
+    if (price > 0) this.checkExposure(side, quantity, price, position, workingBuy, workingSell);
 
-    if (limits.repeatedExecution === undefined)
-      this.notConfigured(audit, 'REPEATED_EXECUTION', 'repeatedExecution');
+    if (limits.repeatedExecution === undefined) this.notConfigured('REPEATED_EXECUTION', 'repeatedExecution');
     else if (s !== undefined) {
       const window = side === 'buy' ? s.buys! : s.sells!;
-      if (
-        this.check(audit, 'REPEATED_EXECUTION', !window.isFull(now), window.inWindow(now), window.maxOrders)
-      )
-        audit.reason = `${window.maxOrders} ${side} orders for ${signal.symbol} within ${window.windowMs} ms`;
+      const passed = !window.isFull(now);
+      const inWindow = window.inWindow(now);
+      if (this.add((passed ? this.repeatedPass : this.repeatedFail)[inWindow]!))
+        this.reason = `${window.maxOrders} ${side} orders for ${symbol} within ${window.windowMs} ms`;
     }
 
-    if (this.orderRate === undefined) this.notConfigured(audit, 'ORDER_RATE', 'orderRate');
+    if (this.orderRate === undefined) this.notConfigured('ORDER_RATE', 'orderRate');
     else {
       const rate = this.orderRate;
-      if (this.check(audit, 'ORDER_RATE', !rate.isFull(now), undefined, rate.maxOrders))
-        audit.reason = `${rate.maxOrders} orders within ${rate.windowMs} ms`;
+      if (this.shared(this.orderRateCheck!, !rate.isFull(now)))
+        this.reason = `${rate.maxOrders} orders within ${rate.windowMs} ms`;
     }
 
-    const pass = audit.code === 'OK';
+    const checks = this.checks;
+    if (this.checkCount < MAX_CHECKS) checks.length = this.checkCount;
+    const tsInit = this.clock.now();
     const intent =
-      pass && s !== undefined ? this.accept(signal, s, side, quantity, orderPrice, now) : undefined;
+      this.code === 'OK' && s !== undefined
+        ? this.accept(signal, s, side, quantity, orderPrice, now, tsInit)
+        : undefined;
     const decision: RiskDecision = {
       schema: 'risk_decision.v1',
       id: fresh ? `${signal.id}:decision` : `${signal.id}:decision:duplicate`,
       ts_event: signal.ts_event,
-      ts_init: this.clock.now(),
+      ts_init: tsInit,
       strategy: signal.strategy,
-      symbol: signal.symbol,
+      symbol,
       outcome: intent ? 'pass' : 'deny',
-      code: audit.code,
-      reason: audit.reason,
+      code: this.code,
+      reason: this.reason,
       trading_state: this.state,
-      checks: audit.checks,
+      checks,
       signal_id: signal.id,
       intent_id: intent?.id,
     };
+    this.checks = [];
     return { decision, intent, trigger };
   }
 
   // ---- helpers ----
 
-  /** Records a check; true when it is the decisive failure, so only then is a reason string built. */
-  private check(
-    audit: Audit,
-    name: RiskCheck,
-    passed: boolean,
-    value: number | undefined,
-    limit: number | undefined,
-  ): boolean {
-    audit.checks.push({ check: name, passed, value: value === undefined ? undefined : finite(value), limit });
-    if (passed || audit.code !== 'OK') return false;
-    audit.code = name;
+  /** Appends a check result; true when it is the decisive failure, so only then is a reason built. */
+  private add(result: CheckResult): boolean {
+    this.checks[this.checkCount++] = result;
+    if (result.passed || this.code !== 'OK') return false;
+    this.code = result.check as RiskCheck;
     return true;
   }
 
-  private notConfigured(audit: Audit, name: RiskCheck, field: string): void {
-    audit.checks.push({ check: name, passed: false });
-    if (audit.code === 'OK') {
-      audit.code = 'LIMIT_NOT_CONFIGURED';
-      audit.reason = `risk limit ${field} is not configured (check ${name}); every order is denied until it is set`;
+  /** A check without per-signal values: its shared pass or fail result. */
+  private shared(pair: SharedPair, passed: boolean): boolean {
+    return this.add(passed ? pair.pass : pair.fail);
+  }
+
+  /** A check with the values it compared. */
+  private check(name: RiskCheck, passed: boolean, value: number, limit: number): boolean {
+    return this.add({ check: name, passed, value: finite(value), limit });
+  }
+
+  private notConfigured(name: RiskCheck, field: string): void {
+    this.checks[this.checkCount++] = { check: name, passed: false };
+    if (this.code === 'OK') {
+      this.code = 'LIMIT_NOT_CONFIGURED';
+      this.reason = `risk limit ${field} is not configured (check ${name}); every order is denied until it is set`;
     }
   }
 
+  /** OUTSIDE_TRADING_SESSION for `now`; the session and the minute change only with the minute. */
+  private sessionResult(sessions: readonly TradingSession[], now: number): CheckResult {
+    const bucket = Math.floor(now / MINUTE_MS);
+    if (bucket !== this.sessionBucket || this.sessionCheck === undefined) {
+      this.sessionBucket = bucket;
+      this.sessionMinute = minuteOfDay(now);
+      this.sessionCheck = sharedCheck(
+        'OUTSIDE_TRADING_SESSION',
+        inSession(sessions, now),
+        this.sessionMinute,
+      );
+    }
+    return this.sessionCheck;
+  }
+
+  /** Recomputes one symbol's exposure contribution (zero while it has no position nor working order). */
+  private contributionChanged(s: SymbolState): void {
+    const i = s.index;
+    if (s.position === 0 && s.workingBuy === 0 && s.workingSell === 0) {
+      this.grossBySymbol[i] = 0;
+      this.longBySymbol[i] = 0;
+      this.shortBySymbol[i] = 0;
+    } else {
+      const price = referencePrice(s);
+      const long = s.position + s.workingBuy;
+      const short = s.position - s.workingSell;
+      this.grossBySymbol[i] = Math.max(Math.abs(long), Math.abs(short)) * price;
+      this.longBySymbol[i] = long * price;
+      this.shortBySymbol[i] = short * price;
+    }
+    this.exposureStale = true;
+  }
+
+  /**
+   * The totals, summed in symbol order. A symbol without position or working orders adds an exact
+   * zero, which leaves a sum unchanged (a sum that starts at +0 is never −0), so the totals are the
+   * same numbers a loop skipping those symbols gives.
+   */
+  private refreshExposure(): void {
+    if (!this.exposureStale) return;
+    const grossBySymbol = this.grossBySymbol;
+    const longBySymbol = this.longBySymbol;
+    const shortBySymbol = this.shortBySymbol;
+    let gross = 0;
+    let netLong = 0;
+    let netShort = 0;
+    for (let i = 0; i < this.symbolList.length; i++) {
+      gross += grossBySymbol[i]!;
+      netLong += longBySymbol[i]!;
+      netShort += shortBySymbol[i]!;
+    }
+    this.gross = gross;
+    this.netLong = netLong;
+    this.netShort = netShort;
+    this.exposureStale = false;
+  }
+
   private checkExposure(
-    audit: Audit,
-    s: SymbolState | undefined,
     side: Side,
     quantity: number,
     price: number,
+    position: number,
+    workingBuy: number,
+    workingSell: number,
   ): void {
-    const { gross, netLong, netShort } = this.exposure();
+    this.refreshExposure();
+    const { gross, netLong, netShort } = this;
     const signed = side === 'buy' ? quantity : -quantity;
     // Only this symbol's worst case changes: recompute its contribution with the order added.
-    const position = s?.position ?? 0;
-    const long = position + (s?.workingBuy ?? 0);
-    const short = position - (s?.workingSell ?? 0);
+    const long = position + workingBuy;
+    const short = position - workingSell;
     const contribution = Math.max(Math.abs(long), Math.abs(short)) * price;
     const newLong = side === 'buy' ? long + quantity : long;
     const newShort = side === 'sell' ? short - quantity : short;
@@ -561,29 +686,26 @@ export class RiskGateCore {
       Math.abs(signed < 0 ? netShort + signed * price : netShort),
     );
     const limits = this.limits;
-    if (limits.maxGrossExposure === undefined)
-      this.notConfigured(audit, 'GROSS_EXPOSURE', 'maxGrossExposure');
+    if (limits.maxGrossExposure === undefined) this.notConfigured('GROSS_EXPOSURE', 'maxGrossExposure');
     else if (
       this.check(
-        audit,
         'GROSS_EXPOSURE',
         grossAfter <= limits.maxGrossExposure || grossAfter <= gross,
         grossAfter,
         limits.maxGrossExposure,
       )
     )
-      audit.reason = `gross exposure would reach ${grossAfter}`;
-    if (limits.maxNetExposure === undefined) this.notConfigured(audit, 'NET_EXPOSURE', 'maxNetExposure');
+      this.reason = `gross exposure would reach ${grossAfter}`;
+    if (limits.maxNetExposure === undefined) this.notConfigured('NET_EXPOSURE', 'maxNetExposure');
     else if (
       this.check(
-        audit,
         'NET_EXPOSURE',
         netAfter <= limits.maxNetExposure || netAfter <= netBefore,
         netAfter,
         limits.maxNetExposure,
       )
     )
-      audit.reason = `net exposure would reach ${netAfter}`;
+      this.reason = `net exposure would reach ${netAfter}`;
   }
 
   /** Price the order is expected to trade at: the far touch for market orders, the limit otherwise. */
@@ -601,18 +723,20 @@ export class RiskGateCore {
     quantity: number,
     orderPrice: number,
     now: number,
+    tsInit: number,
   ): OrderIntent {
     const intentId = `${signal.id}:intent`;
     this.orderRate?.record(now);
     (side === 'buy' ? s.buys : s.sells)?.record(now);
     if (side === 'buy') s.workingBuy += quantity;
     else s.workingSell += quantity;
+    this.contributionChanged(s);
     this.working.set(orderIdFor(intentId), { state: s, side, quantity, filled: 0 });
     return {
       schema: 'order_intent.v1',
       id: intentId,
       ts_event: signal.ts_event,
-      ts_init: this.clock.now(),
+      ts_init: tsInit,
       strategy: signal.strategy,
       symbol: signal.symbol,
       side,
@@ -628,6 +752,7 @@ export class RiskGateCore {
   private releaseWorking(order: WorkingOrder, quantity: number): void {
     if (order.side === 'buy') order.state.workingBuy -= quantity;
     else order.state.workingSell -= quantity;
+    this.contributionChanged(order.state);
   }
 
   private dailyLossTrigger(): RiskTrigger | undefined {
@@ -650,6 +775,9 @@ export class RiskGateCore {
       const repeated = this.limits.repeatedExecution;
       s = {
         symbol,
+        index: this.symbolList.length,
+        instrument: this.limits.instruments?.[symbol],
+        restricted: this.restricted?.has(symbol) ?? false,
         position: 0,
         workingBuy: 0,
         workingSell: 0,
@@ -663,6 +791,16 @@ export class RiskGateCore {
       };
       this.symbols.set(symbol, s);
       this.symbolList.push(s);
+      if (s.index >= this.grossBySymbol.length) {
+        const grow = (from: Float64Array) => {
+          const to = new Float64Array(from.length * 2);
+          to.set(from);
+          return to;
+        };
+        this.grossBySymbol = grow(this.grossBySymbol);
+        this.longBySymbol = grow(this.longBySymbol);
+        this.shortBySymbol = grow(this.shortBySymbol);
+      }
     }
     return s;
   }

@@ -88,6 +88,66 @@ describe('BatchWriter against a real PostgreSQL', () => {
       .execute();
     assert.deepEqual(stored, [{ symbol, id: `test:${symbol}:0` }]);
   });
+
+  it('an upsert writer keeps the last state per key and never moves a row back', async () => {
+    interface State {
+      id: string;
+      status: string;
+      filled: number;
+      at: number;
+    }
+    const T = 1_600_000_000_000;
+    const writer = () =>
+      new BatchWriter<State>(db, {
+        table: 'orders',
+        columns: [
+          { name: 'run_id', type: 'text', value: () => 'upsert-test' },
+          { name: 'id', type: 'text', value: (o) => o.id },
+          { name: 'ts', type: 'timestamptz', value: () => T },
+          { name: 'ts_init', type: 'timestamptz', value: () => T },
+          { name: 'intent_id', type: 'text', value: (o) => `${o.id}:intent` },
+          { name: 'strategy', type: 'text', value: () => 's' },
+          { name: 'symbol', type: 'text', value: () => 'AAPL' },
+          { name: 'side', type: 'text', value: () => 'buy' },
+          { name: 'quantity', type: 'float8', value: () => 10 },
+          { name: 'order_type', type: 'text', value: () => 'market' },
+          { name: 'time_in_force', type: 'text', value: () => 'ioc' },
+          { name: 'reduce_only', type: 'bool', value: () => false },
+          { name: 'status', type: 'text', value: (o) => o.status },
+          { name: 'filled_quantity', type: 'float8', value: (o) => o.filled },
+          { name: 'updated_at', type: 'timestamptz', value: (o) => T + o.at },
+        ],
+        upsert: {
+          key: ['run_id', 'id', 'ts'],
+          set: ['status', 'filled_quantity', 'updated_at'],
+          where: "orders.status <> 'filled' AND excluded.filled_quantity >= orders.filled_quantity",
+        },
+      });
+    const stored = async () =>
+      (await db.selectFrom('orders').select(['id', 'status', 'filled_quantity']).orderBy('id').execute()).map(
+        (row) => `${row.id} ${row.status} ${row.filled_quantity}`,
+      );
+    // One batch: the last state of each key wins (COPY cannot take a key twice; the upsert can).
+    let w = writer();
+    for (const state of [
+      { id: 'o1', status: 'submitted', filled: 0, at: 0 },
+      { id: 'o2', status: 'submitted', filled: 0, at: 0 },
+      { id: 'o1', status: 'partially_filled', filled: 4, at: 1 },
+      { id: 'o1', status: 'filled', filled: 10, at: 2 },
+    ])
+      w.add(state);
+    await w.flush();
+    assert.deepEqual(await stored(), ['o1 filled 10', 'o2 submitted 0']);
+    // Later batches update stored rows; a replayed older state changes nothing.
+    w = writer();
+    w.add({ id: 'o2', status: 'partially_filled', filled: 5, at: 1 });
+    await w.flush();
+    w.add({ id: 'o1', status: 'submitted', filled: 0, at: 0 });
+    w.add({ id: 'o2', status: 'accepted', filled: 0, at: 0 });
+    await w.flush();
+    assert.deepEqual(await stored(), ['o1 filled 10', 'o2 partially_filled 5']);
+    await db.deleteFrom('orders').execute();
+  });
 });
 
 describe('BatchWriter binary COPY encoding', () => {

@@ -1,8 +1,12 @@
 // Risk gate → execution → portfolio over real NATS: operator halt/resume over ctl.risk.*, a crash
 // and restart from durable consumers and KV snapshots, and the same orders and fills as in-process.
+// With a real PostgreSQL: every decision, order, order event, fill and portfolio snapshot the actors
+// published is a row, exactly once, after a crash, a restart and a replay of the same session.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { Kysely } from 'kysely';
+import { orderIdFor } from '../../actors/execution/order.ts';
 import { KvSnapshotStore } from '../../actors/snapshot-store.ts';
 import {
   lastMarketDataFromStream,
@@ -10,23 +14,35 @@ import {
   type Trading,
   type TradingConfig,
 } from '../../actors/trading.ts';
-import type { Bar, Fill, OrderEvent, OrderIntent, RiskDecision } from '../../schemas/messages.ts';
+import type {
+  Bar,
+  Fill,
+  OrderEvent,
+  OrderIntent,
+  PortfolioSnapshot,
+  RiskDecision,
+} from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
 import { sendControl } from '../../streams/control.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
+import { createDatabase, type Database, fromTimestamp } from '../../timescale/database.ts';
+import { migrateToLatest } from '../../timescale/migrate.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
+import { postgresForTests } from '../support/postgres.ts';
 import { SYMBOLS, sampleBars, signalFor, tradingConfig } from '../unit/trading-fixture.ts';
 
 interface Process {
   connection: NatsConnection;
   bus: NatsActorBus;
   trading: Trading;
+  db: Kysely<Database> | undefined;
 }
 
-/** One "process": its own connection, bus, KV store and the three actors. */
-async function startProcess(url: string, config: TradingConfig): Promise<Process> {
+/** One "process": its own connection, bus, KV store, database pool (if any) and the three actors. */
+async function startProcess(url: string, config: TradingConfig, databaseUrl?: string): Promise<Process> {
+  const db = databaseUrl === undefined ? undefined : createDatabase(databaseUrl);
   const connection = await connectNats({ url, name: 'sluice-trading' });
   const js = jetstream(connection);
   const manager = await jetstreamManager(connection);
@@ -38,8 +54,9 @@ async function startProcess(url: string, config: TradingConfig): Promise<Process
     store: await KvSnapshotStore.open(js, 'sluice_snapshots'),
     control: connection,
     lastMarketData: lastMarketDataFromStream(manager, subjects, SYMBOLS),
+    ...(db ? { db } : {}),
   });
-  return { connection, bus, trading };
+  return { connection, bus, trading, db };
 }
 
 /** Waits until every durable consumer has nothing pending or unacked, twice in a row. */
@@ -69,6 +86,7 @@ async function ordersLedger(test: TestBus) {
     events: [] as OrderEvent[],
     fills: [] as Fill[],
     decisions: [] as RiskDecision[],
+    snapshots: [] as PortfolioSnapshot[],
   };
   if (state.messages === 0) return out;
   const messages = await consumer.consume();
@@ -79,6 +97,7 @@ async function ordersLedger(test: TestBus) {
     if (event.schema === 'order_event.v1') out.events.push(event as OrderEvent);
     if (event.schema === 'fill.v1') out.fills.push(event as Fill);
     if (event.schema === 'risk_decision.v1') out.decisions.push(event as RiskDecision);
+    if (event.schema === 'portfolio_snapshot.v1') out.snapshots.push(event as PortfolioSnapshot);
     if (++seen >= state.messages) break;
   }
   messages.stop();
@@ -95,8 +114,8 @@ async function feedStep(test: TestBus, bar: Bar, process: Process | undefined, s
   if (settleAfter) await settle(test, process);
 }
 
-/** The uninterrupted reference: the same actors on the in-process bus. */
-async function inProcessReference(bars: readonly Bar[]) {
+/** The uninterrupted reference: the same actors on the in-process bus (writing rows when given a database). */
+async function inProcessReference(bars: readonly Bar[], db?: Kysely<Database>) {
   const fills: Fill[] = [];
   const events: OrderEvent[] = [];
   const bus = new InProcessBus(new Subjects(4), {
@@ -105,7 +124,7 @@ async function inProcessReference(bars: readonly Bar[]) {
       if (name === 'order_event') events.push(event as OrderEvent);
     },
   });
-  const trading = await startTrading(tradingConfig(), { bus });
+  const trading = await startTrading(tradingConfig(), { bus, ...(db ? { db } : {}) });
   for (const bar of bars) {
     await bus.publish('bar', bus.subjects.bar(bar.symbol), bar);
     await bus.publish('signal', bus.subjects.signal('momentum', bar.symbol), signalFor(bar));
@@ -113,6 +132,38 @@ async function inProcessReference(bars: readonly Bar[]) {
   const positions = trading.status().portfolio.positions;
   await trading.stop();
   return { fills, events, positions };
+}
+
+const sortedById = <T extends { id: string }>(items: readonly T[]) =>
+  [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+/** Every audit row of the live run, each table sorted by its key, times as epoch milliseconds. */
+async function auditRows(db: Kysely<Database>) {
+  const ms = <T extends { ts: Date; ts_init?: Date; updated_at?: Date }>(row: T) => ({
+    ...row,
+    ts: fromTimestamp(row.ts),
+    ...(row.ts_init ? { ts_init: fromTimestamp(row.ts_init) } : {}),
+    ...(row.updated_at ? { updated_at: fromTimestamp(row.updated_at) } : {}),
+  });
+  const live = 'live';
+  const [decisions, orders, events, fills, positions, equity] = await Promise.all([
+    db.selectFrom('risk_decisions').selectAll().where('run_id', '=', live).execute(),
+    db.selectFrom('orders').selectAll().where('run_id', '=', live).execute(),
+    db.selectFrom('order_events').selectAll().where('run_id', '=', live).execute(),
+    db.selectFrom('fills').selectAll().where('run_id', '=', live).execute(),
+    db.selectFrom('positions').selectAll().where('run_id', '=', live).execute(),
+    db.selectFrom('equity').selectAll().where('run_id', '=', live).execute(),
+  ]);
+  const byTsThen = (a: { ts: number; symbol?: string }, b: { ts: number; symbol?: string }) =>
+    a.ts - b.ts || (a.symbol ?? '').localeCompare(b.symbol ?? '');
+  return {
+    decisions: sortedById(decisions.map(ms)),
+    orders: sortedById(orders.map(ms)),
+    events: sortedById(events.map(ms)),
+    fills: sortedById(fills.map(ms)),
+    positions: positions.map(ms).sort(byTsThen),
+    equity: equity.map(ms).sort(byTsThen),
+  };
 }
 
 const byId = <T extends { id: string }>(items: readonly T[]) =>
@@ -259,6 +310,213 @@ describe('trading actors over NATS', { timeout: 120_000 }, () => {
       assert.deepEqual(process.trading.status().portfolio.positions, reference.positions);
       await process.trading.stop();
       await process.connection.close();
+    });
+  });
+
+  describe('audit rows in PostgreSQL', () => {
+    let test: TestBus;
+    let database: { url: string; close(): Promise<void> };
+    let db: Kysely<Database>;
+    before(async () => {
+      [test, database] = await Promise.all([startTestBus(), postgresForTests()]);
+      db = createDatabase(database.url);
+      await migrateToLatest(db);
+    });
+    after(async () => {
+      await db?.destroy();
+      await database?.close();
+      await test?.close();
+    });
+
+    it('every decision with its checks, order, order event, fill and snapshot is one row, across a crash, a restart and a replay', async () => {
+      const config = tradingConfig({ startState: 'reducing' });
+      let process = await startProcess(test.url, config, database.url);
+      await settle(test, process);
+      const crashAt = 11;
+      for (const bar of bars.slice(0, crashAt)) await feedStep(test, bar, process);
+      await feedStep(test, bars[crashAt]!, process, false);
+      await settle(test, process);
+      // The process dies: no drain, no flush of its writers, its database connections gone with it.
+      // Only what it stored before acknowledging its input may count.
+      await process.connection.close();
+      await process.db?.destroy();
+      const feeder = new NatsActorBus(test.jetstream, test.manager, test.subjects);
+      const next = bars[crashAt + 1]!;
+      await feeder.publish('bar', test.subjects.bar(next.symbol), next);
+      await feeder.publish('signal', test.subjects.signal('momentum', next.symbol), signalFor(next));
+      await feeder.flush();
+
+      process = await startProcess(test.url, config, database.url);
+      await settle(test, process);
+      for (const bar of bars.slice(crashAt + 2)) await feedStep(test, bar, process);
+      await process.trading.stop();
+      await process.connection.close();
+      await process.db?.destroy();
+
+      const ledger = await ordersLedger(test);
+      const rows = await auditRows(db);
+
+      // Every decision, pass or deny, with the values each check compared.
+      assert.equal(ledger.decisions.length, bars.length, 'one decision per signal');
+      assert.deepEqual(
+        rows.decisions,
+        sortedById(ledger.decisions).map((d) => ({
+          run_id: 'live',
+          id: d.id,
+          ts: d.ts_event,
+          ts_init: d.ts_init,
+          strategy: d.strategy,
+          symbol: d.symbol,
+          outcome: d.outcome,
+          code: d.code,
+          reason: d.reason,
+          trading_state: d.trading_state,
+          checks: JSON.parse(JSON.stringify(d.checks)),
+          signal_id: d.signal_id,
+          intent_id: d.intent_id ?? null,
+        })),
+      );
+      const outcomes = new Set(rows.decisions.map((d) => d.outcome));
+      assert.deepEqual([...outcomes].sort(), ['deny', 'pass'], 'both outcomes are audited');
+      for (const row of rows.decisions) {
+        const confidence = row.checks.find((c) => c.check === 'MIN_CONFIDENCE');
+        assert.deepEqual(confidence, { check: 'MIN_CONFIDENCE', passed: true, value: 0.6, limit: 0.55 });
+        if (row.outcome === 'pass')
+          assert.ok(
+            row.checks.every((c) => c.passed),
+            row.id,
+          );
+        else assert.equal(row.checks.find((c) => c.check === row.code)?.passed, false, row.id);
+      }
+
+      // One row per order (per passed intent), as of its last published order event.
+      assert.ok(ledger.intents.length > 3 && ledger.fills.length > 3);
+      const lastEvent = new Map(ledger.events.map((e) => [e.order_id, e]));
+      const fillTotals = new Map<string, { quantity: number; notional: number }>();
+      for (const f of ledger.fills) {
+        const totals = fillTotals.get(f.order_id) ?? { quantity: 0, notional: 0 };
+        totals.quantity += f.quantity;
+        totals.notional += f.quantity * f.price;
+        fillTotals.set(f.order_id, totals);
+      }
+      assert.deepEqual(
+        rows.orders,
+        sortedById(
+          ledger.intents.map((i) => {
+            const id = orderIdFor(i.id);
+            const last = lastEvent.get(id);
+            const totals = fillTotals.get(id);
+            assert.ok(last, `${id} has order events`);
+            return {
+              run_id: 'live',
+              id,
+              ts: i.ts_event,
+              ts_init: i.ts_init,
+              intent_id: i.id,
+              strategy: i.strategy,
+              symbol: i.symbol,
+              side: i.side,
+              quantity: i.quantity,
+              order_type: i.order_type,
+              limit_price: i.limit_price ?? null,
+              time_in_force: i.time_in_force,
+              reduce_only: i.reduce_only,
+              status: last.status,
+              filled_quantity: last.filled_quantity,
+              avg_fill_price: totals ? totals.notional / totals.quantity : null,
+              updated_at: last.ts_event,
+            };
+          }),
+        ),
+      );
+      assert.ok(
+        rows.orders.some((o) => o.status === 'filled'),
+        'filled orders are updated in place',
+      );
+      assert.deepEqual(
+        rows.events,
+        sortedById(ledger.events).map((e) => ({
+          run_id: 'live',
+          id: e.id,
+          ts: e.ts_event,
+          ts_init: e.ts_init,
+          order_id: e.order_id,
+          intent_id: e.intent_id,
+          symbol: e.symbol,
+          status: e.status,
+          filled_quantity: e.filled_quantity,
+          leaves_quantity: e.leaves_quantity,
+          reason: e.reason ?? null,
+        })),
+      );
+      assert.deepEqual(
+        rows.fills,
+        sortedById(ledger.fills).map((f) => ({
+          run_id: 'live',
+          id: f.id,
+          ts: f.ts_event,
+          ts_init: f.ts_init,
+          order_id: f.order_id,
+          symbol: f.symbol,
+          side: f.side,
+          quantity: f.quantity,
+          price: f.price,
+          fee: f.fee,
+          liquidity: f.liquidity,
+        })),
+      );
+
+      // Portfolio snapshots: an equity row per instant with a snapshot, and the position of the
+      // symbol that moved; each row is a snapshot as published. (The key is the instant, so of
+      // several snapshots within one millisecond only the first is kept.)
+      const snapshots = new Map(ledger.snapshots.map((p) => [p.id, p]));
+      assert.deepEqual(
+        rows.equity.map((e) => e.ts),
+        [...new Set(ledger.snapshots.map((p) => p.ts_event))].sort((a, b) => a - b),
+      );
+      for (const row of rows.equity) {
+        const snapshot = snapshots.get(row.snapshot_id);
+        assert.ok(snapshot, `${row.snapshot_id} was published`);
+        assert.deepEqual(row, {
+          run_id: 'live',
+          account: 'paper',
+          ts: snapshot.ts_event,
+          snapshot_id: snapshot.id,
+          cash: snapshot.cash,
+          equity: snapshot.equity,
+          gross_exposure: snapshot.gross_exposure,
+          net_exposure: snapshot.net_exposure,
+        });
+      }
+      assert.ok(rows.positions.length > 0);
+      for (const row of rows.positions) {
+        const snapshot = snapshots.get(row.snapshot_id);
+        const position = snapshot?.positions.find((p) => p.symbol === row.symbol);
+        assert.ok(snapshot && position, `${row.snapshot_id} was published with ${row.symbol}`);
+        assert.deepEqual(row, {
+          run_id: 'live',
+          account: 'paper',
+          symbol: row.symbol,
+          ts: snapshot.ts_event,
+          snapshot_id: snapshot.id,
+          quantity: position.quantity,
+          avg_price: position.avg_price,
+          realized_pnl: position.realized_pnl,
+          unrealized_pnl: position.unrealized_pnl,
+          last_price: position.last_price,
+        });
+      }
+      const final = process.trading.status().portfolio.positions;
+      for (const { symbol, quantity } of final) {
+        const net = rows.fills
+          .filter((f) => f.symbol === symbol)
+          .reduce((sum, f) => sum + (f.side === 'buy' ? f.quantity : -f.quantity), 0);
+        assert.ok(Math.abs(net - quantity) < 1e-9, `${symbol}: fills rows net ${net}, position ${quantity}`);
+      }
+
+      // A replay of the same session (same run id) adds no row and changes none.
+      await inProcessReference(bars, db);
+      assert.deepEqual(await auditRows(db), rows);
     });
   });
 });
