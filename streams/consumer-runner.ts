@@ -196,10 +196,35 @@ export class ConsumerRunner<N extends MessageName> {
   private unacknowledged: JsMsg[] = [];
 
   private idleCheckpoint: NodeJS.Timeout | undefined;
+  /** When the last message was handled (performance.now()), for the idle checkpoint. */
+  private lastHandledAt = 0;
+
+  /**
+   * Checkpoints once no message has been handled for idleCheckpointMs. One timer serves a whole
+   * stream of messages: when it fires early it re-arms for the rest of the quiet span, rather than
+   * being cleared and set again for every message.
+   */
+  private armIdleCheckpoint(): void {
+    if (this.idleCheckpoint !== undefined) return;
+    const idleMs = this.options.idleCheckpointMs ?? 20;
+    const fire = () => {
+      this.idleCheckpoint = undefined;
+      const quietFor = performance.now() - this.lastHandledAt;
+      if (quietFor < idleMs) {
+        this.idleCheckpoint = setTimeout(fire, idleMs - quietFor);
+        return;
+      }
+      this.checkpointAndAck().catch((error) =>
+        this.options.logger?.error({ err: error }, 'checkpoint failed'),
+      );
+    };
+    this.idleCheckpoint = setTimeout(fire, idleMs);
+  }
 
   /** Acks what was handled before the call, once the checkpoint has made its outputs durable. */
   private async checkpointAndAck(): Promise<void> {
     clearTimeout(this.idleCheckpoint);
+    this.idleCheckpoint = undefined;
     if (this.unacknowledged.length === 0) return;
     const handled = this.unacknowledged;
     this.unacknowledged = [];
@@ -308,53 +333,62 @@ export class ConsumerRunner<N extends MessageName> {
         messages.stop();
         break;
       }
-      await this.handle(message);
+      const handling = this.handle(message);
+      if (handling) await handling;
       if (this.unacknowledged.length >= checkpointEvery) await this.checkpointAndAck();
       else if (this.unacknowledged.length > 0) {
         // A quiet moment: acknowledge what is handled rather than wait for a full batch.
-        clearTimeout(this.idleCheckpoint);
-        this.idleCheckpoint = setTimeout(() => {
-          this.checkpointAndAck().catch((error) =>
-            this.options.logger?.error({ err: error }, 'checkpoint failed'),
-          );
-        }, this.options.idleCheckpointMs ?? 20);
+        this.lastHandledAt = performance.now();
+        this.armIdleCheckpoint();
       }
     }
     await this.checkpointAndAck();
   }
 
-  private async handle(message: JsMsg): Promise<void> {
+  /** Decodes and hands over one message; a promise only when the handler (or a dead letter) is async. */
+  private handle(message: JsMsg): Promise<void> | undefined {
     const decoded = this.decode(message.data);
-    if (!decoded.ok) {
-      await this.deadLetter(message, decoded.reason);
-      return;
-    }
+    if (!decoded.ok) return this.deadLetter(message, decoded.reason);
+    const info = message.info;
     const delivery: Delivery = {
       subject: message.subject,
-      streamSequence: message.info.streamSequence,
-      deliveryCount: message.info.deliveryCount,
+      streamSequence: info.streamSequence,
+      deliveryCount: info.deliveryCount,
     };
+    let pending: void | Promise<void>;
     try {
-      const pending = this.options.handler(decoded.value, delivery);
-      if (pending) await pending;
-      if (this.options.checkpoint) this.unacknowledged.push(message);
-      else message.ack();
-      this.stats.processed++;
+      pending = this.options.handler(decoded.value, delivery);
     } catch (error) {
-      const reason = `handler failed: ${(error as Error).message ?? String(error)}`;
-      if (delivery.deliveryCount >= this.maxDeliver) {
-        await this.deadLetter(message, `${reason} (after ${delivery.deliveryCount} deliveries)`);
-        return;
-      }
-      const backoff = this.options.backoffMs ?? DEFAULT_BACKOFF_MS;
-      const delay = backoff[Math.min(delivery.deliveryCount - 1, backoff.length - 1)] ?? 1_000;
-      this.stats.retried++;
-      this.options.logger?.warn(
-        { subject: message.subject, delay, err: error },
-        'handler failed; will retry',
-      );
-      message.nak(delay);
+      return this.handlerFailed(message, delivery, error);
     }
+    if (pending) {
+      return pending.then(
+        () => this.handled(message),
+        (error: unknown) => this.handlerFailed(message, delivery, error),
+      );
+    }
+    this.handled(message);
+    return undefined;
+  }
+
+  private handled(message: JsMsg): void {
+    if (this.options.checkpoint) this.unacknowledged.push(message);
+    else message.ack();
+    this.stats.processed++;
+  }
+
+  /** Retries with backoff, or dead-letters on the last delivery. */
+  private async handlerFailed(message: JsMsg, delivery: Delivery, error: unknown): Promise<void> {
+    const reason = `handler failed: ${(error as Error).message ?? String(error)}`;
+    if (delivery.deliveryCount >= this.maxDeliver) {
+      await this.deadLetter(message, `${reason} (after ${delivery.deliveryCount} deliveries)`);
+      return;
+    }
+    const backoff = this.options.backoffMs ?? DEFAULT_BACKOFF_MS;
+    const delay = backoff[Math.min(delivery.deliveryCount - 1, backoff.length - 1)] ?? 1_000;
+    this.stats.retried++;
+    this.options.logger?.warn({ subject: message.subject, delay, err: error }, 'handler failed; will retry');
+    message.nak(delay);
   }
 
   private async deadLetter(message: JsMsg, reason: string): Promise<void> {
