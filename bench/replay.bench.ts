@@ -6,7 +6,7 @@
 // - a bar replay (`replay_bar_events_per_s`): real stocknet daily bars of 50 symbols (cycled and
 //   re-stamped a day apart), where every event is a bar close and runs the whole chain.
 // Plus the lockstep run over NATS on a short slice of the bar replay, and the peak RSS of each.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -32,19 +32,24 @@ const dataDir = join(repoRoot, '..', 'shared', 'data');
 const priceDir = join(dataDir, 'stocknet', 'price_raw');
 const START = Date.parse('2017-09-05T00:00:00Z');
 
-async function seriesBySymbol(): Promise<Map<string, Bar[]>> {
-  const symbols = readdirSync(priceDir)
+/** The first 50 stocknet symbols (sorted) with at least 1,000 daily bars, by a line count. */
+function stocknetSymbols(): string[] {
+  return readdirSync(priceDir)
     .filter((name) => name.endsWith('.csv'))
-    .map((name) => basename(name, '.csv'))
-    .sort();
+    .sort()
+    .filter((name) => readFileSync(join(priceDir, name), 'utf8').split('\n').length > 1_001)
+    .slice(0, 50)
+    .map((name) => basename(name, '.csv'));
+}
+
+async function seriesOf(symbols: readonly string[]): Promise<Map<string, Bar[]>> {
   const series = new Map<string, Bar[]>();
   for (const symbol of symbols) {
     const bars: Bar[] = [];
     for await (const row of readDatasetFile(stocknetPriceFile(join(priceDir, `${symbol}.csv`)))) {
       if (row.kind === 'bar') bars.push(row.event);
     }
-    if (bars.length >= 1000) series.set(symbol, bars);
-    if (series.size === 50) break;
+    series.set(symbol, bars);
   }
   return series;
 }
@@ -150,14 +155,15 @@ async function timedReplay(config: BacktestConfig, events: Iterable<MarketEvent>
 }
 
 export default async function replayBench(): Promise<Record<string, number>> {
-  const series = await seriesBySymbol();
-  const symbols = [...series.keys()];
+  // The tick replay runs first, before the daily bars are loaded, so its peak RSS is its own.
+  const symbols = stocknetSymbols();
   const trades = await binanceTrades();
 
   const ticks = await timedReplay(
     benchConfig(symbols, '1s', 0.001),
     tickEvents(trades, symbols, TICK_EVENTS),
   );
+  const series = await seriesOf(symbols);
   const bars = await timedReplay(benchConfig(symbols, '1d', 1), barEvents(series, BAR_EVENTS));
 
   const server = await startNatsServer();
