@@ -355,20 +355,20 @@ export class ConsumerRunner<N extends MessageName> {
       streamSequence: info.streamSequence,
       deliveryCount: info.deliveryCount,
     };
+    // As one try block around handler and acknowledgement: whatever throws takes the failure path.
     let pending: void | Promise<void>;
     try {
       pending = this.options.handler(decoded.value, delivery);
+      if (!pending) {
+        this.handled(message);
+        return undefined;
+      }
     } catch (error) {
       return this.handlerFailed(message, delivery, error);
     }
-    if (pending) {
-      return pending.then(
-        () => this.handled(message),
-        (error: unknown) => this.handlerFailed(message, delivery, error),
-      );
-    }
-    this.handled(message);
-    return undefined;
+    return pending
+      .then(() => this.handled(message))
+      .catch((error: unknown) => this.handlerFailed(message, delivery, error));
   }
 
   private handled(message: JsMsg): void {
