@@ -151,7 +151,7 @@ describe('migration 0003 on rows stored as jsonb', () => {
     }
 
     const result = await migrateToLatest(db);
-    assert.deepEqual(result.applied, ['0003_feature_values_float8']);
+    assert.deepEqual(result.applied, ['0003_feature_values_float8', '0004_drop_redundant_time_btrees']);
     const sets = await db.selectFrom('feature_sets').select(['version', 'name', 'column_names']).execute();
     assert.deepEqual(sets, [{ version: 'v-legacy', name: 'legacy', column_names: ['alpha', 'mid', 'zeta'] }]);
     const stored = await readFeatureRows(db, { symbol: 'OLD' });

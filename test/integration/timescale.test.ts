@@ -42,7 +42,12 @@ describe('timescale/ on a real PostgreSQL', () => {
 
   test('migrations run twice; the second applies nothing', async () => {
     const first = await migrateToLatest(db);
-    assert.deepEqual(first.applied, ['0001_core_tables', '0002_time_layout', '0003_feature_values_float8']);
+    assert.deepEqual(first.applied, [
+      '0001_core_tables',
+      '0002_time_layout',
+      '0003_feature_values_float8',
+      '0004_drop_redundant_time_btrees',
+    ]);
     const second = await migrateToLatest(db);
     assert.deepEqual(second.applied, []);
     assert.equal(second.flavour, first.flavour);
@@ -64,7 +69,12 @@ describe('timescale/ on a real PostgreSQL', () => {
     assert.deepEqual(status.pendingMigrations, []);
     assert.deepEqual(
       status.migrations.map((m) => m.name),
-      ['0001_core_tables', '0002_time_layout', '0003_feature_values_float8'],
+      [
+        '0001_core_tables',
+        '0002_time_layout',
+        '0003_feature_values_float8',
+        '0004_drop_redundant_time_btrees',
+      ],
     );
   });
 
