@@ -43,6 +43,24 @@ export interface ActorBus {
   flush(): Promise<void>;
 }
 
+/**
+ * The subscribe option that acknowledges input only after `storeRows` has made the rows it caused
+ * durable and the bus has confirmed what the handler published; none (acknowledge when handled)
+ * when there are no rows to store.
+ */
+export function checkpointAfterStoring(
+  bus: ActorBus,
+  storeRows: (() => Promise<void>) | undefined,
+): { checkpoint?: () => Promise<void> } {
+  if (storeRows === undefined) return {};
+  return {
+    checkpoint: async () => {
+      await storeRows();
+      await bus.flush();
+    },
+  };
+}
+
 export interface NatsBusTuning {
   /** See ConsumerRunnerOptions.idleCheckpointMs. */
   idleCheckpointMs?: number;

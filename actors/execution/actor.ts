@@ -24,7 +24,7 @@ import type {
   QuoteTick,
   TradeTick,
 } from '../../schemas/messages.ts';
-import type { ActorBus, Subscription } from '../../streams/bus.ts';
+import { type ActorBus, checkpointAfterStoring, type Subscription } from '../../streams/bus.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { barAsTrade } from '../market-data.ts';
@@ -134,13 +134,7 @@ export class ExecutionActor {
    * published): a crash cannot lose the row of an order, event or fill whose input was acked.
    */
   private get checkpoint(): { checkpoint?: () => Promise<void> } {
-    if (this.writers === undefined) return {};
-    return {
-      checkpoint: async () => {
-        await this.flushWriters();
-        await this.options.bus.flush();
-      },
-    };
+    return checkpointAfterStoring(this.options.bus, this.writers && (() => this.flushWriters()));
   }
 
   private async restore(): Promise<void> {

@@ -13,7 +13,12 @@ import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Bar, Fill, PortfolioSnapshot, Position, QuoteTick, TradeTick } from '../../schemas/messages.ts';
-import type { ActorBus, Delivery, Subscription } from '../../streams/bus.ts';
+import {
+  type ActorBus,
+  checkpointAfterStoring,
+  type Delivery,
+  type Subscription,
+} from '../../streams/bus.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { tickPrice } from '../market-data.ts';
@@ -113,13 +118,7 @@ export class PortfolioActor {
    * stored (and the snapshots published), so a crash cannot lose them.
    */
   private get checkpoint(): { checkpoint?: () => Promise<void> } {
-    if (this.writers === undefined) return {};
-    return {
-      checkpoint: async () => {
-        await this.flushWriters();
-        await this.options.bus.flush();
-      },
-    };
+    return checkpointAfterStoring(this.options.bus, this.writers && (() => this.flushWriters()));
   }
 
   private async subscribe(): Promise<void> {

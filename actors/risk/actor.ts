@@ -30,7 +30,12 @@ import type {
   TradeTick,
 } from '../../schemas/messages.ts';
 import { symbolToken } from '../../schemas/subjects.ts';
-import type { ActorBus, Delivery, Subscription } from '../../streams/bus.ts';
+import {
+  type ActorBus,
+  checkpointAfterStoring,
+  type Delivery,
+  type Subscription,
+} from '../../streams/bus.ts';
 import type { NatsConnection } from '../../streams/connection.ts';
 import {
   type ControlHandler,
@@ -245,13 +250,7 @@ export class RiskGateActor {
    */
   private get checkpoint(): { checkpoint?: () => Promise<void> } {
     const writer = this.writer;
-    if (writer === undefined) return {};
-    return {
-      checkpoint: async () => {
-        await writer.flush();
-        await this.options.bus.flush();
-      },
-    };
+    return checkpointAfterStoring(this.options.bus, writer && (() => writer.flush()));
   }
 
   /** Stops taking messages (the one in hand finishes) and writes what is buffered. */
