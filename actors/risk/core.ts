@@ -111,44 +111,53 @@ const HALTED_CHECK = sharedPair('TRADING_HALTED');
 const RESTRICTED_CHECK = sharedPair('RESTRICTED');
 const INSTRUMENT_CHECK = sharedPair('INSTRUMENT_UNKNOWN');
 
-/** Passed orders in a sliding window of event time: a ring of the last `maxOrders` pass times. */
+/**
+ * Passed orders in a sliding window of event time: the pass times still inside the window (at most
+ * `maxOrders` of them), oldest first in a ring that grows only as far as orders actually come, so a
+ * generous limit costs no memory up front. Event time never goes back, so times leave from the front.
+ */
 class RateWindow {
-  private readonly times: Float64Array;
+  private times = new Float64Array(16);
   private head = 0;
-  private count = 0;
+  private size = 0;
 
   constructor(
     readonly maxOrders: number,
     readonly windowMs: number,
-  ) {
-    this.times = new Float64Array(maxOrders);
-  }
+  ) {}
 
-  /** Orders already in the window (now − windowMs, now]; the oldest of the last maxOrders decides. */
+  /** Whether `maxOrders` orders are already in the window (now − windowMs, now]. */
   isFull(now: number): boolean {
-    return this.count === this.maxOrders && this.times[this.head]! > now - this.windowMs;
+    return this.inWindow(now) >= this.maxOrders;
   }
 
-  /**
-   * Orders in the window. Pass times are recorded in event-time order, so those inside the window
-   * are the newest ones: count back from the newest until one falls out.
-   */
+  /** Orders in the window; those that fell out of it are forgotten. */
   inWindow(now: number): number {
     const since = now - this.windowMs;
-    let n = 0;
-    let index = this.head;
-    while (n < this.count) {
-      index = index === 0 ? this.maxOrders - 1 : index - 1;
-      if (!(this.times[index]! > since)) break;
-      n++;
+    const mask = this.times.length - 1;
+    while (this.size > 0 && !(this.times[this.head]! > since)) {
+      this.head = (this.head + 1) & mask;
+      this.size--;
     }
-    return n;
+    return this.size;
   }
 
   record(now: number): void {
-    this.times[this.head] = now;
-    this.head = (this.head + 1) % this.maxOrders;
-    if (this.count < this.maxOrders) this.count++;
+    if (this.size === this.maxOrders) {
+      // Only the newest maxOrders can matter.
+      this.head = (this.head + 1) & (this.times.length - 1);
+      this.size--;
+    }
+    if (this.size === this.times.length) this.grow();
+    this.times[(this.head + this.size) & (this.times.length - 1)] = now;
+    this.size++;
+  }
+
+  private grow(): void {
+    const grown = new Float64Array(this.times.length * 2);
+    for (let n = 0; n < this.size; n++) grown[n] = this.times[(this.head + n) & (this.times.length - 1)]!;
+    this.times = grown;
+    this.head = 0;
   }
 }
 
@@ -245,8 +254,8 @@ export class RiskGateCore {
   private drawdownCheck: SharedPair | undefined;
   private readonly orderRateCheck: SharedPair | undefined;
   /** REPEATED_EXECUTION results by orders in the window, passed and failed. */
-  private readonly repeatedPass: CheckResult[] = [];
-  private readonly repeatedFail: CheckResult[] = [];
+  private readonly repeatedPass = new Map<number, CheckResult>();
+  private readonly repeatedFail = new Map<number, CheckResult>();
 
   // The decision being built: its checks so far and the first failure. evaluate() is synchronous and
   // never re-entered, so one set of fields serves every decision.
@@ -269,13 +278,17 @@ export class RiskGateCore {
     const rate = options.limits.orderRate;
     this.orderRate = rate && new RateWindow(rate.maxOrders, rate.windowMs);
     this.orderRateCheck = rate && sharedPair('ORDER_RATE', undefined, rate.maxOrders);
-    const repeated = options.limits.repeatedExecution;
-    if (repeated) {
-      for (let n = 0; n <= repeated.maxOrders; n++) {
-        this.repeatedPass.push(sharedCheck('REPEATED_EXECUTION', true, n, repeated.maxOrders));
-        this.repeatedFail.push(sharedCheck('REPEATED_EXECUTION', false, n, repeated.maxOrders));
-      }
+  }
+
+  /** The shared result of the repeated-execution check with `inWindow` orders, made on first use. */
+  private repeatedResult(passed: boolean, inWindow: number, maxOrders: number): CheckResult {
+    const results = passed ? this.repeatedPass : this.repeatedFail;
+    let result = results.get(inWindow);
+    if (result === undefined) {
+      result = sharedCheck('REPEATED_EXECUTION', passed, inWindow, maxOrders);
+      results.set(inWindow, result);
     }
+    return result;
   }
 
   get tradingState(): TradingState {
@@ -540,7 +553,7 @@ export class RiskGateCore {
       const window = side === 'buy' ? s.buys! : s.sells!;
       const passed = !window.isFull(now);
       const inWindow = window.inWindow(now);
-      if (this.add((passed ? this.repeatedPass : this.repeatedFail)[inWindow]!))
+      if (this.add(this.repeatedResult(passed, inWindow, window.maxOrders)))
         this.reason = `${window.maxOrders} ${side} orders for ${symbol} within ${window.windowMs} ms`;
     }
 
