@@ -14,6 +14,7 @@ import { streamName } from '../streams/topology.ts';
 import type { Database } from '../timescale/database.ts';
 import { ExecutionActor, type ExecutionStatus } from './execution/actor.ts';
 import type { SimulatedVenueOptions } from './execution/simulated-venue.ts';
+import { subscribeMarketData } from './market-data.ts';
 import { PortfolioActor, type PortfolioStatus } from './portfolio/actor.ts';
 import { type DenialBurst, RiskGateActor, type RiskGateStatus } from './risk/actor.ts';
 import type { RiskGateCoreOptions, TradingState } from './risk/core.ts';
@@ -63,6 +64,7 @@ export async function startTrading(config: TradingConfig, services: TradingServi
   const { bus, store, control, db, logger, lastMarketData } = services;
   const common = {
     bus,
+    sharedMarketData: true,
     ...(store ? { store } : {}),
     ...(db ? { db } : {}),
     ...(config.runId ? { runId: config.runId } : {}),
@@ -91,12 +93,15 @@ export async function startTrading(config: TradingConfig, services: TradingServi
     ...(config.markIntervalMs !== undefined ? { markIntervalMs: config.markIntervalMs } : {}),
     ...(logger ? { logger: logger.child({ actor: 'portfolio' }) } : {}),
   });
+  // One consumer per kind of market data for the three, in the order they were started.
+  const marketData = await subscribeMarketData(bus, [risk, execution, portfolio]);
   return {
     risk,
     execution,
     portfolio,
     status: () => ({ risk: risk.status(), execution: execution.status(), portfolio: portfolio.status() }),
     stop: async () => {
+      for (const subscription of marketData) await subscription.drain();
       await risk.stop();
       await execution.stop();
       await portfolio.stop();

@@ -27,7 +27,7 @@ import type {
 import { type ActorBus, checkpointAfterStoring, type Subscription } from '../../streams/bus.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
-import { barAsTrade } from '../market-data.ts';
+import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
 import { type SnapshotStore, snapshotKey } from '../snapshot-store.ts';
 import { type ExecutionReport, isFill } from './broker-adapter.ts';
@@ -41,6 +41,8 @@ export interface ExecutionActorOptions {
   store?: SnapshotStore;
   db?: Kysely<Database>;
   runId?: string;
+  /** True when the process hands it market data with other readers (subscribeMarketData). */
+  sharedMarketData?: boolean;
   logger?: Logger;
 }
 
@@ -77,7 +79,7 @@ interface Writers {
   fillTotals: Map<string, { quantity: number; notional: number }>;
 }
 
-export class ExecutionActor {
+export class ExecutionActor implements MarketDataReader {
   readonly venue: SimulatedVenue;
   private readonly clock = new ReplayClock();
   private readonly subscriptions: Subscription[] = [];
@@ -170,23 +172,8 @@ export class ExecutionActor {
         },
         ...this.checkpoint,
       }),
-      await bus.subscribe({
-        durable: 'execution-ticks',
-        stream: 'MARKET',
-        filterSubject: subjects.marketFilter('tick'),
-        messages: ['trade_tick', 'quote_tick'],
-        handler: (tick) => this.onTick(tick),
-        ...this.checkpoint,
-      }),
-      await bus.subscribe({
-        durable: 'execution-bars',
-        stream: 'MARKET',
-        filterSubject: subjects.marketFilter('bar'),
-        messages: ['bar'],
-        handler: (bar) => this.onBar(bar),
-        ...this.checkpoint,
-      }),
     );
+    if (!this.options.sharedMarketData) this.subscriptions.push(...(await subscribeMarketData(bus, [this])));
   }
 
   private async onIntent(intent: OrderIntent): Promise<void> {
@@ -223,8 +210,18 @@ export class ExecutionActor {
     await this.save();
   }
 
+  readonly marketDataName = 'execution';
+
+  get storeMarketDataRows(): (() => Promise<void>) | undefined {
+    return this.writers && (() => this.flushWriters());
+  }
+
   // Market data handlers stay synchronous unless the venue reports something: a tick replay pays
   // no promise per tick.
+  onMarketData(event: MarketData): Promise<void> | undefined {
+    return event.schema === 'bar.v1' ? this.onBar(event) : this.onTick(event);
+  }
+
   private onTick(tick: TradeTick | QuoteTick): Promise<void> | undefined {
     this.clock.advanceTo(tick.ts_event);
     // Event time passes for every symbol, so arrivals and cancels elsewhere settle too.

@@ -21,7 +21,7 @@ import {
 } from '../../streams/bus.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
-import { tickPrice } from '../market-data.ts';
+import { type MarketData, type MarketDataReader, subscribeMarketData, tickPrice } from '../market-data.ts';
 import { type SnapshotStore, safeToken, snapshotKey } from '../snapshot-store.ts';
 import { PortfolioCore, type PortfolioState } from './core.ts';
 
@@ -35,6 +35,8 @@ export interface PortfolioActorOptions {
   store?: SnapshotStore;
   db?: Kysely<Database>;
   runId?: string;
+  /** True when the process hands it market data with other readers (subscribeMarketData). */
+  sharedMarketData?: boolean;
   logger?: Logger;
 }
 
@@ -56,7 +58,7 @@ interface Writers {
 /** Fill ids kept for duplicate detection; the stream sequence covers the restart case. */
 const FILL_MEMORY = 4_096;
 
-export class PortfolioActor {
+export class PortfolioActor implements MarketDataReader {
   private core: PortfolioCore;
   private readonly clock = new ReplayClock();
   private readonly subscriptions: Subscription[] = [];
@@ -133,23 +135,8 @@ export class PortfolioActor {
         handler: (fill, delivery) => this.onFill(fill, delivery),
         ...this.checkpoint,
       }),
-      await bus.subscribe({
-        durable: `portfolio-ticks-${safeToken(this.options.account)}`,
-        stream: 'MARKET',
-        filterSubject: subjects.marketFilter('tick'),
-        messages: ['trade_tick', 'quote_tick'],
-        handler: (tick) => this.onMark(tick.symbol, tickPrice(tick), tick),
-        ...this.checkpoint,
-      }),
-      await bus.subscribe({
-        durable: `portfolio-bars-${safeToken(this.options.account)}`,
-        stream: 'MARKET',
-        filterSubject: subjects.marketFilter('bar'),
-        messages: ['bar'],
-        handler: (bar) => this.onMark(bar.symbol, bar.close, bar),
-        ...this.checkpoint,
-      }),
     );
+    if (!this.options.sharedMarketData) this.subscriptions.push(...(await subscribeMarketData(bus, [this])));
   }
 
   private async onFill(fill: Fill, delivery: Delivery): Promise<void> {
@@ -163,6 +150,20 @@ export class PortfolioActor {
       value: this.core.toJSON(),
       sequence: delivery.streamSequence,
     });
+  }
+
+  get marketDataName(): string {
+    return `portfolio-${safeToken(this.options.account)}`;
+  }
+
+  get storeMarketDataRows(): (() => Promise<void>) | undefined {
+    return this.writers && (() => this.flushWriters());
+  }
+
+  onMarketData(event: MarketData): Promise<void> | undefined {
+    return event.schema === 'bar.v1'
+      ? this.onMark(event.symbol, event.close, event)
+      : this.onMark(event.symbol, tickPrice(event), event);
   }
 
   /** Synchronous unless a snapshot is due, so a tick replay pays no promise per tick. */

@@ -46,7 +46,7 @@ import {
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { isTerminal, orderIdFor } from '../execution/order.ts';
-import { barAsTrade } from '../market-data.ts';
+import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { PortfolioCore, type PortfolioState } from '../portfolio/core.ts';
 import { type SnapshotStore, snapshotKey } from '../snapshot-store.ts';
 import { RiskGateCore, type RiskGateCoreOptions, type TradingState } from './core.ts';
@@ -77,6 +77,8 @@ export interface RiskGateActorOptions {
    * before its market consumers deliver anything new (NATS: last message per subject).
    */
   lastMarketData?: () => Promise<(TradeTick | QuoteTick | Bar)[]>;
+  /** True when the process hands it market data with other readers (subscribeMarketData). */
+  sharedMarketData?: boolean;
   logger?: Logger;
 }
 
@@ -99,7 +101,7 @@ export interface RiskGateStatus {
 
 const QUANTITY_EPSILON = 1e-9;
 
-export class RiskGateActor {
+export class RiskGateActor implements MarketDataReader {
   readonly gate: RiskGate;
   private readonly clock = new ReplayClock();
   private readonly subscriptions: Subscription[] = [];
@@ -138,10 +140,7 @@ export class RiskGateActor {
    * limits at once, and when it reflects the same last fill the positions are reconciled here.
    */
   private async restore(): Promise<void> {
-    for (const event of (await this.options.lastMarketData?.()) ?? []) {
-      if (event.schema === 'bar.v1') this.onBar(event);
-      else this.onTick(event);
-    }
+    for (const event of (await this.options.lastMarketData?.()) ?? []) this.onMarketData(event);
     const store = this.options.store;
     const saved = await store?.load<RiskState>(this.key);
     if (saved !== undefined) {
@@ -171,20 +170,6 @@ export class RiskGateActor {
         ...this.checkpoint,
       }),
       await bus.subscribe({
-        durable: 'risk-ticks',
-        stream: 'MARKET',
-        filterSubject: subjects.marketFilter('tick'),
-        messages: ['trade_tick', 'quote_tick'],
-        handler: (tick) => this.onTick(tick),
-      }),
-      await bus.subscribe({
-        durable: 'risk-bars',
-        stream: 'MARKET',
-        filterSubject: subjects.marketFilter('bar'),
-        messages: ['bar'],
-        handler: (bar) => this.onBar(bar),
-      }),
-      await bus.subscribe({
         durable: 'risk-executions',
         stream: 'ORDERS',
         filterSubject: `${ns}exec.>`,
@@ -199,6 +184,7 @@ export class RiskGateActor {
         handler: (snapshot) => this.onPortfolio(snapshot),
       }),
     );
+    if (!this.options.sharedMarketData) this.subscriptions.push(...(await subscribeMarketData(bus, [this])));
     if (this.options.control) {
       this.control = serveControl({
         connection: this.options.control,
@@ -278,6 +264,14 @@ export class RiskGateActor {
     }
     await this.writer?.add(decision);
     await this.apply(result, signal.ts_event);
+  }
+
+  readonly marketDataName = 'risk';
+
+  onMarketData(event: MarketData): undefined {
+    if (event.schema === 'bar.v1') this.onBar(event);
+    else this.onTick(event);
+    return undefined;
   }
 
   private onTick(tick: TradeTick | QuoteTick): void {

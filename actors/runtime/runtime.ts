@@ -24,6 +24,7 @@ import { SharedFeatureActors } from '../feature/shared.ts';
 import { InferenceActor } from '../inference/actor.ts';
 import { ModelRegistry } from '../inference/registry.ts';
 import { openLeaseBucket } from '../leader.ts';
+import { subscribeMarketData } from '../market-data.ts';
 import { NewsActor } from '../news/actor.ts';
 import { PortfolioActor } from '../portfolio/actor.ts';
 import { RiskGateActor } from '../risk/actor.ts';
@@ -82,7 +83,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const store = needsStore
     ? await KvSnapshotStore.open(jetstream, config.snapshotBucket ?? 'sluice_snapshots')
     : undefined;
-  const shared = { bus, ...(store ? { store } : {}), ...(db ? { db } : {}) };
+  // The trading actors of this process share one market-data consumer per kind (subscribeMarketData).
+  const shared = { bus, sharedMarketData: true, ...(store ? { store } : {}), ...(db ? { db } : {}) };
   const { trading } = config;
   const limits = parseRiskLimits(trading.limits, '/trading/limits');
 
@@ -112,6 +114,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         logger: log('portfolio'),
       })
     : undefined;
+  const marketData = await subscribeMarketData(
+    bus,
+    [risk, execution, portfolio].filter((reader) => reader !== undefined),
+  );
   const alerts = runs('alerts')
     ? new AlertActor({
         bus,
@@ -262,6 +268,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       await features?.stop();
       await inference?.stop();
       await news?.stop();
+      for (const subscription of marketData) await subscription.drain();
       await risk?.stop();
       await execution?.stop();
       await portfolio?.stop();
