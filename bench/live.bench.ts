@@ -10,11 +10,9 @@
 //   of the tick that closes a bar to the arrival of that bar's signal on sig.>.
 // The database is left out (feature rows written per second is its own figure); the trading actors'
 // per-tick load is in the trading bench.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { DEFAULT_FEATURE_SET } from '../actors/feature/feature-set.ts';
@@ -29,6 +27,7 @@ import { EventPublisher } from '../streams/publisher.ts';
 import { applyStreams } from '../streams/topology.ts';
 import { startNatsServer } from '../test/support/nats-server.ts';
 import { binanceTrades, rawConsumePerSecond } from './support/jetstream.ts';
+import { StatusProcess } from './support/status-process.ts';
 
 const BACKLOG = Number(process.env.BENCH_LIVE_TICKS ?? 200_000);
 const RAW_MESSAGES = Number(process.env.BENCH_LIVE_RAW_MESSAGES ?? 100_000);
@@ -45,32 +44,13 @@ interface InstanceStatus {
   rss: number;
 }
 
-/** A feature instance process and its latest status line. */
-class FeatureInstance {
-  status: InstanceStatus = { ticks: 0, published: 0, rss: 0 };
-  peakRss = 0;
-  private readonly child: ChildProcess;
-
-  constructor(natsUrl: string, partitions: readonly number[]) {
-    this.child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(benchDir, 'support', 'feature-instance.ts'), partitions.join(',')],
-      {
-        env: { ...process.env, NATS_URL: natsUrl, SLUICE_LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      this.status = JSON.parse(line) as InstanceStatus;
-      this.peakRss = Math.max(this.peakRss, this.status.rss);
-    });
-  }
-
-  async stop(): Promise<void> {
-    const exited = new Promise((resolveExit) => this.child.once('exit', resolveExit));
-    this.child.kill('SIGTERM');
-    await exited;
-  }
+/** A feature instance process owning `partitions`. */
+function featureInstance(natsUrl: string, partitions: readonly number[]): StatusProcess<InstanceStatus> {
+  return new StatusProcess('feature-instance.ts', [partitions.join(',')], natsUrl, {
+    ticks: 0,
+    published: 0,
+    rss: 0,
+  });
 }
 
 /** Tick n of the endless replay: print n % count of the file, for symbol n % 50, one span later per cycle. */
@@ -104,7 +84,7 @@ export default async function liveBench(): Promise<Record<string, number>> {
   const server = await startNatsServer();
   const connection = await connectNats({ url: server.url, name: 'bench-live' });
   const feed = await connectNats({ url: server.url, name: 'bench-live-feed' });
-  const instances: FeatureInstance[] = [];
+  const instances: StatusProcess<InstanceStatus>[] = [];
   try {
     const manager = await jetstreamManager(connection);
     await applyStreams(manager, { replicas: 1 });
@@ -185,7 +165,7 @@ export default async function liveBench(): Promise<Record<string, number>> {
     });
 
     const startedAt = performance.now();
-    instances.push(new FeatureInstance(server.url, [0, 1]), new FeatureInstance(server.url, [2, 3]));
+    instances.push(featureInstance(server.url, [0, 1]), featureInstance(server.url, [2, 3]));
     const handled = () => instances.reduce((sum, instance) => sum + instance.status.ticks, 0);
     const published = () => instances.reduce((sum, instance) => sum + instance.status.published, 0);
     const drained = await waitFor(() => handled() >= BACKLOG && signals >= published(), 300_000);

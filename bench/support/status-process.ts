@@ -1,0 +1,42 @@
+// A bench's system under test in a process of its own (as `sluice run` runs it), so the bench's load
+// generator and measurements share neither its heap nor its event loop. The child prints one JSON
+// status line at a time on stdout; SIGTERM stops it gracefully.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const supportDir = dirname(fileURLToPath(import.meta.url));
+
+export class StatusProcess<Status extends { rss: number }> {
+  status: Status;
+  peakRss = 0;
+  private readonly child: ChildProcess;
+  private readonly firstStatus: Promise<void>;
+
+  /** Runs bench/support/`script` with `args`, NATS_URL set to `natsUrl`. */
+  constructor(script: string, args: readonly string[], natsUrl: string, initial: Status) {
+    this.status = initial;
+    this.child = spawn(process.execPath, ['--import', 'tsx', join(supportDir, script), ...args], {
+      env: { ...process.env, NATS_URL: natsUrl, SLUICE_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines = createInterface({ input: this.child.stdout! });
+    this.firstStatus = new Promise((resolve) => lines.once('line', () => resolve()));
+    lines.on('line', (line) => {
+      this.status = JSON.parse(line) as Status;
+      this.peakRss = Math.max(this.peakRss, this.status.rss);
+    });
+  }
+
+  /** Resolves once the child has started and reported. */
+  ready(): Promise<void> {
+    return this.firstStatus;
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}

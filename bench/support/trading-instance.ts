@@ -1,0 +1,64 @@
+// The trading process of the trading bench, in a process of its own as `sluice run` would run it:
+// risk gate → execution (simulated venue) → portfolio over JetStream on NATS_URL, with limits that
+// pass the bench's orders. Prints one JSON status line every 100 ms (risk decisions, RSS); SIGTERM
+// drains and exits.
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  BpsSlippage,
+  FixedLatency,
+  MakerTakerFee,
+  NextTickFillModel,
+} from '../../actors/execution/venue-models.ts';
+import { FixedNotionalSizer } from '../../actors/risk/sizing.ts';
+import { startTrading } from '../../actors/trading.ts';
+import { Subjects } from '../../schemas/subjects.ts';
+import { NatsActorBus } from '../../streams/bus.ts';
+import { connectNats } from '../../streams/connection.ts';
+
+const connection = await connectNats({ url: process.env.NATS_URL ?? '', name: 'bench-trading' });
+const bus = new NatsActorBus(jetstream(connection), await jetstreamManager(connection), new Subjects(4));
+const trading = await startTrading(
+  {
+    account: 'bench',
+    startingCash: 1e9,
+    startState: 'active',
+    risk: {
+      limits: {
+        instruments: { BTCUSDT: { minQuantity: 0.0001, maxQuantity: 100, maxPosition: 1_000 } },
+        maxOrderNotional: 1e6,
+        priceCollarBps: 200,
+        maxGrossExposure: 1e9,
+        maxNetExposure: 1e9,
+        orderRate: { maxOrders: 1e6, windowMs: 1_000 },
+        repeatedExecution: { maxOrders: 1e6, windowMs: 1_000 },
+        maxMarketDataAgeMs: 60_000,
+        minConfidence: 0.5,
+        tradingSessions: [{ days: [0, 1, 2, 3, 4, 5, 6], openMinute: 0, closeMinute: 1_440 }],
+        restricted: [],
+        maxDailyLoss: 1e9,
+        maxDrawdown: 0.99,
+      },
+      sizer: new FixedNotionalSizer(1_000),
+    },
+    venue: {
+      latency: new FixedLatency(0),
+      fill: new NextTickFillModel(),
+      slippage: new BpsSlippage(1),
+      fee: new MakerTakerFee(0, 1),
+    },
+  },
+  { bus },
+);
+const report = setInterval(() => {
+  const { risk, execution } = trading.status();
+  process.stdout.write(
+    `${JSON.stringify({ decisions: risk.decisions, fills: execution.fills, rss: process.memoryUsage.rss() })}\n`,
+  );
+}, 100);
+process.once('SIGTERM', async () => {
+  clearInterval(report);
+  await trading.stop();
+  await bus.close();
+  await connection.close();
+  process.exit(0);
+});
