@@ -38,6 +38,9 @@ export function connectionOptions(options: ConnectOptions): NodeConnectionOption
     reconnectTimeWait: 250,
     reconnectJitter: 100,
     pingInterval: 10_000,
+    // Every JetStream publish and pull is a request; capturing a stack trace for each (the default)
+    // cost more than the message's own parsing on the hot paths. Errors keep their messages.
+    noAsyncTraces: true,
     ...(authenticators.length > 0 ? { authenticator: authenticators } : {}),
     ...(options.natsTlsCaFile ? { tls: { caFile: options.natsTlsCaFile } } : {}),
   };
