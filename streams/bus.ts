@@ -20,6 +20,8 @@ export interface SubscribeOptions<N extends MessageName> {
   handler: MessageHandler<N>;
   /** Unacknowledged messages in flight before the server waits (backpressure). */
   maxAckPending?: number;
+  /** See DurableConsumerSpec.exclusive: one reader at a time, cumulative acknowledgements. */
+  exclusive?: boolean;
   /** See ConsumerRunnerOptions.rebuild: replays already-handled history after a restart. */
   rebuild?: MessageHandler<N>;
   /** See ConsumerRunnerOptions.checkpoint: acknowledge only after outputs are durable. */
@@ -93,6 +95,7 @@ export class NatsActorBus implements ActorBus {
         durable: options.durable,
         filterSubject: options.filterSubject,
         ...(options.maxAckPending !== undefined ? { maxAckPending: options.maxAckPending } : {}),
+        ...(options.exclusive ? { exclusive: true } : {}),
         ...(this.tuning.ackWaitMs !== undefined ? { ackWaitMs: this.tuning.ackWaitMs } : {}),
       },
       messages: options.messages,

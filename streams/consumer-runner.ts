@@ -4,6 +4,12 @@
 //  - a handler error naks with backoff, and after maxDeliver attempts the message is dead-lettered.
 // In-flight work is bounded by the consumer's max_ack_pending (server side) and the pull batch.
 //
+// An exclusive consumer (one reader at a time) acknowledges cumulatively: one ack for everything
+// handled up to a checkpoint, which costs the server and the client far less than an ack per
+// message. A later ack would cover an earlier message waiting for redelivery, so there a failing
+// handler is retried in place with the same backoff (the messages behind it wait, in order), and a
+// dead letter, once stored, counts as handled.
+//
 // Owned work (see `epoch`): when instances take turns on the same work (a partition leased to one
 // instance at a time), each turn gets a durable consumer of its own, `<durable>-e<epoch>`, which
 // resumes after the acknowledged floor of the earlier turns' consumers and deletes them. An instance
@@ -26,7 +32,7 @@ import type { Subjects } from '../schemas/subjects.ts';
 import { type Decoded, decodeMessage, decodeOneOf } from '../schemas/validate.ts';
 import { sendToDeadLetter } from './dead-letter.ts';
 import type { EventPublisher } from './publisher.ts';
-import { applyConsumer, type DurableConsumerSpec } from './topology.ts';
+import { acknowledgedFloor, applyConsumer, type DurableConsumerSpec } from './topology.ts';
 
 export interface Delivery {
   subject: string;
@@ -91,29 +97,19 @@ export interface ConsumerStats {
 
 const DEFAULT_BACKOFF_MS = [100, 500, 2_000, 5_000] as const;
 
-/**
- * The last stream sequence a durable consumer has had handled. A consumer created to resume at
- * sequence S reports an ack floor of 0 until its first acknowledgement, yet everything before S was
- * handled by the consumer it replaced: without this, a second restart before any acknowledgement
- * would replay nothing and start again from the first message.
- */
-export function acknowledgedFloor(info: ConsumerInfo): number {
-  const resumedAfter =
-    info.config.deliver_policy === DeliverPolicy.StartSequence ? (info.config.opt_start_seq ?? 1) - 1 : 0;
-  return Math.max(info.ack_floor.stream_seq, resumedAfter);
-}
-
 export class ConsumerRunner<N extends MessageName> {
   readonly stats: ConsumerStats = { processed: 0, deadLettered: 0, retried: 0 };
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private readonly maxDeliver: number;
+  private readonly cumulative: boolean;
   private readonly decode: (bytes: Uint8Array) => Decoded<MessageOf<N>>;
   /** The consumer as applied: the durable name carries the epoch, if any. */
   private readonly consumer: DurableConsumerSpec;
 
   constructor(private readonly options: ConsumerRunnerOptions<N>) {
     this.maxDeliver = options.consumer.maxDeliver ?? 5;
+    this.cumulative = options.consumer.exclusive ?? false;
     this.consumer =
       options.epoch === undefined
         ? options.consumer
@@ -229,7 +225,8 @@ export class ConsumerRunner<N extends MessageName> {
     const handled = this.unacknowledged;
     this.unacknowledged = [];
     await this.options.checkpoint?.();
-    for (const message of handled) message.ack();
+    if (this.cumulative) handled[handled.length - 1]?.ack();
+    else for (const message of handled) message.ack();
   }
 
   /**
@@ -345,15 +342,18 @@ export class ConsumerRunner<N extends MessageName> {
     await this.checkpointAndAck();
   }
 
-  /** Decodes and hands over one message; a promise only when the handler (or a dead letter) is async. */
-  private handle(message: JsMsg): Promise<void> | undefined {
+  /**
+   * Decodes and hands over one message; a promise only when the handler (or a dead letter) is async.
+   * `attempt` counts in-place retries of an exclusive consumer on top of the server's deliveries.
+   */
+  private handle(message: JsMsg, attempt?: number): Promise<void> | undefined {
     const decoded = this.decode(message.data);
     if (!decoded.ok) return this.deadLetter(message, decoded.reason);
     const info = message.info;
     const delivery: Delivery = {
       subject: message.subject,
       streamSequence: info.streamSequence,
-      deliveryCount: info.deliveryCount,
+      deliveryCount: attempt ?? info.deliveryCount,
     };
     // As one try block around handler and acknowledgement: whatever throws takes the failure path.
     let pending: void | Promise<void>;
@@ -372,7 +372,7 @@ export class ConsumerRunner<N extends MessageName> {
   }
 
   private handled(message: JsMsg): void {
-    if (this.options.checkpoint) this.unacknowledged.push(message);
+    if (this.options.checkpoint || this.cumulative) this.unacknowledged.push(message);
     else message.ack();
     this.stats.processed++;
   }
@@ -388,7 +388,13 @@ export class ConsumerRunner<N extends MessageName> {
     const delay = backoff[Math.min(delivery.deliveryCount - 1, backoff.length - 1)] ?? 1_000;
     this.stats.retried++;
     this.options.logger?.warn({ subject: message.subject, delay, err: error }, 'handler failed; will retry');
-    message.nak(delay);
+    if (!this.cumulative) {
+      message.nak(delay);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    const retry = this.handle(message, delivery.deliveryCount + 1);
+    if (retry) await retry;
   }
 
   private async deadLetter(message: JsMsg, reason: string): Promise<void> {
@@ -406,10 +412,18 @@ export class ConsumerRunner<N extends MessageName> {
     } catch (error) {
       // The copy did not land: keep the message in the stream and try again later.
       this.options.logger?.error({ err: error, subject: message.subject }, 'dead-letter publish failed');
-      message.nak(1_000);
+      if (!this.cumulative) {
+        message.nak(1_000);
+        return;
+      }
+      // Nothing after it may be acknowledged before it: try again in place.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      if (!this.draining) await this.deadLetter(message, reason);
       return;
     }
-    message.term(reason.slice(0, 200));
+    if (this.cumulative) {
+      this.unacknowledged.push(message);
+    } else message.term(reason.slice(0, 200));
     this.stats.deadLettered++;
     this.options.logger?.warn({ subject: message.subject, reason }, 'message dead-lettered');
   }

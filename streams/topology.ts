@@ -3,6 +3,7 @@
 import {
   AckPolicy,
   type ConsumerConfig,
+  type ConsumerInfo,
   DeliverPolicy,
   DiscardPolicy,
   type JetStreamManager,
@@ -104,6 +105,12 @@ export interface DurableConsumerSpec {
   /** Deliveries before a failing message is dead-lettered by the consumer runner. */
   maxDeliver?: number;
   ackWaitMs?: number;
+  /**
+   * One reader at a time (a partition's owner, a single-writer actor): acknowledgements are
+   * cumulative (AckPolicy.All), one per checkpoint instead of one per message. Never for a consumer
+   * that instances share message by message.
+   */
+  exclusive?: boolean;
   deliverPolicy?: DeliverPolicy;
   optStartSeq?: number;
 }
@@ -111,7 +118,7 @@ export interface DurableConsumerSpec {
 export function consumerConfig(spec: DurableConsumerSpec): Partial<ConsumerConfig> {
   return {
     durable_name: spec.durable,
-    ack_policy: AckPolicy.Explicit,
+    ack_policy: spec.exclusive ? AckPolicy.All : AckPolicy.Explicit,
     filter_subject: spec.filterSubject,
     max_ack_pending: spec.maxAckPending ?? 1024,
     // The runner dead-letters at maxDeliver itself; the server bound is one more so the runner gets
@@ -123,11 +130,24 @@ export function consumerConfig(spec: DurableConsumerSpec): Partial<ConsumerConfi
   };
 }
 
-/** Creates the durable consumer, or updates the fields a durable consumer may change. */
+/**
+ * Creates the durable consumer, or updates the fields a durable consumer may change. A consumer
+ * whose ack policy differs (made by an earlier version) cannot be updated: it is made again to resume
+ * right after what it had acknowledged.
+ */
 export async function applyConsumer(manager: JetStreamManager, spec: DurableConsumerSpec): Promise<void> {
   const config = consumerConfig(spec);
   try {
-    await manager.consumers.info(spec.stream, spec.durable);
+    const existing = await manager.consumers.info(spec.stream, spec.durable);
+    if (existing.config.ack_policy !== config.ack_policy) {
+      await manager.consumers.delete(spec.stream, spec.durable);
+      await manager.consumers.add(spec.stream, {
+        ...config,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: acknowledgedFloor(existing) + 1,
+      });
+      return;
+    }
     await manager.consumers.update(spec.stream, spec.durable, {
       max_ack_pending: config.max_ack_pending,
       max_deliver: config.max_deliver,
@@ -137,6 +157,18 @@ export async function applyConsumer(manager: JetStreamManager, spec: DurableCons
     if (!isNotFound(error)) throw error;
     await manager.consumers.add(spec.stream, config);
   }
+}
+
+/**
+ * The last stream sequence a durable consumer has had handled. A consumer created to resume at
+ * sequence S reports an ack floor of 0 until its first acknowledgement, yet everything before S was
+ * handled by the consumer it replaced: without this, a second restart before any acknowledgement
+ * would replay nothing and start again from the first message.
+ */
+export function acknowledgedFloor(info: ConsumerInfo): number {
+  const resumedAfter =
+    info.config.deliver_policy === DeliverPolicy.StartSequence ? (info.config.opt_start_seq ?? 1) - 1 : 0;
+  return Math.max(info.ack_floor.stream_seq, resumedAfter);
 }
 
 function isNotFound(error: unknown): boolean {

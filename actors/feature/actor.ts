@@ -181,6 +181,8 @@ export class FeatureActor {
           stream: 'MARKET',
           filterSubject: bus.subjects.marketFilter('*', partition),
           messages: MARKET_MESSAGES,
+          // A partition has one owner at a time (by config, or by lease with a consumer per term).
+          exclusive: true,
           handler: (message) => this.apply(message),
           rebuild: (message) => this.rebuild(message),
           checkpoint: () => this.flush(),
