@@ -1,6 +1,7 @@
 // A bench's system under test in a process of its own (as `sluice run` runs it), so the bench's load
 // generator and measurements share neither its heap nor its event loop. The child prints one JSON
-// status line at a time on stdout; SIGTERM stops it gracefully.
+// status line at a time on stdout; SIGTERM stops it gracefully. BENCH_CPU_PROF_DIR=DIR makes each child
+// write a V8 CPU profile there (node refuses --cpu-prof in NODE_OPTIONS).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,10 +18,16 @@ export class StatusProcess<Status extends { rss: number }> {
   /** Runs bench/support/`script` with `args`, NATS_URL set to `natsUrl`. */
   constructor(script: string, args: readonly string[], natsUrl: string, initial: Status) {
     this.status = initial;
-    this.child = spawn(process.execPath, ['--import', 'tsx', join(supportDir, script), ...args], {
-      env: { ...process.env, NATS_URL: natsUrl, SLUICE_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const profile = process.env.BENCH_CPU_PROF_DIR;
+    const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+    this.child = spawn(
+      process.execPath,
+      [...nodeArgs, '--import', 'tsx', join(supportDir, script), ...args],
+      {
+        env: { ...process.env, NATS_URL: natsUrl, SLUICE_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const lines = createInterface({ input: this.child.stdout! });
     this.firstStatus = new Promise((resolve) => lines.once('line', () => resolve()));
     lines.on('line', (line) => {
