@@ -58,7 +58,9 @@ export async function subscribeMarketData(
     let pending: Promise<void>[] | undefined;
     for (const reader of readers) {
       const work = reader.onMarketData(event);
-      if (work) (pending ??= []).push(work);
+      if (!work) continue;
+      pending ??= [];
+      pending.push(work);
     }
     return pending && Promise.all(pending).then(() => undefined);
   };
