@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
 import type { Bar } from '../../schemas/messages.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
-import { createDatabase, type Database } from '../../timescale/database.ts';
-import { migrateToLatest } from '../../timescale/migrate.ts';
-import { postgresForTests } from '../support/postgres.ts';
+import type { Database } from '../../timescale/database.ts';
+import { useMigratedDatabase } from '../support/postgres.ts';
 
 function bar(index: number, symbol = 'AAPL'): Bar {
   return {
@@ -43,16 +42,9 @@ function barWriter(db: Kysely<Database>) {
 }
 
 describe('BatchWriter against a real PostgreSQL', () => {
-  let database: { url: string; close(): Promise<void> };
   let db: Kysely<Database>;
-  before(async () => {
-    database = await postgresForTests();
-    db = createDatabase(database.url);
-    await migrateToLatest(db);
-  });
-  after(async () => {
-    await db?.destroy();
-    await database?.close();
+  useMigratedDatabase((opened) => {
+    db = opened;
   });
 
   it('writes by COPY and, when a batch overlaps stored rows, adds only the new ones', async () => {
@@ -151,16 +143,9 @@ describe('BatchWriter against a real PostgreSQL', () => {
 });
 
 describe('BatchWriter binary COPY encoding', () => {
-  let database: { url: string; close(): Promise<void> };
   let db: Kysely<Database>;
-  before(async () => {
-    database = await postgresForTests();
-    db = createDatabase(database.url);
-    await migrateToLatest(db);
-  });
-  after(async () => {
-    await db?.destroy();
-    await database?.close();
+  useMigratedDatabase((opened) => {
+    db = opened;
   });
 
   interface Raw {
@@ -228,16 +213,9 @@ describe('BatchWriter binary COPY encoding', () => {
 });
 
 describe('BatchWriter binary COPY of jsonb, bool and NULL columns', () => {
-  let database: { url: string; close(): Promise<void> };
   let db: Kysely<Database>;
-  before(async () => {
-    database = await postgresForTests();
-    db = createDatabase(database.url);
-    await migrateToLatest(db);
-  });
-  after(async () => {
-    await db?.destroy();
-    await database?.close();
+  useMigratedDatabase((opened) => {
+    db = opened;
   });
 
   it('round-trips jsonb text, booleans and NULLs', async () => {

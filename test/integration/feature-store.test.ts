@@ -21,7 +21,7 @@ import {
   untyped,
 } from '../../timescale/migrations.ts';
 import { repoRoot } from '../support/cli.ts';
-import { postgresForTests } from '../support/postgres.ts';
+import { postgresForTests, useMigratedDatabase } from '../support/postgres.ts';
 
 async function sampleRows(symbol: string, count: number): Promise<FeatureRow[]> {
   const core = new FeatureCore({ set: DEFAULT_FEATURE_SET });
@@ -45,16 +45,9 @@ async function write(db: Kysely<Database>, set: FeatureSet, rows: readonly Featu
 }
 
 describe('feature store on a real PostgreSQL', () => {
-  let database: { url: string; close(): Promise<void> };
   let db: Kysely<Database>;
-  before(async () => {
-    database = await postgresForTests();
-    db = createDatabase(database.url);
-    await migrateToLatest(db);
-  });
-  after(async () => {
-    await db?.destroy();
-    await database?.close();
+  useMigratedDatabase((opened) => {
+    db = opened;
   });
 
   it('stores values as float8[] and reads them back by name; warm-up nulls stay null; a replay adds nothing', async () => {

@@ -12,8 +12,12 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { appendFile, chmod, chown, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { promisify } from 'node:util';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
+import { createDatabase, type Database } from '../../timescale/database.ts';
+import { migrateToLatest } from '../../timescale/migrate.ts';
 import { dockerAnswers, startTimescaleContainer } from './containers.ts';
 import { freePort } from './ports.ts';
 
@@ -466,4 +470,23 @@ export async function postgresForTests(): Promise<{
       }
     },
   };
+}
+
+/**
+ * For a describe block: a migrated database of its own (postgresForTests) opened before its tests
+ * and handed to `opened`, destroyed and dropped after them.
+ */
+export function useMigratedDatabase(opened: (db: Kysely<Database>) => void): void {
+  let database: Awaited<ReturnType<typeof postgresForTests>> | undefined;
+  let db: Kysely<Database> | undefined;
+  before(async () => {
+    database = await postgresForTests();
+    db = createDatabase(database.url);
+    await migrateToLatest(db);
+    opened(db);
+  });
+  after(async () => {
+    await db?.destroy();
+    await database?.close();
+  });
 }
