@@ -4,8 +4,7 @@
 // closing order, which the next bar fills, leaving the position flat. `sluice tail SUBJECT` prints what
 // is published on a subject, as JSON lines or human lines, and stops after --count.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -14,10 +13,8 @@ import type { Bar, OrderIntent, Position, Signal } from '../../schemas/messages.
 import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
-import { killOnExit } from '../support/cleanup.ts';
-import { repoRoot, runCli } from '../support/cli.ts';
+import { fetchText, runCli, startSluiceRun } from '../support/cli.ts';
 import { natsForTests } from '../support/nats-server.ts';
-import { freePort } from '../support/ports.ts';
 import { postgresForTests } from '../support/postgres.ts';
 
 let nats: Awaited<ReturnType<typeof natsForTests>>;
@@ -35,15 +32,6 @@ after(async () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function fetchText(url: string): Promise<{ status: number; text: string } | undefined> {
-  try {
-    const response = await fetch(url);
-    return { status: response.status, text: await response.text() };
-  } catch {
-    return undefined;
-  }
-}
 
 /** Waits until every durable consumer has nothing pending or unacknowledged, twice in a row. */
 async function settle(manager: JetStreamManager): Promise<void> {
@@ -80,57 +68,18 @@ function bar(n: number, ts: number, close: number): Bar {
 }
 
 test('sluice flatten: the open position gets a reduce-only closing order through the risk gate', async () => {
-  const port = await freePort();
-  const sample = JSON.parse(readFileSync(join(repoRoot, 'simulations/configs/sample-daily.json'), 'utf8'));
-  const configFile = join(dir, 'flatten.json');
-  // The sample's trading section: fixed notional 50,000 per order, every limit set, fills at the next bar.
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      name: 'test-flatten',
-      featureSet: 'default',
-      barInterval: '1d',
-      strategy: 'daily-lr',
-      trading: { ...sample.trading, account: 'paper' },
-      http: { port, host: '127.0.0.1' },
-      metrics: { pollIntervalMs: 200 },
-      seed: 1,
-    }),
-  );
   const env = {
     NATS_URL: nats.url,
     DATABASE_URL: postgres.url,
     SLUICE_PARTITIONS: '4',
     SLUICE_LOG_LEVEL: 'warn',
   };
-  const child = spawn(
-    process.execPath,
-    [
-      join(repoRoot, 'bin', 'sluice.js'),
-      'run',
-      '--config',
-      configFile,
-      '--actors',
-      'risk,execution,portfolio',
-    ],
-    { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  killOnExit(child);
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const base = `http://127.0.0.1:${port}`;
+  // The sample's trading section: fixed notional 50,000 per order, every limit set, fills at the next bar.
+  const run = await startSluiceRun({ dir, name: 'test-flatten', actors: 'risk,execution,portfolio', env });
+  const { child, base, exited } = run;
   let connection: NatsConnection | undefined;
   try {
-    for (const deadline = performance.now() + 30_000; ; ) {
-      const ready = await fetchText(`${base}/ready`);
-      if (ready?.status === 200) break;
-      assert.equal(child.exitCode, null, `sluice run exited early:\n${stderr}`);
-      assert.ok(performance.now() < deadline, `not ready in 30 s: ${ready?.text}\n${stderr}`);
-      await sleep(200);
-    }
+    await run.ready();
 
     // A feed of our own, as `sluice ingest` or a live adapter would publish.
     connection = await connectNats({ url: nats.url, name: 'test-feed' });
@@ -211,7 +160,7 @@ test('sluice flatten: the open position gets a reduce-only closing order through
     assert.match(metrics, /^sluice_risk_decisions_total\{outcome="pass",code="OK"\} 2$/m);
 
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await exited, 0, run.stderr());
   } finally {
     await connection?.close();
     // A failed assertion must not leave the child holding the test process open.

@@ -1,15 +1,12 @@
 // `sluice run` as a child process on real NATS and PostgreSQL: waits for /ready, scrapes /metrics,
 // halts with `sluice halt`, sees the state in `sluice status --json`, then SIGTERM exits 0.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { killOnExit } from '../support/cleanup.ts';
-import { repoRoot, runCli } from '../support/cli.ts';
+import { fetchText, runCli, startSluiceRun } from '../support/cli.ts';
 import { natsForTests } from '../support/nats-server.ts';
-import { freePort } from '../support/ports.ts';
 import { postgresForTests } from '../support/postgres.ts';
 
 let nats: Awaited<ReturnType<typeof natsForTests>>;
@@ -26,67 +23,22 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function fetchText(url: string): Promise<{ status: number; text: string } | undefined> {
-  try {
-    const response = await fetch(url);
-    return { status: response.status, text: await response.text() };
-  } catch {
-    return undefined;
-  }
-}
-
 test('sluice run: ready, metrics, halt over the CLI, status shows it, SIGTERM exits 0', async (t) => {
-  const port = await freePort();
-  const sample = JSON.parse(readFileSync(join(repoRoot, 'simulations/configs/sample-daily.json'), 'utf8'));
-  const configFile = join(dir, 'run.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      name: 'test-run',
-      featureSet: 'default',
-      barInterval: '1d',
-      strategy: 'daily-lr',
-      trading: { ...sample.trading, account: 'paper' },
-      http: { port, host: '127.0.0.1' },
-      metrics: { pollIntervalMs: 200 },
-      alerts: { sinks: [] },
-      seed: 1,
-    }),
-  );
   const env = { NATS_URL: nats.url, DATABASE_URL: postgres.url, SLUICE_LOG_LEVEL: 'warn' };
-  const child = spawn(
-    process.execPath,
-    [
-      join(repoRoot, 'bin', 'sluice.js'),
-      'run',
-      '--config',
-      configFile,
-      '--actors',
-      'feature,inference,risk,execution,portfolio,alerts',
-    ],
-    { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  killOnExit(child);
+  const run = await startSluiceRun({
+    dir,
+    name: 'test-run',
+    actors: 'feature,inference,risk,execution,portfolio,alerts',
+    env,
+    extra: { alerts: { sinks: [] } },
+  });
+  const { child, base, exited } = run;
   // A failed assertion must not leave the child holding the test process open.
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const base = `http://127.0.0.1:${port}`;
-
-  const deadline = performance.now() + 30_000;
-  let ready = await fetchText(`${base}/ready`);
-  while (ready?.status !== 200) {
-    assert.equal(child.exitCode, null, `sluice run exited early:\n${stderr}`);
-    assert.ok(performance.now() < deadline, `not ready in 30 s: ${ready?.text}\n${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    ready = await fetchText(`${base}/ready`);
-  }
-  assert.deepEqual(JSON.parse(ready.text), { ready: true, reasons: [] });
+  const ready = await run.ready();
+  assert.deepEqual(JSON.parse(ready), { ready: true, reasons: [] });
   assert.equal((await fetchText(`${base}/health`))?.status, 200);
 
   // Consumer lag is polled from JetStream: scrape until the first poll has landed.
@@ -130,7 +82,7 @@ test('sluice run: ready, metrics, halt over the CLI, status shows it, SIGTERM ex
   assert.match(scraped, /^sluice_risk_trading_state\{state="halted"\} 1$/m);
 
   child.kill('SIGTERM');
-  assert.equal(await exited, 0, stderr);
+  assert.equal(await exited, 0, run.stderr());
 
   // Nobody answers now: exit 3 for scripts.
   const gone = await runCli(['halt', '--timeout', '500'], env);

@@ -1,7 +1,11 @@
 // Runs the real `sluice` CLI as a child process, as an operator or a script would.
-import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killOnExit } from './cleanup.ts';
+import { freePort } from './ports.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const sharedDataDir = join(repoRoot, '..', 'shared', 'data');
@@ -38,4 +42,85 @@ export function runCli(
       resolvePromise({ code: code ?? -1, stdout, stderr });
     });
   });
+}
+
+export async function fetchText(url: string): Promise<{ status: number; text: string } | undefined> {
+  try {
+    const response = await fetch(url);
+    return { status: response.status, text: await response.text() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A `sluice run` child process, as an operator starts it. */
+export interface SluiceRun {
+  child: ChildProcess;
+  /** `http://127.0.0.1:<port>` of its operator HTTP server. */
+  base: string;
+  /** What it has written on stderr so far. */
+  stderr(): string;
+  /** Its exit code, once it exits. */
+  exited: Promise<number | null>;
+  /** Polls /ready until it answers 200 (asserting the process lives meanwhile), within 30 s; its body. */
+  ready(): Promise<string>;
+}
+
+/**
+ * Writes a run config into `dir` (the sample backtest's trading section on account `paper`, daily bars,
+ * `extra` on top) and starts `sluice run --config … --actors …` with `env`; killed when the test
+ * process exits.
+ */
+export async function startSluiceRun(options: {
+  dir: string;
+  name: string;
+  actors: string;
+  env: Record<string, string>;
+  extra?: Record<string, unknown>;
+}): Promise<SluiceRun> {
+  const port = await freePort();
+  const sample = JSON.parse(readFileSync(join(repoRoot, 'simulations/configs/sample-daily.json'), 'utf8'));
+  const configFile = join(options.dir, `${options.name}.json`);
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      name: options.name,
+      featureSet: 'default',
+      barInterval: '1d',
+      strategy: 'daily-lr',
+      trading: { ...sample.trading, account: 'paper' },
+      http: { port, host: '127.0.0.1' },
+      metrics: { pollIntervalMs: 200 },
+      seed: 1,
+      ...options.extra,
+    }),
+  );
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'bin', 'sluice.js'), 'run', '--config', configFile, '--actors', options.actors],
+    { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  killOnExit(child);
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    child,
+    base,
+    stderr: () => stderr,
+    exited,
+    ready: async () => {
+      const deadline = performance.now() + 30_000;
+      for (;;) {
+        const ready = await fetchText(`${base}/ready`);
+        if (ready?.status === 200) return ready.text;
+        assert.equal(child.exitCode, null, `sluice run exited early:\n${stderr}`);
+        assert.ok(performance.now() < deadline, `not ready in 30 s: ${ready?.text}\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    },
+  };
 }
