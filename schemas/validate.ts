@@ -1,15 +1,87 @@
 // Compiled validators for every message contract. TypeBox compiles each schema once into a
-// specialised function, which keeps validation cheap enough for the per-message consume path.
+// specialised function, which keeps validation cheap enough for the per-message publish and consume
+// paths. Two rules about keys are compiled here instead, because TypeBox's code for them allocates
+// per key and cost more than the rest of a message's check in a replay:
+// - a closed object (`additionalProperties: false`), which TypeBox checks with
+//   `Object.getOwnPropertyNames(value).every(key => [...].includes(key))`: a generated `switch`;
+// - a record with any string key (feature values), which TypeBox checks with `Object.entries` and a
+//   `^(.*)$` test per key: a `for...in` over the values.
+// The contracts are compiled without these rules and the rules are checked after; a message either
+// check refuses is described by TypeBox's own compiled contract, so the reason is unchanged.
+import { CloneType, KindGuard, PatternStringExact, type TSchema, Type } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { type MessageName, type MessageOf, messageSchemas } from './messages.ts';
 
-type Checkers = { [N in MessageName]: TypeCheck<(typeof messageSchemas)[N]> };
+type KeyCheck = (value: unknown) => boolean;
 
-const checkers = Object.fromEntries(
-  Object.entries(messageSchemas).map(([name, schema]) => [name, TypeCompiler.Compile(schema)]),
-) as Checkers;
+interface Contract {
+  /** Everything but the key rules. */
+  readonly open: TypeCheck<TSchema>;
+  /** The key rules, on the message and on every nested object, array item and record. */
+  readonly keys: KeyCheck;
+  /** Rules across fields (see `invariants`). */
+  readonly invariant: ((message: unknown) => string | undefined) | undefined;
+  /** The whole contract as TypeBox states it, compiled on first use: it names the failing field. */
+  full: TypeCheck<TSchema> | undefined;
+}
 
-export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+const isAnyKeyRecord = (schema: TSchema) =>
+  KindGuard.IsRecord(schema) && Object.keys(schema.patternProperties).join() === PatternStringExact;
+
+/** A copy of `schema` without the key rules: objects left open, any-key records as plain objects. */
+function withoutKeyRules(schema: TSchema): TSchema {
+  if (isAnyKeyRecord(schema)) return Type.Object({});
+  const copy = CloneType(schema);
+  if (KindGuard.IsObject(copy)) {
+    if (copy.additionalProperties === false) delete copy.additionalProperties;
+    for (const [key, property] of Object.entries(copy.properties))
+      copy.properties[key] = withoutKeyRules(property);
+  } else if (KindGuard.IsArray(copy)) {
+    copy.items = withoutKeyRules(copy.items);
+  }
+  return copy;
+}
+
+/** The key rules of `schema` for a value that already passed the open check; undefined if none. */
+function keyRuleCheck(schema: TSchema): KeyCheck | undefined {
+  if (isAnyKeyRecord(schema)) {
+    const [valueSchema] = Object.values(schema.patternProperties as Record<string, TSchema>);
+    const valueCheck = TypeCompiler.Compile(valueSchema as TSchema);
+    return (value) => {
+      // TypeBox's record check refuses these two objects as well.
+      if (value instanceof Date || value instanceof Uint8Array) return false;
+      const record = value as Record<string, unknown>;
+      for (const key in record) if (!valueCheck.Check(record[key])) return false;
+      return true;
+    };
+  }
+  if (KindGuard.IsArray(schema)) {
+    const item = keyRuleCheck(schema.items);
+    return item && ((value) => (value as unknown[]).every(item));
+  }
+  if (!KindGuard.IsObject(schema)) return undefined;
+  const nested = Object.entries(schema.properties).flatMap(([key, property]) => {
+    const check = keyRuleCheck(property);
+    return check ? [{ key, check }] : [];
+  });
+  const cases = Object.keys(schema.properties)
+    .map((key) => `case ${JSON.stringify(key)}:`)
+    .join(' ');
+  const ownKeys =
+    schema.additionalProperties === false
+      ? (new Function(
+          'value',
+          `for (const key in value) switch (key) { ${cases} continue; default: return false; } return true;`,
+        ) as KeyCheck)
+      : undefined;
+  if (nested.length === 0) return ownKeys;
+  return (value) => {
+    if (ownKeys && !ownKeys(value)) return false;
+    const record = value as Record<string, unknown>;
+    for (const { key, check } of nested) if (record[key] !== undefined && !check(record[key])) return false;
+    return true;
+  };
+}
 
 /**
  * Rules across fields that JSON Schema cannot say. Documented in README ("Bad input"): an
@@ -26,6 +98,20 @@ const invariants: Partial<{ [N in MessageName]: (message: MessageOf<N>) => strin
     quote.bid > quote.ask ? `quote_tick: crossed: /bid ${quote.bid} > /ask ${quote.ask}` : undefined,
 };
 
+const contracts = new Map(
+  Object.entries(messageSchemas).map(([name, schema]): [string, Contract] => [
+    name,
+    {
+      open: TypeCompiler.Compile(withoutKeyRules(schema)),
+      keys: keyRuleCheck(schema) ?? (() => true),
+      invariant: invariants[name as MessageName] as Contract['invariant'],
+      full: undefined,
+    },
+  ]),
+) as ReadonlyMap<MessageName, Contract>;
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+
 /** Checks an already-parsed value against a contract; the reason names the first failing field. */
 export function validateMessage<N extends MessageName>(name: N, value: unknown): Decoded<MessageOf<N>> {
   const reason = contractViolation(name, value);
@@ -37,12 +123,10 @@ export function validateMessage<N extends MessageName>(name: N, value: unknown):
  * valid value (publish paths check every event).
  */
 export function contractViolation(name: MessageName, value: unknown): string | undefined {
-  const checker = checkers[name] as TypeCheck<(typeof messageSchemas)[MessageName]>;
-  if (checker.Check(value)) {
-    const invariant = invariants[name] as ((message: unknown) => string | undefined) | undefined;
-    return invariant?.(value);
-  }
-  const first = checker.Errors(value).First();
+  const contract = contracts.get(name) as Contract;
+  if (contract.open.Check(value) && contract.keys(value)) return contract.invariant?.(value);
+  contract.full ??= TypeCompiler.Compile(messageSchemas[name] as TSchema);
+  const first = contract.full.Errors(value).First();
   const where = first?.path ? first.path : '(root)';
   return `${name}: ${where}: ${first?.message ?? 'invalid'}`;
 }

@@ -33,6 +33,20 @@ const samples: { [N in MessageName]?: unknown } = {
     close: 96.424286,
     volume: 91973000,
   },
+  risk_decision: {
+    schema: 'risk_decision.v1',
+    id: 'risk:sig:1',
+    ts_event: 1,
+    ts_init: 1,
+    strategy: 'momentum',
+    symbol: 'AAPL',
+    outcome: 'deny',
+    code: 'MAX_NOTIONAL',
+    reason: 'order notional 2000 above 1000',
+    trading_state: 'active',
+    checks: [{ check: 'maxOrderNotional', passed: false, value: 2000, limit: 1000 }],
+    signal_id: 'sig:1',
+  },
   alert: {
     schema: 'alert.v1',
     id: 'alert:1',
@@ -82,6 +96,37 @@ describe('message contracts', () => {
     assert.equal(validate(document), true, ajv.errorsText(validate.errors));
     assert.deepEqual(Object.keys(document.components.messages).sort(), Object.keys(messageSchemas).sort());
     assert.equal(document.channels.tick?.address, 'md.tick.{partition}.{symbol}');
+  });
+
+  it('refuses a key outside the contract or a record value of the wrong type, as ajv does', () => {
+    const ajv = new Ajv({ strict: false });
+    const decision = samples.risk_decision as { checks: object[] };
+    const featureVector = {
+      schema: 'feature_vector.v1',
+      id: 'feat:AAPL:1',
+      ts_event: 1,
+      ts_init: 1,
+      symbol: 'AAPL',
+      feature_set: 'default',
+      feature_set_version: 'abc',
+      values: { rsi_14: 51.2, sma_20: 101.5 },
+      bar_id: 'bar:AAPL:1',
+    };
+    const cases: [MessageName, unknown, RegExp][] = [
+      ['trade_tick', { ...(samples.trade_tick as object), venu: 'binance' }, /\/venu/],
+      ['risk_decision', { ...decision, checks: [{ ...decision.checks[0], note: 'x' }] }, /\/checks\/0\/note/],
+      ['feature_vector', { ...featureVector, values: { rsi_14: 51.2, sma_20: 'high' } }, /\/values\/sma_20/],
+      ['feature_vector', featureVector, /^$/],
+      // Optional keys set to undefined are keys of the contract, so they pass.
+      ['trade_tick', { ...(samples.trade_tick as object), venue: undefined }, /^$/],
+    ];
+    for (const [name, value, reason] of cases) {
+      const result = validateMessage(name, value);
+      const jsonSchema = JSON.parse(generatedFiles().get(`json/${name}.v1.json`) ?? '{}') as { $id: string };
+      const validate = ajv.getSchema(jsonSchema.$id) ?? ajv.compile(jsonSchema);
+      assert.equal(result.ok, validate(JSON.parse(JSON.stringify(value))), name);
+      assert.match(result.ok ? '' : result.reason, reason);
+    }
   });
 
   it('rejects malformed JSON, wrong types and inconsistent bars with a reason naming the field', () => {
