@@ -22,6 +22,7 @@ const DELIVERED: Promise<void> = Promise.resolve();
 interface Envelope extends Delivery {
   name: MessageName;
   event: MessageOf<MessageName>;
+  target: SubjectState;
 }
 
 export function subjectMatches(filterTokens: readonly string[], subject: string): boolean {
@@ -36,25 +37,43 @@ export function subjectMatches(filterTokens: readonly string[], subject: string)
 }
 
 /**
- * Drops an event whose id was already published with the same `ts_init`, as JetStream's duplicate
- * window drops a repeated Nats-Msg-Id, so both buses treat a re-publish alike. A re-publish (a
- * duplicate row in a data file, an actor repeating an output) carries the same id and the same event
- * time, and a replay is time-ordered, so remembering the ids of the current instant is enough: memory
- * is bounded by one instant's events instead of a window of a tick replay's ids.
+ * What the bus keeps per subject, found with one lookup per publish: its subscribers, and the ids
+ * published on it at its latest instant (a short list, a set once a burst is long).
+ *
+ * The ids drop an event whose id was already published on the same subject with the same `ts_init`,
+ * as JetStream's duplicate window drops a repeated Nats-Msg-Id, so both buses treat a re-publish
+ * alike. A re-publish (a duplicate row in a data file, an actor repeating an output) carries the same
+ * id, subject and event time, and a replay is time-ordered, so each subject's ids of its latest
+ * instant are enough: memory is bounded by the subjects, not by a window of a replay's ids. Ids are
+ * compared only within a subject's instant, not hashed: hashing every freshly built id cost a tenth
+ * of a tick replay.
  */
-class DuplicateFilter {
-  private readonly ids = new Set<string>();
+class SubjectState {
+  private static readonly LIST_LIMIT = 32;
+  /** The subscriptions matching this subject, as of `routeVersion`. */
+  subscribers: LocalSubscription[] = [];
+  routeVersion = -1;
   private instant = Number.NaN;
+  /** The first `count` entries are this instant's; the rest are left over from earlier ones. */
+  private readonly ids: string[] = [];
+  private count = 0;
+  private burst: Set<string> | undefined;
 
-  /** True when `id` was already published at `ts`; records it otherwise. */
-  seen(id: string, ts: number): boolean {
+  constructor(readonly subject: string) {}
+
+  /** True when `id` was already published here at `ts`; records it otherwise. */
+  repeats(id: string, ts: number): boolean {
     if (ts !== this.instant) {
-      this.ids.clear();
       this.instant = ts;
-    } else if (this.ids.has(id)) {
-      return true;
+      this.count = 0;
+      this.burst = undefined;
+    } else if (this.burst) {
+      return this.burst.size === this.burst.add(id).size;
+    } else {
+      for (let index = 0; index < this.count; index++) if (this.ids[index] === id) return true;
     }
-    this.ids.add(id);
+    this.ids[this.count++] = id;
+    if (this.count === SubjectState.LIST_LIMIT) this.burst = new Set(this.ids);
     return false;
   }
 }
@@ -69,13 +88,16 @@ export interface InProcessBusOptions {
 export class InProcessBus implements ActorBus {
   readonly deadLetters: ReturnType<typeof buildDeadLetter>[] = [];
   private readonly subscriptions: LocalSubscription[] = [];
-  private readonly routes = new Map<string, LocalSubscription[]>();
-  private queue: Envelope[] = [];
+  private readonly subjectStates = new Map<string, SubjectState>();
+  /** Bumped when subscriptions change; a subject's subscribers are matched again on its next event. */
+  private routeVersion = 0;
+  /** Events not yet delivered are `queue[head..tail)`; delivered slots are cleared at once. */
+  private queue: (Envelope | undefined)[] = [];
   private head = 0;
+  private tail = 0;
   private dispatching = false;
   private sequence = 0;
   private readonly validate: boolean;
-  private readonly duplicates = new DuplicateFilter();
   /** Publishes dropped as duplicates. */
   duplicateCount = 0;
 
@@ -108,18 +130,24 @@ export class InProcessBus implements ActorBus {
       const violation = contractViolation(name, event);
       if (violation !== undefined) throw new Error(`refused to publish on ${subject}: ${violation}`);
     }
-    if (this.duplicates.seen(event.id, event.ts_init)) {
+    let target = this.subjectStates.get(subject);
+    if (target === undefined) {
+      target = new SubjectState(subject);
+      this.subjectStates.set(subject, target);
+    }
+    if (target.repeats(event.id, event.ts_init)) {
       this.duplicateCount++;
       return undefined;
     }
     this.options.onPublish?.(subject, name, event as MessageOf<MessageName>);
-    this.queue.push({
+    this.queue[this.tail++] = {
       subject,
       name,
       event: event as MessageOf<MessageName>,
+      target,
       streamSequence: 0,
       deliveryCount: 1,
-    });
+    };
     // A handler publishing from inside dispatch just queues; the outer loop delivers it in order.
     return this.dispatching ? undefined : this.dispatch();
   }
@@ -133,11 +161,11 @@ export class InProcessBus implements ActorBus {
       active: true,
     };
     this.subscriptions.push(subscription);
-    this.routes.clear();
+    this.routeVersion++;
     return {
       drain: async () => {
         subscription.active = false;
-        this.routes.clear();
+        this.routeVersion++;
       },
     };
   }
@@ -146,13 +174,14 @@ export class InProcessBus implements ActorBus {
     if (!this.dispatching) await this.dispatch();
   }
 
-  private route(subject: string): LocalSubscription[] {
-    let matched = this.routes.get(subject);
-    if (!matched) {
-      matched = this.subscriptions.filter((sub) => sub.active && subjectMatches(sub.filterTokens, subject));
-      this.routes.set(subject, matched);
+  private subscribersOf(target: SubjectState): LocalSubscription[] {
+    if (target.routeVersion !== this.routeVersion) {
+      target.subscribers = this.subscriptions.filter(
+        (sub) => sub.active && subjectMatches(sub.filterTokens, target.subject),
+      );
+      target.routeVersion = this.routeVersion;
     }
-    return matched;
+    return target.subscribers;
   }
 
   /** Delivers the queue synchronously until a handler returns a promise, then goes on async. */
@@ -160,7 +189,7 @@ export class InProcessBus implements ActorBus {
     this.dispatching = true;
     let continuesAsync = false;
     try {
-      while (this.head < this.queue.length) {
+      while (this.head < this.tail) {
         const pending = this.deliverNext();
         if (pending) {
           continuesAsync = true;
@@ -176,7 +205,7 @@ export class InProcessBus implements ActorBus {
   private async dispatchAfter(pending: Promise<void>): Promise<void> {
     try {
       await pending;
-      while (this.head < this.queue.length) {
+      while (this.head < this.tail) {
         const next = this.deliverNext();
         if (next) await next;
       }
@@ -187,12 +216,20 @@ export class InProcessBus implements ActorBus {
 
   /** Hands the next queued event to its subscribers in order; a promise if one of them is async. */
   private deliverNext(): Promise<void> | undefined {
-    const envelope = this.queue[this.head++]!;
-    if (this.head > 65_536) {
-      this.queue = this.queue.slice(this.head);
+    const envelope = this.queue[this.head]!;
+    // Cleared at once: a delivered envelope left in the queue would outlive its cascade and be copied
+    // and promoted by the GC.
+    this.queue[this.head++] = undefined;
+    if (this.head === this.tail) {
+      this.head = 0;
+      this.tail = 0;
+    } else if (this.head > 65_536) {
+      // A queue that never drains (handlers that keep going async) is compacted now and then.
+      this.queue = this.queue.slice(this.head, this.tail);
+      this.tail -= this.head;
       this.head = 0;
     }
-    const subscribers = this.route(envelope.subject);
+    const subscribers = this.subscribersOf(envelope.target);
     envelope.streamSequence = ++this.sequence;
     for (let index = 0; index < subscribers.length; index++) {
       const pending = this.deliverTo(subscribers[index]!, envelope);
