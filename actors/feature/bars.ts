@@ -31,6 +31,42 @@ export function parseDuration(text: string, field: string): number {
 
 export type TickOutcome = 'accepted' | 'invalid' | 'late' | 'duplicate';
 
+/**
+ * The trade ids of the open bar. Venues number trades in increasing order, so an id above every id
+ * seen (by length, then character order: a strict order on all strings) cannot repeat one and needs
+ * no lookup; a set is built only when an id at or below the highest comes. Hashing every id into a
+ * set that is rebuilt for each bar cost more than the rest of the bar arithmetic.
+ */
+class TradeIds {
+  /** The first `count` entries are the open bar's. */
+  private readonly ids: string[] = [];
+  private count = 0;
+  private highest: string | undefined;
+  private lookup: Set<string> | undefined;
+
+  has(id: string): boolean {
+    if (this.highest === undefined || above(id, this.highest)) return false;
+    this.lookup ??= new Set(this.ids.slice(0, this.count));
+    return this.lookup.has(id);
+  }
+
+  add(id: string): void {
+    this.ids[this.count++] = id;
+    this.lookup?.add(id);
+    if (this.highest === undefined || above(id, this.highest)) this.highest = id;
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.highest = undefined;
+    this.lookup = undefined;
+  }
+}
+
+function above(id: string, than: string): boolean {
+  return id.length > than.length || (id.length === than.length && id > than);
+}
+
 /** One symbol's open bar. All state is scalar, so a tick is O(1) and allocates nothing. */
 export class BarAggregator {
   readonly intervalMs: number;
@@ -44,7 +80,7 @@ export class BarAggregator {
   private volume = 0;
   private openTs = 0;
   private closeTs = 0;
-  private readonly tradeIds = new Set<string>();
+  private readonly tradeIds = new TradeIds();
   /** The bar closed by the last tick, if it closed one (read it right after onTrade/onQuote). */
   lastClosed: Bar | null = null;
 
@@ -57,11 +93,13 @@ export class BarAggregator {
 
   onTrade(tick: TradeTick): TickOutcome {
     if (!(tick.size >= 0)) return this.reject();
-    if (tick.trade_id !== undefined && this.start === this.bucketOf(tick.ts_event)) {
-      if (this.tradeIds.has(tick.trade_id)) return this.reject('duplicate');
+    const tradeId = tick.trade_id;
+    // Only a trade of the open bar can repeat one already counted (a later bucket starts afresh).
+    if (tradeId !== undefined && this.tradeIds.has(tradeId)) {
+      if (this.start === this.bucketOf(tick.ts_event)) return this.reject('duplicate');
     }
     const outcome = this.add(tick.ts_event, tick.ts_init, tick.price, tick.size);
-    if (outcome === 'accepted' && tick.trade_id !== undefined) this.tradeIds.add(tick.trade_id);
+    if (outcome === 'accepted' && tradeId !== undefined) this.tradeIds.add(tradeId);
     return outcome;
   }
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseDuration } from '../../actors/feature/bars.ts';
+import fc from 'fast-check';
+import { BarAggregator, parseDuration } from '../../actors/feature/bars.ts';
 import { FeatureCore, type FeatureRow } from '../../actors/feature/core.ts';
 import { readMarketCsv } from '../../actors/feature/csv.ts';
 import { DEFAULT_FEATURE_SET, defineFeatureSet } from '../../actors/feature/feature-set.ts';
@@ -175,6 +176,26 @@ test('bad bars and ticks are rejected, counted, and leave the state untouched', 
   assert.deepEqual(
     [c.ticks, c.rejected_invalid, c.rejected_duplicate, c.rejected_out_of_order],
     [4, 4, 1, 1],
+  );
+});
+
+test('a repeated trade id is a duplicate within its bar, in any order and of any length, and not after', () => {
+  // Ids drawn from a small alphabet so repeats, orders and lengths mix; a set is the reference.
+  const id = fc.stringMatching(/^[0-9a]{1,3}$/);
+  const bars = fc.array(fc.array(id, { maxLength: 40 }), { minLength: 1, maxLength: 4 });
+  fc.assert(
+    fc.property(bars, (idsPerBar) => {
+      const aggregator = new BarAggregator('BTCUSDT', '1s');
+      idsPerBar.forEach((ids, bar) => {
+        const seen = new Set<string>();
+        ids.forEach((tradeId, index) => {
+          const ts = bar * 1_000 + index;
+          const outcome = aggregator.onTrade({ ...trade(ts, 10, 1, tradeId), symbol: 'BTCUSDT' });
+          assert.equal(outcome, seen.has(tradeId) ? 'duplicate' : 'accepted', `bar ${bar} id ${tradeId}`);
+          seen.add(tradeId);
+        });
+      });
+    }),
   );
 });
 
