@@ -43,6 +43,20 @@ export interface FeatureCounters {
   news_late: number;
 }
 
+/** Every counter at zero. */
+export function emptyFeatureCounters(): FeatureCounters {
+  return {
+    bars: 0,
+    ticks: 0,
+    news: 0,
+    sentiment: 0,
+    rejected_invalid: 0,
+    rejected_out_of_order: 0,
+    rejected_duplicate: 0,
+    news_late: 0,
+  };
+}
+
 export interface FeatureCoreOptions {
   readonly set: FeatureSet;
   /** Bar length for trades and quotes, e.g. '1m'. Ready-made bars keep their own. */
@@ -104,16 +118,7 @@ function isValidBar(bar: Bar): boolean {
 export class FeatureCore {
   readonly set: FeatureSet;
   readonly barInterval: string;
-  readonly counters: FeatureCounters = {
-    bars: 0,
-    ticks: 0,
-    news: 0,
-    sentiment: 0,
-    rejected_invalid: 0,
-    rejected_out_of_order: 0,
-    rejected_duplicate: 0,
-    news_late: 0,
-  };
+  readonly counters: FeatureCounters = emptyFeatureCounters();
   /** Latest ts_event of any accepted bar or tick: what the lifecycle's staleness is measured from. */
   lastDataTs = Number.NEGATIVE_INFINITY;
   private readonly symbols = new Map<string, SymbolState>();

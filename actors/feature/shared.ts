@@ -7,7 +7,7 @@
 import type { KV } from '@nats-io/kv';
 import { OwnedWorkBus, PartitionLeases } from '../partition-leases.ts';
 import { FeatureActor, type FeatureActorOptions, type FeatureActorStatus } from './actor.ts';
-import type { FeatureCounters } from './core.ts';
+import { emptyFeatureCounters, type FeatureCounters } from './core.ts';
 import type { FeatureLifecycleState } from './machine.ts';
 
 export interface SharedFeatureActorsOptions extends Omit<FeatureActorOptions, 'partitions'> {
@@ -65,16 +65,7 @@ export class SharedFeatureActors {
   status(): SharedFeatureActorsStatus {
     const owned = [...this.leases.partitions.entries()].sort(([a], [b]) => a - b);
     const statuses = owned.map(([, { work }]) => work.status());
-    const counters: FeatureCounters = {
-      bars: 0,
-      ticks: 0,
-      news: 0,
-      sentiment: 0,
-      rejected_invalid: 0,
-      rejected_out_of_order: 0,
-      rejected_duplicate: 0,
-      news_late: 0,
-    };
+    const counters = emptyFeatureCounters();
     for (const status of statuses)
       for (const name of Object.keys(counters) as (keyof FeatureCounters)[])
         counters[name] += status.counters[name];
