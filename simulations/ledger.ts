@@ -17,23 +17,51 @@ export type LedgerEntryKind = 'order' | 'fill' | 'signal';
  * JSON with object keys sorted at every level and no insignificant whitespace. Throws on values JSON
  * cannot hold exactly (NaN, ±Infinity), which would otherwise hash as `null` and hide a bug.
  */
+/** Keys quoted once: ledgers repeat the same few keys in every entry. */
+const quotedKeys = new Map<string, string>();
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key);
+    if (quotedKeys.size < 4_096) quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
 export function canonicalJson(value: JsonValue): string {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new RangeError(`canonicalJson: ${value} is not a JSON number`);
-    return JSON.stringify(value);
+    // A finite number's JSON text is its String() text (-0 included), without a JSON.stringify call.
+    return String(value);
   }
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((item: JsonValue) => canonicalJson(item)).join(',')}]`;
+  // Loops that build one string: a ledger entry is written for every signal, order and fill.
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let index = 0; index < value.length; index++) {
+      if (index > 0) text += ',';
+      text += canonicalJson(value[index] as JsonValue);
+    }
+    return `${text}]`;
+  }
   const record = value as { readonly [key: string]: JsonValue };
-  const keys = Object.keys(record)
-    .filter((key) => record[key] !== undefined)
-    .sort();
-  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key]!)}`).join(',')}}`;
+  const keys = Object.keys(record).sort();
+  let text = '{';
+  for (const key of keys) {
+    const field = record[key];
+    if (field === undefined) continue;
+    if (text.length > 1) text += ',';
+    text += `${quotedKey(key)}:${canonicalJson(field)}`;
+  }
+  return `${text}}`;
 }
 
 export class Ledger {
   private readonly lines: string[] = [];
   private readonly digest: Hash = createHash('sha256');
+  /** Lines not yet hashed: one native digest call per 64 KiB instead of per entry. */
+  private unhashed = '';
   private count = 0;
 
   /** `keepLines: false` keeps only the running hash (ledgers of millions of entries). */
@@ -43,7 +71,8 @@ export class Ledger {
   append(kind: LedgerEntryKind, entry: { readonly [key: string]: JsonValue }): void {
     const line = canonicalJson({ kind, entry });
     if (this.options.keepLines) this.lines.push(line);
-    this.digest.update(`${line}\n`);
+    this.unhashed += `${line}\n`;
+    if (this.unhashed.length >= 65_536) this.hashPending();
     this.count++;
   }
 
@@ -53,7 +82,13 @@ export class Ledger {
 
   /** SHA-256 (hex) over the entries in order, each line followed by `\n`: the hash of `toJsonLines()`. */
   hash(): string {
+    this.hashPending();
     return this.digest.copy().digest('hex');
+  }
+
+  private hashPending(): void {
+    this.digest.update(this.unhashed);
+    this.unhashed = '';
   }
 
   /** The ledger as JSON Lines, for files and the database. */
