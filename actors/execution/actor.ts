@@ -236,7 +236,10 @@ export class ExecutionActor implements MarketDataReader {
     return this.report(arrived, this.venue.onTrade(barAsTrade(bar, bar.open)));
   }
 
-  private report(first: ExecutionReport[], then: ExecutionReport[]): Promise<void> | undefined {
+  private report(
+    first: readonly ExecutionReport[],
+    then: readonly ExecutionReport[],
+  ): Promise<void> | undefined {
     if (first.length === 0 && then.length === 0) return undefined;
     return this.publishAndSave(first.concat(then));
   }

@@ -14,6 +14,9 @@ import {
   type SlippageModel,
 } from './venue-models.ts';
 
+/** What most market events produce: shared, so a tick replay allocates no empty list per tick. */
+const NO_REPORTS: readonly ExecutionReport[] = Object.freeze([]);
+
 export interface SimulatedVenueOptions {
   venue?: string;
   latency: LatencyModel;
@@ -105,13 +108,13 @@ export class SimulatedVenue implements BrokerAdapter {
     return () => this.listeners.delete(listener);
   }
 
-  onTrade(tick: TradeTick): ExecutionReport[] {
+  onTrade(tick: TradeTick): readonly ExecutionReport[] {
     // Most ticks meet no working order: skip building the market view for them.
-    if (!this.open.has(tick.symbol)) return [];
+    if (this.open.size === 0 || !this.open.has(tick.symbol)) return NO_REPORTS;
     return this.onMarket(tick.symbol, tick.ts_event, { kind: 'trade', price: tick.price, size: tick.size });
   }
 
-  onQuote(quote: QuoteTick): ExecutionReport[] {
+  onQuote(quote: QuoteTick): readonly ExecutionReport[] {
     this.quotes.set(quote.symbol, { bid: quote.bid, ask: quote.ask });
     return this.onMarket(quote.symbol, quote.ts_event, {
       kind: 'quote',
@@ -123,17 +126,17 @@ export class SimulatedVenue implements BrokerAdapter {
   }
 
   /** Lets arrivals and cancels due by `ts` take effect without a market event (timers in event time). */
-  advanceTo(ts: number): ExecutionReport[] {
+  advanceTo(ts: number): readonly ExecutionReport[] {
+    if (this.open.size === 0) return NO_REPORTS;
     const reports: ExecutionReport[] = [];
-    if (this.open.size === 0) return reports;
     for (const list of this.open.values()) this.settle(list, ts, reports);
     this.pruneAndPublish(reports);
     return reports;
   }
 
-  private onMarket(symbol: string, ts: number, event: MarketEvent): ExecutionReport[] {
+  private onMarket(symbol: string, ts: number, event: MarketEvent): readonly ExecutionReport[] {
     const list = this.open.get(symbol);
-    if (list === undefined || list.length === 0) return [];
+    if (list === undefined || list.length === 0) return NO_REPORTS;
     const reports: ExecutionReport[] = [];
     this.settle(list, ts, reports);
     const quote = this.quotes.get(symbol);

@@ -66,8 +66,8 @@ const quote = (ts: number, bid: number, ask: number, size = 1000) => ({
   bid_size: size,
   ask_size: size,
 });
-const fills = (reports: ExecutionReport[]): Fill[] => reports.filter(isFill);
-const statuses = (reports: ExecutionReport[]): OrderStatus[] =>
+const fills = (reports: readonly ExecutionReport[]): Fill[] => reports.filter(isFill);
+const statuses = (reports: readonly ExecutionReport[]): OrderStatus[] =>
   reports.flatMap((r) => (isFill(r) ? [] : [r.status]));
 
 describe('order state machine', () => {
