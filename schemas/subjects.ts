@@ -158,17 +158,18 @@ export class Subjects {
     }
   }
 
-  // Subjects are built for every event of a replay: each symbol's are computed once.
-  private readonly marketSubjects = {
-    tick: new Map<string, string>(),
-    bar: new Map<string, string>(),
-    news: new Map<string, string>(),
-    sentiment: new Map<string, string>(),
-  };
+  // Subjects are built for every event of a replay: each symbol's are computed once, one map per kind.
+  private readonly tickSubjects = new Map<string, string>();
+  private readonly barSubjects = new Map<string, string>();
+  private readonly newsSubjects = new Map<string, string>();
+  private readonly sentimentSubjects = new Map<string, string>();
   private readonly tokens = new Map<string, string>();
 
-  private market(kind: 'tick' | 'bar' | 'news' | 'sentiment', symbol: string): string {
-    const known = this.marketSubjects[kind];
+  private market(
+    known: Map<string, string>,
+    kind: 'tick' | 'bar' | 'news' | 'sentiment',
+    symbol: string,
+  ): string {
     let subject = known.get(symbol);
     if (subject === undefined) {
       subject = `${this.namespace}md.${kind}.${partitionOf(symbol, this.partitions)}.${this.token(symbol)}`;
@@ -187,16 +188,16 @@ export class Subjects {
   }
 
   tick(symbol: string): string {
-    return this.market('tick', symbol);
+    return this.market(this.tickSubjects, 'tick', symbol);
   }
   bar(symbol: string): string {
-    return this.market('bar', symbol);
+    return this.market(this.barSubjects, 'bar', symbol);
   }
   news(symbol: string): string {
-    return this.market('news', symbol);
+    return this.market(this.newsSubjects, 'news', symbol);
   }
   sentiment(symbol: string): string {
-    return this.market('sentiment', symbol);
+    return this.market(this.sentimentSubjects, 'sentiment', symbol);
   }
   /** Filter for one kind of market data over a set of partitions (one consumer per partition set). */
   marketFilter(kind: 'tick' | 'bar' | 'news' | 'sentiment' | '*', partition: number | '*' = '*'): string {
