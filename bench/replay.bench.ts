@@ -66,29 +66,70 @@ function* barEvents(series: Map<string, Bar[]>, count: number): Generator<Market
   }
 }
 
-/** Every print of the trade file once per symbol, in time order; cycle c is shifted c spans later. */
-function* tickEvents(trades: readonly TradeTick[], symbols: readonly string[], count: number) {
-  const first = trades[0]!.ts_event;
-  const span = trades.at(-1)!.ts_event - first + 1_000;
-  let produced = 0;
-  for (let cycle = 0; ; cycle++) {
-    const shift = START - first + cycle * span;
-    for (const trade of trades) {
-      const ts = trade.ts_event + shift;
-      const tradeId = `${trade.trade_id}:${cycle}`;
-      for (const symbol of symbols) {
-        if (produced++ === count) return;
-        const tick: TradeTick = {
-          ...trade,
-          id: `binance:trade:${symbol}:${tradeId}`,
-          symbol,
-          trade_id: tradeId,
-          ts_event: ts,
-          ts_init: ts,
-        };
-        yield tick;
+/**
+ * Every print of the trade file once per symbol, in time order; cycle c is shifted c spans later.
+ * An iterator object rather than a generator: its `next` is inlined into the replay loop, where a
+ * generator's resume cost the loop a tenth of its time.
+ */
+class TickEvents implements IterableIterator<TradeTick> {
+  private readonly first: number;
+  private readonly span: number;
+  private readonly idPrefixes: string[];
+  private produced = 0;
+  private cycle = 0;
+  private tradeIndex = 0;
+  private symbolIndex = 0;
+  private ts = 0;
+  private tradeId = '';
+
+  constructor(
+    private readonly trades: readonly TradeTick[],
+    private readonly symbols: readonly string[],
+    private readonly count: number,
+  ) {
+    this.first = trades[0]!.ts_event;
+    this.span = trades.at(-1)!.ts_event - this.first + 1_000;
+    this.idPrefixes = symbols.map((symbol) => `binance:trade:${symbol}:`);
+    this.startTrade();
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+
+  next(): IteratorResult<TradeTick> {
+    if (this.produced === this.count) return { done: true, value: undefined };
+    this.produced++;
+    if (this.symbolIndex === this.symbols.length) {
+      this.symbolIndex = 0;
+      if (++this.tradeIndex === this.trades.length) {
+        this.tradeIndex = 0;
+        this.cycle++;
       }
+      this.startTrade();
     }
+    const trade = this.trades[this.tradeIndex]!;
+    const index = this.symbolIndex++;
+    // A literal of one shape (not a spread of the print) keeps the actors' property loads monomorphic.
+    const tick: TradeTick = {
+      schema: 'trade_tick.v1',
+      id: `${this.idPrefixes[index]}${this.tradeId}`,
+      ts_event: this.ts,
+      ts_init: this.ts,
+      symbol: this.symbols[index]!,
+      price: trade.price,
+      size: trade.size,
+      aggressor: trade.aggressor,
+      trade_id: this.tradeId,
+      venue: 'BINANCE',
+    };
+    return { done: false, value: tick };
+  }
+
+  private startTrade(): void {
+    const trade = this.trades[this.tradeIndex]!;
+    this.ts = trade.ts_event + START - this.first + this.cycle * this.span;
+    this.tradeId = `${trade.trade_id}:${this.cycle}`;
   }
 }
 
@@ -161,7 +202,7 @@ export default async function replayBench(): Promise<Record<string, number>> {
 
   const ticks = await timedReplay(
     benchConfig(symbols, '1s', 0.001),
-    tickEvents(trades, symbols, TICK_EVENTS),
+    new TickEvents(trades, symbols, TICK_EVENTS),
   );
   const series = await seriesOf(symbols);
   const bars = await timedReplay(benchConfig(symbols, '1d', 1), barEvents(series, BAR_EVENTS));
