@@ -388,6 +388,13 @@ export class BatchWriter<Row> {
     if (!pool) return false;
     const data = this.encode(batch);
     const client = await pool.connect();
+    // A socket error during COPY (the server stopped) fails the COPY stream and is then also emitted
+    // on the checked-out client, where no pool listener is: without this one it crashes the process.
+    let broken: Error | undefined;
+    const onClientError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onClientError);
     try {
       await pipeline(Readable.from([data]), client.query(copyFrom(this.copyStatement)));
       return true;
@@ -395,7 +402,9 @@ export class BatchWriter<Row> {
       if ((error as { code?: string }).code === UNIQUE_VIOLATION) return false;
       throw error;
     } finally {
-      client.release();
+      client.off('error', onClientError);
+      // A broken connection is closed rather than handed back to the pool.
+      client.release(broken);
     }
   }
 
