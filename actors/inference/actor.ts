@@ -3,8 +3,9 @@
 //
 // - Rows are ordered by the manifest's feature names and micro-batched across symbols by EVENT time
 //   (MicroBatcher), so a replay forms the same batches. Live, a wall-clock idle flush (`idleFlushMs`)
-//   scores a batch that no later row would close; it changes only when a row is scored, never its
-//   signal, since each row's output does not depend on its batch.
+//   scores a batch that no later row would close, and so does each consumer checkpoint, since live
+//   vectors are acknowledged only after their signals are stored. Either changes only when a row is
+//   scored, never its signal, since each row's output does not depend on its batch.
 // - All per-row work, batch scoring and model swaps run one after another on one lane, so a swap
 //   lands between batches: the open batch is scored by the old model first, and no row is dropped or
 //   scored twice.
@@ -24,7 +25,12 @@
 import type { Logger } from '../../core/logger.ts';
 import type { Alert, FeatureVector, Signal } from '../../schemas/messages.ts';
 import type { ModelManifest } from '../../simulations/research/onnx-export.ts';
-import type { ActorBus, Delivery, Subscription } from '../../streams/bus.ts';
+import {
+  type ActorBus,
+  checkpointAfterStoring,
+  type Delivery,
+  type Subscription,
+} from '../../streams/bus.ts';
 import { buildDeadLetter } from '../../streams/dead-letter.ts';
 import type { FeatureSet } from '../feature/feature-set.ts';
 import {
@@ -247,6 +253,13 @@ export class InferenceActor {
       filterSubject: `${this.options.bus.subjects.namespace}feat.>`,
       messages: ['feature_vector'],
       handler: (vector, delivery) => this.enqueue(() => this.onVector(vector, delivery)),
+      // Live, a vector is acknowledged only once its signal is stored: each checkpoint scores the open
+      // batch first, so a crash cannot lose rows acknowledged while they waited in it. A replay keeps
+      // batches cut by event time alone (the same ledger in-process and over NATS); it is run again
+      // from its start, never resumed, so its early acknowledgements lose nothing.
+      ...(this.options.idleFlushMs === undefined
+        ? {}
+        : checkpointAfterStoring(this.options.bus, () => this.flush())),
     });
   }
 

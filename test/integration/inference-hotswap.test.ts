@@ -14,9 +14,11 @@ import { InferenceActor } from '../../actors/inference/actor.ts';
 import { ModelRegistry } from '../../actors/inference/registry.ts';
 import { SeededRandom } from '../../core/random.ts';
 import type { Alert, FeatureVector, Signal } from '../../schemas/messages.ts';
+import { Subjects } from '../../schemas/subjects.ts';
 import { sha256Hex } from '../../simulations/research/onnx-export.ts';
 import { parseTrainConfig, type TrainResult, trainTabularModel } from '../../simulations/research/train.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
+import { applyStreams } from '../../streams/topology.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import { sharedDataDir } from '../support/cli.ts';
 
@@ -106,6 +108,41 @@ describe('InferenceActor hot swap over NATS', () => {
     await assert.rejects(registry.rollback('other'), /no earlier activation/);
     const loaded = await registry.load('model-b');
     assert.equal(sha256Hex(loaded.bytes), modelB.manifest.onnx.sha256);
+  });
+
+  it('acknowledges a vector only once its signal is stored, not while it waits in the open batch', async () => {
+    // Own namespace, so this consumer reads only these vectors. A batch of 64 that stays open for a
+    // year of event time (and a minute of wall-clock quiet) never closes on these three vectors: only
+    // a checkpoint can score it.
+    const subjects = new Subjects(4, 'bt.acks.');
+    await applyStreams(bus.manager, { replicas: 1, namespace: subjects.namespace });
+    await registry.activate('acks', 'model-a');
+    const actorBus = new NatsActorBus(bus.jetstream, bus.manager, subjects);
+    const actor = new InferenceActor({
+      bus: actorBus,
+      models: registry,
+      strategy: 'acks',
+      featureSet: DEFAULT_FEATURE_SET,
+      maxBatchSize: 64,
+      maxWaitMs: 365 * 86_400_000,
+      idleFlushMs: 60_000,
+      executionProviders: ['cpu'],
+      drift: false,
+    });
+    await actor.start();
+    const vectors = featureVectors(['AAPL', 'XOM', 'JPM'], 1);
+    for (const v of vectors) await actorBus.publish('feature_vector', subjects.feature(v.symbol), v);
+    await actorBus.flush();
+
+    const consumer = () => bus.manager.consumers.info('FEATURES_bt_acks', 'inference-acks');
+    const deadline = performance.now() + 15_000;
+    while ((await consumer()).ack_floor.stream_seq < vectors.length) {
+      assert.ok(performance.now() < deadline, 'the vectors were never acknowledged');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const stored = await bus.manager.streams.info('SIGNALS_bt_acks');
+    assert.equal(stored.state.messages, vectors.length, 'each acknowledged vector has its signal stored');
+    await actor.stop();
   });
 
   it('swaps models under a steady stream: one signal per vector, broken models refused', async () => {
