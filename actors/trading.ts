@@ -60,41 +60,57 @@ export interface Trading {
   stop(): Promise<void>;
 }
 
-export async function startTrading(config: TradingConfig, services: TradingServices): Promise<Trading> {
-  const { bus, store, control, db, logger, lastMarketData } = services;
-  const common = {
+/**
+ * Starts one trading actor from the shared config and services. The order matters on the in-process
+ * bus, which delivers only to handlers already subscribed: risk first (it must hear the portfolio's
+ * start snapshot), then execution, then portfolio. startTrading starts all three; `sluice run` starts
+ * the ones its process runs, in the same order.
+ */
+export const startTradingActor = {
+  risk: (config: TradingConfig, services: TradingServices): Promise<RiskGateActor> =>
+    RiskGateActor.start({
+      ...commonOptions(config, services),
+      account: config.account,
+      core: config.risk,
+      startState: config.startState,
+      ...(services.control ? { control: services.control } : {}),
+      ...(services.lastMarketData ? { lastMarketData: services.lastMarketData } : {}),
+      ...(config.denialBurst ? { denialBurst: config.denialBurst } : {}),
+      ...(services.logger ? { logger: services.logger.child({ actor: 'risk' }) } : {}),
+    }),
+  execution: (config: TradingConfig, services: TradingServices): Promise<ExecutionActor> =>
+    ExecutionActor.start({
+      ...commonOptions(config, services),
+      venue: config.venue,
+      ...(services.logger ? { logger: services.logger.child({ actor: 'execution' }) } : {}),
+    }),
+  portfolio: (config: TradingConfig, services: TradingServices): Promise<PortfolioActor> =>
+    PortfolioActor.start({
+      ...commonOptions(config, services),
+      account: config.account,
+      startingCash: config.startingCash,
+      ...(config.markIntervalMs !== undefined ? { markIntervalMs: config.markIntervalMs } : {}),
+      ...(services.logger ? { logger: services.logger.child({ actor: 'portfolio' }) } : {}),
+    }),
+};
+
+/** What every trading actor takes; they read market data through one shared consumer per kind. */
+function commonOptions(config: TradingConfig, { bus, store, db }: TradingServices) {
+  return {
     bus,
     sharedMarketData: true,
     ...(store ? { store } : {}),
     ...(db ? { db } : {}),
     ...(config.runId ? { runId: config.runId } : {}),
   };
-  // The risk gate starts first: the in-process bus delivers only to handlers already subscribed, and
-  // the gate must hear the portfolio's start snapshot.
-  const risk = await RiskGateActor.start({
-    ...common,
-    account: config.account,
-    core: config.risk,
-    startState: config.startState,
-    ...(control ? { control } : {}),
-    ...(lastMarketData ? { lastMarketData } : {}),
-    ...(config.denialBurst ? { denialBurst: config.denialBurst } : {}),
-    ...(logger ? { logger: logger.child({ actor: 'risk' }) } : {}),
-  });
-  const execution = await ExecutionActor.start({
-    ...common,
-    venue: config.venue,
-    ...(logger ? { logger: logger.child({ actor: 'execution' }) } : {}),
-  });
-  const portfolio = await PortfolioActor.start({
-    ...common,
-    account: config.account,
-    startingCash: config.startingCash,
-    ...(config.markIntervalMs !== undefined ? { markIntervalMs: config.markIntervalMs } : {}),
-    ...(logger ? { logger: logger.child({ actor: 'portfolio' }) } : {}),
-  });
+}
+
+export async function startTrading(config: TradingConfig, services: TradingServices): Promise<Trading> {
+  const risk = await startTradingActor.risk(config, services);
+  const execution = await startTradingActor.execution(config, services);
+  const portfolio = await startTradingActor.portfolio(config, services);
   // One consumer per kind of market data for the three, in the order they were started.
-  const marketData = await subscribeMarketData(bus, [risk, execution, portfolio]);
+  const marketData = await subscribeMarketData(services.bus, [risk, execution, portfolio]);
   return {
     risk,
     execution,

@@ -17,7 +17,6 @@ import { createDatabase, type Database } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
 import { AlertActor } from '../alerts/actor.ts';
 import { DeadLetterRateMonitor } from '../alerts/dead-letter-rate.ts';
-import { ExecutionActor } from '../execution/actor.ts';
 import { FeatureActor } from '../feature/actor.ts';
 import { getFeatureSet } from '../feature/feature-set.ts';
 import { SharedFeatureActors } from '../feature/shared.ts';
@@ -26,11 +25,14 @@ import { ModelRegistry } from '../inference/registry.ts';
 import { openLeaseBucket } from '../leader.ts';
 import { subscribeMarketData } from '../market-data.ts';
 import { NewsActor } from '../news/actor.ts';
-import { PortfolioActor } from '../portfolio/actor.ts';
-import { RiskGateActor } from '../risk/actor.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
 import { KvSnapshotStore } from '../snapshot-store.ts';
-import { lastMarketDataFromStream } from '../trading.ts';
+import {
+  lastMarketDataFromStream,
+  startTradingActor,
+  type TradingConfig,
+  type TradingServices,
+} from '../trading.ts';
 import type { ActorName, RunConfig } from './config.ts';
 import { type OperatorHttp, type Readiness, startOperatorHttp } from './http.ts';
 import { type ActorFlow, type RuntimeMetrics, startMetrics } from './metrics.ts';
@@ -83,36 +85,28 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const store = needsStore
     ? await KvSnapshotStore.open(jetstream, config.snapshotBucket ?? 'sluice_snapshots')
     : undefined;
-  // The trading actors of this process share one market-data consumer per kind (subscribeMarketData).
-  const shared = { bus, sharedMarketData: true, ...(store ? { store } : {}), ...(db ? { db } : {}) };
   const { trading } = config;
   const limits = parseRiskLimits(trading.limits, '/trading/limits');
-
-  // The risk gate first, as startTrading does: it must hear the portfolio's start snapshot.
-  const risk = runs('risk')
-    ? await RiskGateActor.start({
-        ...shared,
-        account: trading.account,
-        core: { limits, sizer: sizerFor(trading.sizing) },
-        startState: config.startState ?? 'halted',
-        lastMarketData: lastMarketDataFromStream(manager, subjects, Object.keys(limits.instruments ?? {})),
-        logger: log('risk'),
-      })
-    : undefined;
+  const tradingConfig: TradingConfig = {
+    account: trading.account,
+    startingCash: trading.startingCash,
+    risk: { limits, sizer: sizerFor(trading.sizing) },
+    venue: venueFor(trading.venue, config.seed),
+    startState: config.startState ?? 'halted',
+  };
+  const tradingServices: TradingServices = {
+    bus,
+    ...(store ? { store } : {}),
+    ...(db ? { db } : {}),
+    lastMarketData: lastMarketDataFromStream(manager, subjects, Object.keys(limits.instruments ?? {})),
+    logger,
+  };
+  const risk = runs('risk') ? await startTradingActor.risk(tradingConfig, tradingServices) : undefined;
   const execution = runs('execution')
-    ? await ExecutionActor.start({
-        ...shared,
-        venue: venueFor(trading.venue, config.seed),
-        logger: log('execution'),
-      })
+    ? await startTradingActor.execution(tradingConfig, tradingServices)
     : undefined;
   const portfolio = runs('portfolio')
-    ? await PortfolioActor.start({
-        ...shared,
-        account: trading.account,
-        startingCash: trading.startingCash,
-        logger: log('portfolio'),
-      })
+    ? await startTradingActor.portfolio(tradingConfig, tradingServices)
     : undefined;
   const marketData = await subscribeMarketData(
     bus,
