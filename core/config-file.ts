@@ -24,9 +24,17 @@ export function readJsonFile(path: string, flag = '--config'): unknown {
   }
 }
 
-/** The value typed by `schema`, or a ConfigError naming the first field that breaks it. */
+/** The value typed by `schema`, or a ConfigError naming the first field that breaks it and its value. */
 export function checkConfig<T extends TSchema>(schema: T, raw: unknown, fix: string): Static<T> {
   const first = Value.Errors(schema, raw).First();
-  if (first) throw new ConfigError(first.path || '(root)', first.message.toLowerCase(), fix);
+  if (first) {
+    const got = first.value === undefined ? '' : `, got ${JSON.stringify(first.value)}`;
+    throw new ConfigError(first.path || '(root)', `${first.message.toLowerCase()}${got}`, fix);
+  }
   return raw as Static<T>;
+}
+
+/** A copy of `raw` with the schema's defaults filled in where fields are absent (`raw` is left as is). */
+export function withDefaults(schema: TSchema, raw: unknown): unknown {
+  return Value.Default(schema, structuredClone(raw));
 }

@@ -5,9 +5,11 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Type } from '@sinclair/typebox';
 import { FeatureCore } from '../../actors/feature/core.ts';
 import { readMarketCsv } from '../../actors/feature/csv.ts';
 import { getFeatureSet } from '../../actors/feature/feature-set.ts';
+import { checkConfig, withDefaults } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { purgedWalkForwardSplits } from './cross-validation.ts';
 import { defaultTripleBarrier, type TripleBarrierConfig, tripleBarrierLabels } from './labels.ts';
@@ -69,168 +71,69 @@ const repoRootDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const DEFAULT_PRICE_DIR = '../shared/data/stocknet/price_raw';
 const DEFAULT_SENTIMENT_DIR = '../shared/data/twitter-financial-news-sentiment';
 
-type Json = Record<string, unknown>;
+const SymbolName = Type.String({ pattern: '^[A-Za-z0-9._-]+$' });
+const PositiveInteger = Type.Integer({ minimum: 1 });
+const IsoDate = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'YYYY-MM-DD (UTC)' });
+const OutputDir = Type.String({ minLength: 1, default: 'models' });
 
-function field<T>(
-  raw: Json,
-  name: string,
-  fallback: T | undefined,
-  valid: (v: unknown) => boolean,
-  expected: string,
-): T {
-  const value = raw[name] ?? fallback;
-  if (value === undefined || !valid(value)) {
-    throw new ConfigError(
-      name,
-      `${value === undefined ? 'missing' : `got ${JSON.stringify(value)}`}`,
-      `Set it to ${expected}`,
-    );
-  }
-  return value as T;
-}
+/** The `sluice train --config` file; absent fields take the defaults written here. */
+export const TrainConfigSchema = Type.Object(
+  {
+    model: Type.Union([Type.Literal('logistic'), Type.Literal('mlp')]),
+    symbols: Type.Array(SymbolName, { minItems: 1 }),
+    /** Folder of `<SYMBOL>.csv` daily bars, relative to the repository root. */
+    dataDir: Type.String({ minLength: 1, default: DEFAULT_PRICE_DIR }),
+    featureSet: Type.String({ minLength: 1, default: 'default' }),
+    labels: Type.Object(
+      {
+        profitTake: Type.Number({ exclusiveMinimum: 0, default: defaultTripleBarrier.profitTake }),
+        stopLoss: Type.Number({ exclusiveMinimum: 0, default: defaultTripleBarrier.stopLoss }),
+        verticalBars: Type.Integer({ minimum: 1, default: defaultTripleBarrier.verticalBars }),
+        volatilityWindow: Type.Integer({ minimum: 2, default: defaultTripleBarrier.volatilityWindow }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Training window over bar close times: [from, to). */
+    from: Type.Optional(IsoDate),
+    to: Type.Optional(IsoDate),
+    folds: Type.Integer({ minimum: 1, default: 4 }),
+    /** Share of the samples purged after each test fold. */
+    embargo: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.01 }),
+    holdout: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.2 }),
+    l2: Type.Number({ minimum: 0, default: 10 }),
+    mlp: Type.Object(
+      {
+        hidden: Type.Integer({ minimum: 1, default: 16 }),
+        epochs: Type.Integer({ minimum: 1, default: 20 }),
+        activation: Type.Union([Type.Literal('tanh'), Type.Literal('relu')], { default: 'tanh' }),
+        seed: Type.Integer({ default: 1 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    outputDir: OutputDir,
+    modelId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$' })),
+  },
+  { additionalProperties: false },
+);
 
-/** An optional `YYYY-MM-DD` field as epoch ms (UTC midnight). */
-function dateField(r: Json, name: 'from' | 'to'): { from?: number; to?: number } {
-  const value = r[name];
-  if (value === undefined) return {};
-  const ms =
-    typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value)
-      ? Date.parse(`${value}T00:00:00Z`)
-      : Number.NaN;
-  if (!Number.isFinite(ms))
-    throw new ConfigError(name, `not a date: ${JSON.stringify(value)}`, 'Use YYYY-MM-DD');
-  return { [name]: ms };
-}
-
-const isPositiveInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
-const isFraction = (v: unknown): boolean => typeof v === 'number' && v >= 0 && v < 1;
-
-/** Validates a parsed config file; every error names its field. */
+/** Checks a parsed config file and fills its defaults; every error names its field. */
 export function parseTrainConfig(raw: unknown): TrainConfig {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError(
-      '--config',
-      'the file is not a JSON object',
-      'Write a JSON object with model, symbols, …',
-    );
-  }
-  const r = raw as Json;
-  const labels = (r.labels ?? {}) as Json;
-  if (typeof labels !== 'object' || Array.isArray(labels))
-    throw new ConfigError(
-      'labels',
-      'not an object',
-      'Give profitTake, stopLoss, verticalBars, volatilityWindow',
-    );
-  const labelField = (name: keyof TripleBarrierConfig, valid: (v: unknown) => boolean, expected: string) => {
-    try {
-      return field<number>(labels, name, defaultTripleBarrier[name], valid, expected);
-    } catch (error) {
-      if (error instanceof ConfigError)
-        throw new ConfigError(`labels.${name}`, 'invalid', `Set it to ${expected}`);
-      throw error;
-    }
-  };
-  const mlp = (r.mlp ?? {}) as Json;
+  const { from, to, ...file } = checkConfig(
+    TrainConfigSchema,
+    withDefaults(TrainConfigSchema, raw),
+    'See README "Training" for the config fields',
+  );
   const config: TrainConfig = {
-    model: field<TrainConfig['model']>(
-      r,
-      'model',
-      undefined,
-      (v) => v === 'logistic' || v === 'mlp',
-      '"logistic" or "mlp"',
-    ),
-    symbols: field<string[]>(
-      r,
-      'symbols',
-      undefined,
-      (v) =>
-        Array.isArray(v) &&
-        v.length > 0 &&
-        v.every((s) => typeof s === 'string' && /^[A-Za-z0-9._-]+$/.test(s)),
-      'a non-empty array of symbols, e.g. ["AAPL", "XOM"]',
-    ),
-    dataDir: field(
-      r,
-      'dataDir',
-      DEFAULT_PRICE_DIR,
-      (v) => typeof v === 'string',
-      'a folder of <SYMBOL>.csv files',
-    ),
-    featureSet: field(
-      r,
-      'featureSet',
-      'default',
-      (v) => typeof v === 'string',
-      'a feature set name, e.g. "default"',
-    ),
-    labels: {
-      profitTake: labelField(
-        'profitTake',
-        (v) => typeof v === 'number' && v > 0,
-        'a positive multiple of volatility',
-      ),
-      stopLoss: labelField(
-        'stopLoss',
-        (v) => typeof v === 'number' && v > 0,
-        'a positive multiple of volatility',
-      ),
-      verticalBars: labelField('verticalBars', isPositiveInt, 'a positive number of bars'),
-      volatilityWindow: labelField(
-        'volatilityWindow',
-        (v) => Number.isInteger(v) && (v as number) >= 2,
-        'an integer ≥ 2',
-      ),
-    },
-    ...dateField(r, 'from'),
-    ...dateField(r, 'to'),
-    folds: field(r, 'folds', 4, isPositiveInt, 'a positive integer'),
-    embargo: field(r, 'embargo', 0.01, isFraction, 'a fraction of the samples in [0, 1), e.g. 0.01'),
-    holdout: field(
-      r,
-      'holdout',
-      0.2,
-      (v) => isFraction(v) && (v as number) > 0,
-      'a fraction in (0, 1), e.g. 0.2',
-    ),
-    l2: field(r, 'l2', 10, (v) => typeof v === 'number' && v >= 0, 'a number ≥ 0'),
-    mlp: {
-      hidden: field(mlp, 'hidden', 16, isPositiveInt, 'mlp.hidden: a positive integer'),
-      epochs: field(mlp, 'epochs', 20, isPositiveInt, 'mlp.epochs: a positive integer'),
-      activation: field(
-        mlp,
-        'activation',
-        'tanh',
-        (v) => v === 'tanh' || v === 'relu',
-        'mlp.activation: "tanh" or "relu"',
-      ),
-      seed: field(mlp, 'seed', 1, Number.isInteger, 'mlp.seed: an integer'),
-    },
-    outputDir: field(
-      r,
-      'outputDir',
-      'models',
-      (v) => typeof v === 'string' && v !== '',
-      'a folder to write the model to',
-    ),
-    ...(r.modelId !== undefined
-      ? {
-          modelId: field<string>(
-            r,
-            'modelId',
-            undefined,
-            (v) => typeof v === 'string' && /^[A-Za-z0-9_-]{1,100}$/.test(v),
-            'letters, digits, - and _ (≤ 100)',
-          ),
-        }
-      : {}),
+    ...file,
+    ...(from !== undefined ? { from: Date.parse(`${from}T00:00:00Z`) } : {}),
+    ...(to !== undefined ? { to: Date.parse(`${to}T00:00:00Z`) } : {}),
   };
-  getFeatureSet(config.featureSet, 'featureSet');
+  getFeatureSet(config.featureSet, '/featureSet');
   const dir = resolve(repoRootDir, config.dataDir);
   for (const symbol of config.symbols) {
     if (!existsSync(join(dir, `${symbol}.csv`))) {
       throw new ConfigError(
-        'symbols',
+        '/symbols',
         `${symbol}.csv is not in ${dir}`,
         'Use symbols that have a file in dataDir',
       );
@@ -410,29 +313,24 @@ export interface SentimentTrainConfig {
   readonly epochs?: number;
 }
 
-/** Config keys of `--sentiment` (all optional): dataDir, outputDir, seed, epochs. */
+/** The `sluice train --sentiment` config; every field is optional. */
+export const SentimentTrainConfigSchema = Type.Object(
+  {
+    /** The twitter-financial-news-sentiment folder. */
+    dataDir: Type.String({ minLength: 1, default: DEFAULT_SENTIMENT_DIR }),
+    outputDir: OutputDir,
+    seed: Type.Integer({ default: 1 }),
+    epochs: Type.Optional(PositiveInteger),
+  },
+  { additionalProperties: false },
+);
+
 export function parseSentimentConfig(raw: unknown): SentimentTrainConfig {
-  const r = (raw ?? {}) as Json;
-  return {
-    dataDir: field(
-      r,
-      'dataDir',
-      DEFAULT_SENTIMENT_DIR,
-      (v) => typeof v === 'string',
-      'the twitter-financial-news-sentiment folder',
-    ),
-    outputDir: field(
-      r,
-      'outputDir',
-      'models',
-      (v) => typeof v === 'string' && v !== '',
-      'a folder to write the model to',
-    ),
-    seed: field(r, 'seed', 1, Number.isInteger, 'an integer'),
-    ...(r.epochs !== undefined
-      ? { epochs: field<number>(r, 'epochs', undefined, isPositiveInt, 'a positive integer') }
-      : {}),
-  };
+  return checkConfig(
+    SentimentTrainConfigSchema,
+    withDefaults(SentimentTrainConfigSchema, raw ?? {}),
+    'See README "Training" for the config fields',
+  );
 }
 
 /** Trains the news sentiment classifier on sent_train.csv, reports sent_valid.csv in the manifest. */

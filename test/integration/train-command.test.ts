@@ -82,13 +82,13 @@ describe('sluice train', () => {
     await writeFile(configPath, JSON.stringify({ model: 'forest', symbols: ['AAPL'] }));
     const bad = await runCli(['train', '--config', configPath, '--no-record']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /configuration error: model: got "forest"/);
+    assert.match(bad.stderr, /configuration error: \/model: expected union value, got "forest"/);
     await writeFile(
       configPath,
       JSON.stringify({ model: 'mlp', symbols: ['AAPL'], labels: { verticalBars: 0 } }),
     );
     const badLabel = await runCli(['train', '--config', configPath, '--no-record']);
     assert.equal(badLabel.code, 2);
-    assert.match(badLabel.stderr, /labels\.verticalBars/);
+    assert.match(badLabel.stderr, /\/labels\/verticalBars: expected integer/);
   });
 });
