@@ -214,6 +214,11 @@ function portfolioWriters(db: Kysely<Database>, runId: string, logger: Logger | 
         { name: 'unrealized_pnl', type: 'float8', value: (r) => r.position.unrealized_pnl },
         { name: 'last_price', type: 'float8', value: (r) => r.position.last_price },
       ],
+      // Several snapshots can share a millisecond (fills of one bar): the row keeps the last.
+      upsert: {
+        key: ['run_id', 'account', 'symbol', 'ts'],
+        set: ['snapshot_id', 'quantity', 'avg_price', 'realized_pnl', 'unrealized_pnl', 'last_price'],
+      },
       ...common,
     }),
     equity: new BatchWriter<PortfolioSnapshot>(db, {
@@ -228,6 +233,10 @@ function portfolioWriters(db: Kysely<Database>, runId: string, logger: Logger | 
         { name: 'gross_exposure', type: 'float8', value: (s) => s.gross_exposure },
         { name: 'net_exposure', type: 'float8', value: (s) => s.net_exposure },
       ],
+      upsert: {
+        key: ['run_id', 'account', 'ts'],
+        set: ['snapshot_id', 'cash', 'equity', 'gross_exposure', 'net_exposure'],
+      },
       ...common,
     }),
   };

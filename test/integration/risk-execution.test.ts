@@ -467,16 +467,16 @@ describe('trading actors over NATS', { timeout: 120_000 }, () => {
       );
 
       // Portfolio snapshots: an equity row per instant with a snapshot, and the position of the
-      // symbol that moved; each row is a snapshot as published. (The key is the instant, so of
-      // several snapshots within one millisecond only the first is kept.)
-      const snapshots = new Map(ledger.snapshots.map((p) => [p.id, p]));
+      // symbol that moved; each row is the LAST snapshot of its instant (the fills of one bar share a
+      // millisecond), as published.
+      const lastAt = new Map(ledger.snapshots.map((p) => [p.ts_event, p]));
+      assert.ok(ledger.snapshots.length > lastAt.size, 'some instants have several snapshots');
       assert.deepEqual(
         rows.equity.map((e) => e.ts),
-        [...new Set(ledger.snapshots.map((p) => p.ts_event))].sort((a, b) => a - b),
+        [...lastAt.keys()].sort((a, b) => a - b),
       );
       for (const row of rows.equity) {
-        const snapshot = snapshots.get(row.snapshot_id);
-        assert.ok(snapshot, `${row.snapshot_id} was published`);
+        const snapshot = lastAt.get(row.ts)!;
         assert.deepEqual(row, {
           run_id: 'live',
           account: 'paper',
@@ -490,15 +490,18 @@ describe('trading actors over NATS', { timeout: 120_000 }, () => {
       }
       assert.ok(rows.positions.length > 0);
       for (const row of rows.positions) {
-        const snapshot = snapshots.get(row.snapshot_id);
-        const position = snapshot?.positions.find((p) => p.symbol === row.symbol);
-        assert.ok(snapshot && position, `${row.snapshot_id} was published with ${row.symbol}`);
+        const position = lastAt.get(row.ts)?.positions.find((p) => p.symbol === row.symbol);
+        assert.ok(position, `the last snapshot at ${row.ts} holds ${row.symbol}`);
+        assert.ok(
+          ledger.snapshots.some((p) => p.id === row.snapshot_id && p.ts_event === row.ts),
+          `${row.snapshot_id} was published at ${row.ts}`,
+        );
         assert.deepEqual(row, {
           run_id: 'live',
           account: 'paper',
           symbol: row.symbol,
-          ts: snapshot.ts_event,
-          snapshot_id: snapshot.id,
+          ts: row.ts,
+          snapshot_id: row.snapshot_id,
           quantity: position.quantity,
           avg_price: position.avg_price,
           realized_pnl: position.realized_pnl,
