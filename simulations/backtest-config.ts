@@ -13,11 +13,10 @@ import {
 } from '../actors/execution/venue-models.ts';
 import { parseRiskLimits } from '../actors/risk/limits.ts';
 import { FixedNotionalSizer, KellySizer, type Sizer, VolatilityTargetSizer } from '../actors/risk/sizing.ts';
-import { checkConfig, readJsonFile } from '../core/config-file.ts';
+import { checkConfig, dateMillis, IsoDate, readJsonFile } from '../core/config-file.ts';
 import { ConfigError } from '../core/errors.ts';
 import { SeededRandom } from '../core/random.ts';
 
-const IsoDate = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'YYYY-MM-DD (UTC)' });
 const NonNegative = Type.Number({ minimum: 0 });
 
 export const BacktestConfigSchema = Type.Object(
@@ -104,10 +103,6 @@ export const BacktestConfigSchema = Type.Object(
 export type BacktestConfig = Static<typeof BacktestConfigSchema>;
 
 const DAY_MS = 86_400_000;
-
-export function dateMillis(date: string): number {
-  return Date.parse(`${date}T00:00:00Z`);
-}
 
 /** Checks a parsed config; the first problem becomes a ConfigError naming the field. */
 export function parseBacktestConfig(raw: unknown): BacktestConfig {

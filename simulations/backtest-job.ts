@@ -17,15 +17,10 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Kind, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { readJsonFile } from '../core/config-file.ts';
+import { dateMillis, readJsonFile } from '../core/config-file.ts';
 import { ConfigError } from '../core/errors.ts';
 import { type BacktestSummary, runBacktest } from './backtest.ts';
-import {
-  type BacktestConfig,
-  BacktestConfigSchema,
-  dateMillis,
-  parseBacktestConfig,
-} from './backtest-config.ts';
+import { type BacktestConfig, BacktestConfigSchema, parseBacktestConfig } from './backtest-config.ts';
 import { bundledSampleDir, configFileSource, defaultSharedDataDir, repoRoot } from './backtest-source.ts';
 import { canonicalJson, type JsonValue } from './ledger.ts';
 import {

@@ -5,8 +5,9 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dateMillis } from '../core/config-file.ts';
 import { ConfigError } from '../core/errors.ts';
-import { type BacktestConfig, dateMillis } from './backtest-config.ts';
+import type { BacktestConfig } from './backtest-config.ts';
 import { bundledSampleDatasets, type Dataset, sharedDatasets } from './sources/datasets.ts';
 import { fileSource, type MarketEvent, type ReplayStats, type ReplayWindow } from './sources/replay.ts';
 

@@ -5,11 +5,11 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import { FeatureCore } from '../../actors/feature/core.ts';
 import { readMarketCsv } from '../../actors/feature/csv.ts';
 import { getFeatureSet } from '../../actors/feature/feature-set.ts';
-import { checkConfig, withDefaults } from '../../core/config-file.ts';
+import { checkConfig, dateMillis, IsoDate, withDefaults } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { purgedWalkForwardSplits } from './cross-validation.ts';
 import { defaultTripleBarrier, type TripleBarrierConfig, tripleBarrierLabels } from './labels.ts';
@@ -72,8 +72,6 @@ const DEFAULT_PRICE_DIR = '../shared/data/stocknet/price_raw';
 const DEFAULT_SENTIMENT_DIR = '../shared/data/twitter-financial-news-sentiment';
 
 const SymbolName = Type.String({ pattern: '^[A-Za-z0-9._-]+$' });
-const PositiveInteger = Type.Integer({ minimum: 1 });
-const IsoDate = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'YYYY-MM-DD (UTC)' });
 const OutputDir = Type.String({ minLength: 1, default: 'models' });
 
 /** The `sluice train --config` file; absent fields take the defaults written here. */
@@ -125,8 +123,8 @@ export function parseTrainConfig(raw: unknown): TrainConfig {
   );
   const config: TrainConfig = {
     ...file,
-    ...(from !== undefined ? { from: Date.parse(`${from}T00:00:00Z`) } : {}),
-    ...(to !== undefined ? { to: Date.parse(`${to}T00:00:00Z`) } : {}),
+    ...(from !== undefined ? { from: dateMillis(from) } : {}),
+    ...(to !== undefined ? { to: dateMillis(to) } : {}),
   };
   getFeatureSet(config.featureSet, '/featureSet');
   const dir = resolve(repoRootDir, config.dataDir);
@@ -306,13 +304,6 @@ export function trainTabularModel(config: TrainConfig, progress: Progress = () =
   return { manifest, onnx, ...writeModelArtifacts(resolve(config.outputDir), manifest, onnx) };
 }
 
-export interface SentimentTrainConfig {
-  readonly dataDir: string;
-  readonly outputDir: string;
-  readonly seed: number;
-  readonly epochs?: number;
-}
-
 /** The `sluice train --sentiment` config; every field is optional. */
 export const SentimentTrainConfigSchema = Type.Object(
   {
@@ -320,10 +311,12 @@ export const SentimentTrainConfigSchema = Type.Object(
     dataDir: Type.String({ minLength: 1, default: DEFAULT_SENTIMENT_DIR }),
     outputDir: OutputDir,
     seed: Type.Integer({ default: 1 }),
-    epochs: Type.Optional(PositiveInteger),
+    epochs: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 );
+
+export type SentimentTrainConfig = Static<typeof SentimentTrainConfigSchema>;
 
 export function parseSentimentConfig(raw: unknown): SentimentTrainConfig {
   return checkConfig(

@@ -3,8 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { dateMillis } from '../../core/config-file.ts';
 import { runBacktest } from '../../simulations/backtest.ts';
-import { type BacktestConfig, dateMillis, readBacktestConfig } from '../../simulations/backtest-config.ts';
+import { type BacktestConfig, readBacktestConfig } from '../../simulations/backtest-config.ts';
 import { selectDatasets } from '../../simulations/backtest-source.ts';
 import { fileSource, jetstreamSource } from '../../simulations/sources/replay.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
