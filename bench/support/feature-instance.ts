@@ -7,6 +7,7 @@ import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats } from '../../streams/connection.ts';
+import { reportStatus } from './status-process.ts';
 
 const partitions = (process.argv[2] ?? '').split(',').map(Number);
 const connection = await connectNats({ url: process.env.NATS_URL ?? '', name: 'bench-feature' });
@@ -20,16 +21,14 @@ const actor = new FeatureActor({
   durablePrefix: 'bench-feature',
 });
 await actor.start();
-const report = setInterval(() => {
-  const status = actor.status();
-  process.stdout.write(
-    `${JSON.stringify({ ticks: status.counters.ticks, published: status.published, rss: process.memoryUsage.rss() })}\n`,
-  );
-}, 100);
-process.once('SIGTERM', async () => {
-  clearInterval(report);
-  await actor.stop();
-  await bus.close();
-  await connection.close();
-  process.exit(0);
-});
+reportStatus(
+  () => {
+    const status = actor.status();
+    return { ticks: status.counters.ticks, published: status.published };
+  },
+  async () => {
+    await actor.stop();
+    await bus.close();
+    await connection.close();
+  },
+);

@@ -5,6 +5,7 @@
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Subjects } from '../../schemas/subjects.ts';
 import { connectNats } from '../../streams/connection.ts';
+import { reportStatus } from './status-process.ts';
 
 const connection = await connectNats({ url: process.env.NATS_URL ?? '', name: 'bench-raw-trading' });
 const client = jetstream(connection);
@@ -42,12 +43,10 @@ const consumers = [
     void client.publish(subjects.orderIntent(signal.symbol), JSON.stringify({ signal_id: signal.id }));
   }),
 ];
-const report = setInterval(() => {
-  process.stdout.write(`${JSON.stringify({ decisions, rss: process.memoryUsage.rss() })}\n`);
-}, 100);
-process.once('SIGTERM', async () => {
-  clearInterval(report);
-  for (const messages of consumers) await messages.close();
-  await connection.close();
-  process.exit(0);
-});
+reportStatus(
+  () => ({ decisions }),
+  async () => {
+    for (const messages of consumers) await messages.close();
+    await connection.close();
+  },
+);

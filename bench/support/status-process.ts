@@ -47,3 +47,18 @@ export class StatusProcess<Status extends { rss: number }> {
     await exited;
   }
 }
+
+/**
+ * The child's side: prints `status()` with the process's RSS as one JSON line every 100 ms, and on
+ * SIGTERM runs `stop` and exits.
+ */
+export function reportStatus(status: () => Record<string, number>, stop: () => Promise<void>): void {
+  const report = setInterval(() => {
+    process.stdout.write(`${JSON.stringify({ ...status(), rss: process.memoryUsage.rss() })}\n`);
+  }, 100);
+  process.once('SIGTERM', async () => {
+    clearInterval(report);
+    await stop();
+    process.exit(0);
+  });
+}

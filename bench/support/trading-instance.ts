@@ -14,6 +14,7 @@ import { startTrading } from '../../actors/trading.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats } from '../../streams/connection.ts';
+import { reportStatus } from './status-process.ts';
 
 const connection = await connectNats({ url: process.env.NATS_URL ?? '', name: 'bench-trading' });
 const bus = new NatsActorBus(jetstream(connection), await jetstreamManager(connection), new Subjects(4));
@@ -49,16 +50,14 @@ const trading = await startTrading(
   },
   { bus },
 );
-const report = setInterval(() => {
-  const { risk, execution } = trading.status();
-  process.stdout.write(
-    `${JSON.stringify({ decisions: risk.decisions, fills: execution.fills, rss: process.memoryUsage.rss() })}\n`,
-  );
-}, 100);
-process.once('SIGTERM', async () => {
-  clearInterval(report);
-  await trading.stop();
-  await bus.close();
-  await connection.close();
-  process.exit(0);
-});
+reportStatus(
+  () => {
+    const { risk, execution } = trading.status();
+    return { decisions: risk.decisions, fills: execution.fills };
+  },
+  async () => {
+    await trading.stop();
+    await bus.close();
+    await connection.close();
+  },
+);
