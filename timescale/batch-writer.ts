@@ -4,7 +4,10 @@
 // again as one `INSERT … SELECT FROM unnest($1::type[], …) ON CONFLICT DO NOTHING`, so no duplicate is
 // added. The buffer is bounded: when the database is slow or down, add() returns a promise that waits
 // for room, which pushes back on the consumer (and from there on JetStream through max_ack_pending)
-// instead of growing memory. A failed batch is retried, never dropped.
+// instead of growing memory. A failed batch is retried, never dropped — unless the database refuses
+// one of its rows for good (a value it cannot store, a CHECK or foreign-key constraint): then the batch
+// is written in halves down to the refused rows, the others land, and each refused row goes to
+// `onRefused` with the reason (its cause is dead-lettered), so one bad row cannot stall a writer.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Kysely, sql } from 'kysely';
@@ -39,6 +42,12 @@ export interface BatchWriterOptions<Row> {
   prepare?: () => Promise<unknown>;
   /** Runs after each batch is stored (e.g. refreshing an aggregate over the rows' time range). */
   onBatchWritten?: (rows: readonly Row[]) => Promise<unknown>;
+  /**
+   * A row the database refuses for good (see refusesRow) with the reason; the rest of its batch is
+   * written. Without it, such a batch is retried like any other. A throw retries the whole batch
+   * (rows already stored are skipped), so this must be safe to call again for the same row.
+   */
+  onRefused?: (row: Row, reason: string) => Promise<unknown>;
   /** A row whose key is stored already updates it instead of being ignored (see Upsert). */
   upsert?: Upsert;
   logger?: Logger;
@@ -60,6 +69,8 @@ export interface Upsert {
 
 export interface BatchWriterStats {
   rowsWritten: number;
+  /** Rows the database refused for good, handed to onRefused. */
+  rowsRefused: number;
   batches: number;
   failedAttempts: number;
   buffered: number;
@@ -89,6 +100,41 @@ const sqlTypeName: Record<ColumnType, string> = {
 };
 
 const UNIQUE_VIOLATION = '23505';
+
+/**
+ * A value the binary COPY encoder cannot represent in its column type (PostgreSQL would refuse it the
+ * same way), with the SQLSTATE the server gives for it.
+ */
+export class ValueOutOfRangeError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'ValueOutOfRangeError';
+  }
+}
+
+/**
+ * Whether an error refuses a row for good: SQLSTATE class 22 (data exception: a value out of range or
+ * not representable) or 23 (integrity constraint) other than the unique key, which a replay hits and
+ * is handled as a duplicate. Everything else — connection loss (08), serialization failures and
+ * deadlocks (40), shutdowns (57), resources (53), and errors about the schema or the setup (42) that no
+ * single row causes — is retried: only a row's own fault is dead-lettered.
+ */
+export function refusesRow(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string' || code === UNIQUE_VIOLATION) return false;
+  return code.startsWith('22') || code.startsWith('23');
+}
+
+/** A refusal as onRefused receives it: the server's message, its detail and SQLSTATE. */
+function refusalReason(table: string, error: unknown): string {
+  const { message, detail, code } = error as { message?: string; detail?: string; code?: string };
+  return `${table} refused the row: ${message ?? String(error)}${detail ? ` (${detail})` : ''} [SQLSTATE ${code}]`;
+}
+const DATETIME_FIELD_OVERFLOW = '22008';
+const NUMERIC_VALUE_OUT_OF_RANGE = '22003';
 const WRITERS = 2;
 const FLOAT8_OID = 701;
 /** 2000-01-01T00:00:00Z, PostgreSQL's epoch, in Unix milliseconds. */
@@ -98,6 +144,11 @@ const TWO_POW_32 = 4_294_967_296;
 const COPY_HEADER = Buffer.from([
   0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
 ]);
+
+/** An integer int8 holds; anything else would wrap around in the encoder into another value. */
+function fitsInt8(value: number): boolean {
+  return Number.isInteger(value) && value >= -(2 ** 63) && value < 2 ** 63;
+}
 
 function selectExpression(column: string, type: ColumnType): string {
   if (type === 'jsonb') return `${column}::jsonb`;
@@ -160,11 +211,17 @@ class BinaryCopyEncoder {
         this.view.setFloat64(this.offset + 4, value as number);
         this.offset += 12;
         return;
-      case 'timestamptz':
+      case 'timestamptz': {
         // Microseconds since 2000-01-01 as int8; exact in a double for any real date.
-        this.int8(((value as number) - PG_EPOCH_MS) * 1000);
+        const micros = ((value as number) - PG_EPOCH_MS) * 1000;
+        if (!fitsInt8(micros))
+          throw new ValueOutOfRangeError(`timestamp out of range: ${value} ms`, DATETIME_FIELD_OVERFLOW);
+        this.int8(micros);
         return;
+      }
       case 'int8':
+        if (!fitsInt8(value as number))
+          throw new ValueOutOfRangeError(`bigint out of range: ${value}`, NUMERIC_VALUE_OUT_OF_RANGE);
         this.int8(value as number);
         return;
       case 'bool':
@@ -278,7 +335,7 @@ export class BatchWriter<Row> {
   /** Bytes per row of the last batch, to size the next batch's buffer. */
   private bytesPerRow = 256;
   private columnsChecked = false;
-  private readonly counters = { rowsWritten: 0, batches: 0, failedAttempts: 0 };
+  private readonly counters = { rowsWritten: 0, rowsRefused: 0, batches: 0, failedAttempts: 0 };
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -433,10 +490,14 @@ export class BatchWriter<Row> {
         await this.checkColumns();
         await this.options.prepare?.();
         const rows = this.lastPerKey(batch);
-        if (!(await this.copyBatch(rows))) await this.insertIgnoringDuplicates(rows);
-        this.counters.rowsWritten += batch.length;
+        const refused = await this.writeAroundRefused(rows);
+        const refusedRows = new Set(refused.map((refusal) => refusal.row));
+        const written = refused.length === 0 ? batch : batch.filter((row) => !refusedRows.has(row));
+        if (written.length > 0) await this.options.onBatchWritten?.(written);
+        for (const { row, reason } of refused) await this.options.onRefused?.(row, reason);
+        this.counters.rowsWritten += written.length;
+        this.counters.rowsRefused += refused.length;
         this.counters.batches++;
-        await this.options.onBatchWritten?.(batch);
         return;
       } catch (error) {
         this.counters.failedAttempts++;
@@ -447,6 +508,26 @@ export class BatchWriter<Row> {
         );
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
+    }
+  }
+
+  /**
+   * Writes the rows; when the database refuses one for good (and onRefused is there to take it),
+   * writes each half again, down to the single rows it refuses, and returns those with the reason.
+   * Any other error is thrown: the caller retries the whole batch.
+   */
+  private async writeAroundRefused(rows: readonly Row[]): Promise<{ row: Row; reason: string }[]> {
+    try {
+      if (!(await this.copyBatch(rows))) await this.insertIgnoringDuplicates(rows);
+      return [];
+    } catch (error) {
+      if (!this.options.onRefused || !refusesRow(error)) throw error;
+      const [only] = rows;
+      if (rows.length === 1 && only !== undefined)
+        return [{ row: only, reason: refusalReason(this.options.table, error) }];
+      const middle = rows.length >> 1;
+      const first = await this.writeAroundRefused(rows.slice(0, middle));
+      return first.concat(await this.writeAroundRefused(rows.slice(middle)));
     }
   }
 

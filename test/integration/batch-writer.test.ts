@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Bar } from '../../schemas/messages.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
@@ -22,10 +22,11 @@ function bar(index: number, symbol = 'AAPL'): Bar {
   };
 }
 
-function barWriter(db: Kysely<Database>) {
+function barWriter(db: Kysely<Database>, onRefused?: (row: Bar, reason: string) => Promise<unknown>) {
   return new BatchWriter<Bar>(db, {
     table: 'bars',
     batchRows: 500,
+    ...(onRefused ? { onRefused } : {}),
     columns: [
       { name: 'id', type: 'text', value: (row) => row.id },
       { name: 'symbol', type: 'text', value: (row) => row.symbol },
@@ -66,6 +67,73 @@ describe('BatchWriter against a real PostgreSQL', () => {
       .executeTakeFirstOrThrow();
     assert.equal(last.close, 3_099.5);
     assert.equal(last.ts.getTime(), bar(2_999).ts_event);
+  });
+
+  it('a row refused for good (a timestamp out of range, a NUL byte, a CHECK) goes to onRefused with the reason; the rest of its batch lands; nothing is retried', {
+    timeout: 30_000,
+  }, async () => {
+    // A CHECK the contract knows nothing of: PostgreSQL refuses what the bar contract allows.
+    await sql`ALTER TABLE bars ADD CONSTRAINT test_refused_volume CHECK (symbol <> 'REFUSE' OR volume < 1e9)`.execute(
+      db,
+    );
+    try {
+      const refused: { id: string; reason: string }[] = [];
+      const writer = barWriter(db, async (row, reason) => {
+        refused.push({ id: row.id, reason });
+      });
+      const good = Array.from({ length: 1_200 }, (_, index) => bar(index, 'REFUSE'));
+      const bad: Bar[] = [
+        { ...bar(5_000, 'REFUSE'), id: 'bad:far-future', ts_event: 1e16 },
+        { ...bar(5_001, 'REFUSE'), id: 'bad:nul', symbol: 'REF\u0000USE' },
+        { ...bar(5_002, 'REFUSE'), id: 'bad:check', volume: 5e9 },
+      ];
+      // The bad rows among the good, in two batches of 500 and a third of 203.
+      for (const row of [
+        ...good.slice(0, 100),
+        bad[0]!,
+        ...good.slice(100, 700),
+        bad[1]!,
+        ...good.slice(700),
+        bad[2]!,
+      ])
+        await writer.add(row);
+      await writer.flush();
+      const count = async () =>
+        Number(
+          (
+            await db
+              .selectFrom('bars')
+              .select(({ fn }) => fn.countAll<number>().as('count'))
+              .where('symbol', '=', 'REFUSE')
+              .executeTakeFirstOrThrow()
+          ).count,
+        );
+      assert.equal(await count(), good.length, 'every good row stored');
+      assert.deepEqual(
+        refused.map((refusal) => refusal.id),
+        ['bad:far-future', 'bad:nul', 'bad:check'],
+      );
+      assert.match(refused[0]!.reason, /^bars refused the row: timestamp out of range.*\[SQLSTATE 22008\]/);
+      assert.match(refused[1]!.reason, /invalid byte sequence.*\[SQLSTATE 22021\]/);
+      assert.match(refused[2]!.reason, /violates check constraint "test_refused_volume".*\[SQLSTATE 23514\]/);
+      assert.deepEqual(
+        { ...writer.stats, buffered: 0 },
+        { rowsWritten: good.length, rowsRefused: 3, batches: 3, failedAttempts: 0, buffered: 0 },
+      );
+
+      // A replay overlapping stored rows takes the fallback INSERT: it refuses the same rows there.
+      refused.length = 0;
+      for (const row of [...good.slice(900), ...bad, bar(6_000, 'REFUSE')]) await writer.add(row);
+      await writer.flush();
+      assert.equal(await count(), good.length + 1);
+      assert.deepEqual(refused.map((refusal) => refusal.id).sort(), [
+        'bad:check',
+        'bad:far-future',
+        'bad:nul',
+      ]);
+    } finally {
+      await sql`ALTER TABLE bars DROP CONSTRAINT test_refused_volume`.execute(db);
+    }
   });
 
   it('keeps text with tabs, newlines and backslashes intact through COPY', async () => {
