@@ -19,6 +19,9 @@ const SECRET_KEYS = [
   'servers',
   'databaseUrl',
   'natsUrl',
+  // The risk gate's seal key (a GateKey prints itself as [redacted] too).
+  'gateKey',
+  'SLUICE_GATE_KEY',
 ];
 
 export function createLogger(bindings: { run?: string; actor?: string; symbol?: string } = {}): Logger {

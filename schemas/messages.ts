@@ -135,6 +135,22 @@ export const OrderIntent = event(
     time_in_force: Type.Union([Type.Literal('gtc'), Type.Literal('ioc'), Type.Literal('day')]),
     reduce_only: Type.Boolean(),
     signal_id: EventId,
+    // Optional in the contract so that the execution actor, not the decoder, refuses an unsealed
+    // intent: it dead-letters it with the reason and raises alert.critical.unauthorised_intent.
+    /** The id of the pass risk_decision that let this intent through. */
+    decision_id: Type.Optional(EventId),
+    gate_term: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'leadership term of the risk gate that passed it, when the gate runs under an election',
+      }),
+    ),
+    seal: Type.Optional(
+      Type.String({
+        description:
+          "the risk gate's HMAC-SHA256 (64 hex characters) over every other field of the intent, with the key shared only by the risk and execution roles (core/gate-seal.ts); the execution actor refuses an intent without a matching seal",
+      }),
+    ),
   },
 );
 
