@@ -4,6 +4,7 @@
 // database. The same actors and config give the same orders and fills on either bus.
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Kysely } from 'kysely';
+import type { GateKey } from '../core/gate-seal.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Bar, QuoteTick, TradeTick } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
@@ -32,6 +33,11 @@ export interface TradingConfig {
   denialBurst?: DenialBurst;
   /** run_id of the database rows ('live' unless a backtest names itself). */
   runId?: string;
+  /**
+   * The risk gate seals the intents it passes with it; execution refuses any other. Live: from
+   * SLUICE_GATE_KEY; a backtest: GateKey.forRun(runId).
+   */
+  gateKey: GateKey;
 }
 
 export interface TradingServices {
@@ -43,6 +49,8 @@ export interface TradingServices {
   lastMarketData?: () => Promise<(TradeTick | QuoteTick | Bar)[]>;
   db?: Kysely<Database>;
   logger?: Logger;
+  /** The risk gate's leadership term, when these actors run under an election (actors/leader.ts). */
+  gateTerm?: number;
 }
 
 export interface TradingStatus {
@@ -73,6 +81,8 @@ export const startTradingActor = {
       account: config.account,
       core: config.risk,
       startState: config.startState,
+      gateKey: config.gateKey,
+      ...(services.gateTerm !== undefined ? { gateTerm: services.gateTerm } : {}),
       ...(services.control ? { control: services.control } : {}),
       ...(services.lastMarketData ? { lastMarketData: services.lastMarketData } : {}),
       ...(config.denialBurst ? { denialBurst: config.denialBurst } : {}),
@@ -82,9 +92,10 @@ export const startTradingActor = {
     ExecutionActor.start({
       ...commonOptions(config, services),
       venue: config.venue,
+      gateKey: config.gateKey,
       ...(services.logger ? { logger: services.logger.child({ actor: 'execution' }) } : {}),
     }),
-  portfolio: (config: TradingConfig, services: TradingServices): Promise<PortfolioActor> =>
+  portfolio: (config: Omit<TradingConfig, 'gateKey'>, services: TradingServices): Promise<PortfolioActor> =>
     PortfolioActor.start({
       ...commonOptions(config, services),
       account: config.account,
@@ -95,7 +106,7 @@ export const startTradingActor = {
 };
 
 /** What every trading actor takes; they read market data through one shared consumer per kind. */
-function commonOptions(config: TradingConfig, { bus, store, db }: TradingServices) {
+function commonOptions(config: Pick<TradingConfig, 'runId'>, { bus, store, db }: TradingServices) {
   return {
     bus,
     sharedMarketData: true,

@@ -18,6 +18,7 @@ import { parseRiskLimits } from '../actors/risk/limits.ts';
 import { startTrading } from '../actors/trading.ts';
 import { ReplayClock } from '../core/clock.ts';
 import { dateMillis } from '../core/config-file.ts';
+import { GateKey } from '../core/gate-seal.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Fill, MessageName, OrderEvent, PortfolioSnapshot, RiskDecision } from '../schemas/messages.ts';
 import { Subjects } from '../schemas/subjects.ts';
@@ -279,6 +280,8 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
       venue: venueFor(config.trading.venue, config.seed),
       startState: 'active',
       runId,
+      // Gate and execution share this process; a key from the run keeps reruns identical.
+      gateKey: GateKey.forRun(runId),
     },
     { bus, ...(options.db ? { db: options.db } : {}), ...(logger ? { logger } : {}) },
   );

@@ -11,10 +11,18 @@
 // the re-published reports duplicates that JetStream drops. Known gap: an order that had partially
 // filled before the crash restarts from zero at the simulated venue (IOC market orders, the default,
 // never carry a partial fill across events).
+//
+// Only the risk gate's sealed intents reach the venue (IntentGuard): any other order_intent on
+// `ord.>` (forged, altered, unsealed, or from a deposed gate) is copied with the reason to the
+// dead-letter stream, raises alert.critical.unauthorised_intent and is counted; it leaves no order,
+// no fill and no trace in the actor's state (its id is not remembered, so a forgery that guesses a
+// future intent id cannot make the gate's real intent look like a duplicate).
 import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
+import type { GateKey } from '../../core/gate-seal.ts';
 import type { Logger } from '../../core/logger.ts';
 import type {
+  Alert,
   Bar,
   ControlCommand,
   Fill,
@@ -24,19 +32,31 @@ import type {
   QuoteTick,
   TradeTick,
 } from '../../schemas/messages.ts';
-import { type ActorBus, checkpointAfterStoring, type Subscription } from '../../streams/bus.ts';
+import {
+  type ActorBus,
+  checkpointAfterStoring,
+  type Delivery,
+  type Subscription,
+} from '../../streams/bus.ts';
+import { buildDeadLetter } from '../../streams/dead-letter.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
 import { type SnapshotStore, snapshotKey } from '../snapshot-store.ts';
 import { type ExecutionReport, isFill } from './broker-adapter.ts';
+import { IntentGuard, UNAUTHORISED_INTENT } from './intent-guard.ts';
 import { isTerminal, orderIdFor, orderTransitions } from './order.ts';
 import { SimulatedVenue, type SimulatedVenueOptions } from './simulated-venue.ts';
+
+/** The durable consumer of `ord.>`; also the consumer named in dead letters of refused intents. */
+const ORDERS_DURABLE = 'execution-orders';
 
 export interface ExecutionActorOptions {
   bus: ActorBus;
   venue: SimulatedVenueOptions;
+  /** The risk gate's key: only intents it sealed reach the venue. */
+  gateKey: GateKey;
   /** Without a store (in-process backtests) nothing is snapshotted. */
   store?: SnapshotStore;
   db?: Kysely<Database>;
@@ -48,12 +68,16 @@ export interface ExecutionActorOptions {
 
 interface ExecutionState {
   open: OrderIntent[];
+  /** IntentGuard's highest gate term (absent in snapshots from before the seal). */
+  gateTerm?: number;
 }
 
 export interface ExecutionStatus {
   venue: string;
   submitted: number;
   duplicatesSkipped: number;
+  /** Intents refused before the venue: no valid seal of the risk gate, or a deposed gate's. */
+  unauthorised: number;
   cancels: number;
   reports: number;
   fills: number;
@@ -84,17 +108,26 @@ export class ExecutionActor implements MarketDataReader {
   private readonly clock = new ReplayClock();
   private readonly subscriptions: Subscription[] = [];
   private readonly submitted: RecentIds;
+  private guard: IntentGuard;
   private readonly open = new Map<string, OrderIntent>();
   private readonly writers: Writers | undefined;
   private readonly key: string;
   private lastSequence = 0;
   private restoredSequence = 0;
-  private readonly counts = { submitted: 0, duplicatesSkipped: 0, cancels: 0, reports: 0, fills: 0 };
+  private readonly counts = {
+    submitted: 0,
+    duplicatesSkipped: 0,
+    unauthorised: 0,
+    cancels: 0,
+    reports: 0,
+    fills: 0,
+  };
 
   private constructor(private readonly options: ExecutionActorOptions) {
     this.venue = new SimulatedVenue(options.venue);
     this.key = snapshotKey('execution', this.venue.venue);
     this.submitted = new RecentIds(10_000);
+    this.guard = new IntentGuard(options.gateKey);
     this.writers = options.db && executionWriters(options.db, options.runId ?? 'live', options.logger);
   }
 
@@ -144,6 +177,7 @@ export class ExecutionActor implements MarketDataReader {
     if (saved === undefined) return;
     this.restoredSequence = saved.sequence;
     this.lastSequence = saved.sequence;
+    this.guard = new IntentGuard(this.options.gateKey, saved.value.gateTerm);
     for (const intent of saved.value.open) {
       this.clock.advanceTo(intent.ts_event);
       this.submitted.add(intent.id);
@@ -157,7 +191,7 @@ export class ExecutionActor implements MarketDataReader {
     const { subjects } = bus;
     this.subscriptions.push(
       await bus.subscribe({
-        durable: 'execution-orders',
+        durable: ORDERS_DURABLE,
         stream: 'ORDERS',
         filterSubject: `${subjects.namespace}ord.>`,
         messages: ['order_intent', 'control_command'],
@@ -168,7 +202,9 @@ export class ExecutionActor implements MarketDataReader {
             return;
           }
           this.lastSequence = delivery.streamSequence;
-          return message.schema === 'order_intent.v1' ? this.onIntent(message) : this.onCancel(message);
+          return message.schema === 'order_intent.v1'
+            ? this.onIntent(message, delivery)
+            : this.onCancel(message);
         },
         ...this.checkpoint,
       }),
@@ -176,7 +212,10 @@ export class ExecutionActor implements MarketDataReader {
     if (!this.options.sharedMarketData) this.subscriptions.push(...(await subscribeMarketData(bus, [this])));
   }
 
-  private async onIntent(intent: OrderIntent): Promise<void> {
+  private async onIntent(intent: OrderIntent, delivery: Delivery): Promise<void> {
+    // Checked before anything else: a refused intent must not move the clock or take an id.
+    const refusal = this.guard.refusal(intent);
+    if (refusal !== undefined) return this.refuse(intent, delivery, refusal);
     this.clock.advanceTo(intent.ts_event);
     if (!this.submitted.add(intent.id)) {
       this.counts.duplicatesSkipped++;
@@ -195,6 +234,44 @@ export class ExecutionActor implements MarketDataReader {
     // Arrivals due now (zero latency) are accepted at once rather than on the next market event.
     await this.publish([...reports, ...this.venue.advanceTo(intent.ts_event)]);
     await this.save();
+  }
+
+  /**
+   * Dead-letters a refused intent (acknowledged after, so once: a redelivery before the ack gives
+   * the same dead letter and alert ids, which the streams drop) and raises a critical alert. Both
+   * are stamped with the actor's event time, not the intent's, which its sender chose.
+   */
+  private async refuse(intent: OrderIntent, delivery: Delivery, reason: string): Promise<void> {
+    this.counts.unauthorised++;
+    const { bus, logger } = this.options;
+    const now = this.clock.now();
+    logger?.error({ intentId: intent.id, subject: delivery.subject, reason }, 'order intent refused');
+    await bus.publish(
+      'dead_letter',
+      bus.subjects.deadLetter(delivery.subject),
+      buildDeadLetter({
+        originalSubject: delivery.subject,
+        reason,
+        consumer: ORDERS_DURABLE,
+        payload: JSON.stringify(intent),
+        receivedAt: now,
+        streamSequence: delivery.streamSequence,
+        deliveryCount: delivery.deliveryCount,
+      }),
+    );
+    const alert: Alert = {
+      schema: 'alert.v1',
+      id: `execution:${UNAUTHORISED_INTENT}:${delivery.streamSequence}`,
+      ts_event: now,
+      ts_init: now,
+      severity: 'critical',
+      code: UNAUTHORISED_INTENT,
+      message: `order intent ${intent.id} (${intent.side} ${intent.quantity} ${intent.symbol}) on ${delivery.subject} refused, not sent to the venue: ${reason}`,
+      source: 'execution',
+      dedupe_key: `execution:${UNAUTHORISED_INTENT}:${intent.id}`,
+      labels: { symbol: intent.symbol, intent_id: intent.id },
+    };
+    await bus.publish('alert', bus.subjects.alert(alert.severity, alert.code), alert);
   }
 
   private async onCancel(command: ControlCommand): Promise<void> {
@@ -289,7 +366,7 @@ export class ExecutionActor implements MarketDataReader {
   }
 
   private async save(): Promise<void> {
-    const state: ExecutionState = { open: [...this.open.values()] };
+    const state: ExecutionState = { open: [...this.open.values()], gateTerm: this.guard.gateTerm };
     await this.options.store?.save(this.key, { value: state, sequence: this.lastSequence });
   }
 }

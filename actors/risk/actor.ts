@@ -2,6 +2,8 @@
 // for reference prices and staleness, order events and fills (exec.>), portfolio snapshots (pf.>).
 // Outputs: a risk_decision for every signal, an order_intent only on pass, alerts on state changes
 // and denial bursts, and every decision as an audit row (stored before the signal is acknowledged).
+// Each intent names its pass decision (and the gate's leadership term, under an election) and is
+// sealed with the gate key (core/gate-seal.ts): the execution actor refuses any intent without it.
 //
 // Cancel path (a halt cancels working orders): the gate publishes one control_command
 // {command: 'cancel', args: {order_id}} per working order on `ord.cancel.<symbol>`. That subject is
@@ -16,6 +18,7 @@
 // mismatch raises a critical alert and the gate stays held.
 import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
+import { type GateKey, sealIntent } from '../../core/gate-seal.ts';
 import type { Logger } from '../../core/logger.ts';
 import type {
   Alert,
@@ -65,6 +68,10 @@ export interface RiskGateActorOptions {
   core: Omit<RiskGateCoreOptions, 'clock' | 'tradingState'>;
   /** `active` only for a fresh backtest; live and restarts use `reducing` or `halted` (fail closed). */
   startState: TradingState;
+  /** Seals every intent the gate passes; the execution actor holds the same key. */
+  gateKey: GateKey;
+  /** This gate's leadership term when it runs under an election (actors/leader.ts): sealed into its intents. */
+  gateTerm?: number;
   /** Without a store (in-process backtests) nothing is snapshotted. */
   store?: SnapshotStore;
   /** Serves ctl.risk.* when given (NATS only; operators' path, never strategies'). */
@@ -257,7 +264,9 @@ export class RiskGateActor implements MarketDataReader {
     if (intent) {
       this.counts.passed++;
       this.orderSymbols.set(orderIdFor(intent.id), intent.symbol);
-      await bus.publish('order_intent', bus.subjects.orderIntent(intent.symbol), intent);
+      const pass = { decisionId: decision.id, gateTerm: this.options.gateTerm };
+      const sealed = sealIntent(intent, pass, this.options.gateKey);
+      await bus.publish('order_intent', bus.subjects.orderIntent(intent.symbol), sealed);
     } else {
       this.counts.denied++;
       await this.trackDenial(decision);

@@ -4,6 +4,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { checkConfig, readJsonFile } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { GATE_KEY_VARIABLE, GateKey } from '../../core/gate-seal.ts';
 import { BacktestConfigSchema } from '../../simulations/backtest-config.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
 
@@ -135,4 +136,18 @@ export function parseActorList(list: string | undefined): Set<ActorName> {
     );
   }
   return new Set(names as ActorName[]);
+}
+
+/**
+ * The risk gate's seal key from SLUICE_GATE_KEY when this process runs the risk gate or the
+ * execution actor (both need the same one), else undefined. Missing or malformed: a ConfigError
+ * (exit 2) that says how to make one, before anything starts. It is never read from the run config
+ * file, so the key stays out of files that are shared and committed.
+ */
+export function gateKeyFor(
+  actors: ReadonlySet<ActorName>,
+  env: NodeJS.ProcessEnv = process.env,
+): GateKey | undefined {
+  if (!actors.has('risk') && !actors.has('execution')) return undefined;
+  return GateKey.fromHex(env[GATE_KEY_VARIABLE]);
 }

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Kysely } from 'kysely';
 import { WallClock } from '../../core/clock.ts';
+import type { GateKey } from '../../core/gate-seal.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Subjects } from '../../schemas/subjects.ts';
 import { sizerFor, venueFor } from '../../simulations/backtest-config.ts';
@@ -47,6 +48,8 @@ export interface RuntimeOptions {
   subjects: Subjects;
   streamReplicas: number;
   databaseUrl: string;
+  /** The risk gate's seal key (gateKeyFor): present whenever risk or execution runs. */
+  gateKey?: GateKey;
   logger: Logger;
 }
 
@@ -87,12 +90,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     : undefined;
   const { trading } = config;
   const limits = parseRiskLimits(trading.limits, '/trading/limits');
-  const tradingConfig: TradingConfig = {
+  const tradingConfig: Omit<TradingConfig, 'gateKey'> = {
     account: trading.account,
     startingCash: trading.startingCash,
     risk: { limits, sizer: sizerFor(trading.sizing) },
     venue: venueFor(trading.venue, config.seed),
     startState: config.startState ?? 'halted',
+  };
+  const withGateKey = (): TradingConfig => {
+    if (options.gateKey === undefined) throw new Error('the risk gate and execution need a gate key');
+    return { ...tradingConfig, gateKey: options.gateKey };
   };
   const tradingServices: TradingServices = {
     bus,
@@ -101,9 +108,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     lastMarketData: lastMarketDataFromStream(manager, subjects, Object.keys(limits.instruments ?? {})),
     logger,
   };
-  const risk = runs('risk') ? await startTradingActor.risk(tradingConfig, tradingServices) : undefined;
+  const risk = runs('risk') ? await startTradingActor.risk(withGateKey(), tradingServices) : undefined;
   const execution = runs('execution')
-    ? await startTradingActor.execution(tradingConfig, tradingServices)
+    ? await startTradingActor.execution(withGateKey(), tradingServices)
     : undefined;
   const portfolio = runs('portfolio')
     ? await startTradingActor.portfolio(tradingConfig, tradingServices)

@@ -11,6 +11,7 @@ import {
 } from '../../actors/execution/venue-models.ts';
 import { FixedNotionalSizer } from '../../actors/risk/sizing.ts';
 import { startTrading } from '../../actors/trading.ts';
+import { GateKey } from '../../core/gate-seal.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats } from '../../streams/connection.ts';
@@ -21,6 +22,7 @@ const bus = new NatsActorBus(jetstream(connection), await jetstreamManager(conne
 const trading = await startTrading(
   {
     account: 'bench',
+    gateKey: GateKey.forRun('bench'),
     startingCash: 1e9,
     startState: 'active',
     risk: {

@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { parseActorList, readRunConfig } from '../../actors/runtime/config.ts';
+import { gateKeyFor, parseActorList, readRunConfig } from '../../actors/runtime/config.ts';
 import { startRuntime } from '../../actors/runtime/runtime.ts';
 import { createLogger } from '../../core/logger.ts';
 import { connectBus, databaseUrl } from '../services.ts';
@@ -11,6 +11,7 @@ import { connectBus, databaseUrl } from '../services.ts';
 export async function runMain(options: { config: string; actors?: string }): Promise<void> {
   const config = readRunConfig(options.config);
   const actors = parseActorList(options.actors);
+  const gateKey = gateKeyFor(actors);
   const run = `${config.name}-${randomUUID().slice(0, 8)}`;
   const logger = createLogger({ run });
   const bus = await connectBus(`sluice-run-${[...actors].join('-')}`, true);
@@ -28,6 +29,7 @@ export async function runMain(options: { config: string; actors?: string }): Pro
       subjects: bus.subjects,
       streamReplicas: bus.environment.streamReplicas,
       databaseUrl: databaseUrl(bus.environment),
+      ...(gateKey ? { gateKey } : {}),
       logger,
     });
     const signal = await stopRequested;

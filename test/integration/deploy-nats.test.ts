@@ -13,6 +13,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { RiskGateActor } from '../../actors/risk/actor.ts';
 import { parseRiskLimits } from '../../actors/risk/limits.ts';
 import { FixedNotionalSizer } from '../../actors/risk/sizing.ts';
+import { GateKey } from '../../core/gate-seal.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
@@ -150,6 +151,7 @@ test('feeds cannot publish order intents, the risk gate can, an operator halts t
     account: 'paper',
     core: { limits: parseRiskLimits({}), sizer: new FixedNotionalSizer(1_000) },
     startState: 'reducing',
+    gateKey: GateKey.forRun('deploy-nats'),
     control: risk,
   });
   const operator = await connectAs('operator');

@@ -53,6 +53,9 @@ export async function fetchText(url: string): Promise<{ status: number; text: st
   }
 }
 
+/** The risk gate's seal key of every `sluice run` a test starts, unless its `env` names another. */
+export const TEST_GATE_KEY = '5e'.repeat(32);
+
 /** A `sluice run` child process, as an operator starts it. */
 export interface SluiceRun {
   child: ChildProcess;
@@ -98,7 +101,11 @@ export async function startSluiceRun(options: {
   const child = spawn(
     process.execPath,
     [join(repoRoot, 'bin', 'sluice.js'), 'run', '--config', configFile, '--actors', options.actors],
-    { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      cwd: repoRoot,
+      env: { ...process.env, SLUICE_GATE_KEY: TEST_GATE_KEY, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   killOnExit(child);
   let stderr = '';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { ExecutionActor } from '../../actors/execution/actor.ts';
 import { type ExecutionReport, isFill } from '../../actors/execution/broker-adapter.ts';
 import { InvalidOrderTransition, Order, orderTransitions } from '../../actors/execution/order.ts';
 import { SimulatedVenue } from '../../actors/execution/simulated-venue.ts';
@@ -14,9 +15,12 @@ import {
   type SlippageModel,
   SpreadSlippage,
 } from '../../actors/execution/venue-models.ts';
+import { GateKey, sealIntent } from '../../core/gate-seal.ts';
 import { SeededRandom } from '../../core/random.ts';
-import type { Fill, OrderIntent, OrderStatus } from '../../schemas/messages.ts';
+import type { Fill, MessageName, MessageOf, OrderIntent, OrderStatus } from '../../schemas/messages.ts';
+import { Subjects } from '../../schemas/subjects.ts';
 import { validateMessage } from '../../schemas/validate.ts';
+import { InProcessBus } from '../../streams/in-process-bus.ts';
 
 function intent(overrides: Partial<OrderIntent> = {}): OrderIntent {
   return {
@@ -285,5 +289,132 @@ describe('simulated venue', () => {
     };
     assert.equal(ledger(7), ledger(7));
     assert.notEqual(ledger(7), ledger(8));
+  });
+});
+
+describe('execution actor: only the risk gate’s sealed intents reach the venue', () => {
+  const gateKey = GateKey.forRun('execution-test');
+  /** Market data times must look like market data (after 1990). */
+  const T0 = Date.UTC(2024, 0, 2, 15);
+  const at = (overrides: Partial<OrderIntent> = {}) => intent({ ts_event: T0, ts_init: T0, ...overrides });
+
+  /** An ExecutionActor on the in-process bus, recording what it publishes. */
+  async function executionOnBus() {
+    const published: { subject: string; name: MessageName; event: MessageOf<MessageName> }[] = [];
+    const bus = new InProcessBus(new Subjects(4), {
+      onPublish: (subject, name, event) => published.push({ subject, name, event }),
+    });
+    const actor = await ExecutionActor.start({
+      bus,
+      gateKey,
+      venue: {
+        latency: new FixedLatency(0),
+        fill: new NextTickFillModel(),
+        slippage: new BpsSlippage(0),
+        fee: new MakerTakerFee(0, 0),
+      },
+    });
+    const of = <N extends MessageName>(name: N) =>
+      published.filter((p) => p.name === name).map((p) => p.event as MessageOf<N>);
+    const send = (order: OrderIntent) =>
+      bus.publish('order_intent', bus.subjects.orderIntent(order.symbol), order);
+    const tradeAt = (ts: number) =>
+      bus.publish('trade_tick', bus.subjects.tick('AAPL'), trade(T0 + ts, 100, 10_000));
+    return { bus, actor, published, of, send, tradeAt };
+  }
+  const sealed = (overrides: Partial<OrderIntent> = {}, gateTerm?: number) => {
+    const unsealed = at(overrides);
+    const decisionId = unsealed.id.replace(/:intent$/, ':decision');
+    return sealIntent(unsealed, { decisionId, gateTerm }, gateKey);
+  };
+
+  it('dead-letters a forged, an altered and a foreign-key intent with the reason, alerts, and fills only the sealed one', async () => {
+    const { actor, of, send, tradeAt } = await executionOnBus();
+    const real = sealed({ id: 'sig-9:intent', signal_id: 'sig-9' });
+    await send(at({ id: 'forged-1:intent' }));
+    await send({ ...sealed({ id: 'sig-2:intent' }), quantity: 10_000 });
+    await send(
+      sealIntent(at({ id: 'sig-3:intent' }), { decisionId: 'sig-3:decision' }, GateKey.forRun('other')),
+    );
+    await send({ ...sealed({ id: 'sig-4:intent' }), seal: 'not-hex' });
+    await send(real);
+    await tradeAt(10);
+
+    const letters = of('dead_letter');
+    assert.deepEqual(
+      letters.map((letter) => letter.reason),
+      [
+        'unauthorised intent: not sealed by the risk gate (no seal)',
+        'unauthorised intent: seal does not match (forged, altered after the gate passed it, or sealed with another key)',
+        'unauthorised intent: seal does not match (forged, altered after the gate passed it, or sealed with another key)',
+        'unauthorised intent: seal is malformed (expected 64 lowercase hex characters)',
+      ],
+    );
+    for (const letter of letters) {
+      assert.equal(letter.original_subject, 'ord.intent.AAPL');
+      assert.equal(letter.consumer, 'execution-orders');
+    }
+    assert.equal(
+      (JSON.parse(letters[1]!.payload) as OrderIntent).quantity,
+      10_000,
+      'the refused message itself',
+    );
+    const alerts = of('alert');
+    assert.equal(alerts.length, 4);
+    for (const alert of alerts) {
+      assert.equal(alert.severity, 'critical');
+      assert.equal(alert.code, 'unauthorised_intent');
+    }
+    assert.match(
+      alerts[1]!.message,
+      /order intent sig-2:intent \(buy 10000 AAPL\) on ord\.intent\.AAPL refused/,
+    );
+    // Only the sealed intent became an order and filled.
+    assert.deepEqual(new Set(of('order_event').map((event) => event.intent_id)), new Set([real.id]));
+    assert.deepEqual(
+      of('fill').map((fill) => [fill.order_id, fill.quantity]),
+      [[`${real.id}:order`, real.quantity]],
+    );
+    const status = actor.status();
+    assert.equal(status.unauthorised, 4);
+    assert.equal(status.submitted, 1);
+    await actor.stop();
+  });
+
+  it('a forged intent that takes a future intent id does not make the real one a duplicate', async () => {
+    const { actor, of, send, tradeAt } = await executionOnBus();
+    // Another ts_init, so that the bus delivers both (it drops a repeat of id and ts_init) and the
+    // actor itself must not let the forgery take the id.
+    await send(at({ id: 'sig-5:intent', quantity: 999, ts_init: T0 - 1 }));
+    const real = sealed({ id: 'sig-5:intent', signal_id: 'sig-5' });
+    await send(real);
+    await tradeAt(10);
+    assert.equal(actor.status().duplicatesSkipped, 0);
+    assert.deepEqual(
+      of('fill').map((fill) => fill.quantity),
+      [real.quantity],
+    );
+    await actor.stop();
+  });
+
+  it('refuses a deposed gate’s late intent once a newer gate term has been seen', async () => {
+    const { actor, of, send, tradeAt } = await executionOnBus();
+    await send(sealed({ id: 'sig-6:intent' }, 1));
+    await send(sealed({ id: 'sig-7:intent' }, 2));
+    await send(sealed({ id: 'sig-8:intent' }, 1));
+    await send(sealed({ id: 'sig-10:intent' }));
+    await tradeAt(10);
+    assert.deepEqual(
+      of('dead_letter').map((letter) => letter.reason),
+      [
+        'unauthorised intent: sealed by gate term 1, superseded by gate term 2',
+        'unauthorised intent: sealed by a gate without a term, superseded by gate term 2',
+      ],
+    );
+    assert.deepEqual(
+      of('fill').map((fill) => fill.order_id),
+      ['sig-6:intent:order', 'sig-7:intent:order'],
+    );
+    await actor.stop();
   });
 });

@@ -10,10 +10,15 @@ import {
 } from '../../actors/risk/limits.ts';
 import { RiskGate } from '../../actors/risk/machine.ts';
 import { FixedNotionalSizer, KellySizer, VolatilityTargetSizer } from '../../actors/risk/sizing.ts';
+import { startTrading } from '../../actors/trading.ts';
 import { ReplayClock } from '../../core/clock.ts';
 import { ConfigError } from '../../core/errors.ts';
-import type { Fill, OrderEvent, Signal } from '../../schemas/messages.ts';
+import { GateKey, sealProblem } from '../../core/gate-seal.ts';
+import type { Fill, OrderEvent, OrderIntent, RiskDecision, Signal } from '../../schemas/messages.ts';
+import { Subjects } from '../../schemas/subjects.ts';
 import { validateMessage } from '../../schemas/validate.ts';
+import { InProcessBus } from '../../streams/in-process-bus.ts';
+import { sampleBars, signalFor, tradingConfig } from './trading-fixture.ts';
 
 const DAY = 86_400_000;
 /** Tuesday 2024-01-02 15:00 UTC, inside the configured session. */
@@ -619,5 +624,36 @@ describe('sizing', () => {
     assert.ok(Math.abs(new KellySizer(0.5, 1).size(input) - 1000) < 1e-9);
     assert.equal(new KellySizer(0.5, 0.05).size(input), 500);
     assert.equal(new KellySizer(0.5, 1).size({ ...input, signal: signal({ probability: 0.4 }) }), 0);
+  });
+});
+
+describe('risk gate actor: sealed intents', () => {
+  it('seals every intent it passes, naming its pass decision and the gate term', async () => {
+    const intents: OrderIntent[] = [];
+    const decisions: RiskDecision[] = [];
+    const bus = new InProcessBus(new Subjects(4), {
+      onPublish: (_subject, name, event) => {
+        if (name === 'order_intent') intents.push(event as OrderIntent);
+        if (name === 'risk_decision') decisions.push(event as RiskDecision);
+      },
+    });
+    const config = tradingConfig();
+    const trading = await startTrading(config, { bus, gateTerm: 3 });
+    for (const bar of await sampleBars(10)) {
+      await bus.publish('bar', bus.subjects.bar(bar.symbol), bar);
+      await bus.publish('signal', bus.subjects.signal('momentum', bar.symbol), signalFor(bar));
+    }
+    await trading.stop();
+    assert.ok(intents.length > 3, `intents: ${intents.length}`);
+    for (const intent of intents) {
+      const decision = decisions.find((d) => d.id === intent.decision_id);
+      assert.equal(decision?.outcome, 'pass');
+      assert.equal(decision?.intent_id, intent.id);
+      assert.equal(intent.gate_term, 3);
+      assert.equal(sealProblem(intent, config.gateKey), undefined);
+      assert.match(sealProblem(intent, GateKey.forRun('another run')) ?? '', /does not match/);
+    }
+    assert.equal(trading.status().execution.unauthorised, 0);
+    assert.equal(trading.status().execution.submitted, intents.length);
   });
 });

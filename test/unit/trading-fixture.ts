@@ -9,6 +9,7 @@ import {
 } from '../../actors/execution/venue-models.ts';
 import { FixedNotionalSizer } from '../../actors/risk/sizing.ts';
 import type { TradingConfig } from '../../actors/trading.ts';
+import { GateKey } from '../../core/gate-seal.ts';
 import type { Bar, Signal } from '../../schemas/messages.ts';
 import { readDatasetFile, stocknetPriceFile } from '../../simulations/sources/datasets.ts';
 
@@ -19,6 +20,7 @@ export function tradingConfig(overrides: Partial<TradingConfig> = {}): TradingCo
   const instrument = { minQuantity: 1, maxQuantity: 1_000, maxPosition: 300 };
   return {
     account: 'paper',
+    gateKey: GateKey.forRun('trading-fixture'),
     startingCash: 1_000_000,
     startState: 'active',
     risk: {
