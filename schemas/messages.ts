@@ -273,7 +273,20 @@ export const DeadLetter = event('dead_letter', 1, 'A message an actor could not 
   stream_sequence: Type.Optional(Type.Integer({ minimum: 0 })),
   delivery_count: Type.Optional(Type.Integer({ minimum: 0 })),
   source_row: Type.Optional(Type.Integer({ minimum: 0, description: 'row number when it came from a file' })),
-  payload: Type.String({ description: 'the original bytes as UTF-8 (lossy for binary)' }),
+  payload: Type.String({
+    description: 'the original bytes as UTF-8 (lossy for binary); cut short when payload_truncated',
+  }),
+  payload_truncated: Type.Optional(
+    Type.Boolean({
+      description: 'true when the payload did not fit the server max_payload and was cut short',
+    }),
+  ),
+  payload_bytes: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'size of the original payload in bytes' }),
+  ),
+  payload_sha256: Type.Optional(
+    Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the original payload, hex' }),
+  ),
 });
 
 /** Every message contract, keyed by its schema name. */

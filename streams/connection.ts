@@ -1,6 +1,8 @@
 // One NATS connection per process: reconnects forever with jittered waits (a restarted server or a
 // cluster failover must not kill an actor), and takes credentials and TLS from configuration.
 import { readFileSync } from 'node:fs';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { JetStreamClientImpl } from '@nats-io/jetstream/internal';
 import {
   connect,
   credsAuthenticator,
@@ -56,4 +58,27 @@ export function serverVersion(connection: NatsConnection): [number, number, numb
     .split('.')
     .map((part) => Number.parseInt(part, 10));
   return [major, minor, patch];
+}
+
+/** The connection a JetStream client runs on, to read what its server announced (version, max_payload). */
+export function connectionOf(jetstream: JetStreamClient): NatsConnection | undefined {
+  return jetstream instanceof JetStreamClientImpl ? jetstream.nc : undefined;
+}
+
+/**
+ * Whether the server reads a reason after `+TERM` (2.10.4 and later). An older one (2.9.10 here) takes
+ * `+TERM <reason>` for no acknowledgement at all and redelivers the message; a plain `+TERM` works on every
+ * version.
+ */
+export function termTakesReason(connection: NatsConnection): boolean {
+  const [major, minor, patch] = serverVersion(connection);
+  return major > 2 || (major === 2 && (minor > 10 || (minor === 10 && patch >= 4)));
+}
+
+/** The server's default max_payload, for a connection that has not told its own yet. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+/** The largest message (headers and body) the server takes, as its INFO announced. */
+export function maxPayload(connection: NatsConnection | undefined): number {
+  return connection?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
 }

@@ -10,6 +10,14 @@
 // handler is retried in place with the same backoff (the messages behind it wait, in order), and a
 // dead letter, once stored, counts as handled.
 //
+// Terminating a dead-lettered message (shared consumers): `+TERM <reason>` only from nats-server
+// 2.10.4 on; an older server (2.9.10 here) reads it as no acknowledgement and redelivers the message
+// after ack_wait, so there the runner sends a plain `+TERM` (the reason is in the dead letter anyway).
+//
+// Being stuck is visible: `blocked()` tells how long the runner has been held up by one message
+// (handling or retrying it, or the checkpoint after it), so the process can alert and turn unready,
+// and drain() stops a retry in place at once, leaving the message for redelivery.
+//
 // Owned work (see `epoch`): when instances take turns on the same work (a partition leased to one
 // instance at a time), each turn gets a durable consumer of its own, `<durable>-e<epoch>`, which
 // resumes after the acknowledged floor of the earlier turns' consumers and deletes them. An instance
@@ -30,7 +38,8 @@ import type { Logger } from '../core/logger.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
 import { type Decoded, decodeMessage, decodeOneOf } from '../schemas/validate.ts';
-import { sendToDeadLetter } from './dead-letter.ts';
+import { connectionOf, termTakesReason } from './connection.ts';
+import { type DeadLetterInput, sendToDeadLetter } from './dead-letter.ts';
 import type { EventPublisher } from './publisher.ts';
 import { acknowledgedFloor, applyConsumer, type DurableConsumerSpec } from './topology.ts';
 
@@ -38,6 +47,36 @@ export interface Delivery {
   subject: string;
   streamSequence: number;
   deliveryCount: number;
+  /**
+   * Copies this message, already handled, to the dead-letter stream with the reason, when an output
+   * it caused is refused for good (a row the database cannot store). Once per message, however often
+   * it is called; the message still counts as handled. Absent where no dead-letter stream is kept.
+   */
+  deadLetter?: (reason: string) => Promise<void>;
+}
+
+/** A consumer held up by one message, as `ConsumerRunner.blocked` reports it. */
+export interface BlockedConsumer {
+  consumer: string;
+  subject: string;
+  streamSequence: number;
+  /** How long it has been held up, at least. */
+  forMs: number;
+}
+
+/** The Delivery a runner hands its handler; deadLetter reaches back to the runner and the message. */
+class RunnerDelivery implements Delivery {
+  constructor(
+    readonly subject: string,
+    readonly streamSequence: number,
+    readonly deliveryCount: number,
+    private readonly message: JsMsg,
+    private readonly deadLetterHandled: (message: JsMsg, reason: string) => Promise<void>,
+  ) {}
+
+  deadLetter(reason: string): Promise<void> {
+    return this.deadLetterHandled(this.message, reason);
+  }
 }
 
 export type MessageHandler<N extends MessageName> = (
@@ -106,6 +145,17 @@ export class ConsumerRunner<N extends MessageName> {
   private readonly decode: (bytes: Uint8Array) => Decoded<MessageOf<N>>;
   /** The consumer as applied: the durable name carries the epoch, if any. */
   private readonly consumer: DurableConsumerSpec;
+  /** Whether the server takes `+TERM <reason>` (see the note at the top). */
+  private termWithReason = false;
+  /** The message being handled (or checkpointed after), undefined while waiting for messages. */
+  private current: JsMsg | undefined;
+  /** The message `blocked()` saw last, and when it first saw it. */
+  private watched: { message: JsMsg; since: number } | undefined;
+  /** Handled messages already copied to the dead-letter stream by Delivery.deadLetter. */
+  private readonly lettered = new WeakSet<JsMsg>();
+  /** Resolves when drain() is called: retries waiting in place stop waiting. */
+  private readonly drained: Promise<void>;
+  private resolveDrained: () => void = () => {};
 
   constructor(private readonly options: ConsumerRunnerOptions<N>) {
     this.maxDeliver = options.consumer.maxDeliver ?? 5;
@@ -119,6 +169,9 @@ export class ConsumerRunner<N extends MessageName> {
       options.messages.length === 1 && only !== undefined
         ? (bytes) => decodeMessage(only, bytes)
         : (bytes) => decodeOneOf(options.messages, bytes);
+    this.drained = new Promise((resolve) => {
+      this.resolveDrained = resolve;
+    });
   }
 
   get name(): string {
@@ -127,6 +180,8 @@ export class ConsumerRunner<N extends MessageName> {
 
   /** Applies the durable consumer, rebuilds state if asked, and starts pulling. */
   async start(jetstream: JetStreamClient, manager: JetStreamManager): Promise<void> {
+    const connection = connectionOf(jetstream);
+    this.termWithReason = connection !== undefined && termTakesReason(connection);
     const resumeAfter = await this.resume(jetstream, manager);
     await applyConsumer(
       manager,
@@ -178,8 +233,41 @@ export class ConsumerRunner<N extends MessageName> {
   async drain(): Promise<void> {
     if (!this.messages) return;
     this.draining = true;
+    this.resolveDrained();
     this.messages.stop();
     await this.loop;
+  }
+
+  /**
+   * The message this runner is held up by, if the last call saw the same one: handling it, retrying
+   * it in place or checkpointing after it. `now` is any monotonic clock in ms (the caller's watchdog
+   * polls); the time counts from the first call that saw the message, so it is at least one poll short.
+   */
+  blocked(now: number): BlockedConsumer | undefined {
+    const message = this.current;
+    if (message === undefined) {
+      this.watched = undefined;
+      return undefined;
+    }
+    if (this.watched?.message !== message) this.watched = { message, since: now };
+    return {
+      consumer: this.consumer.durable,
+      subject: message.subject,
+      streamSequence: message.seq,
+      forMs: now - this.watched.since,
+    };
+  }
+
+  /** Waits `ms`, or less when drain() is called meanwhile. */
+  private async pause(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, ms);
+      }),
+      this.drained,
+    ]);
+    clearTimeout(timer);
   }
 
   private draining = false;
@@ -330,6 +418,7 @@ export class ConsumerRunner<N extends MessageName> {
         messages.stop();
         break;
       }
+      this.current = message;
       const handling = this.handle(message);
       if (handling) await handling;
       if (this.unacknowledged.length >= checkpointEvery) await this.checkpointAndAck();
@@ -338,6 +427,7 @@ export class ConsumerRunner<N extends MessageName> {
         this.lastHandledAt = performance.now();
         this.armIdleCheckpoint();
       }
+      this.current = undefined;
     }
     await this.checkpointAndAck();
   }
@@ -350,11 +440,13 @@ export class ConsumerRunner<N extends MessageName> {
     const decoded = this.decode(message.data);
     if (!decoded.ok) return this.deadLetter(message, decoded.reason);
     const info = message.info;
-    const delivery: Delivery = {
-      subject: message.subject,
-      streamSequence: info.streamSequence,
-      deliveryCount: attempt ?? info.deliveryCount,
-    };
+    const delivery = new RunnerDelivery(
+      message.subject,
+      info.streamSequence,
+      attempt ?? info.deliveryCount,
+      message,
+      this.deadLetterHandled,
+    );
     // As one try block around handler and acknowledgement: whatever throws takes the failure path.
     let pending: void | Promise<void>;
     try {
@@ -392,23 +484,39 @@ export class ConsumerRunner<N extends MessageName> {
       message.nak(delay);
       return;
     }
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    await this.pause(delay);
+    // Stopping: leave it unacknowledged (nothing after it is handled), so it comes again.
+    if (this.draining) return;
     const retry = this.handle(message, delivery.deliveryCount + 1);
     if (retry) await retry;
   }
 
+  /** What the dead letter of `message` holds besides the reason. */
+  private letterOf(message: JsMsg, reason: string): DeadLetterInput {
+    return {
+      originalSubject: message.subject,
+      reason,
+      // The plain durable name, not the epoch's: a dead letter's id stays the same in every turn.
+      consumer: this.options.consumer.durable,
+      payload: message.data,
+      receivedAt: Math.floor(message.info.timestampNanos / 1_000_000),
+      streamSequence: message.info.streamSequence,
+      deliveryCount: message.info.deliveryCount,
+    };
+  }
+
+  /** See Delivery.deadLetter: throws when the copy did not land, so the caller can try again. */
+  private readonly deadLetterHandled = async (message: JsMsg, reason: string): Promise<void> => {
+    if (this.lettered.has(message)) return;
+    await sendToDeadLetter(this.options.publisher, this.options.subjects, this.letterOf(message, reason));
+    this.lettered.add(message);
+    this.stats.deadLettered++;
+    this.options.logger?.warn({ subject: message.subject, reason }, 'handled message dead-lettered');
+  };
+
   private async deadLetter(message: JsMsg, reason: string): Promise<void> {
     try {
-      await sendToDeadLetter(this.options.publisher, this.options.subjects, {
-        originalSubject: message.subject,
-        reason,
-        // The plain durable name, not the epoch's: a dead letter's id stays the same in every turn.
-        consumer: this.options.consumer.durable,
-        payload: message.data,
-        receivedAt: Math.floor(message.info.timestampNanos / 1_000_000),
-        streamSequence: message.info.streamSequence,
-        deliveryCount: message.info.deliveryCount,
-      });
+      await sendToDeadLetter(this.options.publisher, this.options.subjects, this.letterOf(message, reason));
     } catch (error) {
       // The copy did not land: keep the message in the stream and try again later.
       this.options.logger?.error({ err: error, subject: message.subject }, 'dead-letter publish failed');
@@ -416,14 +524,15 @@ export class ConsumerRunner<N extends MessageName> {
         message.nak(1_000);
         return;
       }
-      // Nothing after it may be acknowledged before it: try again in place.
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // Nothing after it may be acknowledged before it: try again in place (until stopped).
+      await this.pause(1_000);
       if (!this.draining) await this.deadLetter(message, reason);
       return;
     }
     if (this.cumulative) {
       this.unacknowledged.push(message);
-    } else message.term(reason.slice(0, 200));
+    } else if (this.termWithReason) message.term(reason.slice(0, 200));
+    else message.term();
     this.stats.deadLettered++;
     this.options.logger?.warn({ subject: message.subject, reason }, 'message dead-lettered');
   }

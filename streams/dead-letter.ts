@@ -1,5 +1,9 @@
 // Poison messages are copied, with the reason and the original subject, to the DEADLETTER stream
-// before they are terminated, so nothing is lost and an operator can inspect or replay them.
+// before they are terminated, so nothing is lost and an operator can inspect or replay them. A letter
+// that would not fit the server's max_payload (a 900 KB message grows as JSON text) carries its payload
+// cut short, with the original's size and SHA-256: a dead letter that cannot be stored would block the
+// consumer behind it.
+import { createHash } from 'node:crypto';
 import type { DeadLetter } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
 import type { EventPublisher } from './publisher.ts';
@@ -26,8 +30,19 @@ export function deadLetterId(
   return `dlq:${input.consumer}:${position}`;
 }
 
-export function buildDeadLetter(input: DeadLetterInput): DeadLetter {
-  return {
+/**
+ * Room left in a NATS message for what is not the letter's JSON: the Nats-Msg-Id header and the
+ * protocol's framing count against max_payload too.
+ */
+const HEADER_ROOM_BYTES = 1024;
+
+/**
+ * The letter for `input`. Given `maxBytes` (the server's max_payload), a letter whose JSON would not
+ * fit keeps as much of the payload's start as fits, and says so (payload_truncated, payload_bytes,
+ * payload_sha256 of the original bytes).
+ */
+export function buildDeadLetter(input: DeadLetterInput, maxBytes = Number.POSITIVE_INFINITY): DeadLetter {
+  const letter: DeadLetter = {
     schema: 'dead_letter.v1',
     id: deadLetterId(input),
     ts_event: input.receivedAt,
@@ -40,15 +55,40 @@ export function buildDeadLetter(input: DeadLetterInput): DeadLetter {
     ...(input.deliveryCount !== undefined ? { delivery_count: input.deliveryCount } : {}),
     ...(input.sourceRow !== undefined ? { source_row: input.sourceRow } : {}),
   };
+  const limit = maxBytes - HEADER_ROOM_BYTES;
+  if (jsonBytes(letter) <= limit) return letter;
+  const original = typeof input.payload === 'string' ? Buffer.from(input.payload) : input.payload;
+  const cut: DeadLetter = {
+    ...letter,
+    payload: '',
+    payload_truncated: true,
+    payload_bytes: original.length,
+    payload_sha256: createHash('sha256').update(original).digest('hex'),
+  };
+  const fixed = jsonBytes(cut);
+  const room = limit - fixed;
+  // As JSON text a byte can take up to six (a control byte as \u00XX, an invalid one as U+FFFD in three):
+  // scale the cut by how far the last try overshot until it fits.
+  let keep = Math.max(0, Math.min(original.length, room));
+  for (;;) {
+    cut.payload = textDecoder.decode(original.subarray(0, keep));
+    const payloadBytes = jsonBytes(cut) - fixed;
+    if (payloadBytes <= room || keep === 0) return cut;
+    keep = Math.max(0, Math.min(keep - 1, Math.floor((keep * room) / payloadBytes)));
+  }
 }
 
-/** Publishes a dead letter and waits for the stream to hold it. */
+function jsonBytes(letter: DeadLetter): number {
+  return Buffer.byteLength(JSON.stringify(letter));
+}
+
+/** Publishes a dead letter (cut to the server's max_payload) and waits for the stream to hold it. */
 export async function sendToDeadLetter(
   publisher: EventPublisher,
   subjects: Subjects,
   input: DeadLetterInput,
 ): Promise<void> {
-  const letter = buildDeadLetter(input);
+  const letter = buildDeadLetter(input, publisher.maxPayload);
   await publisher.publish('dead_letter', subjects.deadLetter(input.originalSubject), letter);
   await publisher.flush();
 }

@@ -4,6 +4,7 @@
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import { validateMessage } from '../schemas/validate.ts';
+import { connectionOf, maxPayload } from './connection.ts';
 
 export class InvalidMessageError extends Error {
   constructor(readonly reason: string) {
@@ -65,6 +66,11 @@ export class EventPublisher {
       () => false,
     );
     this.inFlight.push(publishing);
+  }
+
+  /** The largest message the server takes (its max_payload), for callers that must fit under it. */
+  get maxPayload(): number {
+    return maxPayload(connectionOf(this.jetstream));
   }
 
   /** Waits for every queued publish to be acknowledged. */

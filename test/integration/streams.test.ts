@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { AckPolicy } from '@nats-io/jetstream';
-import type { TradeTick } from '../../schemas/messages.ts';
+import type { DeadLetter, TradeTick } from '../../schemas/messages.ts';
 import { ConsumerRunner } from '../../streams/consumer-runner.ts';
 import { EventPublisher, InvalidMessageError } from '../../streams/publisher.ts';
 import { applyConsumer, applyStreams } from '../../streams/topology.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
+import { sleep } from '../support/wait.ts';
 
 function trade(sequence: number, price = 100 + sequence): TradeTick {
   return {
@@ -140,6 +142,85 @@ describe('JetStream plumbing on a real nats-server', () => {
       assert.match(reasons[1] ?? '', /\/price/);
       assert.match(reasons[2] ?? '', /unknown schema tag/);
       assert.match(reasons[3] ?? '', /unlucky price.*after 2 deliveries/);
+    });
+  }
+
+  it('a message dead-lettered by a shared consumer is terminated so that it never comes again, past several ack_waits', async () => {
+    const symbol = 'TERMONCE';
+    const subject = bus.subjects.tick(symbol);
+    const publisher = new EventPublisher(bus.jetstream);
+    const seen: number[] = [];
+    const runner = new ConsumerRunner({
+      // A short ack_wait: a message the server took as unacknowledged would come again within a second.
+      consumer: { stream: 'MARKET', durable: 'term-once', filterSubject: subject, ackWaitMs: 1_000 },
+      messages: ['trade_tick'],
+      handler: (message) => {
+        seen.push(message.price);
+      },
+      publisher,
+      subjects: bus.subjects,
+    });
+    await runner.start(bus.jetstream, bus.manager);
+    await bus.jetstream.publish(subject, '{"schema":"trade_tick.v1",', { msgID: `${symbol}:bad` });
+    await bus.jetstream.publish(subject, JSON.stringify({ ...trade(7, 7), symbol, id: `${symbol}:7` }), {
+      msgID: `${symbol}:7`,
+    });
+    await waitFor(() => seen.length === 1 && runner.stats.deadLettered === 1);
+    await sleep(3_500);
+    const info = await bus.manager.consumers.info('MARKET', 'term-once');
+    await runner.drain();
+    assert.equal(runner.stats.deadLettered, 1, 'dead-lettered once (the server never redelivered it)');
+    assert.equal(publisher.stats.duplicates, 0, 'no second copy was even sent');
+    assert.deepEqual(seen, [7]);
+    assert.equal(info.num_redelivered, 0);
+    assert.equal(info.num_pending, 0);
+  });
+
+  for (const exclusive of [true, false]) {
+    it(`a message whose dead letter exceeds max_payload is dead-lettered cut short, with its size and SHA-256, and the next one is handled (${exclusive ? 'exclusive' : 'shared'})`, async () => {
+      const symbol = exclusive ? 'HUGEX' : 'HUGE';
+      const subject = bus.subjects.tick(symbol);
+      const maxPayload = bus.connection.info?.max_payload ?? 0;
+      assert.ok(maxPayload > 0, 'the server announced its max_payload');
+      // 900 KB of bytes that are not UTF-8 text: as JSON (each a U+FFFD) the letter would be ~2.7 MB.
+      const payload = new Uint8Array(900 * 1024);
+      for (let index = 0; index < payload.length; index++) payload[index] = 0x80 + ((index * 7) % 0x7f);
+      const seen: number[] = [];
+      const runner = new ConsumerRunner({
+        consumer: { stream: 'MARKET', durable: `huge-${symbol}`, filterSubject: subject, exclusive },
+        messages: ['trade_tick'],
+        handler: (message) => {
+          seen.push(message.price);
+        },
+        publisher: new EventPublisher(bus.jetstream),
+        subjects: bus.subjects,
+      });
+      await runner.start(bus.jetstream, bus.manager);
+      await bus.jetstream.publish(subject, payload, { msgID: `${symbol}:huge` });
+      await bus.jetstream.publish(subject, JSON.stringify({ ...trade(8, 8), symbol, id: `${symbol}:8` }), {
+        msgID: `${symbol}:8`,
+      });
+      await waitFor(() => seen.length === 1 && runner.stats.deadLettered === 1, 10_000);
+      await runner.drain();
+
+      const reader = await bus.jetstream.consumers.get('DEADLETTER');
+      let letter: DeadLetter | undefined;
+      let letterBytes = 0;
+      for await (const message of await reader.fetch({ max_messages: 100, expires: 2_000 })) {
+        const candidate = message.json<DeadLetter>();
+        if (candidate.original_subject !== subject) continue;
+        letter = candidate;
+        letterBytes = message.data.length;
+        break;
+      }
+      assert.ok(letter, 'the dead letter is stored');
+      assert.ok(letterBytes <= maxPayload, `${letterBytes} bytes fit max_payload ${maxPayload}`);
+      assert.match(letter.reason, /malformed JSON/);
+      assert.equal(letter.payload_truncated, true);
+      assert.equal(letter.payload_bytes, payload.length);
+      assert.equal(letter.payload_sha256, createHash('sha256').update(payload).digest('hex'));
+      assert.ok(letter.payload.length > 100_000, 'as much of the payload as fits');
+      assert.ok(letter.payload.startsWith(new TextDecoder().decode(payload.subarray(0, 999))));
     });
   }
 
