@@ -88,3 +88,28 @@ test('sluice run: ready, metrics, halt over the CLI, status shows it, SIGTERM ex
   const gone = await runCli(['halt', '--timeout', '500'], env);
   assert.equal(gone.code, 3, gone.stderr);
 });
+
+test('sluice run with the risk gate or execution and no SLUICE_GATE_KEY stops with exit 2 and one line saying how to make one', async () => {
+  const env = { NATS_URL: nats.url, DATABASE_URL: postgres.url, SLUICE_GATE_KEY: '' };
+  for (const actors of ['risk', 'execution,portfolio']) {
+    const result = await runCli(['run', '--config', 'deploy/sluice.json', '--actors', actors], env, 30_000);
+    assert.equal(result.code, 2, result.stderr);
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(
+      lines[0]!,
+      /^sluice: configuration error: SLUICE_GATE_KEY: is not set; .*`openssl rand -hex 32`/,
+    );
+  }
+  const short = await runCli(
+    ['run', '--config', 'deploy/sluice.json', '--actors', 'risk'],
+    { ...env, SLUICE_GATE_KEY: 'abcd1234' },
+    30_000,
+  );
+  assert.equal(short.code, 2, short.stderr);
+  assert.match(
+    short.stderr,
+    /SLUICE_GATE_KEY: must be at least 64 hex characters \(32 bytes\); got 8 characters/,
+  );
+  assert.ok(!short.stderr.includes('abcd1234'), 'the key is never printed');
+});
