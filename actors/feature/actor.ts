@@ -8,10 +8,14 @@
 // ConsumerRunnerOptions.rebuild); messages handled but not acknowledged before a crash come again and
 // produce the same ids, which the stream (Nats-Msg-Id) and the tables (ON CONFLICT DO NOTHING) drop.
 // So a restart yields the same rows as an uninterrupted run.
+//
+// A row the database refuses for good (a value it cannot store, a constraint: see BatchWriter) is
+// not retried: the message that caused it is dead-lettered with the reason (Delivery.deadLetter) and
+// the rest of its batch is stored, so one bad message cannot stall every partition.
 import type { Kysely } from 'kysely';
 import type { Logger } from '../../core/logger.ts';
 import type { Bar, FeatureVector, MessageOf, TradeTick } from '../../schemas/messages.ts';
-import type { ActorBus, Subscription } from '../../streams/bus.ts';
+import type { ActorBus, Delivery, Subscription } from '../../streams/bus.ts';
 import { refreshBars1m } from '../../timescale/bars-1m.ts';
 import { BatchWriter, type BatchWriterOptions } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
@@ -83,7 +87,10 @@ export interface FeatureRowToStore {
 export function featureRowWriter(
   db: Kysely<Database>,
   set: FeatureSet,
-  options: Pick<BatchWriterOptions<FeatureRowToStore>, 'batchRows' | 'maxBufferedRows' | 'logger'> = {},
+  options: Pick<
+    BatchWriterOptions<FeatureRowToStore>,
+    'batchRows' | 'maxBufferedRows' | 'logger' | 'onRefused'
+  > = {},
 ): BatchWriter<FeatureRowToStore> {
   let names: readonly string[] | undefined;
   return new BatchWriter<FeatureRowToStore>(db, {
@@ -121,6 +128,9 @@ export class FeatureActor {
   private readonly tickWriter: BatchWriter<TradeTick> | undefined;
   private published = 0;
   private rebuilding = false;
+  /** The delivery of the message being handled; rows it causes remember it (see refused). */
+  private delivery: Delivery | undefined;
+  private readonly causes = new WeakMap<object, Delivery>();
 
   constructor(private readonly options: FeatureActorOptions) {
     this.core = new FeatureCore({ set: options.set, barInterval: options.barInterval ?? '1m' });
@@ -130,6 +140,7 @@ export class FeatureActor {
       const shared = {
         ...(options.maxBufferedRows !== undefined ? { maxBufferedRows: options.maxBufferedRows } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
+        onRefused: (row: object, reason: string) => this.refused(row, reason),
       };
       this.barWriter = new BatchWriter<Bar>(db, {
         ...shared,
@@ -183,7 +194,7 @@ export class FeatureActor {
           messages: MARKET_MESSAGES,
           // A partition has one owner at a time (by config, or by lease with a consumer per term).
           exclusive: true,
-          handler: (message) => this.apply(message),
+          handler: (message, delivery) => this.handle(message, delivery),
           rebuild: (message) => this.rebuild(message),
           checkpoint: () => this.flush(),
         }),
@@ -233,17 +244,47 @@ export class FeatureActor {
     }
   }
 
+  private handle(message: MarketMessage, delivery: Delivery): Promise<void> | undefined {
+    // Rows are added synchronously inside apply, so each is tied to this delivery.
+    this.delivery = delivery;
+    try {
+      return this.apply(message);
+    } finally {
+      this.delivery = undefined;
+    }
+  }
+
+  /** A row to store, tied to the message that caused it. */
+  private caused<Row extends object>(row: Row): Row {
+    if (this.delivery) this.causes.set(row, this.delivery);
+    return row;
+  }
+
+  /** A row the database refused for good: dead-letter the message that caused it (once). */
+  private async refused(row: object, reason: string): Promise<void> {
+    const cause = this.causes.get(row);
+    if (cause?.deadLetter) return cause.deadLetter(reason);
+    this.options.logger?.error(
+      { reason },
+      'the database refused a row; its input cannot be dead-lettered here',
+    );
+  }
+
   /** Feeds the core; returns a promise only when an output must be awaited (publish, full buffer). */
   private apply(message: MarketMessage): Promise<void> | undefined {
     switch (message.schema) {
       case 'bar.v1': {
         const row = this.core.onBar(message);
         if (!row) return undefined;
-        return this.emit(row, message.ts_init, this.rebuilding ? undefined : this.barWriter?.add(message));
+        return this.emit(
+          row,
+          message.ts_init,
+          this.rebuilding ? undefined : this.barWriter?.add(this.caused(message)),
+        );
       }
       case 'trade_tick.v1': {
         const row = this.core.onTrade(message);
-        const pendingTick = this.rebuilding ? undefined : this.tickWriter?.add(message);
+        const pendingTick = this.rebuilding ? undefined : this.tickWriter?.add(this.caused(message));
         return this.emitAggregated(row, message.ts_init, pendingTick);
       }
       case 'quote_tick.v1':
@@ -262,7 +303,7 @@ export class FeatureActor {
   private emitAggregated(row: FeatureRow | null, tsInit: number, pending: Promise<void> | undefined) {
     if (!row) return pending;
     const bar = this.core.lastAggregatedBar(row.symbol);
-    const barPending = bar && !this.rebuilding ? this.barWriter?.add(bar) : undefined;
+    const barPending = bar && !this.rebuilding ? this.barWriter?.add(this.caused(bar)) : undefined;
     return this.emit(row, tsInit, joinPending(pending, barPending));
   }
 
@@ -273,7 +314,7 @@ export class FeatureActor {
   ): Promise<void> | undefined {
     this.lifecycle.data(row.ts_event, this.core.allWarm());
     if (this.rebuilding) return undefined;
-    const featurePending = this.featureWriter?.add({ row, tsInit });
+    const featurePending = this.featureWriter?.add(this.caused({ row, tsInit }));
     if (this.lifecycle.state !== 'live' || !row.warm) return joinPending(pending, featurePending);
     this.published++;
     const publishing = this.options.bus.publish(

@@ -15,16 +15,19 @@ import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { sql } from 'kysely';
 import { AlertActor } from '../../actors/alerts/actor.ts';
 import { DeadLetterRateMonitor } from '../../actors/alerts/dead-letter-rate.ts';
 import { FeatureActor } from '../../actors/feature/actor.ts';
 import { FeatureCore } from '../../actors/feature/core.ts';
 import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
 import type { Alert, Bar, DeadLetter, NewsItem, TradeTick } from '../../schemas/messages.ts';
+import { partitionOf } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
 import { ConsumerRunner } from '../../streams/consumer-runner.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
+import { createDatabase } from '../../timescale/database.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import {
   countRows,
@@ -108,6 +111,19 @@ async function assertOneOwnerAtATime(bus: TestBus, owners: readonly FeatureActor
       .map(([seq]) => seq);
     assert.deepEqual(missing, [], `partition ${partition}: every message handled`);
   }
+}
+
+/** Every letter in the DEADLETTER stream, in stream order. */
+async function deadLetters(bus: TestBus): Promise<DeadLetter[]> {
+  const letters: DeadLetter[] = [];
+  const { state } = await bus.manager.streams.info('DEADLETTER');
+  if (state.messages === 0) return letters;
+  const reader = await (await bus.jetstream.consumers.get('DEADLETTER')).consume();
+  for await (const message of reader) {
+    letters.push(message.json<DeadLetter>());
+    if (message.seq >= state.last_seq) break;
+  }
+  return letters;
 }
 
 function assertNoDuplicates(ids: readonly string[], what: string): void {
@@ -358,6 +374,87 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
     );
   });
 
+  it('a bar the database refuses (a CHECK the contract knows nothing of) is dead-lettered with the reason; the rest of its batch and every partition go on', async (t) => {
+    const environment = await featureEnvironment({ ingest: false });
+    environments.push(environment);
+    const db = createDatabase(environment.databaseUrl);
+    t.after(() => db.destroy());
+    // PostgreSQL refuses what the contract allows: any row PostgreSQL refuses for good takes this path.
+    await sql`ALTER TABLE bars ADD CONSTRAINT test_refused_volume CHECK (volume < 1e9)`.execute(db);
+    const bus = environment.bus;
+    const actor = new FeatureActor({
+      bus: new NatsActorBus(bus.jetstream, bus.manager, bus.subjects),
+      set: DEFAULT_FEATURE_SET,
+      partitions: [0, 1, 2, 3],
+      durablePrefix: 'refused',
+      db,
+    });
+    await actor.start();
+    // Two symbols in different partitions, 300 daily bars each; the 150th of REFA is refused.
+    const SYMBOLS = ['REFA', 'REFB'];
+    assert.notEqual(partitionOf(SYMBOLS[0]!, 4), partitionOf(SYMBOLS[1]!, 4));
+    const day = 86_400_000;
+    const bars: Bar[] = [];
+    for (let index = 0; index < 300; index++)
+      for (const symbol of SYMBOLS) {
+        const ts = Date.UTC(2015, 0, 1) + index * day;
+        const close = 100 + Math.sin(index / 7) * 5;
+        bars.push({
+          schema: 'bar.v1',
+          id: `refused:${symbol}:${index}`,
+          ts_event: ts,
+          ts_init: ts,
+          symbol,
+          interval: '1d',
+          open: close - 0.5,
+          high: close + 1,
+          low: close - 1,
+          close,
+          volume: symbol === 'REFA' && index === 150 ? 5e9 : 1_000 + index,
+        });
+      }
+    const publisher = new EventPublisher(bus.jetstream);
+    for (const bar of bars) await publisher.publish('bar', bus.subjects.bar(bar.symbol), bar);
+    await publisher.flush();
+
+    await until(
+      'every other bar stored',
+      async () => (await countRows(environment.databaseUrl, 'bars')) >= bars.length - 1,
+      30_000,
+      100,
+    );
+    await until(
+      'the refused bar dead-lettered',
+      async () => (await deadLetters(bus)).length >= 1,
+      10_000,
+      100,
+    );
+    await sleep(500); // a second letter (a retry) would show up here
+    await actor.stop();
+    assert.equal(await countRows(environment.databaseUrl, 'bars'), bars.length - 1);
+    assert.equal(
+      await countRows(environment.databaseUrl, 'features'),
+      bars.length,
+      'its feature row is stored',
+    );
+    const letters = await deadLetters(bus);
+    assert.equal(letters.length, 1, 'dead-lettered once');
+    const [letter] = letters;
+    assert.equal(letter?.original_subject, bus.subjects.bar('REFA'));
+    assert.equal(letter?.consumer, `refused-p${partitionOf('REFA', 4)}`);
+    assert.equal(JSON.parse(letter?.payload ?? '{}').id, 'refused:REFA:150');
+    assert.match(
+      letter?.reason ?? '',
+      /^bars refused the row: .*violates check constraint "test_refused_volume".*\[SQLSTATE 23514\]/,
+    );
+    // Nothing left unacknowledged: the partition moved on past it.
+    for (const partition of [0, 1, 2, 3]) {
+      const info = await bus.manager.consumers.info('MARKET', `refused-p${partition}`);
+      assert.equal(info.num_pending + info.num_ack_pending, 0, `partition ${partition} drained`);
+    }
+    t.diagnostic(`refused: ${letter?.reason}`);
+  });
+
   it('a poison storm: every bad message dead-lettered with its reason, one rate alert delivered, every valid tick processed', async (t) => {
     const nats = await startTestBus();
     buses.push(nats);
@@ -477,13 +574,7 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
     hook.server.close();
 
     // Every bad message on the dead-letter stream once, with the reason for its kind and its bytes.
-    const letters: DeadLetter[] = [];
-    const { state } = await nats.manager.streams.info('DEADLETTER');
-    const reader = await (await nats.jetstream.consumers.get('DEADLETTER')).consume();
-    for await (const message of reader) {
-      letters.push(message.json<DeadLetter>());
-      if (message.seq >= state.last_seq) break;
-    }
+    const letters = await deadLetters(nats);
     assert.equal(letters.length, invalid.length, `${invalid.length} dead letters`);
     const reasons = {
       'malformed JSON': /malformed JSON/,
