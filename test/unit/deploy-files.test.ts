@@ -13,10 +13,17 @@ import { Command } from 'commander';
 import { parse, parseAllDocuments } from 'yaml';
 import type { PortfolioStatus } from '../../actors/portfolio/actor.ts';
 import type { RiskGateStatus } from '../../actors/risk/actor.ts';
-import { ACTOR_NAMES, parseActorList, parseRunConfig, type RunConfig } from '../../actors/runtime/config.ts';
+import {
+  ACTOR_NAMES,
+  gateKeyFor,
+  parseActorList,
+  parseRunConfig,
+  type RunConfig,
+} from '../../actors/runtime/config.ts';
 import { startMetrics } from '../../actors/runtime/metrics.ts';
 import { register as registerRun } from '../../bin/commands/run.ts';
 import { readEnvironment } from '../../core/config.ts';
+import { GATE_KEY_VARIABLE } from '../../core/gate-seal.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import type { NatsConnection } from '../../streams/connection.ts';
 import { repoRoot } from '../support/cli.ts';
@@ -64,6 +71,7 @@ function environmentSluiceReads(): Set<string> {
       },
     }),
   );
+  names.add(GATE_KEY_VARIABLE);
   for (const file of readdirSync(join(repoRoot, 'core'))) {
     for (const match of read(join(repoRoot, 'core', file)).matchAll(/process\.env\.([A-Z0-9_]+)/g)) {
       names.add(match[1]!);
@@ -71,6 +79,10 @@ function environmentSluiceReads(): Set<string> {
   }
   return names;
 }
+
+/** Whether a `sluice run --actors <list>` needs SLUICE_GATE_KEY (the risk gate or execution). */
+const needsGateKey = (actors: string) =>
+  gateKeyFor(parseActorList(actors), { [GATE_KEY_VARIABLE]: 'ab'.repeat(32) }) !== undefined;
 
 /** Users defined in the NATS accounts file. */
 const natsUsers = new Set(
@@ -282,6 +294,11 @@ describe('docker-compose.yml', () => {
       }
       assert.ok(natsUsers.has(env.NATS_USER!), `${name}: NATS user ${env.NATS_USER} not in accounts.conf`);
       assert.equal(env.NATS_PASSWORD, `\${SLUICE_${env.NATS_USER!.toUpperCase()}_PASSWORD}`);
+      assert.equal(
+        env[GATE_KEY_VARIABLE],
+        needsGateKey(options.actors) ? `\${${GATE_KEY_VARIABLE}}` : undefined,
+        `${name}: ${GATE_KEY_VARIABLE} for the risk gate and execution only`,
+      );
       const probe = JSON.stringify(service.healthcheck?.test ?? []);
       assert.match(
         probe,
@@ -548,7 +565,13 @@ describe('kubernetes manifests', () => {
       assert.ok(natsUsers.has(user), `${name}: NATS user ${user} not in accounts.conf`);
       assert.equal(user, composeUsers.get(options.actors), `${name}: NATS user differs from compose`);
       assert.equal(env.get('NATS_PASSWORD')?.valueFrom?.secretKeyRef?.key, `${user}-password`);
-      for (const variable of ['NATS_PASSWORD', 'DATABASE_URL']) {
+      assert.equal(env.has(GATE_KEY_VARIABLE), needsGateKey(options.actors), `${name}: ${GATE_KEY_VARIABLE}`);
+      const secrets = [
+        'NATS_PASSWORD',
+        'DATABASE_URL',
+        ...(needsGateKey(options.actors) ? [GATE_KEY_VARIABLE] : []),
+      ];
+      for (const variable of secrets) {
         const ref = env.get(variable)?.valueFrom?.secretKeyRef;
         assert.ok(ref, `${name}: ${variable} must come from a Secret`);
         assert.ok(
