@@ -5,7 +5,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from '../core/logger.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { StreamName, Subjects } from '../schemas/subjects.ts';
-import { ConsumerRunner, type MessageHandler } from './consumer-runner.ts';
+import { type BlockedConsumer, ConsumerRunner, type MessageHandler } from './consumer-runner.ts';
 import { EventPublisher } from './publisher.ts';
 import { streamName } from './topology.ts';
 
@@ -118,6 +118,16 @@ export class NatsActorBus implements ActorBus {
 
   async flush(): Promise<void> {
     await this.publisher.flush();
+  }
+
+  /** The consumers held up by one message at `now` (see ConsumerRunner.blocked). */
+  blockedConsumers(now: number): BlockedConsumer[] {
+    const blocked: BlockedConsumer[] = [];
+    for (const runner of this.runners) {
+      const held = runner.blocked(now);
+      if (held) blocked.push(held);
+    }
+    return blocked;
   }
 
   /** Drains every subscription, then waits for outstanding publishes. */

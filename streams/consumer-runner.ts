@@ -149,6 +149,8 @@ export class ConsumerRunner<N extends MessageName> {
   private termWithReason = false;
   /** The message being handled (or checkpointed after), undefined while waiting for messages. */
   private current: JsMsg | undefined;
+  /** The last message of a checkpoint under way (an idle checkpoint runs beside the loop). */
+  private checkpointing: JsMsg | undefined;
   /** The message `blocked()` saw last, and when it first saw it. */
   private watched: { message: JsMsg; since: number } | undefined;
   /** Handled messages already copied to the dead-letter stream by Delivery.deadLetter. */
@@ -244,7 +246,7 @@ export class ConsumerRunner<N extends MessageName> {
    * polls); the time counts from the first call that saw the message, so it is at least one poll short.
    */
   blocked(now: number): BlockedConsumer | undefined {
-    const message = this.current;
+    const message = this.current ?? this.checkpointing;
     if (message === undefined) {
       this.watched = undefined;
       return undefined;
@@ -312,7 +314,12 @@ export class ConsumerRunner<N extends MessageName> {
     if (this.unacknowledged.length === 0) return;
     const handled = this.unacknowledged;
     this.unacknowledged = [];
-    await this.options.checkpoint?.();
+    this.checkpointing = handled[handled.length - 1];
+    try {
+      await this.options.checkpoint?.();
+    } finally {
+      this.checkpointing = undefined;
+    }
     if (this.cumulative) handled[handled.length - 1]?.ack();
     else for (const message of handled) message.ack();
   }

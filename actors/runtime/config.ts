@@ -106,6 +106,13 @@ export const RunConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /**
+     * A consumer held up by one message this long raises alert.critical.consumer_stuck and turns /ready
+     * false until it moves on (default 60 s).
+     */
+    stuckAfterMs: Type.Optional(Type.Integer({ minimum: 100 })),
+    /** How long stopping (SIGTERM) may drain and flush before the process exits anyway (default 30 s). */
+    drainTimeoutMs: Type.Optional(Millis),
     seed: Type.Integer(),
   },
   { additionalProperties: false },

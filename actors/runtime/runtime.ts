@@ -38,6 +38,7 @@ import type { ActorName, RunConfig } from './config.ts';
 import { type OperatorHttp, type Readiness, startOperatorHttp } from './http.ts';
 import { type ActorFlow, type RuntimeMetrics, startMetrics } from './metrics.ts';
 import { serveOperatorControl } from './operator-control.ts';
+import { StuckConsumerWatch } from './stuck-consumers.ts';
 
 export interface RuntimeOptions {
   config: RunConfig;
@@ -246,8 +247,17 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     logger,
   });
 
+  const stuck = new StuckConsumerWatch({
+    blocked: (now) => bus.blockedConsumers(now),
+    stuckAfterMs: config.stuckAfterMs ?? 60_000,
+    publishAlert: (alert) => bus.publish('alert', subjects.alert(alert.severity, alert.code), alert),
+    clock,
+    registry: metrics.registry,
+    logger,
+  });
+
   const readiness = (): Readiness => {
-    const reasons: string[] = [];
+    const reasons: string[] = [...stuck.reasons()];
     if (connection.isClosed() || !natsConnected) reasons.push('NATS is not connected');
     if (db && !migrated) reasons.push('database is not migrated');
     if (risk && !risk.status().reconciled) reasons.push('risk gate has not reconciled its positions');
@@ -265,6 +275,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     httpPort: http.port,
     readiness,
     stop: async () => {
+      stuck.stop();
       for (const server of control) await server.stop();
       await features?.stop();
       await inference?.stop();

@@ -1,5 +1,7 @@
 // `sluice run --config FILE [--actors LIST]`: the live mode (see actors/runtime/runtime.ts). Runs until
-// SIGTERM or SIGINT, then drains consumers, flushes buffers, closes connections and exits 0.
+// SIGTERM or SIGINT, then drains consumers, flushes buffers, closes connections and exits 0 — or, when
+// that takes longer than the drain timeout (a consumer retrying a message in place, a database that
+// does not answer), exits 1 at the timeout: what was not acknowledged comes again to the next process.
 
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
@@ -15,9 +17,18 @@ export async function runMain(options: { config: string; actors?: string }): Pro
   const run = `${config.name}-${randomUUID().slice(0, 8)}`;
   const logger = createLogger({ run });
   const bus = await connectBus(`sluice-run-${[...actors].join('-')}`, true);
+  const drainTimeoutMs = config.drainTimeoutMs ?? 30_000;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    const stop = (signal: NodeJS.Signals) => {
+      resolve(signal);
+      // Armed at the signal, so it also ends a start-up that hangs.
+      setTimeout(() => {
+        logger.error({ signal, drainTimeoutMs }, 'did not stop within the drain timeout; exiting');
+        process.exit(1);
+      }, drainTimeoutMs).unref();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
   });
   try {
     const runtime = await startRuntime({

@@ -11,11 +11,15 @@
 //    process at a time handles a partition, the survivor takes over without a gap, a restarted
 //    process takes over from a graceful stop, and the rows equal a single-process run's.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { AlertActor } from '../../actors/alerts/actor.ts';
 import { DeadLetterRateMonitor } from '../../actors/alerts/dead-letter-rate.ts';
 import { FeatureActor } from '../../actors/feature/actor.ts';
@@ -29,6 +33,7 @@ import { ConsumerRunner } from '../../streams/consumer-runner.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
 import { createDatabase } from '../../timescale/database.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
+import { fetchText, startSluiceRun } from '../support/cli.ts';
 import {
   countRows,
   FeatureActorProcess,
@@ -453,6 +458,94 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
       assert.equal(info.num_pending + info.num_ack_pending, 0, `partition ${partition} drained`);
     }
     t.diagnostic(`refused: ${letter?.reason}`);
+  });
+
+  it('a consumer held up by one message (a table locked by a migration): alert.critical.consumer_stuck, /ready false, and SIGTERM ends the process within its drain timeout', async (t) => {
+    const environment = await featureEnvironment({ ingest: false });
+    environments.push(environment);
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-stuck-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const STUCK_AFTER_MS = 1_500;
+    const DRAIN_TIMEOUT_MS = 4_000;
+    const run = await startSluiceRun({
+      dir,
+      name: 'stuck',
+      actors: 'feature',
+      env: { ...environment.env, SLUICE_LOG_LEVEL: 'error' },
+      extra: { stuckAfterMs: STUCK_AFTER_MS, drainTimeoutMs: DRAIN_TIMEOUT_MS },
+    });
+    t.after(() => {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    });
+    await run.ready();
+    // Not an error to dead-letter: every write waits behind the lock, so the checkpoint never ends.
+    const lock = new pg.Client({ connectionString: environment.databaseUrl });
+    await lock.connect();
+    t.after(() => lock.end());
+    await lock.query('BEGIN');
+    await lock.query('LOCK TABLE bars IN ACCESS EXCLUSIVE MODE');
+    const publisher = new EventPublisher(environment.bus.jetstream);
+    for (const bar of (await sampleBars()).slice(0, 20))
+      await publisher.publish('bar', environment.bus.subjects.bar(bar.symbol), bar);
+    await publisher.flush();
+
+    let ready: { status: number; text: string } | undefined;
+    await until(
+      '/ready to turn false',
+      async () => {
+        ready = await fetchText(`${run.base}/ready`);
+        return ready?.status === 503;
+      },
+      15_000,
+      100,
+    );
+    const reasons: string[] = JSON.parse(ready?.text ?? '{}').reasons;
+    assert.ok(
+      reasons.some((reason) =>
+        /^consumer feature-default-p\d stuck on md\.bar\.\d\.\w+ \(stream sequence \d+\) for \d+ s$/.test(
+          reason,
+        ),
+      ),
+      reasons.join('; '),
+    );
+    const metrics = (await fetchText(`${run.base}/metrics`))?.text ?? '';
+    assert.match(
+      metrics,
+      /^sluice_consumer_blocked_seconds\{consumer="feature-default-p\d"\} ([1-9]|0\.[5-9])/m,
+    );
+    const alerts: Alert[] = [];
+    await until(
+      'the consumer_stuck alert',
+      async () => {
+        const { state } = await environment.bus.manager.streams.info('ALERTS');
+        if (state.messages === 0) return false;
+        alerts.length = 0;
+        const reader = await (await environment.bus.jetstream.consumers.get('ALERTS')).consume();
+        for await (const message of reader) {
+          alerts.push(message.json<Alert>());
+          if (message.seq >= state.last_seq) break;
+        }
+        return alerts.length > 0;
+      },
+      10_000,
+      200,
+    );
+    const stuck = alerts.filter((alert) => alert.code === 'consumer_stuck');
+    assert.ok(stuck.length >= 1);
+    assert.equal(stuck[0]?.severity, 'critical');
+    assert.match(stuck[0]?.labels?.consumer ?? '', /^feature-default-p\d$/);
+
+    const signalledAt = performance.now();
+    run.child.kill('SIGTERM');
+    const code = await run.exited;
+    const stopMs = performance.now() - signalledAt;
+    assert.equal(code, 1, 'exits 1: the drain did not finish');
+    assert.ok(stopMs < DRAIN_TIMEOUT_MS + 2_000, `stopped ${stopMs.toFixed(0)} ms after SIGTERM`);
+    assert.match(run.stderr(), /did not stop within the drain timeout/);
+    await lock.query('ROLLBACK');
+    t.diagnostic(
+      `ready: ${reasons.join('; ')}; alert: ${stuck[0]?.message}; stopped ${stopMs.toFixed(0)} ms after SIGTERM`,
+    );
   });
 
   it('a poison storm: every bad message dead-lettered with its reason, one rate alert delivered, every valid tick processed', async (t) => {
