@@ -1,7 +1,7 @@
 // The `sluice` command. Each subcommand lives in bin/commands/<name>.ts and exports
 // `register(program)`; this file only wires them and turns errors into exit codes.
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../core/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 
 const program = new Command('sluice')
   .description('Stream-processing actor system for systematic trading on NATS JetStream and TimescaleDB')
@@ -26,14 +26,20 @@ const commandModules = [
 ];
 for (const module of commandModules) module.register(program);
 
+// A stack trace helps only whoever debugs Sluice itself; everyone else gets one line.
+const showStack = ['debug', 'trace'].includes(process.env.SLUICE_LOG_LEVEL ?? '');
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) process.exit(error.exitCode);
-  if (error instanceof ConfigError) {
-    console.error(`sluice: configuration error: ${error.message}`);
-    process.exit(2);
+  if (showStack) console.error(error);
+  if (error instanceof SluiceError) {
+    console.error(`sluice: ${error.kind}: ${error.message}`);
+    process.exit(error.exitCode);
   }
-  console.error(`sluice: ${(error as Error).stack ?? error}`);
+  console.error(
+    `sluice: ${(error as Error).message ?? error} (SLUICE_LOG_LEVEL=debug shows where it came from)`,
+  );
   process.exit(1);
 }

@@ -1,9 +1,13 @@
 // Where the CLI finds NATS and PostgreSQL: NATS_URL / DATABASE_URL, else the standard local ports.
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { readEnvironment, type SluiceEnvironment } from '../core/config.ts';
+import pg from 'pg';
+import { readEnvironment, redactUrl, type SluiceEnvironment } from '../core/config.ts';
+import { UnreachableError } from '../core/errors.ts';
 import { Subjects } from '../schemas/subjects.ts';
 import { connectNats, type NatsConnection } from '../streams/connection.ts';
 import { applyStreams } from '../streams/topology.ts';
+
+export { redactUrl };
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -27,7 +31,10 @@ export function databaseUrl(environment: SluiceEnvironment): string {
 /** Connects, and applies the streams when `applyTopology` (commands that publish). */
 export async function connectBus(name: string, applyTopology: boolean): Promise<Bus> {
   const environment = readEnvironment();
-  const connection = await connectNats({ ...environment, url: natsUrl(environment), name });
+  const url = natsUrl(environment);
+  const connection = await connectNats({ ...environment, url, name }).catch((error: Error) => {
+    throw new UnreachableError('NATS', 'NATS_URL', redactUrl(url), error.message);
+  });
   const manager = await jetstreamManager(connection);
   if (applyTopology) await applyStreams(manager, { replicas: environment.streamReplicas });
   return {
@@ -39,13 +46,16 @@ export async function connectBus(name: string, applyTopology: boolean): Promise<
   };
 }
 
-/** A URL without its password, for output. */
-export function redactUrl(url: string): string {
+/** Opens one connection to the database and closes it: an UnreachableError (exit 3) when it cannot. */
+export async function reachDatabase(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  // A server that drops the connection later must not crash the process with an unhandled 'error'.
+  client.on('error', () => {});
   try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
+    await client.connect();
+  } catch (error) {
+    throw new UnreachableError('PostgreSQL', 'DATABASE_URL', redactUrl(url), (error as Error).message);
+  } finally {
+    await client.end().catch(() => {});
   }
 }

@@ -62,7 +62,7 @@ export interface Runtime {
 }
 
 /** Actors that write rows need the database. */
-const DATABASE_ACTORS: readonly ActorName[] = ['feature', 'risk', 'execution', 'portfolio'];
+export const DATABASE_ACTORS: readonly ActorName[] = ['feature', 'risk', 'execution', 'portfolio'];
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, actors, connection, jetstream, manager, subjects, logger } = options;

@@ -6,9 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { gateKeyFor, parseActorList, readRunConfig } from '../../actors/runtime/config.ts';
-import { startRuntime } from '../../actors/runtime/runtime.ts';
+import { DATABASE_ACTORS, startRuntime } from '../../actors/runtime/runtime.ts';
+import { readEnvironment } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
-import { connectBus, databaseUrl } from '../services.ts';
+import { connectBus, databaseUrl, reachDatabase } from '../services.ts';
 
 export async function runMain(options: { config: string; actors?: string }): Promise<void> {
   const config = readRunConfig(options.config);
@@ -16,6 +17,10 @@ export async function runMain(options: { config: string; actors?: string }): Pro
   const gateKey = gateKeyFor(actors);
   const run = `${config.name}-${randomUUID().slice(0, 8)}`;
   const logger = createLogger({ run });
+  // Said in one line (exit 3) before anything starts, rather than as a migration's stack trace.
+  if (DATABASE_ACTORS.some((actor) => actors.has(actor))) {
+    await reachDatabase(databaseUrl(readEnvironment()));
+  }
   const bus = await connectBus(`sluice-run-${[...actors].join('-')}`, true);
   const drainTimeoutMs = config.drainTimeoutMs ?? 30_000;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
