@@ -12,10 +12,11 @@
 // deadline at each read, so a stalled event loop cannot leave a stale `true` behind.
 import { randomUUID } from 'node:crypto';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
-import { type KV, Kvm, KvWatchInclude } from '@nats-io/kv';
+import { type KV, KvWatchInclude } from '@nats-io/kv';
 import type { Logger } from '../core/logger.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { ActorBus, SubscribeOptions, Subscription } from '../streams/bus.ts';
+import { applyBucket, MissingTopologyError, openBucket } from '../streams/topology.ts';
 import type { Snapshot, SnapshotStore } from './snapshot-store.ts';
 
 /** Why a leader stopped leading. */
@@ -61,14 +62,46 @@ interface LeaseValue {
   token: string;
 }
 
-/** Opens (or creates) a bucket of leases that expire `leaseMs` after their last renewal. */
-export async function openLeaseBucket(
+/** The partition-lease bucket of the feature actors, unless the run config names another. */
+export const LEASE_BUCKET = 'sluice_partitions';
+
+/** Creates or updates a bucket of leases that expire `leaseMs` after their last renewal (`sluice bootstrap`). */
+export async function applyLeaseBucket(
   jetstream: JetStreamClient,
   bucket: string,
   leaseMs: number,
   replicas = 1,
 ): Promise<KV> {
-  return new Kvm(jetstream).create(bucket, { history: 1, ttl: leaseMs, replicas });
+  return applyBucket(jetstream, {
+    bucket,
+    history: 1,
+    ttlMs: leaseMs,
+    replicas,
+    description: 'Sluice leases: one key per single-writer role or partition',
+  });
+}
+
+/**
+ * Opens a lease bucket `sluice bootstrap` made; MissingTopologyError when it is not there, and a
+ * one-line error when its TTL is not the lease (bootstrapped from another run config).
+ */
+export async function openLeaseBucket(
+  jetstream: JetStreamClient,
+  bucket: string,
+  leaseMs: number,
+): Promise<KV> {
+  const kv = await openBucket(jetstream, bucket);
+  const { ttl } = await kv.status();
+  if (ttl !== leaseMs) {
+    // A shorter TTL lets a standby win while the leader still trusts its lease; a longer one delays
+    // every takeover past the configured lease.
+    throw new MissingTopologyError(
+      `KV bucket ${bucket}`,
+      `keeps leases for ${ttl} ms, not the run config's ${leaseMs} ms`,
+      'Run `sluice bootstrap --config RUN.json` with this run config as the admin user',
+    );
+  }
+  return kv;
 }
 
 export async function elect(options: ElectionOptions): Promise<Election> {

@@ -3,7 +3,8 @@
 // actor saves before it acks the message that changed its state, so a restart restores a state at
 // or beyond its durable consumer's ack point and skips redelivered messages it already applied.
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
+import { applyBucket, openBucket } from '../streams/topology.ts';
 
 export interface Snapshot<T> {
   value: T;
@@ -25,13 +26,24 @@ export function snapshotKey(actor: string, name: string): string {
   return `${actor}.${safeToken(name)}`;
 }
 
+/** The bucket the trading actors keep their snapshots in, unless the run config names another. */
+export const SNAPSHOT_BUCKET = 'sluice_snapshots';
+
+/** Creates or updates the snapshot bucket (`sluice bootstrap`). */
+export async function applySnapshotBucket(
+  jetstream: JetStreamClient,
+  bucket = SNAPSHOT_BUCKET,
+  replicas = 1,
+): Promise<void> {
+  await applyBucket(jetstream, { bucket, history: 1, replicas, description: 'Sluice actor snapshots' });
+}
+
 export class KvSnapshotStore implements SnapshotStore {
   private constructor(private readonly kv: KV) {}
 
-  /** Opens (or creates) the bucket; `bucket` must be a valid KV name, e.g. `sluice_snapshots`. */
-  static async open(jetstream: JetStreamClient, bucket: string): Promise<KvSnapshotStore> {
-    const kv = await new Kvm(jetstream).create(bucket, { history: 1 });
-    return new KvSnapshotStore(kv);
+  /** Opens the bucket `sluice bootstrap` made; MissingTopologyError when it is not there. */
+  static async open(jetstream: JetStreamClient, bucket = SNAPSHOT_BUCKET): Promise<KvSnapshotStore> {
+    return new KvSnapshotStore(await openBucket(jetstream, bucket));
   }
 
   async load<T>(key: string): Promise<Snapshot<T> | undefined> {

@@ -12,6 +12,7 @@ const program = new Command('sluice')
 const commandModules = [
   await import('./commands/status.ts'),
   await import('./commands/database-status.ts'),
+  await import('./commands/bootstrap.ts'),
   await import('./commands/ingest.ts'),
   await import('./commands/features.ts'),
   await import('./commands/train.ts'),

@@ -5,7 +5,7 @@ import { readEnvironment, redactUrl, type SluiceEnvironment } from '../core/conf
 import { UnreachableError } from '../core/errors.ts';
 import { Subjects } from '../schemas/subjects.ts';
 import { connectNats, type NatsConnection } from '../streams/connection.ts';
-import { applyStreams } from '../streams/topology.ts';
+import { applyStreams, requireStreams } from '../streams/topology.ts';
 
 export { redactUrl };
 
@@ -28,15 +28,22 @@ export function databaseUrl(environment: SluiceEnvironment): string {
   return environment.databaseUrl ?? DEFAULT_DATABASE_URL;
 }
 
-/** Connects, and applies the streams when `applyTopology` (commands that publish). */
-export async function connectBus(name: string, applyTopology: boolean): Promise<Bus> {
+/**
+ * What a command does about the streams at start: `require` them (stop with the bootstrap fix when one
+ * is missing), `apply` them (the demo, on a server of its own), or `none` (it needs none, or only
+ * its own: the model registry, a backtest's `bt.<run>.` streams).
+ */
+export type TopologyAtStart = 'require' | 'apply' | 'none';
+
+export async function connectBus(name: string, topology: TopologyAtStart): Promise<Bus> {
   const environment = readEnvironment();
   const url = natsUrl(environment);
   const connection = await connectNats({ ...environment, url, name }).catch((error: Error) => {
     throw new UnreachableError('NATS', 'NATS_URL', redactUrl(url), error.message);
   });
   const manager = await jetstreamManager(connection);
-  if (applyTopology) await applyStreams(manager, { replicas: environment.streamReplicas });
+  if (topology === 'apply') await applyStreams(manager, { replicas: environment.streamReplicas });
+  if (topology === 'require') await requireStreams(manager);
   return {
     connection,
     jetstream: jetstream(connection),

@@ -1,17 +1,23 @@
-// Streams and durable consumers as code, applied idempotently: a missing stream is created, an
-// existing one is updated to the declared configuration, so every process can apply it at start.
+// Streams, KV buckets and durable consumers as code. Streams and buckets are applied (created or
+// updated to the declared configuration) only by `sluice bootstrap` under the admin role, and by
+// backtests on their own `bt.<run>.` streams: a role user may not create or change a stream (one
+// with `republish` into `ord.intent.>` would route around the risk gate). Every other process checks
+// that they exist (requireStreams, openBucket) and stops with a one-line fix when one is missing.
 import {
   AckPolicy,
   type ConsumerConfig,
   type ConsumerInfo,
   DeliverPolicy,
   DiscardPolicy,
+  type JetStreamClient,
   type JetStreamManager,
   RetentionPolicy,
   StorageType,
   type StreamConfig,
 } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/transport-node';
+import { ConfigError } from '../core/errors.ts';
 import { type StreamName, streamNames, streamSubjects } from '../schemas/subjects.ts';
 
 export interface TopologyOptions {
@@ -93,6 +99,87 @@ export async function applyStreams(manager: JetStreamManager, options: TopologyO
     applied.push(config.name);
   }
   return applied;
+}
+
+/**
+ * A stream or bucket that `sluice bootstrap` has not made (yet), or made for another run config: a
+ * configuration error of the deployment (exit 2), whose fix is to run the bootstrap.
+ */
+export class MissingTopologyError extends ConfigError {
+  constructor(what: string, problem = 'does not exist', fix = 'Run `sluice bootstrap` as the admin user') {
+    super(what, problem, fix);
+    this.name = 'MissingTopologyError';
+  }
+}
+
+/** Throws MissingTopologyError naming the first stream of the topology that does not exist. */
+export async function requireStreams(
+  manager: JetStreamManager,
+  options: Pick<TopologyOptions, 'namespace'> = {},
+): Promise<void> {
+  for (const stream of streamNames) {
+    const name = streamName(stream, options.namespace);
+    try {
+      await manager.streams.info(name);
+    } catch (error) {
+      if (isNotFound(error)) throw new MissingTopologyError(`stream ${name}`);
+      throw error;
+    }
+  }
+}
+
+export interface BucketSpec {
+  bucket: string;
+  /** Values kept per key. */
+  history: number;
+  /** How long a value lives after its last write (leases); none: forever. */
+  ttlMs?: number;
+  replicas: number;
+  description?: string;
+}
+
+/**
+ * Creates the KV bucket, or brings an existing one to the spec (a lease TTL changed in the run
+ * config, a replica count raised for a cluster): the bootstrap's half of openBucket.
+ */
+export async function applyBucket(jetstream: JetStreamClient, spec: BucketSpec): Promise<KV> {
+  const kv = await untilPlaced(() =>
+    new Kvm(jetstream).create(spec.bucket, {
+      history: spec.history,
+      replicas: spec.replicas,
+      ...(spec.ttlMs !== undefined ? { ttl: spec.ttlMs } : {}),
+      ...(spec.description !== undefined ? { description: spec.description } : {}),
+    }),
+  );
+  const manager = await jetstream.jetstreamManager();
+  const stream = `KV_${spec.bucket}`;
+  const { config } = await manager.streams.info(stream);
+  const wanted = {
+    max_msgs_per_subject: spec.history,
+    max_age: nanos(spec.ttlMs ?? 0),
+    num_replicas: spec.replicas,
+  };
+  if (
+    config.max_msgs_per_subject !== wanted.max_msgs_per_subject ||
+    config.max_age !== wanted.max_age ||
+    config.num_replicas !== wanted.num_replicas
+  ) {
+    await untilPlaced(() => manager.streams.update(stream, { ...config, ...wanted }));
+  }
+  return kv;
+}
+
+/** Opens an existing KV bucket; MissingTopologyError when there is none. */
+export async function openBucket(jetstream: JetStreamClient, bucket: string): Promise<KV> {
+  const kv = await new Kvm(jetstream).open(bucket);
+  try {
+    // Opening binds without a request; status() asks the server whether the bucket is there.
+    await kv.status();
+  } catch (error) {
+    if (isNotFound(error)) throw new MissingTopologyError(`KV bucket ${bucket}`);
+    throw error;
+  }
+  return kv;
 }
 
 export interface DurableConsumerSpec {

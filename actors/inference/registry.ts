@@ -4,9 +4,10 @@
 // last activation without any other state. Only features nats-server 2.9 has are used (no bucket
 // metadata, no compression).
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import { type ObjectStore, Objm } from '@nats-io/obj';
 import { type ModelManifest, sha256Hex } from '../../simulations/research/onnx-export.ts';
+import { applyBucket, MissingTopologyError, openBucket } from '../../streams/topology.ts';
 
 export const MODELS_BUCKET = 'sluice-models';
 export const ACTIVE_BUCKET = 'sluice-model-active';
@@ -127,19 +128,29 @@ export class ModelRegistry implements ModelSource {
     private readonly activeKv: KV,
   ) {}
 
-  /** Opens both buckets, creating them when missing. */
-  static async open(jetstream: JetStreamClient, options: { replicas?: number } = {}): Promise<ModelRegistry> {
+  /** Creates or updates the object store and the activation bucket (`sluice bootstrap`). */
+  static async apply(jetstream: JetStreamClient, options: { replicas?: number } = {}): Promise<void> {
     const replicas = options.replicas ?? 1;
-    const objects = await new Objm(jetstream).create(MODELS_BUCKET, {
+    await new Objm(jetstream).create(MODELS_BUCKET, {
       description: 'Sluice ONNX models; metadata.manifest holds each model manifest',
       replicas,
     });
-    const activeKv = await new Kvm(jetstream).create(ACTIVE_BUCKET, {
+    await applyBucket(jetstream, {
+      bucket: ACTIVE_BUCKET,
       description: 'Active model id per strategy; the key history is the activation log',
       history: ACTIVATION_HISTORY,
       replicas,
     });
-    return new ModelRegistry(objects, activeKv);
+  }
+
+  /** Opens both buckets `sluice bootstrap` made; MissingTopologyError when one is not there. */
+  static async open(jetstream: JetStreamClient): Promise<ModelRegistry> {
+    const objects = await new Objm(jetstream).open(MODELS_BUCKET).catch((error: unknown) => {
+      throw /not found/i.test(String((error as Error).message))
+        ? new MissingTopologyError(`object store ${MODELS_BUCKET}`)
+        : error;
+    });
+    return new ModelRegistry(objects, await openBucket(jetstream, ACTIVE_BUCKET));
   }
 
   /** Stores a model after checking its bytes against the manifest. Pushing the same id again replaces it. */

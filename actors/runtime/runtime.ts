@@ -23,11 +23,11 @@ import { getFeatureSet } from '../feature/feature-set.ts';
 import { SharedFeatureActors } from '../feature/shared.ts';
 import { InferenceActor } from '../inference/actor.ts';
 import { ModelRegistry } from '../inference/registry.ts';
-import { openLeaseBucket } from '../leader.ts';
+import { LEASE_BUCKET, openLeaseBucket } from '../leader.ts';
 import { subscribeMarketData } from '../market-data.ts';
 import { NewsActor } from '../news/actor.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
-import { KvSnapshotStore } from '../snapshot-store.ts';
+import { KvSnapshotStore, SNAPSHOT_BUCKET } from '../snapshot-store.ts';
 import {
   lastMarketDataFromStream,
   startTradingActor,
@@ -47,7 +47,6 @@ export interface RuntimeOptions {
   jetstream: JetStreamClient;
   manager: JetStreamManager;
   subjects: Subjects;
-  streamReplicas: number;
   databaseUrl: string;
   /** The risk gate's seal key (gateKeyFor): present whenever risk or execution runs. */
   gateKey?: GateKey;
@@ -87,7 +86,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const bus = new NatsActorBus(jetstream, manager, subjects, logger);
   const needsStore = runs('risk') || runs('execution') || runs('portfolio');
   const store = needsStore
-    ? await KvSnapshotStore.open(jetstream, config.snapshotBucket ?? 'sluice_snapshots')
+    ? await KvSnapshotStore.open(jetstream, config.snapshotBucket ?? SNAPSHOT_BUCKET)
     : undefined;
   const { trading } = config;
   const limits = parseRiskLimits(trading.limits, '/trading/limits');
@@ -137,10 +136,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   await deadLetterRate?.start();
 
   const featureSet = getFeatureSet(config.featureSet, '/featureSet');
-  const models =
-    runs('inference') || runs('news')
-      ? await ModelRegistry.open(jetstream, { replicas: options.streamReplicas })
-      : undefined;
+  const models = runs('inference') || runs('news') ? await ModelRegistry.open(jetstream) : undefined;
   const inference =
     models && runs('inference')
       ? new InferenceActor({
@@ -177,7 +173,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const { leaseMs, bucket, standbyDelayMs } = config.featureLeases;
     features = await SharedFeatureActors.start({
       ...featureOptions,
-      kv: await openLeaseBucket(jetstream, bucket ?? 'sluice_partitions', leaseMs, options.streamReplicas),
+      kv: await openLeaseBucket(jetstream, bucket ?? LEASE_BUCKET, leaseMs),
       holder: `${config.name}@${hostname()}:${process.pid}`,
       leaseMs,
       ...(config.partitions ? { preferred: config.partitions } : {}),

@@ -84,7 +84,10 @@ export async function backtestCommand(options: BacktestCommandOptions): Promise<
   const logger = createLogger({ actor: 'backtest' });
   const window = backtestWindow(config);
   const needsNats = mode === 'nats' || source === 'jetstream';
-  const bus = needsNats ? await connectBus('sluice-backtest', true) : undefined;
+  // A jetstream source reads the live MARKET stream; a NATS-mode run makes its own `bt.<run>.` streams.
+  const bus = needsNats
+    ? await connectBus('sluice-backtest', source === 'jetstream' ? 'require' : 'none')
+    : undefined;
   const db = environment.databaseUrl ? createDatabase(environment.databaseUrl) : undefined;
   if (db) await migrateToLatest(db, logger);
   else if (source === 'timescale') {

@@ -51,7 +51,7 @@ export function register(program: Command): void {
             process.env.NATS_URL = nats.url;
             logger.info({ port: nats.port }, 'started an embedded nats-server (set NATS_URL to use yours)');
           }
-          const bus = await connectBus('sluice-demo', true);
+          const bus = await connectBus('sluice-demo', 'apply');
           const target = {
             events: new EventPublisher(bus.jetstream),
             deadLetters: new EventPublisher(bus.jetstream),

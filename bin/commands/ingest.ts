@@ -30,7 +30,7 @@ export function register(program: Command): void {
         .map((symbol) => symbol.trim())
         .filter(Boolean);
       const datasets = selectDatasets(resolve(options.dataDir), names, symbols);
-      const bus = await connectBus('sluice-ingest', true);
+      const bus = await connectBus('sluice-ingest', 'require');
       const target = {
         events: new EventPublisher(bus.jetstream),
         deadLetters: new EventPublisher(bus.jetstream),

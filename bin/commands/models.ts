@@ -9,9 +9,9 @@ import type { ModelManifest } from '../../simulations/research/onnx-export.ts';
 import { connectBus } from '../services.ts';
 
 async function withRegistry<T>(run: (registry: ModelRegistry) => Promise<T>): Promise<T> {
-  const bus = await connectBus('sluice-models', false);
+  const bus = await connectBus('sluice-models', 'none');
   try {
-    return await run(await ModelRegistry.open(bus.jetstream, { replicas: bus.environment.streamReplicas }));
+    return await run(await ModelRegistry.open(bus.jetstream));
   } finally {
     await bus.connection.close();
   }

@@ -21,7 +21,7 @@ export async function runMain(options: { config: string; actors?: string }): Pro
   if (DATABASE_ACTORS.some((actor) => actors.has(actor))) {
     await reachDatabase(databaseUrl(readEnvironment()));
   }
-  const bus = await connectBus(`sluice-run-${[...actors].join('-')}`, true);
+  const bus = await connectBus(`sluice-run-${[...actors].join('-')}`, 'require');
   const drainTimeoutMs = config.drainTimeoutMs ?? 30_000;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -43,7 +43,6 @@ export async function runMain(options: { config: string; actors?: string }): Pro
       jetstream: bus.jetstream,
       manager: bus.manager,
       subjects: bus.subjects,
-      streamReplicas: bus.environment.streamReplicas,
       databaseUrl: databaseUrl(bus.environment),
       ...(gateKey ? { gateKey } : {}),
       logger,

@@ -29,7 +29,7 @@ export interface WorkerCommandOptions {
 
 /** Connects, ensures the sweep streams and consumer, and works until a stop condition. */
 export async function workerMain(options: WorkerCommandOptions): Promise<WorkerSummary> {
-  const bus = await connectBus('sluice-worker', false);
+  const bus = await connectBus('sluice-worker', 'none');
   const workerId = `${process.env.HOSTNAME ?? 'host'}:${process.pid}`;
   const logger = createLogger({ actor: `worker-${workerId}` });
   const drain = new AbortController();

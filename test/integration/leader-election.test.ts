@@ -9,12 +9,12 @@ import { after, before, describe, it } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import {
+  applyLeaseBucket,
   type Election,
   elect,
   LeaderOnlyBus,
   LeaderOnlySnapshotStore,
   type LossReason,
-  openLeaseBucket,
 } from '../../actors/leader.ts';
 import { KvSnapshotStore } from '../../actors/snapshot-store.ts';
 import { lastMarketDataFromStream, startTrading, type Trading } from '../../actors/trading.ts';
@@ -50,7 +50,7 @@ interface Candidate {
 
 async function candidate(url: string, name: string, bucket: string, key: string): Promise<Candidate> {
   const connection = await connectNats({ url, name });
-  const kv = await openLeaseBucket(jetstream(connection), bucket, LEASE_MS);
+  const kv = await applyLeaseBucket(jetstream(connection), bucket, LEASE_MS);
   const events: Candidate['events'] = [];
   const election = await elect({
     kv,
@@ -77,7 +77,7 @@ describe('leader election on a NATS KV lease', { timeout: 60_000 }, () => {
   });
 
   it('refuses a bucket whose TTL is shorter than the lease', async () => {
-    const kv = await openLeaseBucket(test.jetstream, 'short_leases', LEASE_MS / 2);
+    const kv = await applyLeaseBucket(test.jetstream, 'short_leases', LEASE_MS / 2);
     await assert.rejects(
       elect({ kv, key: 'x', holder: 'a', leaseMs: LEASE_MS }),
       /TTL 500 ms must be at least/,
@@ -327,7 +327,7 @@ async function tradingProcess(
   const subjects = new Subjects(4);
   const bus = new NatsActorBus(js, manager, subjects);
   const store = await KvSnapshotStore.open(js, 'sluice_snapshots');
-  const kv: KV = await openLeaseBucket(jetstream(electionConnection), 'sluice_leases', LEASE_MS);
+  const kv: KV = await applyLeaseBucket(jetstream(electionConnection), 'sluice_leases', LEASE_MS);
   const proc: TradingProcess = {
     holder,
     election: undefined as unknown as Election,

@@ -1,8 +1,9 @@
-// A connected NATS client with Sluice's streams applied, for integration tests.
+// A connected NATS client on a bootstrapped server (streams, KV buckets, model store, as `sluice
+// bootstrap` makes them), for integration tests.
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { bootstrapNats } from '../../bin/commands/bootstrap.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
-import { applyStreams } from '../../streams/topology.ts';
 import { type NatsServerHandle, natsForTests } from './nats-server.ts';
 
 export interface TestBus {
@@ -19,12 +20,13 @@ export async function startTestBus(partitions = 4): Promise<TestBus> {
   const nats = await natsForTests();
   const connection = await connectNats({ url: nats.url, name: 'sluice-test' });
   const manager = await jetstreamManager(connection);
-  await applyStreams(manager, { replicas: 1 });
+  const client = jetstream(connection);
+  await bootstrapNats(client, { replicas: 1 });
   return {
     url: nats.url,
     server: nats.server,
     connection,
-    jetstream: jetstream(connection),
+    jetstream: client,
     manager,
     subjects: new Subjects(partitions),
     close: async () => {

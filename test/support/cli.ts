@@ -4,6 +4,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jetstream } from '@nats-io/jetstream';
+import { readRunConfig } from '../../actors/runtime/config.ts';
+import { bootstrapNats } from '../../bin/commands/bootstrap.ts';
+import { connectNats } from '../../streams/connection.ts';
 import { killOnExit } from './cleanup.ts';
 import { freePort } from './ports.ts';
 
@@ -70,8 +74,25 @@ export interface SluiceRun {
 }
 
 /**
+ * Does what `sluice bootstrap --config FILE` does, in this process (quicker than a CLI start), on the
+ * server `env.NATS_URL` names: as on a deployment, `sluice run` only opens the streams and buckets.
+ */
+export async function bootstrap(env: Record<string, string>, configFile?: string): Promise<void> {
+  const connection = await connectNats({ url: env.NATS_URL ?? '', name: 'test-bootstrap' });
+  try {
+    await bootstrapNats(jetstream(connection), {
+      replicas: 1,
+      ...(configFile ? { config: readRunConfig(configFile) } : {}),
+    });
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
  * Writes a run config into `dir` (the sample backtest's trading section on account `paper`, daily bars,
- * `extra` on top) and starts `sluice run --config … --actors …` with `env`; killed when the test
+ * `extra` on top), bootstraps the server for it (see bootstrap; not when `bootstrap` is false: the
+ * test made it so) and starts `sluice run --config … --actors …` with `env`; killed when the test
  * process exits.
  */
 export async function startSluiceRun(options: {
@@ -80,6 +101,7 @@ export async function startSluiceRun(options: {
   actors: string;
   env: Record<string, string>;
   extra?: Record<string, unknown>;
+  bootstrap?: boolean;
 }): Promise<SluiceRun> {
   const port = await freePort();
   const sample = JSON.parse(readFileSync(join(repoRoot, 'simulations/configs/sample-daily.json'), 'utf8'));
@@ -98,6 +120,7 @@ export async function startSluiceRun(options: {
       ...options.extra,
     }),
   );
+  if (options.bootstrap !== false) await bootstrap(options.env, configFile);
   const child = spawn(
     process.execPath,
     [join(repoRoot, 'bin', 'sluice.js'), 'run', '--config', configFile, '--actors', options.actors],

@@ -13,7 +13,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { FeatureActor } from '../../actors/feature/actor.ts';
 import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
 import { SharedFeatureActors } from '../../actors/feature/shared.ts';
-import { openLeaseBucket } from '../../actors/leader.ts';
+import { applyLeaseBucket } from '../../actors/leader.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { MessageName } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
@@ -62,7 +62,7 @@ if (env.FEATURE_LEASE_MS) {
   const leaseMs = Number(env.FEATURE_LEASE_MS);
   actor = await SharedFeatureActors.start({
     ...common,
-    kv: await openLeaseBucket(jetstream(connection), 'feature_leases', leaseMs),
+    kv: await applyLeaseBucket(jetstream(connection), 'feature_leases', leaseMs),
     holder: env.FEATURE_HOLDER ?? `pid-${process.pid}`,
     leaseMs,
     preferred: partitions,

@@ -3,7 +3,7 @@
 // whether it trusts its lease, each with a wall-clock `at` the test can compare across processes.
 // Usage: NATS_URL=… node --import tsx leader-candidate.ts BUCKET KEY HOLDER LEASE_MS
 import { jetstream } from '@nats-io/jetstream';
-import { elect, openLeaseBucket } from '../../actors/leader.ts';
+import { applyLeaseBucket, elect } from '../../actors/leader.ts';
 import { connectNats } from '../../streams/connection.ts';
 
 const [bucket = '', key = '', holder = '', leaseMs = '0'] = process.argv.slice(2);
@@ -12,7 +12,7 @@ const print = (line: Record<string, unknown>): void => {
 };
 
 const connection = await connectNats({ url: process.env.NATS_URL ?? '', name: holder });
-const kv = await openLeaseBucket(jetstream(connection), bucket, Number(leaseMs));
+const kv = await applyLeaseBucket(jetstream(connection), bucket, Number(leaseMs));
 const election = await elect({
   kv,
   key,
