@@ -21,6 +21,7 @@ import {
   type RunConfig,
 } from '../../actors/runtime/config.ts';
 import { startMetrics } from '../../actors/runtime/metrics.ts';
+import { register as registerBootstrap } from '../../bin/commands/bootstrap.ts';
 import { register as registerRun } from '../../bin/commands/run.ts';
 import { readEnvironment } from '../../core/config.ts';
 import { GATE_KEY_VARIABLE } from '../../core/gate-seal.ts';
@@ -46,9 +47,12 @@ const runConfig: RunConfig = parseRunConfig(JSON.parse(read(join(deployDir, 'slu
 const httpPort = runConfig.http.port;
 
 /** The `run` options as the real CLI parses `args` (what follows `sluice`), or an error for bad flags. */
-async function parseRunArgs(args: readonly string[]): Promise<{ config: string; actors?: string }> {
+async function parseRunArgs(
+  args: readonly string[],
+  register: (program: Command) => void = registerRun,
+): Promise<{ config: string; actors?: string }> {
   const program = new Command('sluice').exitOverride();
-  registerRun(program);
+  register(program);
   let parsed: { config: string; actors?: string } | undefined;
   for (const command of program.commands) {
     command.exitOverride().action((options: { config: string; actors?: string }) => {
@@ -240,7 +244,9 @@ describe('Dockerfile', () => {
 
 const compose: Loose = readYaml(join(deployDir, 'docker-compose.yml'));
 const services: Record<string, Loose> = compose.services;
-const sluiceServices = Object.entries(services).filter(([, service]) => service.build !== undefined);
+const imageServices = Object.entries(services).filter(([, service]) => service.build !== undefined);
+/** The actor services (`sluice run`); the one-shot bootstrap apart. */
+const sluiceServices = imageServices.filter(([, service]) => service.command?.[0] === 'run');
 
 /** [source, target] of a service's bind mounts, sources resolved against deploy/. */
 function bindMounts(service: Loose): [string, string][] {
@@ -276,6 +282,33 @@ describe('docker-compose.yml', () => {
     }
     assert.ok(checked >= 8, `only ${checked} bind mounts found`);
     assert.ok(sluiceServices.length > 0, 'no service builds the Sluice image');
+  });
+
+  it('sluice-bootstrap: `sluice bootstrap` on the mounted sluice.json as admin; every actor waits for it', async () => {
+    const bootstraps = imageServices.filter(([, service]) => service.command?.[0] === 'bootstrap');
+    assert.deepEqual(
+      bootstraps.map(([name]) => name),
+      ['sluice-bootstrap'],
+    );
+    const [, bootstrap] = bootstraps[0]!;
+    const options = await parseRunArgs(bootstrap.command, registerBootstrap);
+    const mount = bindMounts(bootstrap).find(([, target]) => target === options.config);
+    assert.equal(mount?.[0], join(deployDir, 'sluice.json'), 'bootstrap --config is not deploy/sluice.json');
+    assert.equal(bootstrap.environment.NATS_USER, 'admin');
+    assert.equal(bootstrap.environment.NATS_PASSWORD, `\${SLUICE_ADMIN_PASSWORD}`);
+    assert.equal(bootstrap.environment.SLUICE_STREAM_REPLICAS, '3');
+    assert.equal(
+      imageServices.length,
+      sluiceServices.length + 1,
+      'a Sluice service neither run nor bootstrap',
+    );
+    for (const [name, service] of sluiceServices) {
+      assert.deepEqual(
+        service.depends_on?.['sluice-bootstrap'],
+        { condition: 'service_completed_successfully' },
+        `${name} does not wait for sluice-bootstrap`,
+      );
+    }
   });
 
   it('each sluice service: a valid `sluice run`, the mounted sluice.json, a NATS role user, every actor once', async () => {
@@ -582,6 +615,29 @@ describe('kubernetes manifests', () => {
       assert.equal(deployment.spec.replicas, 1, `${name}: one instance per role`);
     }
     assertEveryActorOnce(lists, 'kubernetes');
+  });
+
+  it('the bootstrap Job: `sluice bootstrap` on the ConfigMap as admin, R3, password from the Secret', async () => {
+    const jobs = resources.filter((r) => r.kind === 'Job');
+    assert.deepEqual(
+      jobs.map((job) => job.metadata.name),
+      ['sluice-bootstrap'],
+    );
+    const pod = jobs[0].spec.template.spec;
+    const container = pod.containers.find((c: Loose) => c.name === 'sluice');
+    const options = await parseRunArgs(container.args, registerBootstrap);
+    const mount = container.volumeMounts.find((m: Loose) => options.config.startsWith(`${m.mountPath}/`));
+    const volume = pod.volumes.find((v: Loose) => v.name === mount?.name);
+    assert.equal(volume?.configMap?.name, configMap.metadata.name, 'bootstrap config is not the ConfigMap');
+    const env = new Map<string, Loose>(container.env.map((e: Loose) => [e.name, e]));
+    assert.equal(env.get('NATS_USER')?.value, 'admin');
+    const password = env.get('NATS_PASSWORD')?.valueFrom?.secretKeyRef;
+    assert.ok(
+      secretKeys.has(`${password?.name}/${password?.key}`),
+      'admin password not in the example Secret',
+    );
+    assert.equal(password?.key, 'admin-password');
+    assert.equal(env.get('SLUICE_STREAM_REPLICAS')?.value, '3');
   });
 
   it('probes, container port, scrape annotations and the Service use the run config http.port', () => {
