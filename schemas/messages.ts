@@ -8,7 +8,25 @@ import { type Static, type TObject, type TProperties, Type } from '@sinclair/typ
 
 const SCHEMA_BASE_URI = 'https://sluice.dev/schemas';
 
-const EpochMillis = Type.Integer({ minimum: 0, description: 'epoch milliseconds (UTC)' });
+/** 1990-01-01T00:00:00Z: no market data Sluice takes in is older (README "Messages and subjects"). */
+export const EARLIEST_MARKET_TIME_MS = 631_152_000_000;
+/**
+ * 9999-12-31T23:59:59.999Z: the latest time every store and reader of a message can hold. PostgreSQL's
+ * timestamptz and a JavaScript Date reach much further, but ISO-8601 text has four-digit years. A later
+ * time is refused by the contract rather than by the database, where it failed every batch it was in.
+ */
+export const LATEST_TIME_MS = 253_402_300_799_999;
+const EpochMillis = Type.Integer({
+  minimum: 0,
+  maximum: LATEST_TIME_MS,
+  description: 'epoch milliseconds (UTC), at most 9999-12-31T23:59:59.999Z',
+});
+/** Times of market data (ticks, bars, news, sentiment): from a source, so bounded to the domain too. */
+const MarketMillis = Type.Integer({
+  minimum: EARLIEST_MARKET_TIME_MS,
+  maximum: LATEST_TIME_MS,
+  description: 'epoch milliseconds (UTC), 1990-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z',
+});
 const EventId = Type.String({
   minLength: 1,
   maxLength: 256,
@@ -26,43 +44,60 @@ export const Side = Type.Union([Type.Literal('buy'), Type.Literal('sell')]);
 const Label = Type.Union([Type.Literal('bearish'), Type.Literal('bullish'), Type.Literal('neutral')]);
 const Severity = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]);
 
-/** Declares a versioned event: the common header fields plus the message's own. */
+/**
+ * Declares a versioned event: the common header fields plus the message's own. `times` bounds
+ * ts_event and ts_init: market data passes MarketMillis; the rest carry the time of the message that
+ * caused them or of a receiving clock.
+ */
 function event<Name extends string, Version extends number, P extends TProperties>(
   name: Name,
   version: Version,
   description: string,
   properties: P,
+  times = EpochMillis,
 ) {
   const schemaTag = `${name}.v${version}` as `${Name}.v${Version}`;
   return Type.Object(
     {
       schema: Type.Literal(schemaTag),
       id: EventId,
-      ts_event: EpochMillis,
-      ts_init: EpochMillis,
+      ts_event: times,
+      ts_init: times,
       ...properties,
     },
     { $id: `${SCHEMA_BASE_URI}/${schemaTag}.json`, title: name, description, additionalProperties: false },
   );
 }
 
-export const TradeTick = event('trade_tick', 1, 'One trade printed at a venue.', {
-  symbol: SymbolName,
-  price: PositivePrice,
-  size: NonNegative,
-  aggressor: Type.Union([Type.Literal('buy'), Type.Literal('sell'), Type.Literal('unknown')]),
-  trade_id: Type.Optional(Type.String({ maxLength: 128 })),
-  venue: Type.Optional(Type.String({ maxLength: 64 })),
-});
+export const TradeTick = event(
+  'trade_tick',
+  1,
+  'One trade printed at a venue.',
+  {
+    symbol: SymbolName,
+    price: PositivePrice,
+    size: NonNegative,
+    aggressor: Type.Union([Type.Literal('buy'), Type.Literal('sell'), Type.Literal('unknown')]),
+    trade_id: Type.Optional(Type.String({ maxLength: 128 })),
+    venue: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  MarketMillis,
+);
 
-export const QuoteTick = event('quote_tick', 1, 'Top of book at a venue.', {
-  symbol: SymbolName,
-  bid: PositivePrice,
-  ask: PositivePrice,
-  bid_size: NonNegative,
-  ask_size: NonNegative,
-  venue: Type.Optional(Type.String({ maxLength: 64 })),
-});
+export const QuoteTick = event(
+  'quote_tick',
+  1,
+  'Top of book at a venue.',
+  {
+    symbol: SymbolName,
+    bid: PositivePrice,
+    ask: PositivePrice,
+    bid_size: NonNegative,
+    ask_size: NonNegative,
+    venue: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  MarketMillis,
+);
 
 export const Bar = event(
   'bar',
@@ -70,21 +105,32 @@ export const Bar = event(
   'OHLCV bar; ts_event is the bar close (start + interval), so it is known at ts_event.',
   {
     symbol: SymbolName,
-    interval: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description: 'bar length, e.g. 1s, 1m, 1d' }),
+    interval: Type.String({
+      // Positive, without leading zeros (the text is part of a bar's key), at most 8 digits (a safe integer of ms).
+      pattern: '^[1-9][0-9]{0,7}(ms|s|m|h|d)$',
+      description: 'bar length, e.g. 1s, 1m, 1d',
+    }),
     open: PositivePrice,
     high: PositivePrice,
     low: PositivePrice,
     close: PositivePrice,
     volume: NonNegative,
   },
+  MarketMillis,
 );
 
-export const NewsItem = event('news_item', 1, 'A headline or post about a symbol.', {
-  symbol: SymbolName,
-  headline: Type.String({ minLength: 1, maxLength: 4096 }),
-  source: Type.String({ minLength: 1, maxLength: 128 }),
-  url: Type.Optional(Type.String({ maxLength: 2048 })),
-});
+export const NewsItem = event(
+  'news_item',
+  1,
+  'A headline or post about a symbol.',
+  {
+    symbol: SymbolName,
+    headline: Type.String({ minLength: 1, maxLength: 4096 }),
+    source: Type.String({ minLength: 1, maxLength: 128 }),
+    url: Type.Optional(Type.String({ maxLength: 2048 })),
+  },
+  MarketMillis,
+);
 
 export const SentimentScore = event(
   'sentiment_score',
@@ -98,6 +144,7 @@ export const SentimentScore = event(
     model_version: Type.String({ minLength: 1 }),
     news_id: Type.Optional(EventId),
   },
+  MarketMillis,
 );
 
 export const FeatureVector = event('feature_vector', 1, 'Features of one symbol after a bar closed.', {

@@ -57,6 +57,13 @@ export const subjectSpecs = {
     stream: 'ORDERS',
     description: 'Orders that passed the risk gate; only the risk gate publishes here.',
   },
+  orderCancel: {
+    address: 'ord.cancel.{symbol}',
+    messages: ['control_command'],
+    stream: 'ORDERS',
+    description:
+      'Cancels of working orders that the risk gate sends the execution actor when it halts, in order with the intents.',
+  },
   riskDecision: {
     address: 'risk.decision.{symbol}',
     messages: ['risk_decision'],
@@ -124,7 +131,10 @@ export const streamNames: readonly StreamName[] = [
 ];
 
 // Characters a NATS subject token may not contain, plus our escape character itself.
-const UNSAFE_TOKEN_CHARS = /[.*>\s~/\\]/g;
+const UNSAFE_TOKEN_CHAR = /[.*>\s~/\\]/;
+const UNSAFE_TOKEN_CHARS = new RegExp(UNSAFE_TOKEN_CHAR.source, 'g');
+const TILDE = 0x7e;
+const HEX_DIGITS = '0123456789abcdef';
 
 /**
  * Encodes a symbol as one subject token. Symbols like `BRK.B` or `GBP/USD` hold characters a token
@@ -132,6 +142,37 @@ const UNSAFE_TOKEN_CHARS = /[.*>\s~/\\]/g;
  */
 export function symbolToken(symbol: string): string {
   return symbol.replace(UNSAFE_TOKEN_CHARS, (char) => `~${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** Whether symbolToken escapes this UTF-16 code unit; letters, digits, `-` and `_` are answered at once. */
+function escapedInToken(code: number): boolean {
+  const lower = code | 0x20;
+  if ((lower >= 0x61 && lower <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x5f)
+    return false;
+  return UNSAFE_TOKEN_CHAR.test(String.fromCharCode(code));
+}
+
+/**
+ * Whether `subject.slice(from, to)` is `symbolToken(value)`, compared in place: consumers check every
+ * message's subject against its body, and building the token (or caching one per symbol a hostile
+ * publisher invents) would cost per message.
+ */
+export function isTokenOf(subject: string, from: number, to: number, value: string): boolean {
+  let at = from;
+  for (let index = 0; index < value.length; index++) {
+    const code = value.charCodeAt(index);
+    if (!escapedInToken(code)) {
+      if (at >= to || subject.charCodeAt(at++) !== code) return false;
+      continue;
+    }
+    // `~` then the code in lower-case hex, at least two digits (as symbolToken's padStart).
+    const digits = code < 0x100 ? 2 : code < 0x1000 ? 3 : 4;
+    if (at + digits >= to || subject.charCodeAt(at++) !== TILDE) return false;
+    for (let shift = (digits - 1) * 4; shift >= 0; shift -= 4) {
+      if (subject.charCodeAt(at++) !== HEX_DIGITS.charCodeAt((code >> shift) & 15)) return false;
+    }
+  }
+  return at === to;
 }
 
 /** FNV-1a over the symbol: stable across processes and languages, so every publisher agrees. */

@@ -6,12 +6,15 @@ import type { TradeTick } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 
+/** Market data is stamped 1990 or later (schemas/messages.ts); `ts` counts from here. */
+const T0 = Date.UTC(2024, 0, 2);
+
 function trade(symbol: string, sequence: number, ts: number): TradeTick {
   return {
     schema: 'trade_tick.v1',
     id: `test:trade:${symbol}:${sequence}`,
-    ts_event: ts,
-    ts_init: ts,
+    ts_event: T0 + ts,
+    ts_init: T0 + ts,
     symbol,
     price: 100,
     size: 1,
