@@ -1,10 +1,13 @@
 // The in-process bus: the same publish/subscribe contract as JetStream, delivered synchronously in
 // publish order (FIFO, breadth first), so a backtest is deterministic and runs at full speed.
 // Subject filters use NATS wildcards (`*` one token, `>` the rest). A handler that throws has its
-// message dead-lettered on `dlq.<subject>` with the reason, as the NATS consumer runner does.
+// message dead-lettered on `dlq.<subject>` with the reason, as the NATS consumer runner does; so has
+// a message that admission (streams/admission.ts) refuses, for every subscriber it would have reached.
+import type { Clock } from '../core/clock.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
 import { contractViolation } from '../schemas/validate.ts';
+import { type AdmissionContext, admissionFailure, DEFAULT_MAX_FUTURE_SKEW_MS } from './admission.ts';
 import type { ActorBus, Delivery, MessageHandler, SubscribeOptions, Subscription } from './bus.ts';
 import { buildDeadLetter } from './dead-letter.ts';
 
@@ -83,6 +86,8 @@ export interface InProcessBusOptions {
   validate?: boolean;
   /** Called for every event published, in order (ledgers, recorders). */
   onPublish?: (subject: string, name: MessageName, event: MessageOf<MessageName>) => void;
+  /** See AdmissionContext; a replay gives no receiving clock (its event clock is ts_init). */
+  admission?: { maxFutureSkewMs?: number; receivingClock?: Clock };
 }
 
 export class InProcessBus implements ActorBus {
@@ -98,6 +103,7 @@ export class InProcessBus implements ActorBus {
   private dispatching = false;
   private sequence = 0;
   private readonly validate: boolean;
+  private readonly admission: AdmissionContext;
   /** Publishes dropped as duplicates. */
   duplicateCount = 0;
 
@@ -106,6 +112,12 @@ export class InProcessBus implements ActorBus {
     private readonly options: InProcessBusOptions = {},
   ) {
     this.validate = options.validate ?? true;
+    const receivingClock = options.admission?.receivingClock;
+    this.admission = {
+      subjects,
+      maxFutureSkewMs: options.admission?.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS,
+      ...(receivingClock ? { receivingClock } : {}),
+    };
   }
 
   publish<N extends MessageName>(name: N, subject: string, event: MessageOf<N>): Promise<void> {
@@ -231,6 +243,12 @@ export class InProcessBus implements ActorBus {
     }
     const subscribers = this.subscribersOf(envelope.target);
     envelope.streamSequence = ++this.sequence;
+    // Checked once per event where JetStream's consumers each check their copy: the same verdict.
+    const refused = admissionFailure(envelope.subject, envelope.event, this.admission);
+    if (refused !== undefined) {
+      this.refuse(refused, subscribers, envelope);
+      return undefined;
+    }
     for (let index = 0; index < subscribers.length; index++) {
       const pending = this.deliverTo(subscribers[index]!, envelope);
       if (pending) return this.deliverRest(pending, subscribers, index + 1, envelope);
@@ -262,6 +280,22 @@ export class InProcessBus implements ActorBus {
     } catch (error) {
       this.handlerFailed(error, subscription, envelope);
       return undefined;
+    }
+  }
+
+  /** Dead-letters a refused event once for every subscriber it would have been handed to. */
+  private refuse(reason: string, subscribers: readonly LocalSubscription[], envelope: Envelope) {
+    const receivedAt = this.admission.receivingClock?.now() ?? envelope.event.ts_init;
+    for (const subscription of subscribers) {
+      if (!subscription.messages.has(envelope.name)) continue;
+      this.deadLetter(
+        envelope.subject,
+        reason,
+        subscription.durable,
+        JSON.stringify(envelope.event),
+        receivedAt,
+        envelope.streamSequence,
+      );
     }
   }
 

@@ -113,6 +113,16 @@ export const RunConfigSchema = Type.Object(
     stuckAfterMs: Type.Optional(Type.Integer({ minimum: 100 })),
     /** How long stopping (SIGTERM) may drain and flush before the process exits anyway (default 30 s). */
     drainTimeoutMs: Type.Optional(Millis),
+    /**
+     * A message stamped more than `maxFutureSkewMs` ahead of its ts_init or of this process's clock is
+     * dead-lettered before any actor sees it (streams/admission.ts; default one day).
+     */
+    admission: Type.Optional(
+      Type.Object(
+        { maxFutureSkewMs: Type.Optional(Type.Integer({ minimum: 1 })) },
+        { additionalProperties: false },
+      ),
+    ),
     seed: Type.Integer(),
   },
   { additionalProperties: false },
