@@ -7,6 +7,7 @@
 // replaying the same events keep their own rows, and a replay of one run adds none.
 import { type ColumnType, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import Cursor from 'pg-cursor';
 
 /** A timestamptz column: read as Date, written as Date (use toTimestamp for epoch ms). */
 export type Timestamp = ColumnType<Date, Date, Date>;
@@ -317,7 +318,12 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
   // event on the pool, which would crash the process without a listener. The pool has already
   // dropped that connection; the next query opens a new one, and writers retry until it succeeds.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // A connection the server ends while a query runs on it (a FATAL error, a restart) also emits
+  // 'error' on its client, which the pool listens to only while the client is idle: the query itself
+  // rejects with the reason, so that event must not crash the process as well.
+  pool.on('connect', (client) => client.on('error', () => {}));
+  // The cursor lets query.stream() read a large result (a replay from the database) page by page.
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
   pools.set(db, pool);
   return db;
 }

@@ -3,13 +3,21 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { FeatureActor } from '../../actors/feature/actor.ts';
+import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
 import { dateMillis } from '../../core/config-file.ts';
+import { Subjects } from '../../schemas/subjects.ts';
 import { runBacktest } from '../../simulations/backtest.ts';
 import { type BacktestConfig, readBacktestConfig } from '../../simulations/backtest-config.ts';
 import { selectDatasets } from '../../simulations/backtest-source.ts';
 import { fileSource, jetstreamSource } from '../../simulations/sources/replay.ts';
+import { InProcessBus } from '../../streams/in-process-bus.ts';
+import { createDatabase } from '../../timescale/database.ts';
+import { migrateToLatest } from '../../timescale/migrate.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import { repoRoot, runCli, sharedDataDir } from '../support/cli.ts';
+import { sampleBars } from '../support/feature-actors.ts';
+import { postgresForTests } from '../support/postgres.ts';
 
 const sentimentDataDir = join(repoRoot, 'simulations', 'data', 'sample', 'sentiment');
 const base = readBacktestConfig(join(repoRoot, 'simulations', 'configs', 'sample-daily.json'));
@@ -29,15 +37,58 @@ function events(from = config) {
   return fileSource(datasets, window, { rejected: 0 });
 }
 
+/**
+ * Stores the sample's daily bars of `symbols` as the live path does: a FeatureActor with the database
+ * handles them (its bar writer fills `bars`), here over the in-process bus.
+ */
+async function storeSampleBars(databaseUrl: string, symbols: readonly string[]): Promise<number> {
+  const db = createDatabase(databaseUrl);
+  try {
+    await migrateToLatest(db);
+    const bus = new InProcessBus(new Subjects(4));
+    const actor = new FeatureActor({
+      bus,
+      db,
+      set: DEFAULT_FEATURE_SET,
+      partitions: [0, 1, 2, 3],
+      barInterval: '1d',
+    });
+    await actor.start();
+    let stored = 0;
+    for (const bar of await sampleBars()) {
+      if (!symbols.includes(bar.symbol)) continue;
+      await bus.publish('bar', bus.subjects.bar(bar.symbol), bar);
+      stored++;
+    }
+    await actor.stop();
+    return stored;
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** The backtest run ids `runs` holds in a database. */
+async function recordedRuns(databaseUrl: string): Promise<string[]> {
+  const db = createDatabase(databaseUrl);
+  try {
+    return (await db.selectFrom('runs').select('id').execute()).map((row) => row.id);
+  } finally {
+    await db.destroy();
+  }
+}
+
 describe('replay backtests through the live actors', () => {
   let bus: TestBus;
   let scratch: string;
+  // The CLI runs get this database, never the DATABASE_URL the test process itself was given.
+  let database: Awaited<ReturnType<typeof postgresForTests>>;
   before(async () => {
-    bus = await startTestBus();
+    [bus, database] = await Promise.all([startTestBus(), postgresForTests()]);
     scratch = mkdtempSync(join(tmpdir(), 'sluice-bt-test-'));
   });
   after(async () => {
     await bus?.close();
+    await database?.close();
     rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -100,20 +151,18 @@ describe('replay backtests through the live actors', () => {
   it('sluice backtest --json prints the summary and writes the HTML report', async () => {
     const configPath = join(scratch, 'config.json');
     writeFileSync(configPath, JSON.stringify({ ...config, news: false }));
-    const result = await runCli([
-      'backtest',
-      '--config',
-      configPath,
-      '--json',
-      '--report-dir',
-      scratch,
-      '--no-progress',
-    ]);
+    const result = await runCli(
+      ['backtest', '--config', configPath, '--json', '--report-dir', scratch, '--no-progress'],
+      { DATABASE_URL: database.url },
+    );
     assert.equal(result.code, 0, result.stderr);
     const summary = JSON.parse(result.stdout) as Record<string, unknown> & {
+      runId: string;
       metrics: Record<string, unknown>;
       report: string;
     };
+    // The run is recorded in the database this test gave the CLI.
+    assert.ok((await recordedRuns(database.url)).includes(summary.runId), 'the run is in the test database');
     for (const key of [
       'runId',
       'events',
@@ -152,6 +201,50 @@ describe('replay backtests through the live actors', () => {
     }
     assert.ok(existsSync(summary.report));
     assert.match(readFileSync(summary.report, 'utf8'), /Equity/i);
+  });
+
+  it('sluice backtest --source timescale replays the stored bars: same ledger as --source file', async () => {
+    // News is not stored in the database; the file run reads prices only, so both replay the same bars.
+    const pricesOnly: BacktestConfig = {
+      ...config,
+      data: { ...config.data, datasets: ['sample-prices'] },
+      news: false,
+    };
+    const configPath = join(scratch, 'prices-only.json');
+    writeFileSync(configPath, JSON.stringify(pricesOnly));
+    const stored = await storeSampleBars(database.url, pricesOnly.data.symbols ?? []);
+    assert.ok(stored > 3 * 250, `stored ${stored} bars`);
+    const env = { DATABASE_URL: database.url };
+    const backtest = async (source: 'file' | 'timescale') => {
+      const result = await runCli(
+        [
+          'backtest',
+          '--config',
+          configPath,
+          '--source',
+          source,
+          '--json',
+          '--report-dir',
+          scratch,
+          '--no-progress',
+        ],
+        env,
+      );
+      assert.equal(result.code, 0, `--source ${source}: ${result.stderr}`);
+      return JSON.parse(result.stdout) as {
+        runId: string;
+        events: number;
+        fills: number;
+        ledgerHash: string;
+      };
+    };
+    const fromFile = await backtest('file');
+    const fromDatabase = await backtest('timescale');
+    assert.ok(fromFile.fills > 0, `fills ${fromFile.fills}`);
+    assert.equal(fromDatabase.events, fromFile.events);
+    assert.equal(fromDatabase.ledgerHash, fromFile.ledgerHash);
+    const runs = await recordedRuns(database.url);
+    assert.ok(runs.includes(fromFile.runId) && runs.includes(fromDatabase.runId));
   });
 
   it('stops with a message naming the field for a bad config', async () => {
