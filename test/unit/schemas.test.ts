@@ -5,7 +5,12 @@ import { describe, it } from 'node:test';
 import asyncApiSpecs from '@asyncapi/specs';
 import { Ajv } from 'ajv';
 import { generatedFiles, schemasDirectory } from '../../schemas/generate.ts';
-import { type MessageName, messageSchemas } from '../../schemas/messages.ts';
+import {
+  EARLIEST_MARKET_TIME_MS,
+  LATEST_TIME_MS,
+  type MessageName,
+  messageSchemas,
+} from '../../schemas/messages.ts';
 import { partitionOf, Subjects, symbolToken } from '../../schemas/subjects.ts';
 import { decodeMessage, validateMessage } from '../../schemas/validate.ts';
 
@@ -140,6 +145,74 @@ describe('message contracts', () => {
     assert.match(inverted.ok ? '' : inverted.reason, /low 200 is above \/high 100/);
     const negative = validateMessage('trade_tick', { ...(samples.trade_tick as object), size: -1 });
     assert.match(negative.ok ? '' : negative.reason, /\/size/);
+  });
+});
+
+describe('time bounds and bar intervals in the contracts', () => {
+  const ajv = new Ajv({ strict: false });
+  const jsonSchemaCheck = (name: MessageName) => {
+    const schema = JSON.parse(generatedFiles().get(`json/${name}.v1.json`) ?? '{}') as { $id: string };
+    return ajv.getSchema(schema.$id) ?? ajv.compile(schema);
+  };
+  /** The runtime validator and the JSON Schema file agree on `value`; returns the runtime reason. */
+  const refusal = (name: MessageName, value: unknown): string | undefined => {
+    const result = validateMessage(name, value);
+    assert.equal(jsonSchemaCheck(name)(value), result.ok, `${name}: ajv and the runtime disagree`);
+    return result.ok ? undefined : result.reason;
+  };
+
+  it('refuses the bar stamped 1e16 that the database refused in every batch, by ts_event and by ts_init', () => {
+    assert.match(
+      refusal('bar', { ...(samples.bar as object), ts_event: 1e16 }) ?? '',
+      /^bar: \/ts_event: .*less or equal to 253402300799999/,
+    );
+    assert.match(refusal('bar', { ...(samples.bar as object), ts_init: 1e16 }) ?? '', /^bar: \/ts_init/);
+  });
+
+  it('bounds market times to 1990-01-01 .. 9999-12-31 and every other time to 0 .. 9999-12-31', () => {
+    const market: MessageName[] = ['trade_tick', 'bar'];
+    for (const name of market) {
+      const sample = samples[name] as object;
+      assert.equal(
+        refusal(name, { ...sample, ts_event: EARLIEST_MARKET_TIME_MS, ts_init: LATEST_TIME_MS }),
+        undefined,
+      );
+      assert.match(refusal(name, { ...sample, ts_event: EARLIEST_MARKET_TIME_MS - 1 }) ?? '', /\/ts_event/);
+      assert.match(refusal(name, { ...sample, ts_init: LATEST_TIME_MS + 1 }) ?? '', /\/ts_init/);
+      assert.match(refusal(name, { ...sample, ts_event: 1_000 }) ?? '', /\/ts_event/);
+    }
+    assert.equal(new Date(LATEST_TIME_MS).toISOString(), '9999-12-31T23:59:59.999Z');
+    assert.equal(new Date(EARLIEST_MARKET_TIME_MS).toISOString(), '1990-01-01T00:00:00.000Z');
+    // Alerts, decisions and the like carry the time of their cause or of a clock: from 0.
+    assert.equal(refusal('alert', samples.alert), undefined);
+    assert.match(
+      refusal('alert', { ...(samples.alert as object), ts_event: LATEST_TIME_MS + 1 }) ?? '',
+      /\/ts_event/,
+    );
+  });
+
+  it('refuses bar intervals that are not a positive length in canonical form', () => {
+    const bar = samples.bar as object;
+    for (const interval of ['1ms', '500ms', '15s', '1m', '60m', '4h', '1d', '99999999d']) {
+      assert.equal(refusal('bar', { ...bar, interval }), undefined, interval);
+    }
+    for (const interval of [
+      '0m',
+      '0ms',
+      '00m',
+      '01m',
+      '-1m',
+      '1.5m',
+      '1 m',
+      'm',
+      '1',
+      '1w',
+      '1M',
+      '',
+      '999999999d',
+    ]) {
+      assert.match(refusal('bar', { ...bar, interval }) ?? '', /^bar: \/interval/, JSON.stringify(interval));
+    }
   });
 });
 
