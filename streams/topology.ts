@@ -1,8 +1,9 @@
 // Streams, KV buckets and durable consumers as code. Streams and buckets are applied (created or
-// updated to the declared configuration) only by `sluice bootstrap` under the admin role, and by
-// backtests on their own `bt.<run>.` streams: a role user may not create or change a stream (one
-// with `republish` into `ord.intent.>` would route around the risk gate). Every other process checks
-// that they exist (requireStreams, openBucket) and stops with a one-line fix when one is missing.
+// updated to the declared configuration) only by `sluice bootstrap` under the admin role, by
+// backtests on their own `bt.<run>.` streams and by the demo on its own server: a role user may not
+// create or change a stream (one with `republish` into `ord.intent.>` would route around the risk
+// gate). Every other process checks that they exist (requireStreams, openBucket) and stops with a
+// one-line fix when one is missing.
 import {
   AckPolicy,
   type ConsumerConfig,
@@ -113,12 +114,8 @@ export class MissingTopologyError extends ConfigError {
 }
 
 /** Throws MissingTopologyError naming the first stream of the topology that does not exist. */
-export async function requireStreams(
-  manager: JetStreamManager,
-  options: Pick<TopologyOptions, 'namespace'> = {},
-): Promise<void> {
-  for (const stream of streamNames) {
-    const name = streamName(stream, options.namespace);
+export async function requireStreams(manager: JetStreamManager): Promise<void> {
+  for (const name of streamNames) {
     try {
       await manager.streams.info(name);
     } catch (error) {
