@@ -5,7 +5,12 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from '../core/logger.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { StreamName, Subjects } from '../schemas/subjects.ts';
-import { type BlockedConsumer, ConsumerRunner, type MessageHandler } from './consumer-runner.ts';
+import {
+  type BlockedConsumer,
+  ConsumerRunner,
+  type ConsumerRunnerOptions,
+  type MessageHandler,
+} from './consumer-runner.ts';
 import { EventPublisher } from './publisher.ts';
 import { streamName } from './topology.ts';
 
@@ -68,6 +73,8 @@ export interface NatsBusTuning {
   idleCheckpointMs?: number;
   /** How long a delivered message may stay unacknowledged before redelivery (an ack lost in a crash). */
   ackWaitMs?: number;
+  /** See ConsumerRunnerOptions.admission. */
+  admission?: ConsumerRunnerOptions<MessageName>['admission'];
 }
 
 export class NatsActorBus implements ActorBus {
@@ -104,6 +111,7 @@ export class NatsActorBus implements ActorBus {
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
       ...(options.epoch !== undefined ? { epoch: options.epoch } : {}),
       ...(options.active ? { active: options.active } : {}),
+      ...(this.tuning.admission ? { admission: this.tuning.admission } : {}),
       ...(this.tuning.idleCheckpointMs !== undefined
         ? { idleCheckpointMs: this.tuning.idleCheckpointMs }
         : {}),

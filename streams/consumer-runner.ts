@@ -1,6 +1,8 @@
 // Runs one durable pull consumer: decode + validate each message, hand it to the actor's handler
 // one at a time (so per-symbol order holds), then ack. Bad input never stops the loop:
-//  - undecodable / schema-invalid messages are dead-lettered with the reason and terminated;
+//  - undecodable / schema-invalid messages, and those admission refuses (streams/admission.ts: a
+//    schema its subject does not carry, a body not of its subject's symbol or partition, a time too
+//    far ahead), are dead-lettered with the reason and terminated;
 //  - a handler error naks with backoff, and after maxDeliver attempts the message is dead-lettered.
 // In-flight work is bounded by the consumer's max_ack_pending (server side) and the pull batch.
 //
@@ -34,10 +36,12 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
+import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
 import { type Decoded, decodeMessage, decodeOneOf } from '../schemas/validate.ts';
+import { type AdmissionContext, admissionFailure, DEFAULT_MAX_FUTURE_SKEW_MS } from './admission.ts';
 import { connectionOf, termTakesReason } from './connection.ts';
 import { type DeadLetterInput, sendToDeadLetter } from './dead-letter.ts';
 import type { EventPublisher } from './publisher.ts';
@@ -92,6 +96,8 @@ export interface ConsumerRunnerOptions<N extends MessageName> {
   /** Used to publish dead letters. */
   publisher: EventPublisher;
   subjects: Subjects;
+  /** See AdmissionContext: live mode gives its receiving clock; skew defaults to a day. */
+  admission?: { maxFutureSkewMs?: number; receivingClock?: Clock };
   /** Nak delay per delivery attempt (the last value repeats). */
   backoffMs?: readonly number[];
   /** Messages pulled per request. */
@@ -143,6 +149,7 @@ export class ConsumerRunner<N extends MessageName> {
   private readonly maxDeliver: number;
   private readonly cumulative: boolean;
   private readonly decode: (bytes: Uint8Array) => Decoded<MessageOf<N>>;
+  private readonly admission: AdmissionContext;
   /** The consumer as applied: the durable name carries the epoch, if any. */
   private readonly consumer: DurableConsumerSpec;
   /** Whether the server takes `+TERM <reason>` (see the note at the top). */
@@ -171,6 +178,12 @@ export class ConsumerRunner<N extends MessageName> {
       options.messages.length === 1 && only !== undefined
         ? (bytes) => decodeMessage(only, bytes)
         : (bytes) => decodeOneOf(options.messages, bytes);
+    const receivingClock = options.admission?.receivingClock;
+    this.admission = {
+      subjects: options.subjects,
+      maxFutureSkewMs: options.admission?.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS,
+      ...(receivingClock ? { receivingClock } : {}),
+    };
     this.drained = new Promise((resolve) => {
       this.resolveDrained = resolve;
     });
@@ -376,7 +389,8 @@ export class ConsumerRunner<N extends MessageName> {
         for await (const message of messages) {
           if (message.seq > acknowledgedUpTo) break;
           const decoded = this.decode(message.data);
-          if (decoded.ok) {
+          // What was dead-lettered then is left out now, so the state rebuilt is the state it had.
+          if (decoded.ok && admissionFailure(message.subject, decoded.value, this.admission) === undefined) {
             const pending = rebuild(decoded.value, {
               subject: message.subject,
               streamSequence: message.seq,
@@ -446,6 +460,8 @@ export class ConsumerRunner<N extends MessageName> {
   private handle(message: JsMsg, attempt?: number): Promise<void> | undefined {
     const decoded = this.decode(message.data);
     if (!decoded.ok) return this.deadLetter(message, decoded.reason);
+    const refused = admissionFailure(message.subject, decoded.value, this.admission);
+    if (refused !== undefined) return this.deadLetter(message, refused);
     const info = message.info;
     const delivery = new RunnerDelivery(
       message.subject,

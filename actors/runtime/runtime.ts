@@ -83,7 +83,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     await migrateToLatest(db, logger);
     migrated = true;
   }
-  const bus = new NatsActorBus(jetstream, manager, subjects, logger);
+  // Live: a message stamped too far ahead of this process's clock is dead-lettered (streams/admission.ts).
+  const bus = new NatsActorBus(jetstream, manager, subjects, logger, {
+    admission: { ...config.admission, receivingClock: clock },
+  });
   const needsStore = runs('risk') || runs('execution') || runs('portfolio');
   const store = needsStore
     ? await KvSnapshotStore.open(jetstream, config.snapshotBucket ?? SNAPSHOT_BUCKET)
