@@ -144,12 +144,14 @@ export function symbolToken(symbol: string): string {
   return symbol.replace(UNSAFE_TOKEN_CHARS, (char) => `~${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-/** Whether symbolToken escapes this UTF-16 code unit; letters, digits, `-` and `_` are answered at once. */
+/** For each ASCII code, 1 when symbolToken escapes it: the pattern asked once, not per character. */
+const ESCAPED_ASCII = Uint8Array.from({ length: 128 }, (_, code) =>
+  UNSAFE_TOKEN_CHAR.test(String.fromCharCode(code)) ? 1 : 0,
+);
+
+/** Whether symbolToken escapes this UTF-16 code unit. */
 function escapedInToken(code: number): boolean {
-  const lower = code | 0x20;
-  if ((lower >= 0x61 && lower <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x5f)
-    return false;
-  return UNSAFE_TOKEN_CHAR.test(String.fromCharCode(code));
+  return code < 128 ? ESCAPED_ASCII[code] === 1 : UNSAFE_TOKEN_CHAR.test(String.fromCharCode(code));
 }
 
 /**
