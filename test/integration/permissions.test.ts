@@ -85,8 +85,9 @@ function forbiddenFor(role: ActorRole): string[] {
       `$JS.API.CONSUMER.CREATE.${stream}.evil.ord.>`,
       `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.evil`,
       `$JS.API.CONSUMER.DELETE.${stream}.evil`,
+      `$JS.API.CONSUMER.MSG.NEXT.${stream}.evil`,
+      `$JS.ACK.${stream}.evil.1.1.1.1.0`,
     );
-    if (role !== 'operator') forbidden.push(`$JS.API.CONSUMER.MSG.NEXT.${stream}.evil`);
   }
   for (const [subject, owner] of OWNED_SUBJECTS) if (owner !== role) forbidden.push(subject);
   return forbidden;
