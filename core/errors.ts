@@ -59,9 +59,20 @@ const PATH_PROBLEMS: Record<string, string> = {
 
 /**
  * A ConfigError for a file that could not be read or written: `field` is the flag or setting that
- * named it; the problem is the errno in words (the code itself when it has no words here).
+ * named it; the problem is the errno in words (else the error's own message).
  */
-export function fileError(field: string, path: string, error: unknown, fix: string): ConfigError {
+export function fileError(
+  field: string,
+  path: string,
+  error: unknown,
+  fix: string,
+  access: 'read' | 'write' = 'read',
+): ConfigError {
   const code = (error as NodeJS.ErrnoException).code ?? '';
-  return new ConfigError(field, `${path} ${PATH_PROBLEMS[code] ?? (error as Error).message}`, fix);
+  const problem =
+    access === 'write' && code === 'ENOENT'
+      ? 'is in a folder that does not exist'
+      : (PATH_PROBLEMS[code] ??
+        `cannot be ${access === 'write' ? 'written' : 'read'}: ${(error as Error).message}`);
+  return new ConfigError(field, `${path} ${problem}`, fix);
 }

@@ -1,6 +1,8 @@
 // The backtest configuration file: one JSON document naming the data, feature set, model, sizing,
 // risk limits and venue models. Checked against a TypeBox schema; the first problem stops the run with
 // a ConfigError naming the field (as a JSON pointer, e.g. /trading/venue/fee/takerBps).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import type { SimulatedVenueOptions } from '../actors/execution/simulated-venue.ts';
 import {
@@ -16,6 +18,7 @@ import { FixedNotionalSizer, KellySizer, type Sizer, VolatilityTargetSizer } fro
 import { checkConfig, dateMillis, IsoDate, readJsonFile } from '../core/config-file.ts';
 import { ConfigError } from '../core/errors.ts';
 import { SeededRandom } from '../core/random.ts';
+import { repoRoot } from './backtest-source.ts';
 
 const NonNegative = Type.Number({ minimum: 0 });
 
@@ -123,6 +126,22 @@ export function parseBacktestConfig(raw: unknown): BacktestConfig {
   }
   parseRiskLimits(config.trading.limits, '/trading/limits');
   return config;
+}
+
+/**
+ * A ConfigError on `field` unless model.priceDir (relative to the repository) has a `<SYMBOL>.csv`
+ * for each of the config's symbols: the model is trained on them before the replay starts.
+ */
+export function checkModelPrices(config: BacktestConfig, field: string): void {
+  const dir = resolve(repoRoot, config.model.priceDir);
+  const missing = (config.data.symbols ?? []).filter((symbol) => !existsSync(join(dir, `${symbol}.csv`)));
+  if (missing.length > 0) {
+    throw new ConfigError(
+      field,
+      `no price file for ${missing.join(', ')} in ${dir} (/model/priceDir)`,
+      'Use symbols that have a <SYMBOL>.csv there',
+    );
+  }
 }
 
 export function readBacktestConfig(path: string): BacktestConfig {

@@ -16,12 +16,21 @@ export const bundledSampleDir = join(repoRoot, 'simulations', 'data', 'sample');
 /** The shared data folder next to the repository (`../shared/data`). */
 export const defaultSharedDataDir = join(repoRoot, '..', 'shared', 'data');
 
-/** Data sets by name: the shared ones under dataDir and the sample bundled in the repo. */
-export function selectDatasets(dataDir: string, names: string[], symbols: string[] | undefined): Dataset[] {
+/**
+ * Data sets by name: the shared ones under dataDir and the sample bundled in the repo. With `symbols`,
+ * each must be held by one of them (a ConfigError on `symbolsField` otherwise), and price folders
+ * are read for those symbols only.
+ */
+export function selectDatasets(
+  dataDir: string,
+  names: string[],
+  symbols: string[] | undefined,
+  symbolsField = '--symbols',
+): Dataset[] {
   const shared = sharedDatasets(dataDir, symbols);
-  const known: Record<string, Dataset> = { ...shared, ...bundledSampleDatasets(bundledSampleDir) };
+  const known: Record<string, Dataset> = { ...shared, ...bundledSampleDatasets(bundledSampleDir, symbols) };
   const chosen = names.length > 0 ? names : Object.keys(shared);
-  return chosen.map((name) => {
+  const datasets = chosen.map((name) => {
     const dataset = known[name];
     if (!dataset) {
       throw new ConfigError(
@@ -39,6 +48,17 @@ export function selectDatasets(dataDir: string, names: string[], symbols: string
     }
     return dataset;
   });
+  const held = new Set(datasets.flatMap((dataset) => dataset.symbols));
+  const unknown = symbols?.filter((symbol) => !held.has(symbol)) ?? [];
+  if (unknown.length > 0) {
+    const some = [...held].slice(0, 12).join(', ');
+    throw new ConfigError(
+      symbolsField,
+      `${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} in none of ${chosen.join(', ')}`,
+      `Use symbols they hold: ${some}${held.size > 12 ? `, … (${held.size} in all)` : ''}`,
+    );
+  }
+  return datasets;
 }
 
 /** The config's replay window: [data.from, data.to) and its symbols. */
@@ -50,12 +70,16 @@ export function backtestWindow(config: BacktestConfig): ReplayWindow {
   };
 }
 
-/** The config's data sets read from CSV files, merged in replay order over the config's window. */
+/**
+ * The config's data sets read from CSV files, merged in replay order over the config's window;
+ * `symbolsField` is what a symbol none of them holds is reported against.
+ */
 export function configFileSource(
   config: BacktestConfig,
   dataDir: string,
   stats: ReplayStats = { rejected: 0 },
+  symbolsField = '/data/symbols',
 ): { datasets: Dataset[]; events: AsyncIterable<MarketEvent> } {
-  const datasets = selectDatasets(dataDir, config.data.datasets, config.data.symbols);
+  const datasets = selectDatasets(dataDir, config.data.datasets, config.data.symbols, symbolsField);
   return { datasets, events: fileSource(datasets, backtestWindow(config), stats) };
 }

@@ -1,6 +1,7 @@
 // Publishes a data set to JetStream: each row is checked against its contract, valid events go to
 // their market-data subject with their deterministic id (so a re-run is all duplicates), and bad
-// rows go to the dead-letter stream with file, row number and reason.
+// rows go to the dead-letter stream with file, row number and reason. Events of symbols not asked for
+// are skipped and counted.
 import { basename } from 'node:path';
 import type { Subjects } from '../schemas/subjects.ts';
 import { type Dataset, type DatasetEvent, readDatasetFile } from '../simulations/sources/datasets.ts';
@@ -13,6 +14,8 @@ export interface IngestSummary {
   published: number;
   duplicates: number;
   rejected: number;
+  /** Rows of symbols not in IngestOptions.symbols. */
+  skipped: number;
 }
 
 export interface IngestOptions {
@@ -20,6 +23,8 @@ export interface IngestOptions {
   onRow?: (rowsRead: number) => void;
   /** Epoch ms stamped on dead letters of rejected rows (the CLI passes the wall clock). */
   receivedAt: number;
+  /** Publish only events of these symbols (default: all). */
+  symbols?: ReadonlySet<string>;
 }
 
 function subjectFor(subjects: Subjects, item: DatasetEvent): string {
@@ -62,6 +67,7 @@ export async function ingestDataset(
   const before = { ...publisher.stats };
   let rows = 0;
   let rejected = 0;
+  let skipped = 0;
   for (const file of dataset.files) {
     const consumer = `ingest:${dataset.name}/${basename(file.path)}`;
     for await (const item of readDatasetFile(file)) {
@@ -76,6 +82,8 @@ export async function ingestDataset(
           receivedAt: options.receivedAt,
           sourceRow: item.row,
         });
+      } else if (options.symbols && !options.symbols.has(item.event.symbol)) {
+        skipped++;
       } else {
         const subject = subjectFor(subjects, item);
         try {
@@ -103,5 +111,6 @@ export async function ingestDataset(
     published: after.published - before.published,
     duplicates: after.duplicates - before.duplicates,
     rejected,
+    skipped,
   };
 }

@@ -80,7 +80,14 @@ export const RunConfigSchema = Type.Object(
     startState: Type.Optional(Type.Union([Type.Literal('halted'), Type.Literal('reducing')])),
     snapshotBucket: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$' })),
     http: Type.Object(
-      { port: Type.Integer({ minimum: 0, maximum: 65535 }), host: Type.Optional(Type.String()) },
+      {
+        port: Type.Integer({ minimum: 0, maximum: 65535 }),
+        /**
+         * Address /health, /ready and /metrics listen on: 127.0.0.1 (this machine only) unless set,
+         * e.g. to 0.0.0.0 in a container that probes and scrapes reach from outside.
+         */
+        host: Type.Optional(Type.String({ minLength: 1 })),
+      },
       { additionalProperties: false },
     ),
     metrics: Type.Optional(

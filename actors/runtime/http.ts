@@ -17,6 +17,7 @@ export interface OperatorHttp {
 
 export async function startOperatorHttp(options: {
   port: number;
+  /** Default 127.0.0.1: /metrics and /ready are for this machine unless the config opens them. */
   host?: string;
   readiness: () => Readiness;
   registry: Registry;
@@ -41,7 +42,7 @@ export async function startOperatorHttp(options: {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', resolve);
+    server.listen(options.port, options.host ?? '127.0.0.1', resolve);
   });
   return {
     port: (server.address() as AddressInfo).port,

@@ -7,17 +7,21 @@ import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { readEnvironment } from '../../core/config.ts';
-import { dateMillis } from '../../core/config-file.ts';
+import { checkDate, dateMillis } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { type BacktestMode, type BacktestSummary, runBacktest } from '../../simulations/backtest.ts';
-import { type BacktestConfig, readBacktestConfig } from '../../simulations/backtest-config.ts';
+import {
+  type BacktestConfig,
+  checkModelPrices,
+  readBacktestConfig,
+} from '../../simulations/backtest-config.ts';
 import { backtestWindow, bundledSampleDir, configFileSource } from '../../simulations/backtest-source.ts';
 import { countDatasetRows } from '../../simulations/sources/datasets.ts';
 import { jetstreamSource, type MarketEvent, timescaleSource } from '../../simulations/sources/replay.ts';
 import { createDatabase } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
-import { connectBus } from '../services.ts';
+import { connectBus, reachDatabase } from '../services.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -50,9 +54,7 @@ function withOverrides(config: BacktestConfig, options: BacktestCommandOptions):
     ['--from', options.from],
     ['--to', options.to],
   ] as const) {
-    if (value !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(value)) {
-      throw new ConfigError(flag, `not a date: "${value}"`, 'Use YYYY-MM-DD');
-    }
+    if (value !== undefined) checkDate(flag, value);
   }
   const symbols = options.symbols
     ?.split(',')
@@ -78,6 +80,8 @@ export function newRunId(name: string): string {
 
 export async function backtestCommand(options: BacktestCommandOptions): Promise<BacktestSummary> {
   const config = withOverrides(readBacktestConfig(options.config), options);
+  const symbolsField = options.symbols ? '--symbols' : '/data/symbols';
+  checkModelPrices(config, symbolsField);
   const source = oneOf('--source', options.source, ['file', 'timescale', 'jetstream'] as const);
   const mode = oneOf<BacktestMode>('--mode', options.mode, ['inprocess', 'nats']);
   const environment = readEnvironment();
@@ -88,6 +92,7 @@ export async function backtestCommand(options: BacktestCommandOptions): Promise<
   const bus = needsNats
     ? await connectBus('sluice-backtest', source === 'jetstream' ? 'require' : 'none')
     : undefined;
+  if (environment.databaseUrl) await reachDatabase(environment.databaseUrl);
   const db = environment.databaseUrl ? createDatabase(environment.databaseUrl) : undefined;
   if (db) await migrateToLatest(db, logger);
   else if (source === 'timescale') {
@@ -101,7 +106,7 @@ export async function backtestCommand(options: BacktestCommandOptions): Promise<
     let events: AsyncIterable<MarketEvent>;
     let total = 0;
     if (source === 'file') {
-      const file = configFileSource(config, resolve(options.dataDir));
+      const file = configFileSource(config, resolve(options.dataDir), undefined, symbolsField);
       for (const dataset of file.datasets) total += await countDatasetRows(dataset);
       events = file.events;
     } else if (source === 'timescale') {

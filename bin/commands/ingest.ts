@@ -3,8 +3,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import { ConfigError } from '../../core/errors.ts';
 import { selectDatasets } from '../../simulations/backtest-source.ts';
-import { countDatasetRows } from '../../simulations/sources/datasets.ts';
+import { checkDatasetFiles, countDatasetRows } from '../../simulations/sources/datasets.ts';
 import { type IngestSummary, ingestDataset } from '../../streams/ingest.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
 import { connectBus } from '../services.ts';
@@ -22,14 +23,21 @@ export function register(program: Command): void {
       'stocknet-prices, stocknet-tweets, binance-trades, plotly-daily, spy-minute (default: all of these), or the bundled sample-prices, sample-tweets',
     )
     .option('--data-dir <dir>', 'folder holding the data sets', join(repoRoot, '..', 'shared', 'data'))
-    .option('--symbols <list>', 'comma-separated stocknet symbols to take (default: all)')
+    .option(
+      '--symbols <list>',
+      'comma-separated symbols to publish, each held by a chosen data set (default: all)',
+    )
     .option('--json', 'print the summary as JSON')
     .action(async (names: string[], options: { dataDir: string; symbols?: string; json?: boolean }) => {
       const symbols = options.symbols
         ?.split(',')
         .map((symbol) => symbol.trim())
         .filter(Boolean);
+      if (symbols?.length === 0) {
+        throw new ConfigError('--symbols', 'names no symbol', 'Give comma-separated symbols, e.g. AAPL,MSFT');
+      }
       const datasets = selectDatasets(resolve(options.dataDir), names, symbols);
+      for (const dataset of datasets) await checkDatasetFiles(dataset);
       const bus = await connectBus('sluice-ingest', 'require');
       const target = {
         events: new EventPublisher(bus.jetstream),
@@ -49,6 +57,7 @@ export function register(program: Command): void {
           summaries.push(
             await ingestDataset(dataset, target, {
               receivedAt: Date.now(),
+              ...(symbols ? { symbols: new Set(symbols) } : {}),
               onRow: (rows) => {
                 if (rows % 500 === 0) bar.update(rows);
               },
@@ -65,12 +74,13 @@ export function register(program: Command): void {
         return;
       }
       console.table(
-        summaries.map(({ dataset, rows, published, duplicates, rejected }) => ({
+        summaries.map(({ dataset, rows, published, duplicates, rejected, skipped }) => ({
           dataset,
           rows,
           published,
           duplicates,
           rejected,
+          skipped,
         })),
       );
     });

@@ -5,6 +5,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Command } from 'commander';
 import { readEnvironment } from '../../core/config.ts';
+import { checkDate } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { readBacktestConfig } from '../../simulations/backtest-config.ts';
 import {
@@ -59,18 +60,13 @@ function sweepId(raw: string, flag: string): string {
   }
 }
 
-function checkDate(flag: string, value: string | undefined): void {
-  if (value !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(value))
-    throw new ConfigError(flag, `not a date: "${value}"`, 'Use YYYY-MM-DD');
-}
-
 /** Builds and checks every job (ConfigError on any bad argument), then publishes them. */
 export async function submitCommand(options: SubmitOptions): Promise<SubmitReport | undefined> {
   const sweep = sweepId(options.id, '--id');
   const config = readBacktestConfig(options.config);
   const grid = options.grid !== undefined ? parseSweepGrid(options.grid) : {};
-  checkDate('--from', options.from);
-  checkDate('--to', options.to);
+  if (options.from !== undefined) checkDate('--from', options.from);
+  if (options.to !== undefined) checkDate('--to', options.to);
   let folds: FoldOverrides[] = [];
   const overrides: Record<string, string> = {};
   if (options.walkForward !== undefined) {

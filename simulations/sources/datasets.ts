@@ -1,6 +1,8 @@
 // Readers for the real data sets in ../shared/data (and the bundled sample). Each turns CSV rows
 // into Sluice events, or into a row error with its number and reason, so a caller (ingest, the file
-// replay source) can dead-letter bad rows and go on.
+// replay source) can dead-letter bad rows and go on. A whole file of the wrong shape (another
+// separator, missing columns, no rows) is refused up front with a ConfigError instead: every row of it
+// would fail the same way.
 //
 // Historical rows are stamped ts_init = ts_event: they are "received" when they happened, which keeps
 // replays of the same file byte-identical. Daily bars close at the end of their UTC date.
@@ -8,6 +10,7 @@ import { createReadStream, existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
+import { ConfigError, fileError } from '../../core/errors.ts';
 import type { Bar, NewsItem, QuoteTick, TradeTick } from '../../schemas/messages.ts';
 
 export type DatasetEvent =
@@ -25,12 +28,16 @@ export interface DatasetFile {
   parse: (record: string[], header: string[] | undefined) => DatasetEvent;
   delimiter?: string;
   hasHeader: boolean;
+  /** Header names the parser reads; for a file without a header, the fields of a row in order. */
+  columns: readonly string[];
 }
 
 export interface Dataset {
   name: string;
   description: string;
   files: DatasetFile[];
+  /** The symbols its events carry (known without reading it), to refuse a `--symbols` it lacks. */
+  symbols: readonly string[];
 }
 
 const DAY_MS = 86_400_000;
@@ -82,12 +89,15 @@ function column(header: string[] | undefined, record: string[], name: string): s
   return index >= 0 ? record[index] : undefined;
 }
 
+const OHLCV = ['Open', 'High', 'Low', 'Close', 'Volume'];
+
 /** stocknet price_raw/<SYMBOL>.csv: Date, Open, High, Low, Close, Adj Close, Volume. */
 export function stocknetPriceFile(path: string): DatasetFile {
   const symbol = basename(path, '.csv');
   return {
     path,
     hasHeader: true,
+    columns: ['Date', ...OHLCV],
     parse: (record, header) => ({
       kind: 'bar',
       event: bar(
@@ -95,9 +105,7 @@ export function stocknetPriceFile(path: string): DatasetFile {
         symbol,
         '1d',
         dailyClose(column(header, record, 'Date')),
-        ['Open', 'High', 'Low', 'Close', 'Volume'].map((field) =>
-          number(column(header, record, field), field),
-        ),
+        OHLCV.map((field) => number(column(header, record, field), field)),
       ),
     }),
   };
@@ -108,6 +116,7 @@ export function stocknetTweetFile(path: string): DatasetFile {
   return {
     path,
     hasHeader: true,
+    columns: ['created_at_utc', 'symbol', 'tweet_id', 'text'],
     parse: (record, header) => {
       const symbol = column(header, record, 'symbol') ?? '';
       const tweetId = column(header, record, 'tweet_id') ?? '';
@@ -134,6 +143,7 @@ export function binanceTradeFile(path: string, symbol = 'BTCUSDT'): DatasetFile 
   return {
     path,
     hasHeader: true,
+    columns: ['timestamp_utc', 'trade_id', 'price', 'quantity', 'buyer_maker'],
     parse: (record, header) => {
       const ts = epochMillis(column(header, record, 'timestamp_utc'), 'timestamp_utc');
       const tradeId = column(header, record, 'trade_id') ?? '';
@@ -163,6 +173,7 @@ export function binanceQuoteFile(path: string, symbol = 'BTCUSDT'): DatasetFile 
   return {
     path,
     hasHeader: true,
+    columns: ['timestamp_utc', 'ask_size', 'ask', 'bid_size', 'bid'],
     parse: (record, header) => {
       row++;
       const ts = epochMillis(column(header, record, 'timestamp_utc'), 'timestamp_utc');
@@ -190,6 +201,7 @@ export function plotlyDailyFile(path: string): DatasetFile {
   return {
     path,
     hasHeader: true,
+    columns: ['Date', ...OHLCV, 'Stock'],
     parse: (record, header) => {
       const symbol = column(header, record, 'Stock');
       if (!symbol) throw new RowError('Stock: missing symbol');
@@ -200,9 +212,7 @@ export function plotlyDailyFile(path: string): DatasetFile {
           symbol,
           '1d',
           dailyClose(column(header, record, 'Date')),
-          ['Open', 'High', 'Low', 'Close', 'Volume'].map((field) =>
-            number(column(header, record, field), field),
-          ),
+          OHLCV.map((field) => number(column(header, record, field), field)),
         ),
       };
     },
@@ -215,6 +225,7 @@ export function ninjaTraderMinuteFile(path: string, symbol = 'SPY'): DatasetFile
     path,
     delimiter: ';',
     hasHeader: false,
+    columns: ['time', 'open', 'high', 'low', 'close', 'volume'],
     parse: (record) => {
       const stamp = record[0] ?? '';
       const match = /^(\d{4})(\d{2})(\d{2}) (\d{2})(\d{2})(\d{2})$/.exec(stamp);
@@ -237,6 +248,16 @@ export function ninjaTraderMinuteFile(path: string, symbol = 'SPY'): DatasetFile
   };
 }
 
+/**
+ * Reads each file of the data set up to its first data row: a ConfigError for a file of the wrong
+ * shape or with no rows, so that a command can refuse before it publishes anything.
+ */
+export async function checkDatasetFiles(dataset: Dataset): Promise<void> {
+  for (const file of dataset.files) {
+    for await (const _ of readDatasetFile(file)) break;
+  }
+}
+
 /** Lines in the data set's files (a progress-bar total; headers included). */
 export async function countDatasetRows(dataset: Dataset): Promise<number> {
   let newlines = 0;
@@ -250,64 +271,127 @@ export async function countDatasetRows(dataset: Dataset): Promise<number> {
   return newlines;
 }
 
-/** Reads one file row by row; parse failures become error rows, never exceptions. */
+/**
+ * A ConfigError unless the file's first row has the columns its parser reads: its header names them,
+ * or (no header) it has as many fields. Says which separator the row seems to use when it is not ours.
+ */
+function checkFirstRow(file: DatasetFile, record: string[]): void {
+  const delimiter = file.delimiter ?? ',';
+  const missing = file.hasHeader
+    ? file.columns.filter((name) => !record.some((cell) => cell.trim() === name))
+    : file.columns.slice(record.length);
+  if (missing.length === 0) return;
+  const joined = record.join(delimiter);
+  const other = [',', ';', '\t', '|'].find(
+    (candidate) => candidate !== delimiter && joined.includes(candidate),
+  );
+  const seems = other ? ` (it seems separated by ${JSON.stringify(other)})` : '';
+  const found = file.hasHeader
+    ? `its header lacks ${missing.join(', ')} (it has ${JSON.stringify(record.map((cell) => cell.trim()))})`
+    : `its first row has ${record.length} fields`;
+  throw new ConfigError(
+    file.path,
+    `${found}${seems}; expected ${file.hasHeader ? 'columns' : 'fields'} ${file.columns.join(', ')} separated by ${JSON.stringify(delimiter)}`,
+    'Give a file in that layout',
+  );
+}
+
+/**
+ * Reads one file row by row; parse failures of a row become error rows, never exceptions. A file of
+ * the wrong shape or with no rows is a ConfigError before any row.
+ */
 export async function* readDatasetFile(file: DatasetFile): AsyncGenerator<DatasetRow> {
   const input = createReadStream(file.path);
-  const text = file.path.endsWith('.gz') ? input.pipe(createGunzip()) : input;
-  const parser = text.pipe(
-    parse({
-      delimiter: file.delimiter ?? ',',
-      relax_column_count: true,
-      relax_quotes: true,
-      skip_empty_lines: true,
-    }),
-  );
+  const gunzip = file.path.endsWith('.gz') ? createGunzip() : undefined;
+  const parser = parse({
+    delimiter: file.delimiter ?? ',',
+    relax_column_count: true,
+    relax_quotes: true,
+    skip_empty_lines: true,
+  });
+  // pipe() passes no errors on: a missing file or a bad .gz must end the reading below, not the process.
+  for (const stream of [input, gunzip]) stream?.on('error', (error: Error) => parser.destroy(error));
+  (gunzip ? input.pipe(gunzip) : input).pipe(parser);
   let header: string[] | undefined;
   let row = 0;
-  for await (const record of parser as AsyncIterable<string[]>) {
-    row++;
-    if (file.hasHeader && header === undefined) {
-      header = record.map((name) => name.trim());
-      continue;
+  try {
+    for await (const record of parser as AsyncIterable<string[]>) {
+      row++;
+      if (row === 1) checkFirstRow(file, record);
+      if (file.hasHeader && header === undefined) {
+        header = record.map((name) => name.trim());
+        continue;
+      }
+      try {
+        yield { row, ...file.parse(record, header) };
+      } catch (error) {
+        if (!(error instanceof RowError)) throw error;
+        yield {
+          row,
+          kind: 'error',
+          reason: error.message,
+          raw: record.join(file.delimiter ?? ','),
+          file: file.path,
+        };
+      }
     }
-    try {
-      yield { row, ...file.parse(record, header) };
-    } catch (error) {
-      if (!(error instanceof RowError)) throw error;
-      yield {
-        row,
-        kind: 'error',
-        reason: error.message,
-        raw: record.join(file.delimiter ?? ','),
-        file: file.path,
-      };
-    }
+  } catch (error) {
+    // A missing or unreadable file, or a .gz that is not gzip: the whole file, not a row.
+    if (typeof (error as NodeJS.ErrnoException).code !== 'string') throw error;
+    throw fileError('--data-dir', file.path, error, 'Give a data folder laid out like ../shared/data');
+  } finally {
+    // A reader that stops early (checkDatasetFiles) must not leave the file open.
+    input.destroy();
+  }
+  if (row <= (file.hasHeader ? 1 : 0)) {
+    throw new ConfigError(
+      file.path,
+      row === 0 ? 'is empty' : 'has a header but no rows',
+      'Give a file with data rows',
+    );
   }
 }
 
-/** Daily prices and tweets laid out like stocknet (price_raw/<SYMBOL>.csv and a tweets CSV). */
-function stocknetDatasets(prefix: string, priceDir: string, tweetsPath: string, symbols?: readonly string[]) {
-  const chosen = symbols ?? listPriceSymbols(priceDir);
+/**
+ * Daily prices and tweets laid out like stocknet (price_raw/<SYMBOL>.csv and a tweets CSV); with
+ * `symbols`, only their price files are read (the tweets file holds every symbol).
+ */
+function stocknetDatasets(
+  prefix: string,
+  priceDir: string,
+  tweetsPath: string,
+  symbols?: readonly string[],
+): Record<string, Dataset> {
+  const held = listPriceSymbols(priceDir);
   return {
     [`${prefix}-prices`]: {
       name: `${prefix}-prices`,
       description: `${prefix} daily OHLCV (MIT)`,
-      files: chosen
-        .map((symbol) => join(priceDir, `${symbol}.csv`))
-        .filter((path) => existsSync(path))
-        .map(stocknetPriceFile),
+      files: held
+        .filter((symbol) => !symbols || symbols.includes(symbol))
+        .map((symbol) => stocknetPriceFile(join(priceDir, `${symbol}.csv`))),
+      symbols: held,
     },
     [`${prefix}-tweets`]: {
       name: `${prefix}-tweets`,
       description: `${prefix} tweets with cashtag symbols (MIT)`,
       files: [stocknetTweetFile(tweetsPath)],
+      symbols: held,
     },
   };
 }
 
 /** The sample bundled in the repo (simulations/data/sample): ten stocknet symbols, prices and tweets. */
-export function bundledSampleDatasets(sampleDir: string): Record<string, Dataset> {
-  return stocknetDatasets('sample', join(sampleDir, 'prices'), join(sampleDir, 'tweets_2014-2016.csv.gz'));
+export function bundledSampleDatasets(
+  sampleDir: string,
+  symbols?: readonly string[],
+): Record<string, Dataset> {
+  return stocknetDatasets(
+    'sample',
+    join(sampleDir, 'prices'),
+    join(sampleDir, 'tweets_2014-2016.csv.gz'),
+    symbols,
+  );
 }
 
 /** The shared real data sets that `sluice ingest` knows by name. */
@@ -326,11 +410,13 @@ export function sharedDatasets(dataDir: string, symbols?: readonly string[]): Re
         binanceTradeFile(join(dataDir, 'binance-btcusdt-ticks', 'btcusdt_trades_2021-01-08.csv')),
         binanceQuoteFile(join(dataDir, 'binance-btcusdt-ticks', 'btcusdt_quotes_2021-01-08.csv')),
       ],
+      symbols: ['BTCUSDT'],
     },
     'plotly-daily': {
       name: 'plotly-daily',
       description: 'plotly daily OHLCV for AAPL, GOOGL, TSLA, COKE, YHOO 2015-2017 (MIT)',
       files: [plotlyDailyFile(join(dataDir, 'daily-ohlcv-plotly', 'dash-stock-ticker-demo.csv'))],
+      symbols: ['AAPL', 'GOOGL', 'TSLA', 'COKE', 'YHOO'],
     },
     'spy-minute': {
       name: 'spy-minute',
@@ -338,6 +424,7 @@ export function sharedDatasets(dataDir: string, symbols?: readonly string[]): Re
       files: [
         ninjaTraderMinuteFile(join(dataDir, 'spy-minute-pyalgotrade', 'ninjatrader_spy_minute_2011-01.csv')),
       ],
+      symbols: ['SPY'],
     },
   };
 }

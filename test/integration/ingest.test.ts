@@ -80,7 +80,7 @@ describe('sluice ingest on a real nats-server', () => {
       subjects: bus.subjects,
     };
     const summary = await ingestDataset(
-      { name: 'badco', description: 'bad rows', files: [stocknetPriceFile(path)] },
+      { name: 'badco', description: 'bad rows', files: [stocknetPriceFile(path)], symbols: ['BADCO'] },
       target,
       {
         receivedAt: 1_700_000_000_000,

@@ -82,7 +82,7 @@ describe('sluice train', () => {
     await writeFile(configPath, JSON.stringify({ model: 'forest', symbols: ['AAPL'] }));
     const bad = await runCli(['train', '--config', configPath, '--no-record']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /configuration error: \/model: expected union value, got "forest"/);
+    assert.match(bad.stderr, /configuration error: \/model: expected one of "logistic", "mlp", got "forest"/);
     await writeFile(
       configPath,
       JSON.stringify({ model: 'mlp', symbols: ['AAPL'], labels: { verticalBars: 0 } }),
