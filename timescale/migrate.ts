@@ -250,9 +250,12 @@ export async function migrateToLatest(
 
 export interface TableStatus {
   name: string;
-  /** null when the relation does not exist or is a view. */
+  /** null when the relation does not exist or is a view, or could not even be estimated in time. */
   rows: number | null;
-  /** false when counted exactly (small tables the planner has no statistics for yet). */
+  /**
+   * true when `rows` is the planner's estimate (approximate_row_count for a hypertable): the exact
+   * count did not finish within the status query's time limit.
+   */
   estimated: boolean;
 }
 
@@ -263,20 +266,65 @@ export interface DatabaseStatus {
   timescaleVersion?: string;
   /** Whether this server could run TimescaleDB (the extension is installed on it). */
   timescaleAvailable: boolean;
+  /** Whether the server preloads the TimescaleDB library; undefined when this role cannot read it. */
+  timescalePreloaded?: boolean;
   migrations: Array<{ name: string; executedAt?: Date }>;
   pendingMigrations: string[];
   tables: TableStatus[];
 }
 
-// A table the planner has never analysed reports -1 rows; counting is cheap while it is small.
-const EXACT_COUNT_LIMIT = 100_000;
+export interface DatabaseStatusOptions {
+  /** How long one table's exact count may take before its estimate is shown instead; default 2 s. */
+  exactCountTimeoutMs?: number;
+}
+
+const QUERY_CANCELED = '57014';
+
+/** Runs `query` in a transaction of its own that the server cancels after `timeoutMs`; undefined then. */
+async function withinTimeout<T>(
+  db: Kysely<Database>,
+  timeoutMs: number,
+  query: (trx: Kysely<Database>) => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      await sql`SET LOCAL statement_timeout = ${sql.lit(Math.max(1, Math.round(timeoutMs)))}`.execute(trx);
+      return query(trx);
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === QUERY_CANCELED) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * A table's rows counted exactly when that takes at most `timeoutMs`, else estimated and marked so
+ * (null when even the estimate waits that long, e.g. on a lock). Estimates alone misled:
+ * approximate_row_count() is 0 for hypertable chunks never analysed (12,581 bars showed as 0).
+ */
+async function tableRows(
+  db: Kysely<Database>,
+  name: string,
+  timeoutMs: number,
+  estimate: (trx: Kysely<Database>) => Promise<number>,
+): Promise<TableStatus> {
+  const exact = await withinTimeout(db, timeoutMs, async (trx) => {
+    const result = await sql<{ rows: number }>`SELECT count(*) AS rows FROM ${sql.table(name)}`.execute(trx);
+    return result.rows[0]?.rows ?? 0;
+  });
+  if (exact !== undefined) return { name, rows: exact, estimated: false };
+  const estimated = await withinTimeout(db, timeoutMs, estimate);
+  return { name, rows: estimated === undefined ? null : Math.max(0, Math.round(estimated)), estimated: true };
+}
 
 /** What `sluice status` reports about the database. */
-export async function databaseStatus(db: Kysely<Database>): Promise<DatabaseStatus> {
+export async function databaseStatus(
+  db: Kysely<Database>,
+  options: DatabaseStatusOptions = {},
+): Promise<DatabaseStatus> {
   const version = await sql<{ server_version: string }>`SHOW server_version`.execute(db);
   const flavour = (await recordedFlavour(db)) ?? 'unmigrated';
-  const timescaleVersion = await installedTimescaleVersion(db);
-  const available = await timescaleAvailable(db);
+  const probe = await probeTimescale(db);
 
   // Names do not depend on the flavour; the provider is only read for them here.
   const infos = await migrator(db, flavour === 'timescaledb' ? 'timescaledb' : 'postgresql', DEFAULT_POLICIES)
@@ -301,32 +349,31 @@ export async function databaseStatus(db: Kysely<Database>): Promise<DatabaseStat
   `.execute(db);
   const byName = new Map(relations.rows.map((r) => [r.relname, r]));
 
+  const timeoutMs = options.exactCountTimeoutMs ?? 2_000;
   const tables: TableStatus[] = [];
   for (const name of TABLES) {
     const relation = byName.get(name);
     if (!relation || relation.relkind === 'v') {
       tables.push({ name, rows: null, estimated: true });
-    } else if (hypertables.has(name)) {
-      const result = await sql<{
-        rows: number;
-      }>`SELECT approximate_row_count(${name}::regclass)::float8 AS rows`.execute(db);
-      tables.push({ name, rows: Math.max(0, Math.round(result.rows[0]?.rows ?? 0)), estimated: true });
-    } else if (relation.reltuples >= 0) {
-      tables.push({ name, rows: Math.round(relation.reltuples), estimated: true });
-    } else {
-      const result = await sql<{ rows: number }>`
-        SELECT count(*)::float8 AS rows FROM (SELECT 1 FROM ${sql.table(name)} LIMIT ${EXACT_COUNT_LIMIT}) t
-      `.execute(db);
-      const rows = result.rows[0]?.rows ?? 0;
-      tables.push({ name, rows, estimated: rows >= EXACT_COUNT_LIMIT });
+      continue;
     }
+    const estimate = hypertables.has(name)
+      ? async (trx: Kysely<Database>) =>
+          (
+            await sql<{
+              rows: number;
+            }>`SELECT approximate_row_count(${name}::regclass)::float8 AS rows`.execute(trx)
+          ).rows[0]?.rows ?? 0
+      : async () => relation.reltuples;
+    tables.push(await tableRows(db, name, timeoutMs, estimate));
   }
 
   return {
     serverVersion: version.rows[0]?.server_version ?? 'unknown',
     flavour,
-    ...(timescaleVersion ? { timescaleVersion } : {}),
-    timescaleAvailable: available,
+    ...(probe.installedVersion ? { timescaleVersion: probe.installedVersion } : {}),
+    timescaleAvailable: probe.available,
+    ...(probe.preloaded !== undefined ? { timescalePreloaded: probe.preloaded } : {}),
     migrations,
     pendingMigrations: migrations.filter((m) => !m.executedAt).map((m) => m.name),
     tables,

@@ -3,7 +3,12 @@ import type { Command } from 'commander';
 import { readEnvironment } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { createDatabase } from '../../timescale/database.ts';
-import { type DatabaseStatus, databaseStatus, migrateToLatest } from '../../timescale/migrate.ts';
+import {
+  type DatabaseStatus,
+  databaseStatus,
+  migrateToLatest,
+  PRELOAD_HOWTO,
+} from '../../timescale/migrate.ts';
 import { databaseUrl, redactUrl } from '../services.ts';
 
 export interface DatabaseStatusReport {
@@ -15,14 +20,20 @@ export interface DatabaseStatusReport {
   flavourDescription?: string;
   timescaleVersion?: string;
   timescaleAvailable?: boolean;
+  timescalePreloaded?: boolean;
   migrations: string[];
   pendingMigrations: string[];
   tables: DatabaseStatus['tables'];
 }
 
 export function describeFlavour(
-  status: Pick<DatabaseStatus, 'flavour' | 'timescaleVersion' | 'timescaleAvailable'>,
+  status: Pick<DatabaseStatus, 'flavour' | 'timescaleVersion' | 'timescaleAvailable' | 'timescalePreloaded'>,
 ): string {
+  // Installed but not preloaded: CREATE EXTENSION cannot work until the server is reconfigured.
+  const notPreloaded =
+    status.timescaleAvailable && status.timescalePreloaded === false
+      ? `; TimescaleDB is installed but not preloaded: to use it for a new database, ${PRELOAD_HOWTO}`
+      : '';
   switch (status.flavour) {
     case 'timescaledb':
       return `TimescaleDB ${status.timescaleVersion ?? ''}: hypertables, continuous aggregate bars_1m, compression and retention policies`.replace(
@@ -30,9 +41,9 @@ export function describeFlavour(
         ' ',
       );
     case 'postgresql':
-      return 'plain PostgreSQL (TimescaleDB not available): BRIN-indexed tables, bars_1m maintained by the feature actor';
+      return `plain PostgreSQL (TimescaleDB not available): BRIN-indexed tables, bars_1m maintained by the feature actor${notPreloaded}`;
     default:
-      return `not migrated yet (TimescaleDB ${status.timescaleAvailable ? 'is' : 'is not'} available on this server)`;
+      return `not migrated yet (TimescaleDB ${status.timescaleAvailable ? 'is' : 'is not'} available on this server)${notPreloaded}`;
   }
 }
 
@@ -53,6 +64,7 @@ export async function collectDatabaseStatus(url: string): Promise<DatabaseStatus
       flavour: status.flavour,
       flavourDescription: describeFlavour(status),
       timescaleAvailable: status.timescaleAvailable,
+      ...(status.timescalePreloaded !== undefined ? { timescalePreloaded: status.timescalePreloaded } : {}),
       migrations: status.migrations
         .filter((migration) => migration.executedAt)
         .map((migration) => migration.name),
@@ -80,10 +92,12 @@ export function register(program: Command): void {
       try {
         const result = await migrateToLatest(db, createLogger({ actor: 'migrate' }));
         if (options.json) console.log(JSON.stringify(result));
-        else
+        else {
           console.log(
             `${describeFlavour({ ...result, timescaleAvailable: result.flavour === 'timescaledb' })}; applied: ${result.applied.join(', ') || 'nothing (up to date)'}`,
           );
+          if (result.warning) console.log(`warning: ${result.warning}`);
+        }
       } finally {
         await db.destroy();
       }

@@ -116,6 +116,15 @@ function printHuman(nats: NatsStatusReport, database: DatabaseStatusReport): voi
     console.log(
       `Migrations ${database.migrations.length > 0 ? database.migrations.join(', ') : 'none applied (run any actor or `sluice migrate`)'}`,
     );
+    const counted = database.tables.filter((table) => table.rows !== null);
+    if (counted.length > 0) {
+      // Exact counts; a table too big to count within the time limit shows the planner's estimate, marked.
+      const rows = counted.map(
+        (table) =>
+          `${table.name} ${table.estimated ? '~' : ''}${table.rows?.toLocaleString('en-US')}${table.estimated ? ' (approximate)' : ''}`,
+      );
+      console.log(`Rows      ${rows.join(', ')}`);
+    }
   }
 }
 

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { createDatabase, toTimestamp } from '../../timescale/database.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import { runCli } from '../support/cli.ts';
 import { postgresForTests } from '../support/postgres.ts';
@@ -45,6 +47,43 @@ describe('sluice migrate and status against real NATS and PostgreSQL', () => {
 
     const human = await runCli(['status'], env);
     assert.match(human.stdout, /Flavour\s+(plain PostgreSQL|TimescaleDB)/);
+  });
+
+  it('shows exact row counts, not a planner estimate that is stale or 0 for chunks never analysed', async () => {
+    assert.equal((await runCli(['migrate'], env)).code, 0);
+    const db = createDatabase(database.url);
+    const bar = (day: number) => ({
+      id: `status:bar:1d:XOM:${day}`,
+      symbol: 'XOM',
+      interval: '1d',
+      ts: toTimestamp(Date.UTC(2015, 0, day)),
+      ts_init: toTimestamp(Date.UTC(2015, 0, day)),
+      open: 90,
+      high: 91,
+      low: 89,
+      close: 90.5,
+      volume: 1_000,
+    });
+    try {
+      await db.deleteFrom('bars').execute();
+      await db.insertInto('bars').values([1, 2, 3].map(bar)).execute();
+      // The planner's numbers now say 3; two more rows arrive before the next ANALYZE.
+      await sql`ANALYZE bars`.execute(db);
+      await db.insertInto('bars').values([4, 5].map(bar)).execute();
+    } finally {
+      await db.destroy();
+    }
+    const status = await runCli(['status', '--json'], env);
+    assert.equal(status.code, 0, status.stderr);
+    const report = JSON.parse(status.stdout) as {
+      database: { tables: { name: string; rows: number | null; estimated: boolean }[] };
+    };
+    assert.deepEqual(
+      report.database.tables.find((table) => table.name === 'bars'),
+      { name: 'bars', rows: 5, estimated: false },
+    );
+    const human = await runCli(['status'], env);
+    assert.match(human.stdout, /^Rows\s+.*\bbars 5\b/m);
   });
 
   it('exits 3 and says what is down when a service is unreachable', async () => {

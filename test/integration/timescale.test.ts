@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { type Kysely, sql } from 'kysely';
+import pg from 'pg';
 import { pino } from 'pino';
 import type { Logger } from '../../core/logger.ts';
 import { refreshBars1m } from '../../timescale/bars-1m.ts';
@@ -159,6 +160,25 @@ describe('timescale/ on a real PostgreSQL', () => {
     assert.equal(rows[0]!.close, 101);
     const status = await databaseStatus(db);
     assert.equal(status.tables.find((t) => t.name === 'bars')?.rows, 1);
+  });
+
+  test('a table that cannot be counted in time shows its estimate, marked as one', async () => {
+    // Another session holds bars locked: the exact count waits past the limit and is cancelled.
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE bars IN ACCESS EXCLUSIVE MODE');
+      const status = await databaseStatus(db, { exactCountTimeoutMs: 300 });
+      assert.equal(status.tables.find((t) => t.name === 'bars')?.estimated, true);
+      assert.deepEqual(
+        status.tables.find((t) => t.name === 'runs'),
+        { name: 'runs', rows: 0, estimated: false },
+      );
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+    }
   });
 
   test('run id keeps two backtests apart; a replay of one adds nothing', async () => {
