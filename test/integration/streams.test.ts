@@ -224,6 +224,50 @@ describe('JetStream plumbing on a real nats-server', () => {
     });
   }
 
+  it('drain() stops an exclusive consumer retrying a message in place at once, and leaves the message for the next reader', async () => {
+    const symbol = 'STUCKX';
+    const subject = bus.subjects.tick(symbol);
+    let attempts = 0;
+    const spec = {
+      stream: 'MARKET',
+      durable: 'stuck-x',
+      filterSubject: subject,
+      exclusive: true,
+      ackWaitMs: 2_000,
+    };
+    const runner = new ConsumerRunner({
+      consumer: spec,
+      messages: ['trade_tick'],
+      handler: () => {
+        attempts++;
+        throw new Error('always fails');
+      },
+      publisher: new EventPublisher(bus.jetstream),
+      subjects: bus.subjects,
+      backoffMs: [10_000],
+    });
+    await runner.start(bus.jetstream, bus.manager);
+    await bus.jetstream.publish(subject, JSON.stringify({ ...trade(9, 9), symbol, id: `${symbol}:9` }), {
+      msgID: `${symbol}:9`,
+    });
+    await waitFor(() => attempts === 1);
+    const blocked = runner.blocked(0);
+    assert.equal(blocked?.streamSequence, (await bus.manager.streams.info('MARKET')).state.last_seq);
+    assert.equal(runner.blocked(2_500)?.forMs, 2_500, 'held up by the same message');
+    const drainStarted = performance.now();
+    await runner.drain();
+    const drainMs = performance.now() - drainStarted;
+    assert.ok(drainMs < 1_000, `drained in ${drainMs.toFixed(0)} ms`);
+    assert.equal(runner.blocked(3_000), undefined);
+    assert.equal(runner.stats.deadLettered, 0);
+    // Not acknowledged: the next reader gets it.
+    const next = await bus.jetstream.consumers.get('MARKET', 'stuck-x');
+    const again: number[] = [];
+    for await (const message of await next.fetch({ max_messages: 1, expires: 10_000 }))
+      again.push(message.seq);
+    assert.equal(again.length, 1);
+  });
+
   it('turns an existing per-message-ack consumer exclusive by making it again right after what it had acknowledged', async () => {
     const subject = bus.subjects.tick('REACK');
     for (let n = 1; n <= 5; n++)
