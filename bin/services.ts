@@ -35,12 +35,17 @@ export function databaseUrl(environment: SluiceEnvironment): string {
  */
 export type TopologyAtStart = 'require' | 'apply' | 'none';
 
-export async function connectBus(name: string, topology: TopologyAtStart): Promise<Bus> {
-  const environment = readEnvironment();
+/** Connects with the environment's credentials: an UnreachableError (exit 3) when it cannot. */
+export function connectToNats(environment: SluiceEnvironment, name: string): Promise<NatsConnection> {
   const url = natsUrl(environment);
-  const connection = await connectNats({ ...environment, url, name }).catch((error: Error) => {
+  return connectNats({ ...environment, url, name }).catch((error: Error) => {
     throw new UnreachableError('NATS', 'NATS_URL', redactUrl(url), error.message);
   });
+}
+
+export async function connectBus(name: string, topology: TopologyAtStart): Promise<Bus> {
+  const environment = readEnvironment();
+  const connection = await connectToNats(environment, name);
   const manager = await jetstreamManager(connection);
   if (topology === 'apply') await applyStreams(manager, { replicas: environment.streamReplicas });
   if (topology === 'require') await requireStreams(manager);

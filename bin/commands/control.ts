@@ -6,9 +6,9 @@ import { type Command, CommanderError } from 'commander';
 import { readEnvironment } from '../../core/config.ts';
 import type { ControlReply, OrderIntent, Position } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
-import { connectNats, type NatsConnection } from '../../streams/connection.ts';
+import type { NatsConnection } from '../../streams/connection.ts';
 import { sendControl } from '../../streams/control.ts';
-import { natsUrl, redactUrl } from '../services.ts';
+import { connectToNats } from '../services.ts';
 
 export const EXIT_REFUSED = 1;
 export const EXIT_BAD_ARGS = 2;
@@ -28,17 +28,9 @@ export function badArgsExitTwo(command: Command): Command {
   });
 }
 
-/** Connects with the environment's credentials; prints why and sets exit 3 when it cannot. */
-export async function operatorConnection(name: string): Promise<NatsConnection | undefined> {
-  const environment = readEnvironment();
-  const url = natsUrl(environment);
-  try {
-    return await connectNats({ ...environment, url, name });
-  } catch (error) {
-    console.error(`sluice: NATS at ${redactUrl(url)} is unreachable: ${(error as Error).message}`);
-    process.exitCode = EXIT_UNREACHABLE;
-    return undefined;
-  }
+/** Connects with the environment's credentials; an UnreachableError (exit 3) when it cannot. */
+export function operatorConnection(name: string): Promise<NatsConnection> {
+  return connectToNats(readEnvironment(), name);
 }
 
 /** Sends one command; undefined (exit code 3 set) when nobody answered. */
@@ -48,7 +40,6 @@ export async function requestControl(
   options: ControlOptions,
 ): Promise<ControlReply | undefined> {
   const connection = await operatorConnection(`sluice-ctl-${command}`);
-  if (!connection) return undefined;
   try {
     return await sendControl(connection, new Subjects(readEnvironment().partitions), actor, command, {
       operator: options.operator,

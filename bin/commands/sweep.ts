@@ -61,7 +61,7 @@ function sweepId(raw: string, flag: string): string {
 }
 
 /** Builds and checks every job (ConfigError on any bad argument), then publishes them. */
-export async function submitCommand(options: SubmitOptions): Promise<SubmitReport | undefined> {
+export async function submitCommand(options: SubmitOptions): Promise<SubmitReport> {
   const sweep = sweepId(options.id, '--id');
   const config = readBacktestConfig(options.config);
   const grid = options.grid !== undefined ? parseSweepGrid(options.grid) : {};
@@ -90,7 +90,6 @@ export async function submitCommand(options: SubmitOptions): Promise<SubmitRepor
   });
 
   const connection = await operatorConnection('sluice-sweep-submit');
-  if (!connection) return undefined;
   try {
     await applySweepStreams(await jetstreamManager(connection), readEnvironment().streamReplicas);
     const { published, duplicates } = await submitSweep(jetstream(connection), jobs);
@@ -148,9 +147,8 @@ async function streamExists(manager: Awaited<ReturnType<typeof jetstreamManager>
 }
 
 /** Reads the sweep's results, after waiting up to `waitSeconds` for its queued jobs to finish. */
-export async function resultsCommand(sweep: string, waitSeconds = 0): Promise<ResultsReport | undefined> {
+export async function resultsCommand(sweep: string, waitSeconds = 0): Promise<ResultsReport> {
   const connection = await operatorConnection('sluice-sweep-results');
-  if (!connection) return undefined;
   try {
     const manager = await jetstreamManager(connection);
     const js = jetstream(connection);
@@ -265,7 +263,6 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (options: SubmitOptions) => {
       const report = await submitCommand(options);
-      if (!report) return;
       if (options.json) console.log(JSON.stringify(report, null, 2));
       else {
         const folds = report.folds.length > 0 ? ` × ${report.folds.length} walk-forward folds` : '';
@@ -291,7 +288,6 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (id: string, options: { wait?: number; json?: boolean }) => {
       const report = await resultsCommand(sweepId(id, 'SWEEP_ID'), options.wait ?? 0);
-      if (!report) return;
       if (options.json) console.log(JSON.stringify(report, null, 2));
       else printResults(report);
     });

@@ -37,7 +37,6 @@ export function register(program: Command): void {
         );
       }
       const connection = await operatorConnection('sluice-tail');
-      if (!connection) return;
       const subscription = connection.subscribe(subject, count !== undefined ? { max: count } : {});
       const stop = () => subscription.unsubscribe();
       process.once('SIGINT', stop);

@@ -143,6 +143,22 @@ describe('services that cannot be reached, and URLs with passwords', () => {
     assert.ok(!result.stderr.includes('s3cret'));
   });
 
+  it('sluice ingest and sluice tail with NATS down: exit 3 naming NATS_URL without its password', async () => {
+    const env = { NATS_URL: `nats://feed:s3cret-nats@127.0.0.1:${await freePort()}` };
+    for (const args of [
+      ['ingest', 'sample-prices'],
+      ['tail', 'alert.>'],
+    ]) {
+      const result = await runCli(args, env);
+      assertOneLine(
+        result,
+        3,
+        /^sluice: unreachable: NATS at nats:\/\/feed:\*\*\*@127\.0\.0\.1:\d+ \(NATS_URL\): .*set NATS_URL/,
+      );
+      assert.ok(!result.stderr.includes('s3cret'));
+    }
+  });
+
   it('a malformed DATABASE_URL is refused without printing its password', async () => {
     for (const url of [
       'postgres://u:s3cret@[bad',
