@@ -9,7 +9,7 @@ import {
   migrateToLatest,
   PRELOAD_HOWTO,
 } from '../../timescale/migrate.ts';
-import { databaseUrl, redactUrl } from '../services.ts';
+import { databaseUrl, reachDatabase, redactUrl } from '../services.ts';
 
 export interface DatabaseStatusReport {
   url: string;
@@ -88,7 +88,9 @@ export function register(program: Command): void {
     )
     .option('--json', 'print the result as JSON')
     .action(async (options: { json?: boolean }) => {
-      const db = createDatabase(databaseUrl(readEnvironment()));
+      const url = databaseUrl(readEnvironment());
+      await reachDatabase(url);
+      const db = createDatabase(url);
       try {
         const result = await migrateToLatest(db, createLogger({ actor: 'migrate' }));
         if (options.json) console.log(JSON.stringify(result));

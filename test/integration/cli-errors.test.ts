@@ -126,7 +126,7 @@ describe('sluice features', () => {
 });
 
 describe('services that cannot be reached, and URLs with passwords', () => {
-  it('sluice run with the database down: exit 3 naming DATABASE_URL without its password', async () => {
+  it('sluice run and sluice migrate with the database down: exit 3 naming DATABASE_URL without its password', async () => {
     const config = join(scratch, 'run.json');
     const deploy = JSON.parse(readFileSync(join(repoRoot, 'deploy', 'sluice.json'), 'utf8'));
     writeFileSync(config, JSON.stringify({ ...deploy, http: { port: 0 } }));
@@ -141,6 +141,12 @@ describe('services that cannot be reached, and URLs with passwords', () => {
       /^sluice: unreachable: PostgreSQL at postgres:\/\/sluice:\*\*\*@127\.0\.0\.1:\d+\/sluice \(DATABASE_URL\): .*ECONNREFUSED.*set DATABASE_URL/,
     );
     assert.ok(!result.stderr.includes('s3cret'));
+    const migrate = await runCli(['migrate'], { DATABASE_URL: databaseUrl });
+    assertOneLine(
+      migrate,
+      3,
+      /^sluice: unreachable: PostgreSQL at postgres:\/\/sluice:\*\*\*@.*\(DATABASE_URL\)/,
+    );
   });
 
   it('sluice ingest and sluice tail with NATS down: exit 3 naming NATS_URL without its password', async () => {

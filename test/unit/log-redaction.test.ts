@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { redactUrl } from '../../core/config.ts';
 import { repoRoot } from '../support/cli.ts';
 
 const secrets = {
@@ -44,4 +45,18 @@ test('a log line of the connection options contains no secret', () => {
   }
   // What is not secret stays readable.
   assert.match(result.stderr, /"name":"sluice"/);
+});
+
+test('redactUrl hides the password of well-formed and malformed URLs alike', () => {
+  const cases: [string, string][] = [
+    ['postgres://u:s3cret@db:5432/x', 'postgres://u:***@db:5432/x'],
+    ['postgres://u@db/x?password=s3cret&sslmode=require', 'postgres://u@db/x?password=***&sslmode=require'],
+    ['postgres://u:s3cret@[bad', 'postgres://***@[bad'],
+    ['postgres://u:s3c@ret@db:99999/x', 'postgres://***@db:99999/x'],
+    ['nats://a:s3cret@ho st:4222', 'nats://***@ho st:4222'],
+    ['u:s3cret@db/x', '(value not shown)'],
+    ['host=db password=s3cret', '(value not shown)'],
+    ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4222'],
+  ];
+  for (const [url, shown] of cases) assert.equal(redactUrl(url), shown, url);
 });
