@@ -440,15 +440,19 @@ export class ConsumerRunner<N extends MessageName> {
         break;
       }
       this.current = message;
-      const handling = this.handle(message);
-      if (handling) await handling;
-      if (this.unacknowledged.length >= checkpointEvery) await this.checkpointAndAck();
-      else if (this.unacknowledged.length > 0) {
-        // A quiet moment: acknowledge what is handled rather than wait for a full batch.
-        this.lastHandledAt = performance.now();
-        this.armIdleCheckpoint();
+      try {
+        const handling = this.handle(message);
+        if (handling) await handling;
+        if (this.unacknowledged.length >= checkpointEvery) await this.checkpointAndAck();
+        else if (this.unacknowledged.length > 0) {
+          // A quiet moment: acknowledge what is handled rather than wait for a full batch.
+          this.lastHandledAt = performance.now();
+          this.armIdleCheckpoint();
+        }
+      } finally {
+        // Also when a checkpoint throws out of the loop: a stopped runner is held up by nothing.
+        this.current = undefined;
       }
-      this.current = undefined;
     }
     await this.checkpointAndAck();
   }
