@@ -179,7 +179,8 @@ export function isTokenOf(subject: string, from: number, to: number, value: stri
 
 /** FNV-1a over the symbol: stable across processes and languages, so every publisher agrees. */
 export function partitionOf(symbol: string, partitions: number): number {
-  let hash = 0x811c9dc5;
+  // The offset basis as a signed 32-bit integer (same bits), so the engine keeps `hash` an int32.
+  let hash = 0x811c9dc5 | 0;
   for (let index = 0; index < symbol.length; index++) {
     hash ^= symbol.charCodeAt(index);
     hash = Math.imul(hash, 0x01000193);

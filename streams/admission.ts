@@ -40,17 +40,22 @@ interface Route {
   /** The `{parameters}` after the head, in order; `original_subject` takes the rest of the subject. */
   readonly fields: readonly string[];
   readonly schemaTags: readonly string[];
+  /** Whether the body's symbol is all its subject names (with the symbol's partition): see `admitted`. */
+  readonly symbolOnly: boolean;
 }
 
 const routes: readonly Route[] = (Object.entries(subjectSpecs) as [string, SubjectSpec][]).map(
   ([kind, spec]) => {
     const tokens = spec.address.split('.');
     const literal = tokens.filter((token) => !token.startsWith('{'));
+    const fields = tokens.slice(literal.length).map((token) => token.slice(1, -1));
     return {
       kind,
       head: `${literal.join('.')}.`,
-      fields: tokens.slice(literal.length).map((token) => token.slice(1, -1)),
+      fields,
       schemaTags: spec.messages.map(schemaTagOf),
+      symbolOnly:
+        fields.includes('symbol') && fields.every((field) => field === 'symbol' || field === 'partition'),
     };
   },
 );
@@ -60,8 +65,9 @@ type AnyMessage = MessageOf<MessageName>;
 /**
  * Why `message`, decoded from `subject`, may not be handed to a handler; undefined when it may.
  * Call it right after a message has been decoded and validated, and dead-letter the message with the
- * returned reason (it is not a transient failure: never retry it). Pure and allocation-free for an
- * admitted message: it runs for every message a consumer reads.
+ * returned reason (it is not a transient failure: never retry it). Pure (its one cache aside, see
+ * `admittedBySubjects`) and allocation-free for an admitted message on a subject admitted before: it
+ * runs for every message a consumer reads.
  */
 export function admissionFailure(
   subject: string,
@@ -85,7 +91,54 @@ function hasAt(subject: string, at: number, text: string): boolean {
 
 const DOT = 0x2e;
 
+/** A subject that admitted a message of `symbol` on a `symbolOnly` route. */
+interface AdmittedSubject {
+  readonly route: Route;
+  readonly symbol: string;
+}
+
+/**
+ * The subjects admitted so far, per Subjects (namespace and partition count). A subject names one
+ * symbol, so it admits that symbol's next message after one lookup: checking its tokens again cost
+ * about a tenth of a replayed event. Only admitted subjects are kept, at most ADMITTED_LIMIT (then
+ * the map starts again), so refused messages cannot grow it. A cache of a pure function: the answers
+ * are the same without it.
+ */
+const admittedBySubjects = new WeakMap<Subjects, Map<string, AdmittedSubject>>();
+const ADMITTED_LIMIT = 100_000;
+let lastSubjects: Subjects | undefined;
+let lastAdmitted = new Map<string, AdmittedSubject>();
+
+function admittedOf(subjects: Subjects): Map<string, AdmittedSubject> {
+  if (subjects !== lastSubjects) {
+    let admitted = admittedBySubjects.get(subjects);
+    if (admitted === undefined) {
+      admitted = new Map();
+      admittedBySubjects.set(subjects, admitted);
+    }
+    lastSubjects = subjects;
+    lastAdmitted = admitted;
+  }
+  return lastAdmitted;
+}
+
 function routingFailure(subject: string, message: AnyMessage, subjects: Subjects): string | undefined {
+  const admitted = admittedOf(subjects);
+  const symbol = (message as { readonly symbol?: unknown }).symbol;
+  const known = admitted.get(subject);
+  if (known !== undefined && known.symbol === symbol && carries(known.route, message.schema))
+    return undefined;
+  const route = routeOrFailure(subject, message, subjects);
+  if (typeof route === 'string') return route;
+  if (route.symbolOnly && typeof symbol === 'string') {
+    if (admitted.size >= ADMITTED_LIMIT) admitted.clear();
+    admitted.set(subject, { route, symbol });
+  }
+  return undefined;
+}
+
+/** The route of `subject` when `message` may travel on it, or why not. */
+function routeOrFailure(subject: string, message: AnyMessage, subjects: Subjects): Route | string {
   const namespace = subjects.namespace;
   if (!hasAt(subject, 0, namespace)) return `subject ${subject} is outside the namespace ${namespace}`;
   let route: Route | undefined;
@@ -111,7 +164,7 @@ function routingFailure(subject: string, message: AnyMessage, subjects: Subjects
       if (typeof original === 'string' && (rest !== original.length || !hasAt(subject, from, original))) {
         return `subject ${subject} is not the dead-letter subject of /original_subject ${original}`;
       }
-      return undefined;
+      return route;
     }
     let to = from;
     while (to < subject.length && subject.charCodeAt(to) !== DOT) to++;
@@ -122,7 +175,7 @@ function routingFailure(subject: string, message: AnyMessage, subjects: Subjects
     if (failure !== undefined) return failure;
     from = to + 1;
   }
-  return from > subject.length ? undefined : `subject ${subject} has more tokens than ${route.kind} subjects`;
+  return from > subject.length ? route : `subject ${subject} has more tokens than ${route.kind} subjects`;
 }
 
 function carries(route: Route, schemaTag: string): boolean {

@@ -282,6 +282,27 @@ describe('admission: routing', () => {
     );
   });
 
+  it('answers the same once a subject has admitted a message (its cache keeps subject and symbol only)', () => {
+    const subjects = new Subjects(4);
+    const admitted = context(subjects);
+    const barSubject = subjects.bar('AAPL');
+    for (let round = 0; round < 3; round++) {
+      assert.equal(admissionFailure(barSubject, messages.bar, admitted), undefined);
+      assert.match(
+        admissionFailure(barSubject, { ...messages.bar, symbol: 'MSFT' }, admitted) ?? '',
+        /names/,
+      );
+      assert.match(admissionFailure(barSubject, quote('AAPL'), admitted) ?? '', /does not travel on bar/);
+      const signalSubject = subjects.signal('mean reversion', 'AAPL');
+      assert.equal(admissionFailure(signalSubject, messages.signal, admitted), undefined);
+      const otherStrategy = { ...messages.signal, strategy: 'momentum' };
+      assert.match(admissionFailure(signalSubject, otherStrategy, admitted) ?? '', /names strategy/);
+    }
+    // Another partition count, other answers: AAPL's subject under 4 partitions is not its subject under 5.
+    assert.notEqual(partitionOf('AAPL', 4), partitionOf('AAPL', 5));
+    assert.match(admissionFailure(barSubject, messages.bar, context(new Subjects(5))) ?? '', /partition/);
+  });
+
   it('refuses other fields their subject names: strategy, account, alert code, original subject', () => {
     const subjects = new Subjects(4);
     const cases: [string, AnyMessage, RegExp][] = [
