@@ -15,6 +15,7 @@ import {
   type TimescalePolicies,
   untyped,
 } from './migrations.ts';
+import { applyRetention, type RetentionSettings, sizeBarChunks } from './policies.ts';
 
 export type { Flavour, TimescalePolicies };
 
@@ -23,6 +24,13 @@ export interface MigrateOptions {
   flavour?: 'auto' | 'postgresql';
   /** TimescaleDB chunk, compression and retention settings, used when the layout is first created. */
   policies?: Partial<TimescalePolicies>;
+  /**
+   * The bar interval this deployment writes, in ms: sizes the chunks of bars, features and the other
+   * bar-driven hypertables (policies.ts). Without it they are sized from the bars stored, if any.
+   */
+  barIntervalMs?: number;
+  /** Retention to set now, by table (null: none); tables not named keep theirs. */
+  retention?: RetentionSettings;
 }
 
 export interface MigrateResult {
@@ -137,7 +145,8 @@ export function preloadedLibraries(setting: string): string[] {
     .filter(Boolean);
 }
 
-async function probeTimescale(db: Kysely<Database>): Promise<TimescaleProbe> {
+/** Reads what the server says about TimescaleDB without loading it. */
+export async function probeTimescale(db: Kysely<Database>): Promise<TimescaleProbe> {
   let preloaded: boolean | undefined;
   try {
     const setting = await sql<{ shared_preload_libraries: string }>`SHOW shared_preload_libraries`.execute(
@@ -225,6 +234,8 @@ export async function migrateToLatest(
     .execute();
 
   if (detected.flavour === 'timescaledb') {
+    await sizeBarChunks(db, options.barIntervalMs, logger);
+    if (options.retention) await applyRetention(db, options.retention, logger);
     logger?.info(
       { flavour: detected.flavour, timescaleVersion: detected.timescaleVersion, applied },
       `TimescaleDB ${detected.timescaleVersion ?? '?'}: hypertables, continuous aggregate bars_1m, compression and retention policies`,

@@ -10,16 +10,27 @@ import { type Database, TIME_TABLES } from './database.ts';
 
 export type Flavour = 'timescaledb' | 'postgresql';
 
+/** Hypertables whose old chunks may be dropped by a retention policy. */
+export const RETAINED_TABLES = ['ticks', 'bars', 'features'] as const;
+export type RetainedTable = (typeof RETAINED_TABLES)[number];
+
 /** TimescaleDB policies, as PostgreSQL interval text; null turns a policy off. */
 export interface TimescalePolicies {
   /** Chunk length of ticks (the busiest table). */
   tickChunkInterval: string;
-  /** Chunk length of the other hypertables. */
+  /**
+   * Chunk length of the other hypertables (bars, features and what follows bars) until their bar
+   * interval is known; migrateToLatest then sizes them from it (policies.ts).
+   */
   chunkInterval: string;
   /** Compress ticks, bars and features chunks older than this. */
   compressAfter: string | null;
-  /** Drop tick chunks older than this; bars_1m keeps its own rows. */
-  tickRetention: string | null;
+  /**
+   * Drop chunks older than this, by event time. Off by default for every table: a retention by event
+   * time cannot tell old live rows from history loaded for backtests, and would drop that history the
+   * day after it was loaded.
+   */
+  retention: Record<RetainedTable, string | null>;
   /** How far back each bars_1m refresh looks. */
   bars1mRefreshWindow: string;
 }
@@ -28,19 +39,36 @@ export const DEFAULT_POLICIES: TimescalePolicies = {
   tickChunkInterval: '1 day',
   chunkInterval: '7 days',
   compressAfter: '7 days',
-  tickRetention: '90 days',
+  retention: { ticks: null, bars: null, features: null },
   bars1mRefreshWindow: '1 day',
 };
 
-/** Tables whose old chunks are compressed; the rest (audit, orders) stay writable for corrections. */
-const COMPRESSED: ReadonlyArray<{ table: string; segmentBy: string }> = [
-  { table: 'ticks', segmentBy: 'symbol' },
-  { table: 'bars', segmentBy: 'symbol, "interval"' },
-  { table: 'features', segmentBy: 'symbol, feature_set' },
+/**
+ * Tables whose old chunks are compressed; the rest (audit, orders) stay writable for corrections.
+ * segmentby and orderby together cover each table's unique key, so TimescaleDB can check the key
+ * against compressed rows (it warns otherwise, and an ON CONFLICT on a compressed chunk is slow).
+ */
+const COMPRESSED: ReadonlyArray<{ table: string; segmentBy: string; orderBy: string }> = [
+  { table: 'ticks', segmentBy: 'symbol', orderBy: 'ts DESC, id' },
+  { table: 'bars', segmentBy: 'symbol, "interval"', orderBy: 'ts DESC' },
+  { table: 'features', segmentBy: 'symbol, feature_set, feature_set_version', orderBy: 'ts DESC' },
 ];
 
+/** ALTER TABLE … SET (timescaledb.compress, …) with the table's COMPRESSED settings. */
+async function enableCompression(db: Kysely<unknown>, table: string): Promise<void> {
+  const settings = COMPRESSED.find((entry) => entry.table === table);
+  if (!settings) throw new Error(`${table} is not a compressed table`);
+  await sql`
+    ALTER TABLE ${sql.table(table)} SET (
+      timescaledb.compress,
+      timescaledb.compress_segmentby = ${sql.lit(settings.segmentBy)},
+      timescaledb.compress_orderby = ${sql.lit(settings.orderBy)}
+    )
+  `.execute(db);
+}
+
 // Interval text reaches SQL as a literal; accept only what an interval looks like.
-function interval(text: string): ReturnType<typeof sql.lit> {
+export function interval(text: string): ReturnType<typeof sql.lit> {
   if (
     !/^\d+\s*(microseconds?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?|months?|years?)$/i.test(text)
   ) {
@@ -274,23 +302,19 @@ async function timescaleLayout(db: Kysely<unknown>, policies: TimescalePolicies)
   `.execute(db);
 
   if (policies.compressAfter !== null) {
-    for (const { table, segmentBy } of COMPRESSED) {
-      await sql`
-        ALTER TABLE ${sql.table(table)} SET (
-          timescaledb.compress,
-          timescaledb.compress_segmentby = ${sql.lit(segmentBy)},
-          timescaledb.compress_orderby = 'ts DESC'
-        )
-      `.execute(db);
+    for (const { table } of COMPRESSED) {
+      await enableCompression(db, table);
       await sql`
         SELECT add_compression_policy(${table}::regclass, ${interval(policies.compressAfter)}::interval,
           if_not_exists => true)
       `.execute(db);
     }
   }
-  if (policies.tickRetention !== null) {
+  for (const table of RETAINED_TABLES) {
+    const dropAfter = policies.retention[table];
+    if (dropAfter === null) continue;
     await sql`
-      SELECT add_retention_policy('ticks', ${interval(policies.tickRetention)}::interval, if_not_exists => true)
+      SELECT add_retention_policy(${table}::regclass, ${interval(dropAfter)}::interval, if_not_exists => true)
     `.execute(db);
   }
 }
@@ -377,14 +401,7 @@ async function withFeaturesUncompressed(
   await sql`SELECT decompress_chunk(c, if_compressed => true) FROM show_chunks('features') c`.execute(db);
   await sql`ALTER TABLE features SET (timescaledb.compress = false)`.execute(db);
   await alter();
-  const settings = COMPRESSED.find((entry) => entry.table === 'features')!;
-  await sql`
-    ALTER TABLE features SET (
-      timescaledb.compress,
-      timescaledb.compress_segmentby = ${sql.lit(settings.segmentBy)},
-      timescaledb.compress_orderby = 'ts DESC'
-    )
-  `.execute(db);
+  await enableCompression(db, 'features');
   if (compressAfter !== null) {
     // Chunks older than compress_after are compressed again by the policy's next run.
     await sql`
@@ -466,6 +483,36 @@ function dropRedundantTimeBtrees(flavour: Flavour): Migration {
   };
 }
 
+// 0002 compressed without covering the unique keys (ticks' id, features' feature_set_version), and
+// kept ticks 90 days by event time, which dropped any historical load of ticks the day after. Settings
+// take effect for chunks compressed from now on (TimescaleDB keeps each compressed chunk's own).
+const OLD_DEFAULT_TICK_RETENTION = '90 days';
+
+function compressionKeysAndNoDefaultRetention(flavour: Flavour): Migration {
+  return {
+    async up(db) {
+      if (flavour !== 'timescaledb') return;
+      const compressed = await sql<{ hypertable_name: string }>`
+        SELECT hypertable_name FROM timescaledb_information.hypertables
+        WHERE hypertable_schema = current_schema() AND compression_enabled
+      `.execute(db);
+      for (const { hypertable_name } of compressed.rows) {
+        if (COMPRESSED.some((entry) => entry.table === hypertable_name))
+          await enableCompression(db, hypertable_name);
+      }
+      // Only the old default goes; a retention someone set on purpose stays.
+      await sql`
+        SELECT delete_job(job_id) FROM timescaledb_information.jobs
+        WHERE proc_name = 'policy_retention' AND hypertable_schema = current_schema()
+          AND hypertable_name = 'ticks' AND (config->>'drop_after')::interval = ${OLD_DEFAULT_TICK_RETENTION}::interval
+      `.execute(db);
+    },
+    async down() {
+      // Compression settings and a dropped default are not restored: neither loses data.
+    },
+  };
+}
+
 /** The migrations in order; their names never change once released. */
 export function buildMigrations(
   flavour: Flavour,
@@ -476,6 +523,7 @@ export function buildMigrations(
     '0002_time_layout': timeLayout(flavour, policies),
     '0003_feature_values_float8': featureValuesAsFloat8Array(flavour),
     '0004_drop_redundant_time_btrees': dropRedundantTimeBtrees(flavour),
+    '0005_compression_keys_no_default_retention': compressionKeysAndNoDefaultRetention(flavour),
   };
 }
 

@@ -19,6 +19,7 @@ import { migrateToLatest } from '../../timescale/migrate.ts';
 import { AlertActor } from '../alerts/actor.ts';
 import { DeadLetterRateMonitor } from '../alerts/dead-letter-rate.ts';
 import { FeatureActor } from '../feature/actor.ts';
+import { parseDuration } from '../feature/bars.ts';
 import { getFeatureSet } from '../feature/feature-set.ts';
 import { SharedFeatureActors } from '../feature/shared.ts';
 import { InferenceActor } from '../inference/actor.ts';
@@ -80,7 +81,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let migrated = false;
   if (DATABASE_ACTORS.some(runs)) {
     db = createDatabase(options.databaseUrl, { applicationName: `sluice-run-${config.name}` });
-    await migrateToLatest(db, logger);
+    // The configured bar interval sizes the TimescaleDB chunks of bars, features and what follows them.
+    await migrateToLatest(db, logger, { barIntervalMs: parseDuration(config.barInterval, 'barInterval') });
     migrated = true;
   }
   // Live: a message stamped too far ahead of this process's clock is dead-lettered (streams/admission.ts).

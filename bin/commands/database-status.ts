@@ -1,6 +1,8 @@
 // The database half of `sluice status`, and `sluice migrate`.
 import type { Command } from 'commander';
+import { parseDuration } from '../../actors/feature/bars.ts';
 import { readEnvironment } from '../../core/config.ts';
+import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { createDatabase } from '../../timescale/database.ts';
 import {
@@ -9,6 +11,8 @@ import {
   migrateToLatest,
   PRELOAD_HOWTO,
 } from '../../timescale/migrate.ts';
+import { RETAINED_TABLES } from '../../timescale/migrations.ts';
+import { parseRetention, type RetentionSettings } from '../../timescale/policies.ts';
 import { databaseUrl, reachDatabase, redactUrl } from '../services.ts';
 
 export interface DatabaseStatusReport {
@@ -80,19 +84,50 @@ export async function collectDatabaseStatus(url: string): Promise<DatabaseStatus
   return report;
 }
 
+function retentionOption(text: string): RetentionSettings {
+  try {
+    return parseRetention(text);
+  } catch (error) {
+    throw new ConfigError(
+      '--retention',
+      (error as Error).message,
+      'Use e.g. --retention "ticks=90 days,bars=off"',
+    );
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('migrate')
     .description(
       'bring the database to the latest schema (TimescaleDB when available, plain PostgreSQL otherwise)',
     )
+    .option(
+      '--bar-interval <interval>',
+      'bar interval this database will hold (1m, 1h, 1d): sizes TimescaleDB chunks to about 1,000 bars a symbol (default: from the bars stored)',
+    )
+    .option(
+      '--retention <list>',
+      `TimescaleDB retention by event time, e.g. "ticks=90 days,bars=off" (tables: ${RETAINED_TABLES.join(', ')}; default off: it would also drop history loaded for backtests)`,
+    )
     .option('--json', 'print the result as JSON')
-    .action(async (options: { json?: boolean }) => {
+    .action(async (options: { json?: boolean; barInterval?: string; retention?: string }) => {
+      const barIntervalMs =
+        options.barInterval === undefined ? undefined : parseDuration(options.barInterval, '--bar-interval');
+      const retention = options.retention === undefined ? undefined : retentionOption(options.retention);
       const url = databaseUrl(readEnvironment());
       await reachDatabase(url);
       const db = createDatabase(url);
       try {
-        const result = await migrateToLatest(db, createLogger({ actor: 'migrate' }));
+        const result = await migrateToLatest(db, createLogger({ actor: 'migrate' }), {
+          ...(barIntervalMs !== undefined ? { barIntervalMs } : {}),
+          ...(retention ? { retention } : {}),
+        });
+        if (retention && result.flavour !== 'timescaledb') {
+          console.error(
+            'sluice migrate: --retention needs TimescaleDB; this database is plain PostgreSQL, nothing set',
+          );
+        }
         if (options.json) console.log(JSON.stringify(result));
         else {
           console.log(

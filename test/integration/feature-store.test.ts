@@ -11,7 +11,7 @@ import { DEFAULT_FEATURE_SET, type FeatureSet } from '../../actors/feature/featu
 import { bundledSampleDatasets, readDatasetFile } from '../../simulations/sources/datasets.ts';
 import { createDatabase, type Database, toTimestamp } from '../../timescale/database.ts';
 import { readFeatureRows, registerFeatureSet } from '../../timescale/feature-store.ts';
-import { migrateToLatest } from '../../timescale/migrate.ts';
+import { migrateToLatest, probeTimescale } from '../../timescale/migrate.ts';
 import {
   buildMigrations,
   type Flavour,
@@ -109,11 +109,10 @@ describe('migration 0003 on rows stored as jsonb', () => {
   });
 
   it('turns jsonb values into float8[] by the names of their version, keeping nulls, and writers follow the stored order', async () => {
-    const available = await sql<{ n: number }>`
-      SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'timescaledb'
-    `.execute(db);
+    // Installed but not preloaded, CREATE EXTENSION would end the connection (FATAL).
+    const probe = await probeTimescale(db);
     let flavour: Flavour = 'postgresql';
-    if ((available.rows[0]?.n ?? 0) > 0) {
+    if (probe.available && probe.preloaded) {
       await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(db);
       flavour = 'timescaledb';
     }
@@ -144,7 +143,11 @@ describe('migration 0003 on rows stored as jsonb', () => {
     }
 
     const result = await migrateToLatest(db);
-    assert.deepEqual(result.applied, ['0003_feature_values_float8', '0004_drop_redundant_time_btrees']);
+    assert.deepEqual(result.applied, [
+      '0003_feature_values_float8',
+      '0004_drop_redundant_time_btrees',
+      '0005_compression_keys_no_default_retention',
+    ]);
     const sets = await db.selectFrom('feature_sets').select(['version', 'name', 'column_names']).execute();
     assert.deepEqual(sets, [{ version: 'v-legacy', name: 'legacy', column_names: ['alpha', 'mid', 'zeta'] }]);
     const stored = await readFeatureRows(db, { symbol: 'OLD' });

@@ -20,6 +20,7 @@ import {
 } from '../../timescale/database.ts';
 import { databaseStatus, migrateToLatest, preloadedLibraries } from '../../timescale/migrate.ts';
 import { runCli } from '../support/cli.ts';
+import { sampleBars } from '../support/feature-actors.ts';
 import { canStartPostgres, postgresForTests, startPostgres } from '../support/postgres.ts';
 
 const T0 = Date.UTC(2024, 0, 2, 14, 30, 0);
@@ -74,6 +75,7 @@ describe('timescale/ on a real PostgreSQL', () => {
       '0002_time_layout',
       '0003_feature_values_float8',
       '0004_drop_redundant_time_btrees',
+      '0005_compression_keys_no_default_retention',
     ]);
     const second = await migrateToLatest(db);
     assert.deepEqual(second.applied, []);
@@ -101,6 +103,7 @@ describe('timescale/ on a real PostgreSQL', () => {
         '0002_time_layout',
         '0003_feature_values_float8',
         '0004_drop_redundant_time_btrees',
+        '0005_compression_keys_no_default_retention',
       ],
     );
   });
@@ -301,9 +304,11 @@ describe('timescale/ on a real PostgreSQL', () => {
       SELECT proc_name, hypertable_name FROM timescaledb_information.jobs WHERE proc_name LIKE 'policy_%'
     `.execute(db);
     const procs = new Set(jobs.rows.map((r) => r.proc_name));
-    for (const proc of ['policy_refresh_continuous_aggregate', 'policy_compression', 'policy_retention']) {
+    for (const proc of ['policy_refresh_continuous_aggregate', 'policy_compression']) {
       assert.ok(procs.has(proc), `${proc} job is missing`);
     }
+    // No retention unless asked for: by event time it would drop history loaded for backtests.
+    assert.equal(procs.has('policy_retention'), false, 'no retention policy by default');
     // 0003 turned compression off to change features."values" to float8[], and on again.
     const features = await sql<{ compression_enabled: boolean }>`
       SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'features'
@@ -313,6 +318,122 @@ describe('timescale/ on a real PostgreSQL', () => {
       jobs.rows.some((r) => r.proc_name === 'policy_compression' && r.hypertable_name === 'features'),
       'features has its compression policy',
     );
+  });
+
+  test('TimescaleDB path: compression segmentby and orderby cover each unique key', async (t) => {
+    if (!timescaleUsable) {
+      t.skip('the timescaledb extension is not installed and preloaded on this PostgreSQL server');
+      return;
+    }
+    const settings = await sql<{ hypertable_name: string; attname: string }>`
+      SELECT hypertable_name, attname FROM timescaledb_information.compression_settings
+      WHERE hypertable_schema = current_schema()
+    `.execute(db);
+    const keys = await sql<{ table_name: string; column_name: string }>`
+      SELECT c.relname AS table_name, a.attname AS column_name
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
+      WHERE i.indisprimary AND c.relname IN ('ticks', 'bars', 'features')
+        AND c.relnamespace = current_schema()::regnamespace
+    `.execute(db);
+    for (const table of ['ticks', 'bars', 'features']) {
+      const covered = new Set(settings.rows.filter((r) => r.hypertable_name === table).map((r) => r.attname));
+      for (const key of keys.rows.filter((r) => r.table_name === table)) {
+        assert.ok(
+          covered.has(key.column_name),
+          `${table}: key column ${key.column_name} is not in segmentby/orderby`,
+        );
+      }
+    }
+  });
+
+  test('TimescaleDB path: chunks sized from the bar interval, given or measured from the bars stored', async (t) => {
+    if (!timescaleUsable) {
+      t.skip('the timescaledb extension is not installed and preloaded on this PostgreSQL server');
+      return;
+    }
+    const chunkDays = async (table: string) => {
+      const result = await sql<{ days: number }>`
+        SELECT extract(epoch FROM time_interval)::float8 / 86400 AS days FROM timescaledb_information.dimensions
+        WHERE hypertable_schema = current_schema() AND hypertable_name = ${table}
+      `.execute(db);
+      return result.rows[0]?.days;
+    };
+    // Measured: a few daily bars stored, nothing configured.
+    await sql`TRUNCATE bars`.execute(db); // drops the chunks too
+    await db
+      .insertInto('bars')
+      .values(
+        Array.from({ length: 10 }, (_, day) => ({
+          id: `chunks:bar:1d:XOM:${day}`,
+          symbol: 'XOM',
+          interval: '1d',
+          ts: toTimestamp(Date.UTC(2013, 0, 2 + day)),
+          ts_init: toTimestamp(Date.UTC(2013, 0, 2 + day)),
+          open: 1,
+          high: 1,
+          low: 1,
+          close: 1,
+          volume: 1,
+        })),
+      )
+      .execute();
+    await migrateToLatest(db);
+    for (const table of ['bars', 'features', 'signals', 'equity'])
+      assert.equal(await chunkDays(table), 1_000, table);
+    assert.equal(await chunkDays('ticks'), 1);
+    // Given: one-minute bars are 1,440 a day, so a day per chunk.
+    await migrateToLatest(db, undefined, { barIntervalMs: 60_000 });
+    assert.equal(await chunkDays('bars'), 1);
+    await migrateToLatest(db, undefined, { barIntervalMs: 86_400_000 });
+
+    // Five years of the sample's daily bars of ten symbols now take two or three chunks, not 262.
+    await sql`TRUNCATE bars`.execute(db); // drops the chunks too
+    const bars = await sampleBars();
+    for (let start = 0; start < bars.length; start += 2_000) {
+      await db
+        .insertInto('bars')
+        .values(
+          bars.slice(start, start + 2_000).map((bar) => ({
+            id: bar.id,
+            symbol: bar.symbol,
+            interval: bar.interval,
+            ts: toTimestamp(bar.ts_event),
+            ts_init: toTimestamp(bar.ts_init),
+            open: bar.open,
+            high: bar.high,
+            low: bar.low,
+            close: bar.close,
+            volume: bar.volume,
+          })),
+        )
+        .execute();
+    }
+    const chunks = await sql<{ n: number }>`SELECT count(*)::int AS n FROM show_chunks('bars')`.execute(db);
+    assert.ok((chunks.rows[0]?.n ?? 0) <= 3, `${chunks.rows[0]?.n} chunks`);
+    await sql`TRUNCATE bars`.execute(db); // drops the chunks too
+  });
+
+  test('TimescaleDB path: retention is off by default and set per table on request', async (t) => {
+    if (!timescaleUsable) {
+      t.skip('the timescaledb extension is not installed and preloaded on this PostgreSQL server');
+      return;
+    }
+    const retention = async () => {
+      const jobs = await sql<{ hypertable_name: string; drop_after: string }>`
+        SELECT hypertable_name, config->>'drop_after' AS drop_after FROM timescaledb_information.jobs
+        WHERE proc_name = 'policy_retention' AND hypertable_schema = current_schema() ORDER BY 1
+      `.execute(db);
+      return jobs.rows.map((row) => `${row.hypertable_name} ${row.drop_after}`);
+    };
+    assert.deepEqual(await retention(), []);
+    await migrateToLatest(db, undefined, { retention: { ticks: '90 days' } });
+    assert.deepEqual(await retention(), ['ticks 90 days']);
+    // Migrating again without asking keeps it; asking for none removes it.
+    await migrateToLatest(db);
+    assert.deepEqual(await retention(), ['ticks 90 days']);
+    await migrateToLatest(db, undefined, { retention: { ticks: null } });
+    assert.deepEqual(await retention(), []);
   });
 });
 
