@@ -5,11 +5,20 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Kysely } from 'kysely';
 import { dateMillis } from '../core/config-file.ts';
 import { ConfigError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Database } from '../timescale/database.ts';
 import type { BacktestConfig } from './backtest-config.ts';
 import { bundledSampleDatasets, type Dataset, sharedDatasets } from './sources/datasets.ts';
-import { fileSource, type MarketEvent, type ReplayStats, type ReplayWindow } from './sources/replay.ts';
+import {
+  fileSource,
+  type MarketEvent,
+  type ReplayStats,
+  type ReplayWindow,
+  timescaleSource,
+} from './sources/replay.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const bundledSampleDir = join(repoRoot, 'simulations', 'data', 'sample');
@@ -82,4 +91,27 @@ export function configFileSource(
 ): { datasets: Dataset[]; events: AsyncIterable<MarketEvent> } {
   const datasets = selectDatasets(dataDir, config.data.datasets, config.data.symbols, symbolsField);
   return { datasets, events: fileSource(datasets, backtestWindow(config), stats) };
+}
+
+/** What the database source replays, for the CLI's help and its warning. */
+export const TIMESCALE_SOURCE_SCOPE =
+  'stored bars and trade ticks only: news and sentiment are not stored in the database';
+
+/**
+ * The config's window read from the database (bars and ticks the feature actor stored). A config that
+ * runs the news actor gets a warning: it will get no news from this source, so its results differ from
+ * --source file or jetstream, which replay news.
+ */
+export function configTimescaleSource(
+  config: BacktestConfig,
+  db: Kysely<Database>,
+  logger?: Logger,
+): AsyncIterable<MarketEvent> {
+  if (config.news) {
+    logger?.warn(
+      { source: 'timescale', news: config.news },
+      `--source timescale replays ${TIMESCALE_SOURCE_SCOPE}; this config's news actor gets none (use --source file or jetstream to include news)`,
+    );
+  }
+  return timescaleSource(db, backtestWindow(config));
 }

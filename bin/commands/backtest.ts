@@ -16,9 +16,15 @@ import {
   checkModelPrices,
   readBacktestConfig,
 } from '../../simulations/backtest-config.ts';
-import { backtestWindow, bundledSampleDir, configFileSource } from '../../simulations/backtest-source.ts';
+import {
+  backtestWindow,
+  bundledSampleDir,
+  configFileSource,
+  configTimescaleSource,
+  TIMESCALE_SOURCE_SCOPE,
+} from '../../simulations/backtest-source.ts';
 import { countDatasetRows } from '../../simulations/sources/datasets.ts';
-import { jetstreamSource, type MarketEvent, timescaleSource } from '../../simulations/sources/replay.ts';
+import { jetstreamSource, type MarketEvent } from '../../simulations/sources/replay.ts';
 import { createDatabase } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
 import { connectBus, reachDatabase } from '../services.ts';
@@ -110,7 +116,7 @@ export async function backtestCommand(options: BacktestCommandOptions): Promise<
       for (const dataset of file.datasets) total += await countDatasetRows(dataset);
       events = file.events;
     } else if (source === 'timescale') {
-      events = timescaleSource(db!, window);
+      events = configTimescaleSource(config, db!, logger);
     } else {
       // Stored time is when the feed published, not event time: read it all, keep the window by ts_init.
       events = jetstreamSource(bus!.jetstream, bus!.manager, window);
@@ -175,7 +181,7 @@ export function register(program: Command): void {
     .option('--from <date>', 'start date YYYY-MM-DD (overrides the config)')
     .option('--to <date>', 'end date YYYY-MM-DD, exclusive (overrides the config)')
     .option('--symbols <list>', 'comma-separated symbols (overrides the config)')
-    .option('--source <source>', 'file | timescale | jetstream', 'file')
+    .option('--source <source>', `file | timescale (${TIMESCALE_SOURCE_SCOPE}) | jetstream`, 'file')
     .option('--mode <mode>', 'inprocess | nats', 'inprocess')
     .option('--report-dir <dir>', 'where the HTML report goes', join(repoRoot, 'reports'))
     .option('--data-dir <dir>', 'shared data folder for file sources', join(repoRoot, '..', 'shared', 'data'))

@@ -204,18 +204,17 @@ describe('replay backtests through the live actors', () => {
   });
 
   it('sluice backtest --source timescale replays the stored bars: same ledger as --source file', async () => {
-    // News is not stored in the database; the file run reads prices only, so both replay the same bars.
+    // News is not stored in the database: the file run reads prices only, so both replay the same bars.
     const pricesOnly: BacktestConfig = {
       ...config,
       data: { ...config.data, datasets: ['sample-prices'] },
       news: false,
     };
-    const configPath = join(scratch, 'prices-only.json');
-    writeFileSync(configPath, JSON.stringify(pricesOnly));
     const stored = await storeSampleBars(database.url, pricesOnly.data.symbols ?? []);
     assert.ok(stored > 3 * 250, `stored ${stored} bars`);
-    const env = { DATABASE_URL: database.url };
-    const backtest = async (source: 'file' | 'timescale') => {
+    const backtest = async (source: 'file' | 'timescale', runConfig: BacktestConfig) => {
+      const configPath = join(scratch, `${source}-news-${runConfig.news}.json`);
+      writeFileSync(configPath, JSON.stringify(runConfig));
       const result = await runCli(
         [
           'backtest',
@@ -228,23 +227,32 @@ describe('replay backtests through the live actors', () => {
           scratch,
           '--no-progress',
         ],
-        env,
+        { DATABASE_URL: database.url },
       );
       assert.equal(result.code, 0, `--source ${source}: ${result.stderr}`);
-      return JSON.parse(result.stdout) as {
+      const summary = JSON.parse(result.stdout) as {
         runId: string;
         events: number;
         fills: number;
         ledgerHash: string;
       };
+      return { ...summary, stderr: result.stderr };
     };
-    const fromFile = await backtest('file');
-    const fromDatabase = await backtest('timescale');
+    const fromFile = await backtest('file', pricesOnly);
+    const fromDatabase = await backtest('timescale', pricesOnly);
     assert.ok(fromFile.fills > 0, `fills ${fromFile.fills}`);
     assert.equal(fromDatabase.events, fromFile.events);
     assert.equal(fromDatabase.ledgerHash, fromFile.ledgerHash);
     const runs = await recordedRuns(database.url);
     assert.ok(runs.includes(fromFile.runId) && runs.includes(fromDatabase.runId));
+
+    // A config that runs the news actor is told that this source has no news for it.
+    const withNews = await backtest('timescale', { ...pricesOnly, news: true });
+    assert.match(
+      withNews.stderr,
+      /--source timescale replays stored bars and trade ticks only: news and sentiment are not stored/,
+    );
+    assert.equal(withNews.ledgerHash, fromFile.ledgerHash);
   });
 
   it('stops with a message naming the field for a bad config', async () => {
