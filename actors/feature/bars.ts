@@ -6,12 +6,16 @@
 // - invalid: non-finite or negative time, price <= 0 or non-finite, negative or non-finite size,
 //   crossed quote (bid > ask) -> rejected.
 // - late: the tick belongs to a bucket that is already closed -> rejected (closed bars never change).
-// - duplicate: a trade whose trade_id was already seen in the open bar -> rejected.
+// - duplicate: a trade whose trade_id (or, without one, whose event id) was already seen in the open
+//   bar -> rejected, whether or not the stream dropped it (a publish without Nats-Msg-Id is not
+//   deduplicated there). A trade of a closed bar is `late` anyway, so the open bar's ids suffice;
+//   memory is bounded: at least the bar's last `tradeIdMemory` ids are remembered.
 // - inside the open bucket, ticks may arrive out of order: high/low/volume take every tick, open
 //   is the earliest-stamped price and close the latest-stamped (first arrival wins ties).
 
 import { ConfigError } from '../../core/errors.ts';
 import type { Bar, QuoteTick, TradeTick } from '../../schemas/messages.ts';
+import { RecentIds } from '../risk/recent-ids.ts';
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
@@ -31,27 +35,37 @@ export function parseDuration(text: string, field: string): number {
 
 export type TickOutcome = 'accepted' | 'invalid' | 'late' | 'duplicate';
 
+/** Trade ids remembered per open bar by default: a repeat this many trades later is still caught. */
+export const TRADE_ID_MEMORY = 10_000;
+
 /**
- * The trade ids of the open bar. Venues number trades in increasing order, so an id above every id
- * seen (by length, then character order: a strict order on all strings) cannot repeat one and needs
- * no lookup; a set is built only when an id at or below the highest comes. Hashing every id into a
+ * The trade ids of the open bar, the last `capacity` of them at least. Venues number trades in
+ * increasing order, so an id above every id seen (by length, then character order: a strict order
+ * on all strings) cannot repeat one and needs no lookup; the ids are only stored in a ring, and a
+ * hashed lookup is built from it when an id at or below the highest comes. Hashing every id into a
  * set that is rebuilt for each bar cost more than the rest of the bar arithmetic.
  */
 class TradeIds {
-  /** The first `count` entries are the open bar's. */
-  private readonly ids: string[] = [];
+  /** The open bar's last ids: entry `i % capacity` is its i-th. */
+  private readonly ring: string[] = [];
   private count = 0;
   private highest: string | undefined;
-  private lookup: Set<string> | undefined;
+  private lookup: RecentIds | undefined;
+
+  constructor(private readonly capacity: number) {}
 
   has(id: string): boolean {
     if (this.highest === undefined || above(id, this.highest)) return false;
-    this.lookup ??= new Set(this.ids.slice(0, this.count));
+    if (!this.lookup) {
+      this.lookup = new RecentIds(this.capacity);
+      for (let i = Math.max(0, this.count - this.capacity); i < this.count; i++)
+        this.lookup.add(this.ring[i % this.capacity]!);
+    }
     return this.lookup.has(id);
   }
 
   add(id: string): void {
-    this.ids[this.count++] = id;
+    this.ring[this.count++ % this.capacity] = id;
     this.lookup?.add(id);
     if (this.highest === undefined || above(id, this.highest)) this.highest = id;
   }
@@ -80,26 +94,32 @@ export class BarAggregator {
   private volume = 0;
   private openTs = 0;
   private closeTs = 0;
-  private readonly tradeIds = new TradeIds();
+  /** Ids of the open bar's trades: their trade_id, or their event id for those without one. */
+  private readonly tradeIds: TradeIds;
+  private readonly eventIds: TradeIds;
   /** The bar closed by the last tick, if it closed one (read it right after onTrade/onQuote). */
   lastClosed: Bar | null = null;
 
   constructor(
     readonly symbol: string,
     readonly interval: string,
+    tradeIdMemory = TRADE_ID_MEMORY,
   ) {
     this.intervalMs = parseDuration(interval, 'interval');
+    this.tradeIds = new TradeIds(tradeIdMemory);
+    this.eventIds = new TradeIds(tradeIdMemory);
   }
 
   onTrade(tick: TradeTick): TickOutcome {
     if (!(tick.size >= 0)) return this.reject();
-    const tradeId = tick.trade_id;
+    // The same trade under two event ids (a feed re-sending it) shares its trade_id; one without a
+    // trade_id is known by its deterministic event id.
+    const ids = tick.trade_id !== undefined ? this.tradeIds : this.eventIds;
+    const id = tick.trade_id ?? tick.id;
     // Only a trade of the open bar can repeat one already counted (a later bucket starts afresh).
-    if (tradeId !== undefined && this.tradeIds.has(tradeId)) {
-      if (this.start === this.bucketOf(tick.ts_event)) return this.reject('duplicate');
-    }
+    if (ids.has(id) && this.start === this.bucketOf(tick.ts_event)) return this.reject('duplicate');
     const outcome = this.add(tick.ts_event, tick.ts_init, tick.price, tick.size);
-    if (outcome === 'accepted' && tradeId !== undefined) this.tradeIds.add(tradeId);
+    if (outcome === 'accepted') ids.add(id);
     return outcome;
   }
 
@@ -173,6 +193,7 @@ export class BarAggregator {
     this.closedUntil = end;
     this.start = Number.NaN;
     this.tradeIds.clear();
+    this.eventIds.clear();
     return bar;
   }
 }

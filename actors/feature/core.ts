@@ -1,13 +1,14 @@
 // The FeatureActor's synchronous core: bars in, feature rows out, O(1) per event, no I/O, no clock.
 // Everything runs on EVENT time, so a replay produces the same rows as the live run.
 //
-// Input policy (never a throw; every rejection is counted in `counters`):
+// Input policy (never a throw; every rejection is counted in `counters`, and by symbol and reason in
+// `rejections()`; `lastRejection` tells the caller whether the event it just gave was rejected):
 // - bar invalid (non-finite field, price <= 0, low > high, open/close outside [low, high],
 //   volume < 0) -> rejected, `rejected_invalid`. No repair: a repaired price would be invented.
 // - bar with ts_event equal to the symbol's last bar -> rejected, `rejected_duplicate` (first wins);
 //   earlier than it -> rejected, `rejected_out_of_order`. Rows already emitted never change.
 // - ticks: see bars.ts; invalid -> `rejected_invalid`, late -> `rejected_out_of_order`,
-//   repeated trade_id -> `rejected_duplicate`.
+//   repeated trade (by trade_id, else event id) in the open bar -> `rejected_duplicate`.
 // - news/sentiment with a bad timestamp, or a score outside [-1, 1] -> `rejected_invalid`.
 //
 // Point in time: a row for a bar closing at t uses only bars with ts_event <= t and news stamped
@@ -30,6 +31,22 @@ export interface FeatureRow {
   /** By column name; null while that indicator warms up. */
   readonly values: Record<string, number | null>;
 }
+
+/** Why the core rejected an event: the `rejected_*` counter it went to. */
+export type RejectionReason = 'invalid' | 'out_of_order' | 'duplicate';
+
+/** Rejections of one symbol for one reason since the core started. */
+export interface FeatureRejections {
+  readonly symbol: string;
+  readonly reason: RejectionReason;
+  readonly count: number;
+}
+
+const REJECTION_COUNTER = {
+  invalid: 'rejected_invalid',
+  out_of_order: 'rejected_out_of_order',
+  duplicate: 'rejected_duplicate',
+} as const satisfies Record<RejectionReason, keyof FeatureCounters>;
 
 export interface FeatureCounters {
   bars: number;
@@ -119,6 +136,10 @@ export class FeatureCore {
   readonly set: FeatureSet;
   readonly barInterval: string;
   readonly counters: FeatureCounters = emptyFeatureCounters();
+  /** Why the event last given to the core was rejected; null when it was accepted. */
+  lastRejection: RejectionReason | null = null;
+  /** Symbol → reason → rejections; apart from the symbols' state so rejected input allocates none. */
+  private readonly rejected = new Map<string, Map<RejectionReason, number>>();
   /** Latest ts_event of any accepted bar or tick: what the lifecycle's staleness is measured from. */
   lastDataTs = Number.NEGATIVE_INFINITY;
   private readonly symbols = new Map<string, SymbolState>();
@@ -137,16 +158,11 @@ export class FeatureCore {
 
   /** A ready-made (or aggregated) bar: its feature row, or null when the bar was rejected. */
   onBar(bar: Bar): FeatureRow | null {
-    if (!isValidBar(bar)) {
-      this.counters.rejected_invalid++;
-      return null;
-    }
+    this.lastRejection = null;
+    if (!isValidBar(bar)) return this.reject(bar.symbol, 'invalid');
     const state = this.state(bar.symbol);
-    if (bar.ts_event <= state.lastTs) {
-      if (bar.ts_event === state.lastTs) this.counters.rejected_duplicate++;
-      else this.counters.rejected_out_of_order++;
-      return null;
-    }
+    if (bar.ts_event <= state.lastTs)
+      return this.reject(bar.symbol, bar.ts_event === state.lastTs ? 'duplicate' : 'out_of_order');
     this.counters.bars++;
     state.lastTs = bar.ts_event;
     if (bar.ts_event > this.lastDataTs) this.lastDataTs = bar.ts_event;
@@ -181,19 +197,29 @@ export class FeatureCore {
   }
 
   onNews(item: NewsItem): void {
+    this.lastRejection = null;
     if (this.acceptNews(item.symbol, { ts: item.ts_event, score: Number.NaN, weight: 1 }))
       this.counters.news++;
   }
 
   /** Sentiment is averaged with weight confidence x 2^(-age / half-life). */
   onSentiment(score: SentimentScore): void {
+    this.lastRejection = null;
     const valid = score.score >= -1 && score.score <= 1 && score.confidence >= 0 && score.confidence <= 1;
     if (!valid) {
-      this.counters.rejected_invalid++;
+      this.reject(score.symbol, 'invalid');
       return;
     }
     const event = { ts: score.ts_event, score: score.score, weight: score.confidence };
     if (this.acceptNews(score.symbol, event)) this.counters.sentiment++;
+  }
+
+  /** Every (symbol, reason) with at least one rejection, and how many. */
+  rejections(): FeatureRejections[] {
+    const all: FeatureRejections[] = [];
+    for (const [symbol, reasons] of this.rejected)
+      for (const [reason, count] of reasons) all.push({ symbol, reason, count });
+    return all;
   }
 
   /** The bar the symbol's last tick closed (for storing aggregated bars). */
@@ -226,21 +252,30 @@ export class FeatureCore {
   }
 
   private afterTick(aggregator: BarAggregator, outcome: TickOutcome, ts: number): FeatureRow | null {
-    if (outcome !== 'accepted') {
-      if (outcome === 'invalid') this.counters.rejected_invalid++;
-      else if (outcome === 'late') this.counters.rejected_out_of_order++;
-      else this.counters.rejected_duplicate++;
-      return null;
-    }
+    this.lastRejection = null;
+    if (outcome !== 'accepted')
+      return this.reject(aggregator.symbol, outcome === 'late' ? 'out_of_order' : outcome);
     this.counters.ticks++;
     if (ts > this.lastDataTs) this.lastDataTs = ts;
     const closed = aggregator.lastClosed;
     return closed ? this.onBar(closed) : null;
   }
 
+  private reject(symbol: string, reason: RejectionReason): null {
+    this.counters[REJECTION_COUNTER[reason]]++;
+    this.lastRejection = reason;
+    let reasons = this.rejected.get(symbol);
+    if (!reasons) {
+      reasons = new Map();
+      this.rejected.set(symbol, reasons);
+    }
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    return null;
+  }
+
   private acceptNews(symbol: string, event: NewsEvent): boolean {
     if (!(Number.isFinite(event.ts) && event.ts >= 0)) {
-      this.counters.rejected_invalid++;
+      this.reject(symbol, 'invalid');
       return false;
     }
     const state = this.state(symbol);

@@ -199,6 +199,80 @@ test('a repeated trade id is a duplicate within its bar, in any order and of any
   );
 });
 
+test('a trade without trade_id repeated (no Nats-Msg-Id upstream) counts once, by its event id; one re-sent under a new event id, by its trade_id', () => {
+  const core = new FeatureCore({ set: DEFAULT_FEATURE_SET, barInterval: '1s' });
+  const plain = trade(1_100, 10, 2);
+  const tagged = trade(1_200, 11, 3, 'x7');
+  replay(core, [
+    { trade: plain },
+    { trade: { ...plain } }, // the same message again
+    { trade: tagged },
+    { trade: { ...tagged, id: 'resent:x7' } }, // the venue's trade again under another event id
+    { trade: trade(1_300, 12, 4) },
+  ]);
+  assert.equal(core.lastRejection, null);
+  const closed = core.onTrade(trade(2_000, 13, 1));
+  assert.equal(core.lastAggregatedBar('BTC')?.volume, 2 + 3 + 4);
+  assert.equal(closed?.ts_event, 2_000);
+  assert.equal(core.counters.rejected_duplicate, 2);
+  assert.deepEqual(core.rejections(), [{ symbol: 'BTC', reason: 'duplicate', count: 2 }]);
+});
+
+test('trade ids: bounded memory, a repeat within the last tradeIdMemory trades of the bar is always caught', () => {
+  // Ids from a small alphabet, with and without trade_id, against a list of the bar's accepted ids:
+  // never seen in the bar -> accepted; seen among its last `memory` -> duplicate; older -> either
+  // (RecentIds keeps up to twice the memory).
+  const memory = 4;
+  const tick = fc.record({ id: fc.stringMatching(/^[0-9a]{1,2}$/), tagged: fc.boolean() });
+  const bars = fc.array(fc.array(tick, { maxLength: 60 }), { minLength: 1, maxLength: 3 });
+  fc.assert(
+    fc.property(bars, (ticksPerBar) => {
+      const aggregator = new BarAggregator('BTCUSDT', '1s', memory);
+      ticksPerBar.forEach((ticks, bar) => {
+        const accepted: string[] = [];
+        ticks.forEach(({ id, tagged }, index) => {
+          const ts = bar * 1_000 + index;
+          const key = `${tagged}:${id}`;
+          const tick = { ...trade(ts, 10, 1, tagged ? id : undefined), symbol: 'BTCUSDT', id };
+          const outcome = aggregator.onTrade(tick);
+          const at = accepted.lastIndexOf(key);
+          if (at < 0) assert.equal(outcome, 'accepted', `bar ${bar}: ${key} is new`);
+          else if (at >= accepted.length - memory)
+            assert.equal(outcome, 'duplicate', `bar ${bar}: ${key} among the last ${memory}`);
+          if (outcome === 'accepted') accepted.push(key);
+        });
+      });
+    }),
+  );
+});
+
+test('rejections by symbol and reason; lastRejection says whether the event just given was rejected', () => {
+  const core = new FeatureCore({ set: DEFAULT_FEATURE_SET });
+  const [first, second] = aapl;
+  core.onBar(second!);
+  assert.equal(core.lastRejection, null);
+  core.onBar(first!);
+  assert.equal(core.lastRejection, 'out_of_order');
+  core.onBar({ ...second!, id: 'again' });
+  assert.equal(core.lastRejection, 'duplicate');
+  core.onBar({ ...second!, symbol: 'MSFT', low: second!.high + 1 });
+  assert.equal(core.lastRejection, 'invalid');
+  core.onNews(news('MSFT', Number.NaN, 1));
+  core.onNews(news('MSFT', second!.ts_event, 2));
+  assert.equal(core.lastRejection, null);
+  core.onBar(first!);
+  assert.deepEqual(
+    core.rejections().sort((a, b) => `${a.symbol}${a.reason}`.localeCompare(`${b.symbol}${b.reason}`)),
+    [
+      { symbol: 'AAPL', reason: 'duplicate', count: 1 },
+      { symbol: 'AAPL', reason: 'out_of_order', count: 2 },
+      { symbol: 'MSFT', reason: 'invalid', count: 2 },
+    ],
+  );
+  const { rejected_invalid, rejected_out_of_order, rejected_duplicate } = core.counters;
+  assert.deepEqual([rejected_invalid, rejected_out_of_order, rejected_duplicate], [2, 2, 1]);
+});
+
 test('news count (trailing window) and decayed sentiment average follow their definitions', () => {
   const set = defineFeatureSet({
     ...DEFAULT_FEATURE_SET,
