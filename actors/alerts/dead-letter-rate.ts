@@ -5,76 +5,51 @@
 // `windowMs`, then at most one more per window while the burst lasts.
 //
 // Time is the letters' event time (ts_event: when the bad message reached Sluice), so a replay of
-// the stream raises the same alerts, with the same ids, as the live run did. Memory is the last
-// `threshold` timestamps.
+// the stream raises the same alerts, with the same ids, as the live run did (rate-threshold.ts).
 import type { Logger } from '../../core/logger.ts';
 import type { Alert, DeadLetter } from '../../schemas/messages.ts';
 import type { ActorBus, Subscription } from '../../streams/bus.ts';
+import { type RateAlertOptions, RateThreshold } from './rate-threshold.ts';
 import type { AlertSeverity } from './sinks.ts';
 
-export interface DeadLetterRateOptions {
-  /** Letters within windowMs that raise the alert; default 100. */
-  threshold?: number;
-  /** Default 60 s. */
-  windowMs?: number;
-  /** Default `warning`. */
-  severity?: AlertSeverity;
-}
+export type DeadLetterRateOptions = RateAlertOptions;
 
 export const DEAD_LETTER_RATE_CODE = 'dead_letter_rate';
 
 /** The synchronous core: letters in, an alert out when the rate crosses the threshold. */
 export class DeadLetterRate {
-  readonly threshold: number;
-  readonly windowMs: number;
   readonly severity: AlertSeverity;
-  /** Ring of the last `threshold` letters' times. */
-  private readonly times: number[] = [];
-  private next = 0;
-  private latest = Number.NEGATIVE_INFINITY;
-  private quietUntil = Number.NEGATIVE_INFINITY;
+  private readonly rate: RateThreshold;
   readonly counts = { letters: 0, alerts: 0 };
 
   constructor(options: DeadLetterRateOptions = {}) {
-    this.threshold = options.threshold ?? 100;
-    this.windowMs = options.windowMs ?? 60_000;
+    this.rate = new RateThreshold(options);
     this.severity = options.severity ?? 'warning';
-    if (!(Number.isInteger(this.threshold) && this.threshold >= 1))
-      throw new RangeError(`threshold must be a positive integer, got ${this.threshold}`);
-    if (!(this.windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${this.windowMs}`);
   }
 
   observe(letter: DeadLetter): Alert | undefined {
     this.counts.letters++;
-    const ts = letter.ts_event;
-    if (this.times.length < this.threshold) this.times.push(ts);
-    else this.times[this.next] = ts;
-    this.next = (this.next + 1) % this.threshold;
-    if (ts > this.latest) this.latest = ts;
-    if (this.times.length < this.threshold || this.latest < this.quietUntil) return undefined;
-    // Letters of different consumers interleave slightly out of event order: the window is measured
-    // from the oldest of the last `threshold` letters to the latest time seen.
-    const oldest = Math.min(...this.times);
-    if (this.latest - oldest >= this.windowMs) return undefined;
-    this.quietUntil = this.latest + this.windowMs;
+    const span = this.rate.observe(letter.ts_event);
+    if (span === undefined) return undefined;
+    const { threshold, windowMs } = this.rate;
     this.counts.alerts++;
     return {
       schema: 'alert.v1',
       id: `${letter.id}:alert:${DEAD_LETTER_RATE_CODE}`,
-      ts_event: ts,
+      ts_event: letter.ts_event,
       ts_init: letter.ts_init,
       severity: this.severity,
       code: DEAD_LETTER_RATE_CODE,
       message: (
-        `${this.threshold} messages dead-lettered within ${this.latest - oldest} ms ` +
-        `(threshold ${this.threshold} per ${this.windowMs} ms); latest from ${letter.consumer} on ` +
+        `${threshold} messages dead-lettered within ${span} ms ` +
+        `(threshold ${threshold} per ${windowMs} ms); latest from ${letter.consumer} on ` +
         `${letter.original_subject}: ${letter.reason}`
       ).slice(0, 1_000),
       source: 'dead-letters',
       dedupe_key: DEAD_LETTER_RATE_CODE,
       labels: {
-        threshold: String(this.threshold),
-        window_ms: String(this.windowMs),
+        threshold: String(threshold),
+        window_ms: String(windowMs),
         latest_subject: letter.original_subject,
         latest_consumer: letter.consumer,
       },

@@ -1,5 +1,5 @@
-// The FeatureActor binding: market data from the bus into the FeatureCore, feature vectors out on
-// feat.<symbol> while the lifecycle is live, bars / features / trade ticks into the database in
+// The FeatureActor binding: market data from the bus into the FeatureCore, a feature vector out on
+// feat.<symbol> for every warm row, bars / features / trade ticks into the database in
 // bounded batches. One durable consumer per partition reads md.*.<partition>.> so ticks, bars, news
 // and sentiment of a symbol arrive in stream order.
 //
@@ -12,17 +12,37 @@
 // A row the database refuses for good (a value it cannot store, a constraint: see BatchWriter) is
 // not retried: the message that caused it is dead-lettered with the reason (Delivery.deadLetter) and
 // the rest of its batch is stored, so one bad message cannot stall every partition.
+//
+// What is published is a function of the input alone: a row's vector goes out when the row is warm
+// (its symbol has warmupBars bars), which depends on that symbol's messages only, in their stream
+// order. The lifecycle (warming until every symbol seen is warm, stale after event-time silence) is
+// reported, never consulted: it depends on how the partitions' consumers interleave, so gating on it
+// published different vectors from the same input from run to run and across restarts.
+//
+// Rejected input (core.lastRejection after each message) is counted by symbol and reason (metrics),
+// logged (rejection-log.ts) and, in bulk, raises a feature_rejection_rate alert (rejection-rate.ts).
 import type { Kysely } from 'kysely';
+import type { Clock } from '../../core/clock.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Bar, FeatureVector, MessageOf, TradeTick } from '../../schemas/messages.ts';
+import { partitionOf } from '../../schemas/subjects.ts';
 import type { ActorBus, Delivery, Subscription } from '../../streams/bus.ts';
 import { refreshBars1m } from '../../timescale/bars-1m.ts';
 import { BatchWriter, type BatchWriterOptions } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { featureValuesArray, registerFeatureSet } from '../../timescale/feature-store.ts';
-import { FeatureCore, type FeatureCounters, type FeatureRow } from './core.ts';
+import type { RateAlertOptions } from '../alerts/rate-threshold.ts';
+import { FeatureRejectionRate, type RejectedInput } from '../alerts/rejection-rate.ts';
+import {
+  FeatureCore,
+  type FeatureCounters,
+  type FeatureRejections,
+  type FeatureRow,
+  type RejectionReason,
+} from './core.ts';
 import type { FeatureSet } from './feature-set.ts';
 import { FeatureLifecycle, type FeatureLifecycleState } from './machine.ts';
+import { RejectionLog } from './rejection-log.ts';
 
 const MARKET_MESSAGES = ['trade_tick', 'quote_tick', 'bar', 'news_item', 'sentiment_score'] as const;
 type MarketMessage = MessageOf<(typeof MARKET_MESSAGES)[number]>;
@@ -34,8 +54,14 @@ export interface FeatureActorOptions {
   partitions: readonly number[];
   /** Bar length for ticks (ready-made bars keep theirs). */
   barInterval?: string;
-  /** Event-time silence after which the actor is stale and stops publishing. */
+  /** Event-time silence after which the actor reports itself stale. */
   staleAfterMs?: number;
+  /** `threshold` rejected messages of a partition within `windowMs` raise feature_rejection_rate. */
+  rejectionRate?: RateAlertOptions;
+  /** At most one summary line per symbol and reason this often (default 60 s; see rejection-log.ts). */
+  rejectionLogIntervalMs?: number;
+  /** Wall clock of the rejection log; without one, the rejected message's ts_init stands in. */
+  clock?: Clock;
   /** Durable consumer name prefix; instances sharing it share the work of a partition. */
   durablePrefix?: string;
   db?: Kysely<Database>;
@@ -131,10 +157,15 @@ export class FeatureActor {
   /** The delivery of the message being handled; rows it causes remember it (see refused). */
   private delivery: Delivery | undefined;
   private readonly causes = new WeakMap<object, Delivery>();
+  private readonly rejectionRate: FeatureRejectionRate;
+  private readonly rejectionLog: RejectionLog | undefined;
 
   constructor(private readonly options: FeatureActorOptions) {
     this.core = new FeatureCore({ set: options.set, barInterval: options.barInterval ?? '1m' });
     this.lifecycle = new FeatureLifecycle({ staleAfterMs: options.staleAfterMs ?? 3 * 86_400_000 });
+    this.rejectionRate = new FeatureRejectionRate(options.rejectionRate);
+    this.rejectionLog =
+      options.logger && new RejectionLog(options.logger, options.rejectionLogIntervalMs ?? 60_000);
     const db = options.db;
     if (db) {
       const shared = {
@@ -223,10 +254,16 @@ export class FeatureActor {
     };
   }
 
+  /** Rejections by symbol and reason (for /metrics). */
+  rejections(): FeatureRejections[] {
+    return this.core.rejections();
+  }
+
   /** Graceful stop: drain consumers, flush every buffer. */
   async stop(): Promise<void> {
     for (const subscription of this.subscriptions) await subscription.drain();
     await this.flush();
+    this.rejectionLog?.flush();
     this.lifecycle.stop();
   }
 
@@ -272,6 +309,34 @@ export class FeatureActor {
 
   /** Feeds the core; returns a promise only when an output must be awaited (publish, full buffer). */
   private apply(message: MarketMessage): Promise<void> | undefined {
+    const output = this.feed(message);
+    const reason = this.core.lastRejection;
+    return reason === null ? output : joinPending(output, this.rejected(message, reason));
+  }
+
+  /**
+   * Counts a rejection in its partition's alert window (also while rebuilding, so the window after a
+   * restart is the uninterrupted run's), logs it and publishes the alert it raises, if any.
+   */
+  private rejected(message: MarketMessage, reason: RejectionReason): Promise<void> | undefined {
+    const { bus } = this.options;
+    const input: RejectedInput = {
+      partition: partitionOf(message.symbol, bus.subjects.partitions),
+      symbol: message.symbol,
+      reason,
+      id: message.id,
+      schema: message.schema,
+      ts_init: message.ts_init,
+    };
+    const alert = this.rejectionRate.observe(input);
+    if (this.rebuilding) return undefined;
+    this.rejectionLog?.record(input, this.options.clock?.now() ?? message.ts_init);
+    if (!alert) return undefined;
+    this.options.logger?.warn({ code: alert.code, labels: alert.labels }, alert.message);
+    return bus.publish('alert', bus.subjects.alert(alert.severity, alert.code), alert);
+  }
+
+  private feed(message: MarketMessage): Promise<void> | undefined {
     switch (message.schema) {
       case 'bar.v1': {
         const row = this.core.onBar(message);
@@ -315,7 +380,7 @@ export class FeatureActor {
     this.lifecycle.data(row.ts_event, this.core.allWarm());
     if (this.rebuilding) return undefined;
     const featurePending = this.featureWriter?.add(this.caused({ row, tsInit }));
-    if (this.lifecycle.state !== 'live' || !row.warm) return joinPending(pending, featurePending);
+    if (!row.warm) return joinPending(pending, featurePending);
     this.published++;
     const publishing = this.options.bus.publish(
       'feature_vector',

@@ -7,7 +7,7 @@
 import type { KV } from '@nats-io/kv';
 import { OwnedWorkBus, PartitionLeases } from '../partition-leases.ts';
 import { FeatureActor, type FeatureActorOptions, type FeatureActorStatus } from './actor.ts';
-import { emptyFeatureCounters, type FeatureCounters } from './core.ts';
+import { emptyFeatureCounters, type FeatureCounters, type FeatureRejections } from './core.ts';
 import type { FeatureLifecycleState } from './machine.ts';
 
 export interface SharedFeatureActorsOptions extends Omit<FeatureActorOptions, 'partitions'> {
@@ -86,6 +86,11 @@ export class SharedFeatureActors {
         ticks: statuses.reduce((sum, status) => sum + status.buffered.ticks, 0),
       },
     };
+  }
+
+  /** Rejections by symbol and reason in the partitions owned now (each symbol is in one partition). */
+  rejections(): FeatureRejections[] {
+    return [...this.leases.partitions.values()].flatMap(({ work }) => work.rejections());
   }
 
   /** Stops every partition actor (drain, flush) and hands the leases over at once. */

@@ -22,6 +22,16 @@ export type ActorName = (typeof ACTOR_NAMES)[number];
 const Severity = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]);
 const Millis = Type.Integer({ minimum: 0 });
 
+/** A rate alert (actors/alerts/rate-threshold.ts): `threshold` events within `windowMs` raise it. */
+const RateAlertSchema = Type.Object(
+  {
+    threshold: Type.Optional(Type.Integer({ minimum: 1 })),
+    windowMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    severity: Type.Optional(Severity),
+  },
+  { additionalProperties: false },
+);
+
 const SinkSchema = Type.Object(
   {
     name: Type.String({ minLength: 1 }),
@@ -99,16 +109,13 @@ export const RunConfigSchema = Type.Object(
           dedupeWindowMs: Type.Optional(Millis),
           sinks: Type.Array(SinkSchema),
           /** `threshold` dead letters within `windowMs` raise a dead_letter_rate alert (default 100 per 60 s). */
-          deadLetterRate: Type.Optional(
-            Type.Object(
-              {
-                threshold: Type.Optional(Type.Integer({ minimum: 1 })),
-                windowMs: Type.Optional(Type.Integer({ minimum: 1 })),
-                severity: Type.Optional(Severity),
-              },
-              { additionalProperties: false },
-            ),
-          ),
+          deadLetterRate: Type.Optional(RateAlertSchema),
+          /**
+           * `threshold` market messages of one partition rejected by the feature actor (late, out of
+           * order, duplicate, invalid) within `windowMs` of their ts_init raise feature_rejection_rate
+           * (default 100 per 60 s). Raised by the feature actor, so it applies where that runs.
+           */
+          featureRejectionRate: Type.Optional(RateAlertSchema),
         },
         { additionalProperties: false },
       ),

@@ -9,6 +9,7 @@ import { type Subjects, streamNames } from '../../schemas/subjects.ts';
 import { decodeMessage } from '../../schemas/validate.ts';
 import type { NatsConnection } from '../../streams/connection.ts';
 import { streamName } from '../../streams/topology.ts';
+import type { FeatureRejections } from '../feature/core.ts';
 import type { PortfolioStatus } from '../portfolio/actor.ts';
 import type { RiskGateStatus } from '../risk/actor.ts';
 
@@ -24,6 +25,8 @@ export interface MetricSources {
   subjects: Subjects;
   /** Per running actor, its flow counters. */
   flows: () => Record<string, ActorFlow>;
+  /** Market messages the feature actor rejected, by symbol and reason (the feature actor runs here). */
+  featureRejections?: () => readonly FeatureRejections[];
   risk?: () => RiskGateStatus;
   portfolio?: () => PortfolioStatus;
   /** Observe decisions (the risk gate runs here). */
@@ -60,6 +63,20 @@ export function startMetrics(sources: MetricSources): RuntimeMetrics {
         events.inc({ actor, direction: 'in' }, flow.in);
         events.inc({ actor, direction: 'out' }, flow.out);
       }
+    },
+  });
+
+  // Labelled by reason and symbol only (not message id or partition), so the series are bounded by
+  // the symbols traded times three reasons.
+  const rejected = new Counter({
+    name: 'sluice_feature_rejected_total',
+    help: 'Market messages the feature actor rejected (late or out of order, duplicate, invalid), by reason and symbol',
+    labelNames: ['reason', 'symbol'],
+    registers: [registry],
+    collect() {
+      rejected.reset();
+      for (const { symbol, reason, count } of sources.featureRejections?.() ?? [])
+        rejected.inc({ reason, symbol }, count);
     },
   });
 

@@ -171,6 +171,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     set: featureSet,
     barInterval: config.barInterval,
     ...(db ? { db } : {}),
+    ...(config.alerts?.featureRejectionRate ? { rejectionRate: config.alerts.featureRejectionRate } : {}),
+    clock,
     logger: log('feature'),
   };
   let features: FeatureActor | SharedFeatureActors | undefined;
@@ -240,6 +242,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     manager,
     subjects,
     flows,
+    ...(features ? { featureRejections: () => features.rejections() } : {}),
     ...(risk ? { risk: () => risk.status() } : {}),
     ...(portfolio ? { portfolio: () => portfolio.status() } : {}),
     watchDecisions: risk !== undefined,

@@ -6,10 +6,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import { sql } from 'kysely';
-import { featureVectorId } from '../../actors/feature/actor.ts';
+import { toFeatureVector } from '../../actors/feature/actor.ts';
 import { FeatureCore } from '../../actors/feature/core.ts';
 import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
-import type { Bar } from '../../schemas/messages.ts';
+import type { Bar, FeatureVector } from '../../schemas/messages.ts';
 import { bundledSampleDatasets, readDatasetFile } from '../../simulations/sources/datasets.ts';
 import { ingestDataset } from '../../streams/ingest.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
@@ -33,17 +33,26 @@ export async function sampleBars(): Promise<Bar[]> {
 }
 
 /**
- * Ids of the vectors a live FeatureActor publishes for `bars`: one per warm row (every indicator has
- * a value), computed by the core alone.
+ * The vectors a live FeatureActor publishes for `bars`, by id: one per warm row (every indicator has
+ * a value), computed by the core alone. Publishing is a function of the input only, so any run over
+ * these bars (restarts and partition order included) publishes exactly these.
  */
-export function warmVectorIds(bars: readonly Bar[]): string[] {
+export function warmVectors(bars: readonly Bar[]): FeatureVector[] {
   const core = new FeatureCore({ set: DEFAULT_FEATURE_SET });
-  const ids: string[] = [];
+  const vectors: FeatureVector[] = [];
   for (const bar of bars) {
     const row = core.onBar(bar);
-    if (row?.warm) ids.push(featureVectorId(row));
+    if (row?.warm) vectors.push(toFeatureVector(row, bar.ts_init));
   }
-  return ids.sort();
+  return vectors.sort(byId);
+}
+
+export function warmVectorIds(bars: readonly Bar[]): string[] {
+  return warmVectors(bars).map((vector) => vector.id);
+}
+
+function byId(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 export interface ActorStatusLine {
@@ -158,8 +167,15 @@ export interface FeatureEnvironment {
   close(): Promise<void>;
 }
 
-/** NATS and a migrated database; with `ingest`, the bundled sample's daily bars published first. */
-export async function featureEnvironment(options: { ingest: boolean }): Promise<FeatureEnvironment> {
+/**
+ * NATS and a migrated database; with `ingest`, the bundled sample's daily bars published first: file
+ * by file as `sluice ingest` does, or with `interleaved` in time order across the symbols, as a live
+ * feed sends them (every symbol's n-th bar before any symbol's n+1-th).
+ */
+export async function featureEnvironment(options: {
+  ingest: boolean;
+  interleaved?: boolean;
+}): Promise<FeatureEnvironment> {
   const [bus, database] = await Promise.all([startTestBus(), postgresForTests()]);
   const db = createDatabase(database.url);
   await migrateToLatest(db);
@@ -170,8 +186,14 @@ export async function featureEnvironment(options: { ingest: boolean }): Promise<
       deadLetters: new EventPublisher(bus.jetstream),
       subjects: bus.subjects,
     };
-    const summary = await ingestDataset(sampleDatasets['sample-prices']!, target, { receivedAt: 0 });
-    assert.equal(summary.published, SAMPLE_BARS);
+    if (options.interleaved) {
+      const bars = (await sampleBars()).sort((a, b) => a.ts_event - b.ts_event || byId(a, b));
+      for (const bar of bars) await target.events.publish('bar', bus.subjects.bar(bar.symbol), bar);
+      assert.equal((await target.events.flush()).published, SAMPLE_BARS);
+    } else {
+      const summary = await ingestDataset(sampleDatasets['sample-prices']!, target, { receivedAt: 0 });
+      assert.equal(summary.published, SAMPLE_BARS);
+    }
   }
   return {
     bus,
@@ -235,22 +257,32 @@ export async function countRows(databaseUrl: string, table: 'features' | 'bars')
   }
 }
 
-/** Ids of every feature vector in the FEATURES stream, in stream order. */
-export async function publishedVectorIds(bus: TestBus): Promise<string[]> {
+/** Every feature vector in the FEATURES stream, in stream order. */
+export async function publishedVectors(bus: TestBus): Promise<FeatureVector[]> {
   const info = await bus.manager.streams.info('FEATURES');
   if (info.state.messages === 0) return [];
   const consumer = await bus.manager.consumers.add('FEATURES', {
     ack_policy: AckPolicy.None,
     deliver_policy: DeliverPolicy.All,
   });
-  const ids: string[] = [];
+  const vectors: FeatureVector[] = [];
   const messages = await (await bus.jetstream.consumers.get('FEATURES', consumer.name)).consume();
   for await (const message of messages) {
-    ids.push(message.json<{ id: string }>().id);
+    vectors.push(message.json<FeatureVector>());
     if (message.seq >= info.state.last_seq) break;
   }
   await bus.manager.consumers.delete('FEATURES', consumer.name).catch(() => false);
-  return ids;
+  return vectors;
+}
+
+/** Ids of every feature vector in the FEATURES stream, in stream order. */
+export async function publishedVectorIds(bus: TestBus): Promise<string[]> {
+  return (await publishedVectors(bus)).map((vector) => vector.id);
+}
+
+/** The published vectors ordered by id (stream order differs between runs across partitions). */
+export async function publishedVectorsById(bus: TestBus): Promise<FeatureVector[]> {
+  return (await publishedVectors(bus)).sort(byId);
 }
 
 /** What a single, uninterrupted FeatureActor process stores and publishes for the bundled sample. */
