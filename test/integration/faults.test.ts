@@ -4,13 +4,19 @@
 //    and once the database is back every row is stored exactly once, as in an uninterrupted run;
 //  - a slow consumer under a fast publisher: unacknowledged messages never exceed max_ack_pending,
 //    the process's memory does not grow with the backlog, and every message is handled once, in order;
-//  - a poison storm (bad JSON, contract and rule failures among valid ticks): every bad message is on
-//    the dead-letter stream with its reason, one dead_letter_rate alert reaches the operator's
-//    webhook, and the valid ticks are all processed;
+//  - a bar the database refuses (a CHECK the contract does not know): dead-lettered with the reason,
+//    the rest of its batch stored, no partition held up;
+//  - a consumer held up by one message (a table locked by a migration): alert.critical.consumer_stuck,
+//    /ready false, and SIGTERM ends `sluice run` within its drain timeout;
+//  - a poison storm (every hostile message of issue #14 among valid ticks on every partition): every
+//    bad message is on the dead-letter stream once with its reason (a duplicate trade is rejected and
+//    counted instead), one dead_letter_rate alert reaches the operator's webhook, the valid ticks are
+//    all processed into the bars of a clean run, and no partition is left with a message in hand;
 //  - two FeatureActor processes sharing the partitions through leases, one SIGKILLed mid-stream: one
 //    process at a time handles a partition, the survivor takes over without a gap, a restarted
 //    process takes over from a graceful stop, and the rows equal a single-process run's.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,9 +31,10 @@ import { DeadLetterRateMonitor } from '../../actors/alerts/dead-letter-rate.ts';
 import { FeatureActor } from '../../actors/feature/actor.ts';
 import { FeatureCore } from '../../actors/feature/core.ts';
 import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
-import type { Alert, Bar, DeadLetter, NewsItem, TradeTick } from '../../schemas/messages.ts';
+import { WallClock } from '../../core/clock.ts';
+import type { Alert, Bar, DeadLetter, NewsItem, QuoteTick, TradeTick } from '../../schemas/messages.ts';
 import { partitionOf } from '../../schemas/subjects.ts';
-import { NatsActorBus } from '../../streams/bus.ts';
+import { NatsActorBus, type NatsBusTuning } from '../../streams/bus.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
 import { ConsumerRunner } from '../../streams/consumer-runner.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
@@ -563,15 +570,25 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
     );
   });
 
-  it('a poison storm: every bad message dead-lettered with its reason, one rate alert delivered, every valid tick processed', async (t) => {
-    const nats = await startTestBus();
-    buses.push(nats);
-    const connect = async (name: string) => {
+  it('a poison storm: every hostile message of issue #14 among valid ticks on every partition is dead-lettered once with its reason (or, a duplicate trade, rejected and counted), one rate alert is delivered, every valid tick is processed and no partition is blocked', async (t) => {
+    const environment = await featureEnvironment({ ingest: false });
+    environments.push(environment);
+    const nats = environment.bus;
+    const db = createDatabase(environment.databaseUrl);
+    t.after(() => db.destroy());
+    const connect = async (name: string, admission?: NatsBusTuning['admission']) => {
       const connection = await connectNats({ url: nats.url, name });
       connections.push(connection);
-      return new NatsActorBus(jetstream(connection), await jetstreamManager(connection), nats.subjects);
+      return new NatsActorBus(
+        jetstream(connection),
+        await jetstreamManager(connection),
+        nats.subjects,
+        undefined,
+        admission ? { admission } : {},
+      );
     };
-    const actorBus = await connect('poison-feature-actor');
+    // Live mode: admission checks times against this process's clock, as `sluice run` does.
+    const actorBus = await connect('poison-feature-actor', { receivingClock: new WallClock() });
     const opsBus = await connect('poison-ops');
     const actor = new FeatureActor({
       bus: actorBus,
@@ -579,6 +596,7 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
       partitions: [0, 1, 2, 3],
       durablePrefix: 'poison',
       barInterval: '1m',
+      db,
     });
     await actor.start();
     const THRESHOLD = 100;
@@ -591,11 +609,16 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
     });
     await alerts.start();
 
-    // Three symbols in three partitions; per symbol 1,000 valid trades 15 s apart, and after each
-    // a bad message: malformed JSON, a trade breaking its contract, or a bar whose low is above its high.
-    const SYMBOLS = ['PSN1', 'PSN4', 'PSN3'];
-    const PER_SYMBOL = 1_000;
+    // One symbol per partition (PSN2: 0, PSN1: 1, PSN0: 2, PSN3: 3); per symbol 750 valid trades 15 s
+    // apart, and after each a hostile message, the kinds in turn (a 900 KB binary one per symbol).
+    const SYMBOLS = ['PSN2', 'PSN1', 'PSN0', 'PSN3'];
+    assert.deepEqual(
+      SYMBOLS.map((symbol) => partitionOf(symbol, nats.subjects.partitions)),
+      [0, 1, 2, 3],
+    );
+    const PER_SYMBOL = 750;
     const start = 1_700_000_000_000;
+    const YEAR_2100 = Date.UTC(2100, 0, 1);
     const trade = (symbol: string, index: number): TradeTick => ({
       schema: 'trade_tick.v1',
       id: `storm:${symbol}:${index}`,
@@ -607,75 +630,136 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
       aggressor: index % 2 ? 'buy' : 'sell',
       trade_id: String(index),
     });
-    const kinds = ['malformed JSON', 'contract', 'bar rule'] as const;
-    const sent: { subject: string; payload: string; id: string; kind: (typeof kinds)[number] | 'valid' }[] =
-      [];
+    const bar = (tick: TradeTick, id: string): Bar => ({
+      schema: 'bar.v1',
+      id,
+      ts_event: tick.ts_event,
+      ts_init: tick.ts_init,
+      symbol: tick.symbol,
+      interval: '1m',
+      open: 100,
+      high: 101,
+      low: 99,
+      close: 100,
+      volume: 1,
+    });
+    const quote = (tick: TradeTick, id: string, at: number): QuoteTick => ({
+      schema: 'quote_tick.v1',
+      id,
+      ts_event: at,
+      ts_init: at,
+      symbol: tick.symbol,
+      bid: 99.5,
+      ask: 100.5,
+      bid_size: 10,
+      ask_size: 10,
+    });
+    /** A hostile message after `tick`: its subject and bytes. */
+    type Hostile = (tick: TradeTick, id: string) => { subject: string; payload: string | Uint8Array };
+    const subjects = nats.subjects;
+    const hostile = {
+      'malformed JSON': (tick, id) => ({
+        subject: subjects.tick(tick.symbol),
+        payload: `{"schema":"trade_tick.v1","id":"${id}",`,
+      }),
+      'schema-invalid': (tick, id) => ({
+        subject: subjects.tick(tick.symbol),
+        payload: JSON.stringify({ ...tick, id, price: -1 }),
+      }),
+      'bar rule': (tick, id) => ({
+        subject: subjects.bar(tick.symbol),
+        payload: JSON.stringify({ ...bar(tick, id), high: 99, low: 101 }),
+      }),
+      'bar at ts_event 1e16': (tick, id) => ({
+        subject: subjects.bar(tick.symbol),
+        payload: JSON.stringify({ ...bar(tick, id), ts_event: 1e16 }),
+      }),
+      'bar of interval 0m': (tick, id) => ({
+        subject: subjects.bar(tick.symbol),
+        payload: JSON.stringify({ ...bar(tick, id), interval: '0m' }),
+      }),
+      'quote stamped 2100': (tick, id) => ({
+        subject: subjects.tick(tick.symbol),
+        payload: JSON.stringify(quote(tick, id, YEAR_2100)),
+      }),
+      'quote on md.bar': (tick, id) => ({
+        subject: subjects.bar(tick.symbol),
+        payload: JSON.stringify(quote(tick, id, tick.ts_event)),
+      }),
+      'symbol of another partition': (tick, id) => {
+        const tokens = subjects.tick(tick.symbol).split('.');
+        tokens[2] = String((Number(tokens[2]) + 1) % subjects.partitions);
+        return {
+          subject: tokens.join('.'),
+          payload: JSON.stringify({ ...tick, id, trade_id: `${tick.trade_id}-x` }),
+        };
+      },
+    } satisfies Record<string, Hostile>;
+    const reasons: Record<keyof typeof hostile | 'binary 900 KB', RegExp> = {
+      'malformed JSON': /malformed JSON/,
+      'schema-invalid': /trade_tick: \/price/,
+      'bar rule': /bar: \/low 101 is above \/high 99/,
+      'bar at ts_event 1e16': /bar: \/ts_event: Expected integer to be less or equal to/,
+      'bar of interval 0m': /bar: \/interval: Expected string to match/,
+      'quote stamped 2100': /\/ts_event .* ahead of the receiving clock/,
+      'quote on md.bar': /quote_tick\.v1 does not travel on bar subjects/,
+      'symbol of another partition': /is in partition/,
+      'binary 900 KB': /malformed JSON/,
+    };
+    const kinds = Object.keys(hostile) as (keyof typeof hostile)[];
+    const binary = new Uint8Array(900 * 1024).map((_, index) => 0x80 + ((index * 7) % 0x7f));
+    type Sent = {
+      subject: string;
+      payload: string | Uint8Array;
+      id?: string;
+      kind: keyof typeof reasons | 'valid' | 'duplicate';
+    };
+    const sent: Sent[] = [];
     const valid: TradeTick[] = [];
     for (let index = 0; index < PER_SYMBOL; index++) {
-      for (const symbol of SYMBOLS) {
+      for (const [position, symbol] of SYMBOLS.entries()) {
         const tick = trade(symbol, index);
         valid.push(tick);
         sent.push({
-          subject: nats.subjects.tick(symbol),
+          subject: subjects.tick(symbol),
           payload: JSON.stringify(tick),
           id: tick.id,
           kind: 'valid',
         });
-        const kind = kinds[(index + SYMBOLS.indexOf(symbol)) % kinds.length]!;
         const id = `storm:bad:${symbol}:${index}`;
-        if (kind === 'malformed JSON')
-          sent.push({
-            subject: nats.subjects.tick(symbol),
-            payload: `{"schema":"trade_tick.v1","id":"${id}",`,
-            id,
-            kind,
-          });
-        else if (kind === 'contract')
-          sent.push({
-            subject: nats.subjects.tick(symbol),
-            payload: JSON.stringify({ ...tick, id, price: -1 }),
-            id,
-            kind,
-          });
+        if (index === 300 + position)
+          sent.push({ subject: subjects.tick(symbol), payload: binary, id, kind: 'binary 900 KB' });
+        // A duplicate trade published without Nats-Msg-Id: the stream keeps it, the bar must not count it.
+        else if (index % 50 === 7)
+          sent.push({ subject: subjects.tick(symbol), payload: JSON.stringify(tick), kind: 'duplicate' });
         else {
-          const bar: Bar = {
-            schema: 'bar.v1',
-            id,
-            ts_event: tick.ts_event,
-            ts_init: tick.ts_init,
-            symbol,
-            interval: '1m',
-            open: 100,
-            high: 99,
-            low: 101,
-            close: 100,
-            volume: 1,
-          };
-          sent.push({ subject: nats.subjects.bar(symbol), payload: JSON.stringify(bar), id, kind });
+          const kind = kinds[(index + position) % kinds.length]!;
+          sent.push({ ...hostile[kind](tick, id), id, kind });
         }
       }
     }
-    const bySequence = new Map<number, (typeof sent)[number]>();
+    const bySequence = new Map<number, Sent>();
     const stormStarted = performance.now();
     for (let from = 0; from < sent.length; from += 256) {
       const chunk = sent.slice(from, from + 256);
       const acks = await Promise.all(
         chunk.map((message) =>
-          nats.jetstream.publish(message.subject, message.payload, { msgID: message.id }),
+          nats.jetstream.publish(message.subject, message.payload, message.id ? { msgID: message.id } : {}),
         ),
       );
       for (const [index, ack] of acks.entries()) bySequence.set(ack.seq, chunk[index]!);
     }
-    const invalid = sent.filter((message) => message.kind !== 'valid');
+    const lettered = sent.filter((message) => message.kind !== 'valid' && message.kind !== 'duplicate');
+    const duplicates = sent.filter((message) => message.kind === 'duplicate');
 
     await until(
       'every valid tick processed and every bad message dead-lettered',
-      () => actor.status().counters.ticks === valid.length && monitor.status().letters === invalid.length,
-      60_000,
+      () => actor.status().counters.ticks === valid.length && monitor.status().letters === lettered.length,
+      90_000,
     );
     await until('the alert at the webhook', () => hook.received.length > 0, 20_000);
     const stormMs = performance.now() - stormStarted;
-    await sleep(500); // a stray second alert or letter would show up here
+    await sleep(1_500); // a stray second alert or letter (a redelivery) would show up here
     await actor.stop();
     await monitor.stop();
     await alerts.stop();
@@ -683,25 +767,30 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
 
     // Every bad message on the dead-letter stream once, with the reason for its kind and its bytes.
     const letters = await deadLetters(nats);
-    assert.equal(letters.length, invalid.length, `${invalid.length} dead letters`);
-    const reasons = {
-      'malformed JSON': /malformed JSON/,
-      contract: /trade_tick: \/price/,
-      'bar rule': /bar: \/low 101 is above \/high 99/,
-    } as const;
-    const lettered = new Set<number>();
+    assert.equal(letters.length, lettered.length, `${lettered.length} dead letters`);
+    const seen = new Set<number>();
     for (const letter of letters) {
       const original = bySequence.get(letter.stream_sequence ?? -1);
       assert.ok(
-        original && original.kind !== 'valid',
+        original && original.kind !== 'valid' && original.kind !== 'duplicate',
         `letter for a bad message: ${letter.original_subject}`,
       );
       assert.equal(letter.original_subject, original.subject);
-      assert.equal(letter.payload, original.payload);
-      assert.match(letter.reason, reasons[original.kind]);
-      lettered.add(letter.stream_sequence ?? -1);
+      assert.match(letter.reason, reasons[original.kind], original.kind);
+      if (typeof original.payload === 'string') assert.equal(letter.payload, original.payload);
+      else {
+        assert.equal(letter.payload_truncated, true);
+        assert.equal(letter.payload_bytes, original.payload.length);
+        assert.equal(letter.payload_sha256, createHash('sha256').update(original.payload).digest('hex'));
+      }
+      seen.add(letter.stream_sequence ?? -1);
     }
-    assert.equal(lettered.size, invalid.length, 'each bad message once');
+    assert.equal(seen.size, lettered.length, 'each bad message once');
+    for (const kind of Object.keys(reasons))
+      assert.ok(
+        lettered.some((message) => message.kind === kind),
+        `the storm holds ${kind}`,
+      );
 
     // The operator heard about it once: the storm lasted far less than the 60 s window.
     const delivered = hook.received.map((received) => received.body as unknown as Alert);
@@ -709,21 +798,33 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
     assert.equal(delivered[0]?.code, 'dead_letter_rate');
     assert.equal(delivered[0]?.severity, 'warning');
     assert.equal(delivered[0]?.labels?.threshold, String(THRESHOLD));
-    const stored = await nats.manager.streams.info('ALERTS');
-    assert.equal(stored.state.messages, 1, 'one alert on the ALERTS stream');
 
-    // The valid ticks were all processed: the same bars as a clean run of the core over them alone.
+    // The valid ticks were all processed, and nothing else: the same bars as a clean run of the core
+    // over them alone; each duplicate trade rejected and counted, none added to a bar's volume.
     const clean = new FeatureCore({ set: DEFAULT_FEATURE_SET, barInterval: '1m' });
-    for (const tick of valid) clean.onTrade(tick);
+    let cleanVolume = 0;
+    for (const tick of valid)
+      if (clean.onTrade(tick)) cleanVolume += clean.lastAggregatedBar(tick.symbol)?.volume ?? 0;
     const counters = actor.status().counters;
     assert.equal(counters.ticks, valid.length);
     assert.equal(counters.bars, clean.counters.bars);
-    assert.equal(counters.rejected_invalid + counters.rejected_out_of_order + counters.rejected_duplicate, 0);
+    assert.equal(counters.rejected_duplicate, duplicates.length);
+    assert.equal(counters.rejected_invalid + counters.rejected_out_of_order, 0);
+    const stored = await storedRows(environment.databaseUrl, 'bars');
+    assert.equal(stored.total, clean.counters.bars, 'every bar stored once');
+    const volume = await sql<{ volume: number }>`SELECT sum(volume)::float8 AS volume FROM bars`.execute(db);
+    assert.equal(volume.rows[0]?.volume, cleanVolume, 'no bar counts a duplicate trade');
+    // No partition blocked: each consumer took and acknowledged everything of its partition.
+    for (const partition of [0, 1, 2, 3]) {
+      const info = await nats.manager.consumers.info('MARKET', `poison-p${partition}`);
+      assert.equal(info.num_pending + info.num_ack_pending, 0, `partition ${partition} drained`);
+      assert.equal(info.num_redelivered, 0, `partition ${partition}: nothing redelivered`);
+    }
     assert.equal(actor.status().state, 'stopped');
     t.diagnostic(
-      `${valid.length} valid, ${invalid.length} bad (${kinds.join(', ')}); all handled in ` +
-        `${(stormMs / 1000).toFixed(1)} s; ${letters.length} dead letters; ${counters.bars} bars; ` +
-        `alert: ${delivered[0]?.message}`,
+      `${valid.length} valid, ${lettered.length} dead-lettered (${Object.keys(reasons).join(', ')}), ` +
+        `${duplicates.length} duplicate trades rejected; all handled in ${(stormMs / 1000).toFixed(1)} s; ` +
+        `${counters.bars} bars; alert: ${delivered[0]?.message}`,
     );
   });
 
