@@ -257,22 +257,27 @@ export async function countRows(databaseUrl: string, table: 'features' | 'bars')
   }
 }
 
-/** Every feature vector in the FEATURES stream, in stream order. */
-export async function publishedVectors(bus: TestBus): Promise<FeatureVector[]> {
-  const info = await bus.manager.streams.info('FEATURES');
+/** Every message body in a stream, in stream order. */
+export async function streamBodies<T>(bus: TestBus, stream: string): Promise<T[]> {
+  const info = await bus.manager.streams.info(stream);
   if (info.state.messages === 0) return [];
-  const consumer = await bus.manager.consumers.add('FEATURES', {
+  const consumer = await bus.manager.consumers.add(stream, {
     ack_policy: AckPolicy.None,
     deliver_policy: DeliverPolicy.All,
   });
-  const vectors: FeatureVector[] = [];
-  const messages = await (await bus.jetstream.consumers.get('FEATURES', consumer.name)).consume();
+  const bodies: T[] = [];
+  const messages = await (await bus.jetstream.consumers.get(stream, consumer.name)).consume();
   for await (const message of messages) {
-    vectors.push(message.json<FeatureVector>());
+    bodies.push(message.json<T>());
     if (message.seq >= info.state.last_seq) break;
   }
-  await bus.manager.consumers.delete('FEATURES', consumer.name).catch(() => false);
-  return vectors;
+  await bus.manager.consumers.delete(stream, consumer.name).catch(() => false);
+  return bodies;
+}
+
+/** Every feature vector in the FEATURES stream, in stream order. */
+export function publishedVectors(bus: TestBus): Promise<FeatureVector[]> {
+  return streamBodies<FeatureVector>(bus, 'FEATURES');
 }
 
 /** Ids of every feature vector in the FEATURES stream, in stream order. */

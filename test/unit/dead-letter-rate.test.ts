@@ -1,9 +1,11 @@
 // The dead-letter rate alert's core: one alert when `threshold` letters arrive within `windowMs` of
 // event time, at most one per window while the burst lasts, the same id when replayed; and the
-// monitor on the in-process bus publishes it on alert.<severity>.dead_letter_rate.
+// monitor on the in-process bus publishes it on alert.<severity>.dead_letter_rate. The feature
+// rejection alert shares the rule (RateThreshold), one window per partition.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DeadLetterRate, DeadLetterRateMonitor } from '../../actors/alerts/dead-letter-rate.ts';
+import { FeatureRejectionRate, type RejectedInput } from '../../actors/alerts/rejection-rate.ts';
 import type { Alert, DeadLetter } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { buildDeadLetter } from '../../streams/dead-letter.ts';
@@ -104,5 +106,49 @@ describe('DeadLetterRate', () => {
       published.map((p) => p.subject),
       ['alert.warning.dead_letter_rate'],
     );
+  });
+});
+
+describe('FeatureRejectionRate', () => {
+  const rejected = (partition: number, index: number, at: number): RejectedInput => ({
+    partition,
+    symbol: `S${partition}`,
+    reason: index % 2 ? 'duplicate' : 'out_of_order',
+    id: `md:${partition}:${index}`,
+    schema: 'trade_tick.v1',
+    ts_init: at,
+  });
+  /** Rejections alternating between partitions 0 and 1, 100 ms apart; the alerts they raise. */
+  const alertsOf = (count: number) => {
+    const rate = new FeatureRejectionRate({ threshold: 3, windowMs: 1_000, severity: 'critical' });
+    const alerts: Alert[] = [];
+    for (let index = 0; index < count; index++) {
+      const alert = rate.observe(rejected(index % 2, index, index * 100));
+      if (alert) alerts.push(alert);
+    }
+    return alerts;
+  };
+
+  it('counts each partition in a window of its own, on ts_init', () => {
+    // Partition 0 reaches three at index 4, partition 1 at index 5; five together do not count.
+    assert.equal(alertsOf(4).length, 0);
+    const alerts = alertsOf(6);
+    assert.deepEqual(
+      alerts.map((alert) => [alert.labels?.partition, alert.ts_event, alert.id, alert.dedupe_key]),
+      [
+        ['0', 400, 'md:0:4:alert:feature_rejection_rate:p0', 'feature_rejection_rate:p0'],
+        ['1', 500, 'md:1:5:alert:feature_rejection_rate:p1', 'feature_rejection_rate:p1'],
+      ],
+    );
+    assert.ok(
+      alerts.every((alert) => alert.severity === 'critical' && alert.code === 'feature_rejection_rate'),
+    );
+    assert.match(alerts[1]?.message ?? '', /3 market messages of partition 1 rejected .* within 400 ms/);
+    assert.deepEqual(alertsOf(6), alerts, 'the same input, the same alerts');
+  });
+
+  it('refuses a threshold or window that cannot work', () => {
+    assert.throws(() => new FeatureRejectionRate({ threshold: 1.5 }), /threshold/);
+    assert.throws(() => new FeatureRejectionRate({ windowMs: -1 }), /windowMs/);
   });
 });
