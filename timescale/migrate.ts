@@ -238,7 +238,7 @@ export async function migrateToLatest(
     if (options.retention) await applyRetention(db, options.retention, logger);
     logger?.info(
       { flavour: detected.flavour, timescaleVersion: detected.timescaleVersion, applied },
-      `TimescaleDB ${detected.timescaleVersion ?? '?'}: hypertables, continuous aggregate bars_1m, compression and retention policies`,
+      `TimescaleDB ${detected.timescaleVersion ?? '?'}: hypertables, continuous aggregate bars_1m, compression (retention only where set: sluice migrate --retention)`,
     );
   } else if (detected.warning) {
     logger?.warn(

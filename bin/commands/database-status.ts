@@ -40,7 +40,7 @@ export function describeFlavour(
       : '';
   switch (status.flavour) {
     case 'timescaledb':
-      return `TimescaleDB ${status.timescaleVersion ?? ''}: hypertables, continuous aggregate bars_1m, compression and retention policies`.replace(
+      return `TimescaleDB ${status.timescaleVersion ?? ''}: hypertables, continuous aggregate bars_1m, compression (retention only where set: sluice migrate --retention)`.replace(
         '  ',
         ' ',
       );
