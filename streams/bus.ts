@@ -9,8 +9,10 @@ import {
   type BlockedConsumer,
   ConsumerRunner,
   type ConsumerRunnerOptions,
+  type Delivery,
   type MessageHandler,
 } from './consumer-runner.ts';
+import { buildDeadLetter } from './dead-letter.ts';
 import { EventPublisher } from './publisher.ts';
 import { streamName } from './topology.ts';
 
@@ -48,6 +50,30 @@ export interface ActorBus {
   subscribe<N extends MessageName>(options: SubscribeOptions<N>): Promise<Subscription>;
   /** Resolves when everything published so far is stored (NATS) or delivered (in-process). */
   flush(): Promise<void>;
+}
+
+/**
+ * Copies a message an actor decoded and handled but refuses (a forged intent, a vector of the wrong
+ * shape) to the dead-letter stream with the reason, as the consumer does with undecodable input.
+ */
+export function publishRefused(
+  bus: ActorBus,
+  delivery: Delivery,
+  refusal: { reason: string; consumer: string; payload: unknown; receivedAt: number },
+): Promise<void> {
+  return bus.publish(
+    'dead_letter',
+    bus.subjects.deadLetter(delivery.subject),
+    buildDeadLetter({
+      originalSubject: delivery.subject,
+      reason: refusal.reason,
+      consumer: refusal.consumer,
+      payload: JSON.stringify(refusal.payload),
+      receivedAt: refusal.receivedAt,
+      streamSequence: delivery.streamSequence,
+      deliveryCount: delivery.deliveryCount,
+    }),
+  );
 }
 
 /**

@@ -36,9 +36,9 @@ import {
   type ActorBus,
   checkpointAfterStoring,
   type Delivery,
+  publishRefused,
   type Subscription,
 } from '../../streams/bus.ts';
-import { buildDeadLetter } from '../../streams/dead-letter.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
@@ -246,19 +246,12 @@ export class ExecutionActor implements MarketDataReader {
     const { bus, logger } = this.options;
     const now = this.clock.now();
     logger?.error({ intentId: intent.id, subject: delivery.subject, reason }, 'order intent refused');
-    await bus.publish(
-      'dead_letter',
-      bus.subjects.deadLetter(delivery.subject),
-      buildDeadLetter({
-        originalSubject: delivery.subject,
-        reason,
-        consumer: ORDERS_DURABLE,
-        payload: JSON.stringify(intent),
-        receivedAt: now,
-        streamSequence: delivery.streamSequence,
-        deliveryCount: delivery.deliveryCount,
-      }),
-    );
+    await publishRefused(bus, delivery, {
+      reason,
+      consumer: ORDERS_DURABLE,
+      payload: intent,
+      receivedAt: now,
+    });
     const alert: Alert = {
       schema: 'alert.v1',
       id: `execution:${UNAUTHORISED_INTENT}:${delivery.streamSequence}`,

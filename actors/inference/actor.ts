@@ -29,9 +29,9 @@ import {
   type ActorBus,
   checkpointAfterStoring,
   type Delivery,
+  publishRefused,
   type Subscription,
 } from '../../streams/bus.ts';
-import { buildDeadLetter } from '../../streams/dead-letter.ts';
 import type { FeatureSet } from '../feature/feature-set.ts';
 import {
   type ExecutionProvider,
@@ -311,19 +311,12 @@ export class InferenceActor {
   private async reject(vector: FeatureVector, delivery: Delivery, reason: string): Promise<void> {
     const { bus } = this.options;
     this.options.logger?.warn({ id: vector.id, reason }, 'feature vector rejected');
-    await bus.publish(
-      'dead_letter',
-      bus.subjects.deadLetter(delivery.subject),
-      buildDeadLetter({
-        originalSubject: delivery.subject,
-        reason,
-        consumer: this.durable,
-        payload: JSON.stringify(vector),
-        receivedAt: vector.ts_init,
-        streamSequence: delivery.streamSequence,
-        deliveryCount: delivery.deliveryCount,
-      }),
-    );
+    await publishRefused(bus, delivery, {
+      reason,
+      consumer: this.durable,
+      payload: vector,
+      receivedAt: vector.ts_init,
+    });
   }
 
   /**
