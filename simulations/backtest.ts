@@ -24,7 +24,7 @@ import type { Fill, MessageName, OrderEvent, PortfolioSnapshot, RiskDecision } f
 import { Subjects } from '../schemas/subjects.ts';
 import { type ActorBus, NatsActorBus } from '../streams/bus.ts';
 import { InProcessBus } from '../streams/in-process-bus.ts';
-import { applyStreams } from '../streams/topology.ts';
+import { applyStreams, streamName } from '../streams/topology.ts';
 import { type Database, json, toTimestamp } from '../timescale/database.ts';
 import { type BacktestConfig, sizerFor, venueFor } from './backtest-config.ts';
 import { type JsonValue, Ledger } from './ledger.ts';
@@ -70,6 +70,8 @@ export interface BacktestSummary {
   fills: number;
   denials: number;
   denialsByCode: Record<string, number>;
+  /** Messages an actor refused (admission, contract, a handler that kept failing): each a dead letter. */
+  deadLetters: number;
   ledgerHash: string;
   /** SHA-256 over the signals (id, direction, probability) in arrival order. */
   signalHash: string;
@@ -352,6 +354,13 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
   await inference.stop();
   await news?.stop();
   await trading.stop();
+  const deadLetters =
+    bus instanceof InProcessBus
+      ? bus.deadLetters.length
+      : options.nats
+        ? (await options.nats.manager.streams.info(streamName('DEADLETTER', bus.subjects.namespace))).state
+            .messages
+        : 0;
   if (bus instanceof NatsActorBus) await bus.close();
 
   const equity = recorder.dailyEquity(Math.floor(from / DAY_MS) * DAY_MS, config.trading.startingCash);
@@ -383,6 +392,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
     fills: recorder.fills,
     denials: recorder.denials,
     denialsByCode: recorder.denialsByCode,
+    deadLetters,
     ledgerHash,
     signalHash: recorder.signalLedger.hash(),
     metrics,

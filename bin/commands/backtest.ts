@@ -160,7 +160,7 @@ export function printSummary(summary: BacktestSummary): void {
   const num = (value: number | null) => (value === null ? 'n/a' : value.toFixed(3));
   console.log(`Backtest ${summary.runId} (${summary.mode})`);
   console.log(
-    `  events ${summary.events}  signals ${summary.signals}  orders ${summary.orders}  fills ${summary.fills}  denials ${summary.denials}`,
+    `  events ${summary.events}  signals ${summary.signals}  orders ${summary.orders}  fills ${summary.fills}  denials ${summary.denials}  dead letters ${summary.deadLetters}`,
   );
   console.log(`  total return ${pct(m.totalReturn)}  CAGR ${pct(m.cagr)}  volatility ${pct(m.volatility)}`);
   console.log(

@@ -10,7 +10,7 @@ import { Subjects } from '../../schemas/subjects.ts';
 import { runBacktest } from '../../simulations/backtest.ts';
 import { type BacktestConfig, readBacktestConfig } from '../../simulations/backtest-config.ts';
 import { selectDatasets } from '../../simulations/backtest-source.ts';
-import { fileSource, jetstreamSource } from '../../simulations/sources/replay.ts';
+import { fileSource, jetstreamSource, type MarketEvent } from '../../simulations/sources/replay.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import { createDatabase } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
@@ -35,6 +35,32 @@ function events(from = config) {
     symbols: new Set(from.data.symbols),
   };
   return fileSource(datasets, window, { rejected: 0 });
+}
+
+/**
+ * The replay with one hostile bar after its first event: stamped two days ahead of its ts_init, past
+ * admission's one-day skew, so every actor that would get it refuses it and no output changes.
+ */
+async function* withOneRefused(replay: AsyncIterable<MarketEvent>): AsyncIterable<MarketEvent> {
+  let first = true;
+  for await (const event of replay) {
+    yield event;
+    if (!first) continue;
+    first = false;
+    yield {
+      schema: 'bar.v1',
+      id: 'hostile:bar:1d:XOM:ahead',
+      ts_event: event.ts_init + 2 * 86_400_000,
+      ts_init: event.ts_init,
+      symbol: 'XOM',
+      interval: '1d',
+      open: 1,
+      high: 1,
+      low: 1,
+      close: 1,
+      volume: 1,
+    };
+  }
 }
 
 /**
@@ -133,6 +159,27 @@ describe('replay backtests through the live actors', () => {
     assert.equal(overNats.ledgerHash, inProcess.ledgerHash);
     assert.equal(overNats.signalHash, inProcess.signalHash);
     assert.equal(overNats.events, inProcess.events);
+
+    // A refused event is counted in the summary (one dead letter per actor it would have reached),
+    // alike in both modes, and changes nothing else.
+    const hostile = { config, mode: 'inprocess' as const, sentimentDataDir };
+    const refusedInProcess = await runBacktest({
+      ...hostile,
+      runId: 'hostile-inprocess',
+      events: withOneRefused(events()),
+    });
+    const refusedOverNats = await runBacktest({
+      ...hostile,
+      runId: 'hostile-nats',
+      mode: 'nats',
+      events: withOneRefused(events()),
+      nats: { jetstream: bus.jetstream, manager: bus.manager },
+    });
+    assert.equal(inProcess.deadLetters, 0);
+    assert.ok(refusedInProcess.deadLetters > 0, 'the hostile bar is counted');
+    assert.equal(refusedOverNats.deadLetters, refusedInProcess.deadLetters);
+    assert.equal(refusedInProcess.ledgerHash, inProcess.ledgerHash);
+    assert.equal(refusedOverNats.ledgerHash, inProcess.ledgerHash);
 
     // The session over NATS recorded its feed in its namespaced MARKET stream: replay that recording.
     const replayed = await runBacktest({
