@@ -44,6 +44,11 @@ import type { FeatureSet } from './feature-set.ts';
 import { FeatureLifecycle, type FeatureLifecycleState } from './machine.ts';
 import { RejectionLog } from './rejection-log.ts';
 
+interface AppliedMessage {
+  sequence: number;
+  vector: FeatureVector | undefined;
+}
+
 const MARKET_MESSAGES = ['trade_tick', 'quote_tick', 'bar', 'news_item', 'sentiment_score'] as const;
 type MarketMessage = MessageOf<(typeof MARKET_MESSAGES)[number]>;
 
@@ -157,6 +162,13 @@ export class FeatureActor {
   /** The delivery of the message being handled; rows it causes remember it (see refused). */
   private delivery: Delivery | undefined;
   private readonly causes = new WeakMap<object, Delivery>();
+  /**
+   * Per partition, the last message applied to the core and the vector it published. A failed
+   * handler is retried with the same message (in place, or redelivered): applied again, the core
+   * would refuse it as a duplicate and the vector whose publish failed would never go out.
+   */
+  private readonly lastApplied = new Map<number, AppliedMessage>();
+  private applying: AppliedMessage | undefined;
   private readonly rejectionRate: FeatureRejectionRate;
   private readonly rejectionLog: RejectionLog | undefined;
 
@@ -282,12 +294,25 @@ export class FeatureActor {
   }
 
   private handle(message: MarketMessage, delivery: Delivery): Promise<void> | undefined {
+    const { bus } = this.options;
+    const partition = partitionOf(message.symbol, bus.subjects.partitions);
+    const last = this.lastApplied.get(partition);
+    if (delivery.deliveryCount > 1 && last !== undefined && last.sequence === delivery.streamSequence) {
+      // A retry of the message already applied: its rows are buffered; send its vector again (its
+      // id makes a copy that did land a duplicate the stream drops).
+      return (
+        last.vector && bus.publish('feature_vector', bus.subjects.feature(last.vector.symbol), last.vector)
+      );
+    }
+    this.applying = { sequence: delivery.streamSequence, vector: undefined };
+    this.lastApplied.set(partition, this.applying);
     // Rows are added synchronously inside apply, so each is tied to this delivery.
     this.delivery = delivery;
     try {
       return this.apply(message);
     } finally {
       this.delivery = undefined;
+      this.applying = undefined;
     }
   }
 
@@ -382,10 +407,12 @@ export class FeatureActor {
     const featurePending = this.featureWriter?.add(this.caused({ row, tsInit }));
     if (!row.warm) return joinPending(pending, featurePending);
     this.published++;
+    const vector = toFeatureVector(row, tsInit);
+    if (this.applying) this.applying.vector = vector;
     const publishing = this.options.bus.publish(
       'feature_vector',
       this.options.bus.subjects.feature(row.symbol),
-      toFeatureVector(row, tsInit),
+      vector,
     );
     return joinPending(joinPending(pending, featurePending), publishing);
   }
