@@ -1,10 +1,11 @@
 // Writes schemas/json/<name>.v<version>.json and schemas/asyncapi.json from the contracts in
-// messages.ts and the subject map in subjects.ts. `npm run schemas` rewrites them; a test fails when
+// messages.ts and model-manifest.ts and the subject map in subjects.ts. `npm run schemas` rewrites them; a test fails when
 // the files in the repo differ from what this produces.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type MessageName, messageSchemas } from './messages.ts';
+import { ModelManifest, modelManifestTag } from './model-manifest.ts';
 import { type SubjectSpec, subjectSpecs } from './subjects.ts';
 
 const schemasDir = dirname(fileURLToPath(import.meta.url));
@@ -22,6 +23,10 @@ export function jsonSchemaFiles(): Map<string, string> {
     const document = { $schema: 'http://json-schema.org/draft-07/schema#', ...plainJson(schema) };
     files.set(`json/${schema.properties.schema.const}.json`, `${JSON.stringify(document, null, 2)}\n`);
   }
+  // Not a message on a subject (it travels in the model registry's object metadata), so it has a
+  // JSON Schema for outside trainers but no place in the AsyncAPI document.
+  const manifest = { $schema: 'http://json-schema.org/draft-07/schema#', ...plainJson(ModelManifest) };
+  files.set(`json/${modelManifestTag}.json`, `${JSON.stringify(manifest, null, 2)}\n`);
   return files;
 }
 

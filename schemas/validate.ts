@@ -11,6 +11,12 @@
 import { CloneType, KindGuard, PatternStringExact, type TSchema, Type } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { type MessageName, type MessageOf, messageSchemas } from './messages.ts';
+import {
+  MODEL_MANIFEST_VERSION,
+  type ModelManifest,
+  ModelManifest as ModelManifestSchema,
+  modelManifestTag,
+} from './model-manifest.ts';
 
 type KeyCheck = (value: unknown) => boolean;
 
@@ -163,4 +169,37 @@ export function decodeOneOf<N extends MessageName>(
       reason: `unknown schema tag ${JSON.stringify(tag)}; expected one of ${names.join(', ')}`,
     };
   return validateMessage(name, parsed);
+}
+
+const manifestContract = TypeCompiler.Compile(ModelManifestSchema);
+
+/**
+ * Checks a parsed model manifest. A manifest of another version is named as such (this build reads
+ * only MODEL_MANIFEST_VERSION); any other problem names the first failing field.
+ */
+export function validateModelManifest(value: unknown): Decoded<ModelManifest> {
+  if (manifestContract.Check(value)) return { ok: true, value };
+  const version = (value as { manifestVersion?: unknown } | null)?.manifestVersion;
+  if (typeof value === 'object' && value !== null && version !== MODEL_MANIFEST_VERSION) {
+    return {
+      ok: false,
+      reason: `${modelManifestTag}: /manifestVersion: is ${JSON.stringify(version)}; this Sluice reads manifest version ${MODEL_MANIFEST_VERSION} only`,
+    };
+  }
+  const first = manifestContract.Errors(value).First();
+  return {
+    ok: false,
+    reason: `${modelManifestTag}: ${first?.path ? first.path : '(root)'}: ${first?.message ?? 'invalid'}`,
+  };
+}
+
+/** Parses manifest JSON (text or bytes) and validates it; malformed JSON is a failure, never a throw. */
+export function decodeModelManifest(json: string | Uint8Array): Decoded<ModelManifest> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof json === 'string' ? json : textDecoder.decode(json));
+  } catch (error) {
+    return { ok: false, reason: `${modelManifestTag}: malformed JSON: ${(error as Error).message}` };
+  }
+  return validateModelManifest(parsed);
 }

@@ -24,7 +24,7 @@
 
 import type { Logger } from '../../core/logger.ts';
 import type { Alert, FeatureVector, Signal } from '../../schemas/messages.ts';
-import type { ModelManifest } from '../../simulations/research/onnx-export.ts';
+import type { ModelManifest } from '../../schemas/model-manifest.ts';
 import {
   type ActorBus,
   checkpointAfterStoring,

@@ -10,7 +10,7 @@
 // so not per row). A feature raises one alert when it crosses a threshold and re-arms only after
 // both statistics are back under them, so a lasting shift is one alert, not one per evaluation.
 import type { Alert } from '../../schemas/messages.ts';
-import type { FeatureDistribution } from '../../simulations/research/onnx-export.ts';
+import type { FeatureDistribution } from '../../schemas/model-manifest.ts';
 
 export interface DriftOptions {
   /** Rows in the rolling window. */

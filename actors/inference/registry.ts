@@ -6,7 +6,9 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { type ObjectStore, Objm } from '@nats-io/obj';
-import { type ModelManifest, sha256Hex } from '../../simulations/research/onnx-export.ts';
+import { sha256Hex } from '../../core/hash.ts';
+import type { ModelManifest } from '../../schemas/model-manifest.ts';
+import { decodeModelManifest, validateModelManifest } from '../../schemas/validate.ts';
 import { applyBucket, MissingTopologyError, openBucket } from '../../streams/topology.ts';
 
 export const MODELS_BUCKET = 'sluice-models';
@@ -93,6 +95,16 @@ export class StaticModelSource implements ModelSource {
   }
 }
 
+/**
+ * The manifest stored with `modelId`, checked against its contract: a manifest written by an older or
+ * foreign trainer, or edited by hand, is refused with the contract's reason instead of being used.
+ */
+function storedManifest(modelId: string, json: string): ModelManifest {
+  const decoded = decodeModelManifest(json);
+  if (!decoded.ok) throw new Error(`model ${modelId}: the registry holds a bad manifest: ${decoded.reason}`);
+  return decoded.value;
+}
+
 /** Throws unless `bytes` are what the manifest describes. */
 export function verifyModelBytes(manifest: ModelManifest, bytes: Uint8Array): void {
   const actual = sha256Hex(bytes);
@@ -155,6 +167,8 @@ export class ModelRegistry implements ModelSource {
 
   /** Stores a model after checking its bytes against the manifest. Pushing the same id again replaces it. */
   async push(manifest: ModelManifest, bytes: Uint8Array): Promise<void> {
+    const checked = validateModelManifest(manifest);
+    if (!checked.ok) throw new Error(`model ${manifest.modelId}: refused a bad manifest: ${checked.reason}`);
     verifyModelBytes(manifest, bytes);
     await this.objects.putBlob(
       {
@@ -171,7 +185,7 @@ export class ModelRegistry implements ModelSource {
     return infos
       .filter((info) => !info.deleted && info.metadata?.[MANIFEST_KEY] !== undefined)
       .map((info) => {
-        const manifest = JSON.parse(info.metadata?.[MANIFEST_KEY] ?? '') as ModelManifest;
+        const manifest = storedManifest(info.name, info.metadata?.[MANIFEST_KEY] ?? '');
         return {
           modelId: manifest.modelId,
           kind: manifest.kind,
@@ -188,7 +202,7 @@ export class ModelRegistry implements ModelSource {
     const info = await this.objects.info(modelId);
     const text = info && !info.deleted ? info.metadata?.[MANIFEST_KEY] : undefined;
     if (text === undefined) throw new Error(`model ${modelId} is not in the registry`);
-    return JSON.parse(text) as ModelManifest;
+    return storedManifest(modelId, text);
   }
 
   async load(modelId: string): Promise<LoadedModel> {

@@ -9,11 +9,11 @@
 // a restart (the InferenceActor's hot swap is not repeated here).
 import type { Logger } from '../../core/logger.ts';
 import type { NewsItem, SentimentScore } from '../../schemas/messages.ts';
-import type { ModelManifest } from '../../simulations/research/onnx-export.ts';
-import { packSparseRows, type VectorizerConfig, vectorize } from '../../simulations/research/sentiment.ts';
+import type { ModelManifest } from '../../schemas/model-manifest.ts';
 import type { ActorBus, Subscription } from '../../streams/bus.ts';
 import { type ExecutionProvider, OnnxModelRunner } from '../inference/core.ts';
 import type { ModelSource } from '../inference/registry.ts';
+import { packSparseRows, type VectorizerConfig, vectorize } from './vectorizer.ts';
 
 export const DEFAULT_SENTIMENT_MODEL_KEY = 'news-sentiment';
 

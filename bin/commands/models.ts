@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ModelRegistry } from '../../actors/inference/registry.ts';
 import { ConfigError } from '../../core/errors.ts';
-import type { ModelManifest } from '../../simulations/research/onnx-export.ts';
+import { decodeModelManifest } from '../../schemas/validate.ts';
 import { connectBus } from '../services.ts';
 
 async function withRegistry<T>(run: (registry: ModelRegistry) => Promise<T>): Promise<T> {
@@ -52,23 +52,11 @@ export function register(program: Command): void {
     .requiredOption('--manifest <file>', 'manifest JSON written by `sluice train`')
     .action(async (file: string, options: { manifest: string }) => {
       const bytes = new Uint8Array(readFile(file, '<file.onnx>'));
-      let manifest: ModelManifest;
-      try {
-        manifest = JSON.parse(readFile(options.manifest, '--manifest').toString('utf8')) as ModelManifest;
-      } catch (error) {
-        throw new ConfigError(
-          '--manifest',
-          `not JSON (${(error as Error).message})`,
-          'Pass the manifest sluice train wrote',
-        );
+      const decoded = decodeModelManifest(readFile(options.manifest, '--manifest'));
+      if (!decoded.ok) {
+        throw new ConfigError('--manifest', decoded.reason, 'Pass the manifest sluice train wrote');
       }
-      if (typeof manifest.modelId !== 'string' || typeof manifest.onnx?.sha256 !== 'string') {
-        throw new ConfigError(
-          '--manifest',
-          'has no modelId or onnx.sha256',
-          'Pass the manifest sluice train wrote',
-        );
-      }
+      const manifest = decoded.value;
       await withRegistry((registry) => registry.push(manifest, bytes));
       console.log(`pushed ${manifest.modelId} (${bytes.length} bytes, sha256 ${manifest.onnx.sha256})`);
     });

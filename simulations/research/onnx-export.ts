@@ -2,14 +2,17 @@
 // graphs take raw inputs (standardisation is part of the graph), so a serving process needs nothing
 // but the .onnx file and the manifest's feature order. onnx-proto gives the protobuf classes; the
 // graphs use opset 13 operators that every onnxruntime execution provider implements.
-import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
-import type { TripleBarrierConfig } from './labels.ts';
-import type { BinaryMetrics, MulticlassMetrics } from './metrics.ts';
+import { sha256Hex } from '../../core/hash.ts';
+import {
+  type FeatureDistribution,
+  MODEL_MANIFEST_VERSION,
+  type ModelManifest,
+} from '../../schemas/model-manifest.ts';
 import type { TabularModel } from './models.ts';
-import type { SentimentModel, VectorizerConfig } from './sentiment.ts';
+import type { SentimentModel } from './sentiment.ts';
 
 const { onnx } = onnxProto;
 type ValueInfo = InstanceType<typeof onnx.ValueInfoProto>;
@@ -173,32 +176,12 @@ export function exportSentimentOnnx(model: SentimentModel): Uint8Array {
   return encodeModel('hashed_sentiment', nodes, initializers, 2 * k, c, 'hashed n-gram softmax regression');
 }
 
-export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /**
  * Version of a feature set: a hash of the ordered names and of a definition string (window lengths,
  * sources…). A model may only serve a live feature set with the same version.
  */
 export function featureSetVersion(names: readonly string[], definition = ''): string {
   return `fs-${sha256Hex(JSON.stringify({ names, definition })).slice(0, 16)}`;
-}
-
-/** Reference distribution of one feature, for drift checks (PSI over the bins, KS over deciles). */
-export interface FeatureDistribution {
-  readonly name: string;
-  readonly count: number;
-  readonly mean: number;
-  readonly std: number;
-  readonly min: number;
-  readonly max: number;
-  /** The 10th … 90th percentiles. */
-  readonly deciles: number[];
-  /** Bin edges (ascending, length bins + 1; the outer bins are open-ended in use). */
-  readonly edges: number[];
-  /** Share of the training values in each bin. */
-  readonly proportions: number[];
 }
 
 function quantile(sorted: Float64Array, q: number): number {
@@ -241,50 +224,12 @@ export function referenceDistribution(
   };
 }
 
-export type LabelConfiguration =
-  /** `target` says how the −1/0/+1 label maps to the outputs, e.g. "P(label = +1)". */
-  | ({ readonly kind: 'triple-barrier'; readonly target: string } & TripleBarrierConfig)
-  | { readonly kind: 'classes'; readonly source: string };
-
 export interface FoldReport<M> {
   readonly fold: number;
   readonly trainSamples: number;
   readonly testSamples: number;
   readonly purged: number;
   readonly metrics: M;
-}
-
-export interface ModelManifest {
-  readonly manifestVersion: 1;
-  readonly modelId: string;
-  readonly kind: TabularModel['kind'] | SentimentModel['kind'];
-  /** End of the training data, not the wall clock, so the same run writes the same manifest. */
-  readonly createdAt: string;
-  readonly featureSet: { readonly version: string; readonly names: readonly string[] };
-  readonly input: { readonly name: string; readonly dtype: 'float32'; readonly width: number };
-  readonly output: { readonly name: string; readonly classes: readonly string[] };
-  readonly normalisation:
-    | { readonly kind: 'standard'; readonly mean: readonly number[]; readonly std: readonly number[] }
-    | { readonly kind: 'hashed-ngrams'; readonly vectorizer: VectorizerConfig };
-  readonly labels: LabelConfiguration;
-  readonly trainingData: {
-    readonly from: string;
-    readonly to: string;
-    readonly samples: number;
-    readonly sources: readonly string[];
-  };
-  readonly metrics: {
-    readonly folds: readonly FoldReport<BinaryMetrics | MulticlassMetrics>[];
-    readonly outOfSample: BinaryMetrics | MulticlassMetrics;
-  };
-  readonly referenceDistributions: readonly FeatureDistribution[];
-  readonly onnx: {
-    readonly file: string;
-    readonly sha256: string;
-    readonly bytes: number;
-    readonly opset: number;
-    readonly irVersion: number;
-  };
 }
 
 export type ManifestInput = Omit<
@@ -299,7 +244,7 @@ export type ManifestInput = Omit<
 export function buildManifest(input: ManifestInput, onnxBytes: Uint8Array): ModelManifest {
   const { inputWidth, outputClasses, ...rest } = input;
   return {
-    manifestVersion: 1,
+    manifestVersion: MODEL_MANIFEST_VERSION,
     ...rest,
     createdAt: input.trainingData.to,
     input: { name: onnxInputName, dtype: 'float32', width: inputWidth },

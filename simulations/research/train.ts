@@ -9,8 +9,11 @@ import { type Static, Type } from '@sinclair/typebox';
 import { FeatureCore } from '../../actors/feature/core.ts';
 import { readMarketCsv } from '../../actors/feature/csv.ts';
 import { getFeatureSet } from '../../actors/feature/feature-set.ts';
+import { vectorize } from '../../actors/news/vectorizer.ts';
 import { checkConfig, dateMillis, IsoDate, withDefaults } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { sha256Hex } from '../../core/hash.ts';
+import type { ModelManifest } from '../../schemas/model-manifest.ts';
 import { purgedWalkForwardSplits } from './cross-validation.ts';
 import { defaultTripleBarrier, type TripleBarrierConfig, tripleBarrierLabels } from './labels.ts';
 import { type BinaryMetrics, binaryMetrics, type MulticlassMetrics, multiclassMetrics } from './metrics.ts';
@@ -21,18 +24,10 @@ import {
   exportTabularOnnx,
   type FoldReport,
   featureSetVersion,
-  type ModelManifest,
   referenceDistribution,
-  sha256Hex,
   writeModelArtifacts,
 } from './onnx-export.ts';
-import {
-  predictSentiment,
-  readSentimentCsv,
-  sentimentClasses,
-  trainSentiment,
-  vectorize,
-} from './sentiment.ts';
+import { predictSentiment, readSentimentCsv, sentimentClasses, trainSentiment } from './sentiment.ts';
 
 export interface TrainConfig {
   readonly model: 'logistic' | 'mlp';

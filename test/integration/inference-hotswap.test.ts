@@ -7,15 +7,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Objm } from '@nats-io/obj';
 import { FeatureCore } from '../../actors/feature/core.ts';
 import { readMarketCsv } from '../../actors/feature/csv.ts';
 import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
 import { InferenceActor } from '../../actors/inference/actor.ts';
-import { ModelRegistry } from '../../actors/inference/registry.ts';
+import { MODELS_BUCKET, ModelRegistry } from '../../actors/inference/registry.ts';
+import { sha256Hex } from '../../core/hash.ts';
 import { SeededRandom } from '../../core/random.ts';
 import type { Alert, FeatureVector, Signal } from '../../schemas/messages.ts';
+import type { ModelManifest } from '../../schemas/model-manifest.ts';
 import { Subjects } from '../../schemas/subjects.ts';
-import { sha256Hex } from '../../simulations/research/onnx-export.ts';
 import { parseTrainConfig, type TrainResult, trainTabularModel } from '../../simulations/research/train.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { applyStreams } from '../../streams/topology.ts';
@@ -108,6 +110,32 @@ describe('InferenceActor hot swap over NATS', () => {
     await assert.rejects(registry.rollback('other'), /no earlier activation/);
     const loaded = await registry.load('model-b');
     assert.equal(sha256Hex(loaded.bytes), modelB.manifest.onnx.sha256);
+  });
+
+  it('registry: refuses a manifest that breaks its contract, pushed or found in the object store', async () => {
+    const newer = { ...modelA.manifest, modelId: 'model-v2', manifestVersion: 2 };
+    await assert.rejects(
+      registry.push(newer as unknown as ModelManifest, modelA.onnx),
+      /model-v2: refused a bad manifest: model_manifest\.v1: \/manifestVersion: is 2/,
+    );
+    // Written past push (another tool, a hand edit): every read refuses it and says why.
+    const objects = await new Objm(bus.jetstream).open(MODELS_BUCKET);
+    const { featureSet: _dropped, ...headless } = modelA.manifest;
+    await objects.putBlob(
+      {
+        name: 'model-forged',
+        metadata: { manifest: JSON.stringify({ ...headless, modelId: 'model-forged' }) },
+      },
+      modelA.onnx,
+    );
+    try {
+      const reason = /model-forged: the registry holds a bad manifest: model_manifest\.v1: .*featureSet/;
+      await assert.rejects(registry.load('model-forged'), reason);
+      await assert.rejects(registry.activate('forged', 'model-forged'), reason);
+      await assert.rejects(registry.list(), reason);
+    } finally {
+      await objects.delete('model-forged');
+    }
   });
 
   it('acknowledges a vector only once its signal is stored, not while it waits in the open batch', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { StaticModelSource } from '../../actors/inference/registry.ts';
 import { NewsActor, sentimentOf } from '../../actors/news/actor.ts';
+import { vectorize } from '../../actors/news/vectorizer.ts';
 import type { NewsItem, SentimentScore } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import {
@@ -17,7 +18,6 @@ import {
   readSentimentCsv,
   type SentimentModel,
   trainSentiment,
-  vectorize,
 } from '../../simulations/research/sentiment.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import { sharedDataDir } from '../support/cli.ts';

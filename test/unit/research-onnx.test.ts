@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { OnnxModelRunner } from '../../actors/inference/core.ts';
+import { sha256Hex } from '../../core/hash.ts';
 import { purgedWalkForwardSplits } from '../../simulations/research/cross-validation.ts';
 import { tripleBarrierLabels } from '../../simulations/research/labels.ts';
 import { type BinaryMetrics, binaryMetrics } from '../../simulations/research/metrics.ts';
@@ -16,7 +17,6 @@ import {
   type FoldReport,
   featureSetVersion,
   referenceDistribution,
-  sha256Hex,
   writeModelArtifacts,
 } from '../../simulations/research/onnx-export.ts';
 import {

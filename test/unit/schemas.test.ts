@@ -11,8 +11,14 @@ import {
   type MessageName,
   messageSchemas,
 } from '../../schemas/messages.ts';
+import { modelManifestTag } from '../../schemas/model-manifest.ts';
 import { partitionOf, Subjects, symbolToken } from '../../schemas/subjects.ts';
-import { decodeMessage, validateMessage } from '../../schemas/validate.ts';
+import {
+  decodeMessage,
+  decodeModelManifest,
+  validateMessage,
+  validateModelManifest,
+} from '../../schemas/validate.ts';
 
 const samples: { [N in MessageName]?: unknown } = {
   trade_tick: {
@@ -230,5 +236,116 @@ describe('subjects', () => {
     for (let i = 0; i < 1000; i++) counts[partitionOf(`SYM${i}`, 4)]! += 1;
     for (const count of counts) assert.ok(count > 150, `partition counts ${counts}`);
     assert.equal(partitionOf('AAPL', 4), partitionOf('AAPL', 4));
+  });
+});
+
+describe('model manifest contract', () => {
+  const manifest = {
+    manifestVersion: 1,
+    modelId: 'logistic-fs-0123-abcd',
+    kind: 'logistic',
+    createdAt: '2015-06-30',
+    featureSet: { version: 'fs-0123456789abcdef', names: ['rsi_14', 'sma_20'] },
+    input: { name: 'features', dtype: 'float32', width: 2 },
+    output: { name: 'probabilities', classes: ['+1'] },
+    normalisation: { kind: 'standard', mean: [50, 100], std: [10, 5] },
+    labels: {
+      kind: 'triple-barrier',
+      target: 'P(label = +1)',
+      profitTake: 1,
+      stopLoss: 1,
+      verticalBars: 5,
+      volatilityWindow: 20,
+    },
+    trainingData: { from: '2014-01-02', to: '2015-06-30', samples: 900, sources: ['sample AAPL'] },
+    metrics: {
+      folds: [
+        {
+          fold: 0,
+          trainSamples: 450,
+          testSamples: 225,
+          purged: 5,
+          // rocAuc of a fold with one class is NaN, which JSON writes as null.
+          metrics: { samples: 225, logLoss: 0.69, rocAuc: null, accuracy: 0.5, brier: 0.25 },
+        },
+      ],
+      outOfSample: { samples: 200, logLoss: 0.68, rocAuc: 0.55, accuracy: 0.53, brier: 0.24 },
+    },
+    referenceDistributions: [
+      {
+        name: 'rsi_14',
+        count: 900,
+        mean: 50,
+        std: 10,
+        min: 10,
+        max: 90,
+        deciles: [37, 41, 45, 48, 50, 52, 55, 59, 63],
+        edges: [10, 50, 90],
+        proportions: [0.5, 0.5],
+      },
+    ],
+    onnx: {
+      file: 'logistic-fs-0123-abcd.onnx',
+      sha256: 'ab'.repeat(32),
+      bytes: 412,
+      opset: 13,
+      irVersion: 8,
+    },
+  };
+  const ajv = new Ajv({ strict: false });
+  const jsonSchema = JSON.parse(generatedFiles().get(`json/${modelManifestTag}.json`) ?? '{}') as object;
+  const fileCheck = ajv.compile(jsonSchema);
+  /** The runtime validator's reason (undefined when valid), after checking that the JSON Schema file agrees. */
+  const refusal = (value: unknown): string | undefined => {
+    const result = validateModelManifest(value);
+    assert.equal(fileCheck(value), result.ok, 'ajv and the runtime disagree');
+    return result.ok ? undefined : result.reason;
+  };
+
+  it('accepts a manifest as sluice train writes it, and its JSON Schema file agrees', () => {
+    assert.equal(refusal(manifest), undefined);
+    assert.equal(refusal({ ...manifest, metrics: { ...manifest.metrics, folds: [] } }), undefined);
+  });
+
+  it('refuses a manifest of another version, naming the version it reads', () => {
+    assert.match(
+      refusal({ ...manifest, manifestVersion: 2 }) ?? '',
+      /^model_manifest\.v1: \/manifestVersion: is 2; this Sluice reads manifest version 1 only$/,
+    );
+    const { manifestVersion: _, ...unversioned } = manifest;
+    assert.match(refusal(unversioned) ?? '', /\/manifestVersion: is undefined/);
+  });
+
+  it('refuses malformed and hostile manifests with a reason naming the field, never casting them', () => {
+    const cases: [unknown, RegExp][] = [
+      [null, /^model_manifest\.v1: \(root\)/],
+      [[manifest], /^model_manifest\.v1: /],
+      [{ ...manifest, modelId: '' }, /\/modelId/],
+      [{ ...manifest, kind: 'random-forest' }, /\/kind/],
+      [{ ...manifest, featureSet: { version: 'fs-1', names: 'rsi_14' } }, /\/featureSet\/names/],
+      [{ ...manifest, input: { ...manifest.input, width: '2' } }, /\/input\/width/],
+      [{ ...manifest, input: { ...manifest.input, dtype: 'float64' } }, /\/input\/dtype/],
+      [{ ...manifest, onnx: { ...manifest.onnx, sha256: 'not-a-hash' } }, /\/onnx\/sha256/],
+      [{ ...manifest, onnx: { ...manifest.onnx, bytes: -1 } }, /\/onnx\/bytes/],
+      [{ ...manifest, normalisation: { kind: 'standard', mean: [1, 'x'], std: [1, 1] } }, /\/normalisation/],
+      [{ ...manifest, referenceDistributions: [{ name: 'rsi_14' }] }, /\/referenceDistributions\/0/],
+      [{ ...manifest, onnx: { ...manifest.onnx, path: '../../etc/passwd' } }, /\/onnx/],
+      [{ ...manifest, __proto__extra: true }, /^model_manifest\.v1: /],
+    ];
+    for (const [value, reason] of cases) {
+      const why = refusal(value);
+      assert.ok(why !== undefined, `accepted ${JSON.stringify(value).slice(0, 80)}`);
+      assert.match(why, reason);
+    }
+    const { onnx: _, ...withoutFile } = manifest;
+    assert.match(refusal(withoutFile) ?? '', /\/onnx/);
+  });
+
+  it('decodes JSON text and bytes; malformed JSON is a failure with the parser reason, not a throw', () => {
+    const text = JSON.stringify(manifest);
+    assert.equal(decodeModelManifest(text).ok, true);
+    assert.equal(decodeModelManifest(new TextEncoder().encode(text)).ok, true);
+    const broken = decodeModelManifest(text.slice(0, -1));
+    assert.match(broken.ok ? '' : broken.reason, /^model_manifest\.v1: malformed JSON/);
   });
 });

@@ -3,23 +3,20 @@ import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { OnnxModelRunner } from '../../actors/inference/core.ts';
+import { defaultVectorizer, packSparseRows, tokenize, vectorize } from '../../actors/news/vectorizer.ts';
+import { sha256Hex } from '../../core/hash.ts';
 import { multiclassMetrics } from '../../simulations/research/metrics.ts';
 import {
   buildManifest,
   exportSentimentOnnx,
   featureSetVersion,
-  sha256Hex,
 } from '../../simulations/research/onnx-export.ts';
 import {
-  defaultVectorizer,
   type LabelledText,
-  packSparseRows,
   predictSentiment,
   readSentimentCsv,
   type SentimentModel,
-  tokenize,
   trainSentiment,
-  vectorize,
 } from '../../simulations/research/sentiment.ts';
 
 const dataDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'data');
