@@ -1,23 +1,16 @@
 // The backtest configuration file: one JSON document naming the data, feature set, model, sizing,
-// risk limits and venue models. Checked against a TypeBox schema; the first problem stops the run with
+// risk limits and venue models. Each actor's part is its own schema (actors/*/config.ts), composed
+// here as in the live run config. Checked against a TypeBox schema; the first problem stops the run with
 // a ConfigError naming the field (as a JSON pointer, e.g. /trading/venue/fee/takerBps).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
-import type { SimulatedVenueOptions } from '../actors/execution/simulated-venue.ts';
-import {
-  BpsSlippage,
-  FixedLatency,
-  MakerTakerFee,
-  NextTickFillModel,
-  RandomLatency,
-  SpreadSlippage,
-} from '../actors/execution/venue-models.ts';
+import { BarIntervalSchema, FeatureSetNameSchema } from '../actors/feature/config.ts';
+import { InferenceOptionsProperties, StrategyNameSchema } from '../actors/inference/config.ts';
 import { parseRiskLimits } from '../actors/risk/limits.ts';
-import { FixedNotionalSizer, KellySizer, type Sizer, VolatilityTargetSizer } from '../actors/risk/sizing.ts';
+import { TradingSectionSchema } from '../actors/trading-config.ts';
 import { checkConfig, dateMillis, IsoDate, readJsonFile } from '../core/config-file.ts';
 import { ConfigError } from '../core/errors.ts';
-import { SeededRandom } from '../core/random.ts';
 import { repoRoot } from './backtest-source.ts';
 
 const NonNegative = Type.Number({ minimum: 0 });
@@ -35,9 +28,9 @@ export const BacktestConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
-    featureSet: Type.String({ minLength: 1 }),
-    barInterval: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$' }),
-    strategy: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_-]+$' }),
+    featureSet: FeatureSetNameSchema,
+    barInterval: BarIntervalSchema,
+    strategy: StrategyNameSchema,
     model: Type.Object(
       {
         /** Trained at the start of the run on bars in [trainFrom, data.from). */
@@ -49,55 +42,10 @@ export const BacktestConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
-    inference: Type.Object(
-      {
-        maxBatchSize: Type.Integer({ minimum: 1 }),
-        maxWaitMs: Type.Integer({ minimum: 0 }),
-        neutralBand: Type.Number({ minimum: 0, maximum: 1 }),
-      },
-      { additionalProperties: false },
-    ),
+    inference: Type.Object(InferenceOptionsProperties, { additionalProperties: false }),
     /** Score the news with the sentiment model (trained at start) and fold it into the features. */
     news: Type.Boolean(),
-    trading: Type.Object(
-      {
-        account: Type.String({ minLength: 1 }),
-        startingCash: Type.Number({ exclusiveMinimum: 0 }),
-        sizing: Type.Union([
-          Type.Object({
-            kind: Type.Literal('fixed-notional'),
-            notional: Type.Number({ exclusiveMinimum: 0 }),
-          }),
-          Type.Object({
-            kind: Type.Literal('volatility-target'),
-            targetVolatility: Type.Number({ exclusiveMinimum: 0 }),
-            maxLeverage: Type.Number({ exclusiveMinimum: 0 }),
-          }),
-          Type.Object({
-            kind: Type.Literal('kelly'),
-            fraction: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
-            cap: Type.Number({ exclusiveMinimum: 0 }),
-          }),
-        ]),
-        /** Passed to the risk gate's limit parser; a missing limit denies (fail closed). */
-        limits: Type.Record(Type.String(), Type.Unknown()),
-        venue: Type.Object(
-          {
-            latency: Type.Union([
-              Type.Object({ kind: Type.Literal('fixed'), ms: NonNegative }),
-              Type.Object({ kind: Type.Literal('random'), minMs: NonNegative, maxMs: NonNegative }),
-            ]),
-            slippage: Type.Union([
-              Type.Object({ kind: Type.Literal('bps'), bps: NonNegative }),
-              Type.Object({ kind: Type.Literal('spread'), fraction: NonNegative }),
-            ]),
-            fee: Type.Object({ makerBps: NonNegative, takerBps: NonNegative, minimum: NonNegative }),
-          },
-          { additionalProperties: false },
-        ),
-      },
-      { additionalProperties: false },
-    ),
+    trading: TradingSectionSchema,
     seed: Type.Integer(),
   },
   { additionalProperties: false },
@@ -146,30 +94,4 @@ export function checkModelPrices(config: BacktestConfig, field: string): void {
 
 export function readBacktestConfig(path: string): BacktestConfig {
   return parseBacktestConfig(readJsonFile(path));
-}
-
-export function sizerFor(sizing: BacktestConfig['trading']['sizing']): Sizer {
-  switch (sizing.kind) {
-    case 'fixed-notional':
-      return new FixedNotionalSizer(sizing.notional);
-    case 'volatility-target':
-      return new VolatilityTargetSizer(sizing.targetVolatility, sizing.maxLeverage);
-    case 'kelly':
-      return new KellySizer(sizing.fraction, sizing.cap);
-  }
-}
-
-export function venueFor(venue: BacktestConfig['trading']['venue'], seed: number): SimulatedVenueOptions {
-  return {
-    latency:
-      venue.latency.kind === 'fixed'
-        ? new FixedLatency(venue.latency.ms)
-        : new RandomLatency(venue.latency.minMs, venue.latency.maxMs, new SeededRandom(seed)),
-    fill: new NextTickFillModel(),
-    slippage:
-      venue.slippage.kind === 'bps'
-        ? new BpsSlippage(venue.slippage.bps)
-        : new SpreadSlippage(venue.slippage.fraction),
-    fee: new MakerTakerFee(venue.fee.makerBps, venue.fee.takerBps, venue.fee.minimum),
-  };
 }

@@ -1,12 +1,15 @@
 // The `sluice run` configuration file: one JSON document naming the feature set, partitions, strategy
-// (also the model registry key), the trading section of a backtest config, the HTTP port and the alert
-// sinks. Checked against a TypeBox schema; the first problem is a ConfigError naming the field.
+// (also the model registry key), the trading section (the same as a backtest config's), the HTTP port
+// and the alert sinks. Each actor's part is its own schema (actors/*/config.ts), composed here.
+// Checked against a TypeBox schema; the first problem is a ConfigError naming the field.
 import { type Static, Type } from '@sinclair/typebox';
 import { checkConfig, readJsonFile } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { GATE_KEY_VARIABLE, GateKey } from '../../core/gate-seal.ts';
-import { BacktestConfigSchema } from '../../simulations/backtest-config.ts';
+import { BarIntervalSchema, FeatureSetNameSchema } from '../feature/config.ts';
+import { InferenceOptionsProperties, StrategyNameSchema } from '../inference/config.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
+import { TradingSectionSchema } from '../trading-config.ts';
 
 export const ACTOR_NAMES = [
   'feature',
@@ -50,8 +53,8 @@ const SinkSchema = Type.Object(
 export const RunConfigSchema = Type.Object(
   {
     name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_-]+$' }),
-    featureSet: Type.String({ minLength: 1 }),
-    barInterval: BacktestConfigSchema.properties.barInterval,
+    featureSet: FeatureSetNameSchema,
+    barInterval: BarIntervalSchema,
     /**
      * Symbol partitions this process owns (feature actor); default all of SLUICE_PARTITIONS. With
      * `featureLeases`, the partitions it prefers: it also stands by for the others.
@@ -73,19 +76,19 @@ export const RunConfigSchema = Type.Object(
       ),
     ),
     /** Strategy name: signals go to sig.<strategy>.*, its active model is read from the registry. */
-    strategy: BacktestConfigSchema.properties.strategy,
+    strategy: StrategyNameSchema,
     /** Registry key of the news sentiment model; default `news-sentiment`. */
     newsModelKey: Type.Optional(Type.String({ minLength: 1 })),
     inference: Type.Optional(
       Type.Object(
         {
-          ...BacktestConfigSchema.properties.inference.properties,
+          ...InferenceOptionsProperties,
           idleFlushMs: Type.Optional(Millis),
         },
         { additionalProperties: false },
       ),
     ),
-    trading: BacktestConfigSchema.properties.trading,
+    trading: TradingSectionSchema,
     /** Held until positions are reconciled; `halted` unless said otherwise (fail closed). */
     startState: Type.Optional(Type.Union([Type.Literal('halted'), Type.Literal('reducing')])),
     snapshotBucket: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$' })),

@@ -1,0 +1,18 @@
+// The `trading` section of a run config and of a backtest config: the parts the portfolio, the risk
+// gate and the execution actor each own, composed once so that both configs take the same section.
+import { type Static, Type } from '@sinclair/typebox';
+import { VenueConfigSchema } from './execution/config.ts';
+import { PortfolioConfigProperties } from './portfolio/config.ts';
+import { RiskLimitsConfigSchema, SizingConfigSchema } from './risk/config.ts';
+
+export const TradingSectionSchema = Type.Object(
+  {
+    ...PortfolioConfigProperties,
+    sizing: SizingConfigSchema,
+    limits: RiskLimitsConfigSchema,
+    venue: VenueConfigSchema,
+  },
+  { additionalProperties: false },
+);
+
+export type TradingSection = Static<typeof TradingSectionSchema>;
