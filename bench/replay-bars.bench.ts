@@ -3,9 +3,10 @@
 // and in lockstep over NATS on a short slice (`replay_nats_events_per_s`).
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { readDatasetFile } from '../core/dataset-files.ts';
+import { stocknetPriceFile } from '../core/datasets.ts';
 import type { Bar } from '../schemas/messages.ts';
 import { runBacktest } from '../simulations/backtest.ts';
-import { readDatasetFile, stocknetPriceFile } from '../simulations/sources/datasets.ts';
 import type { MarketEvent } from '../simulations/sources/replay.ts';
 import { connectNats } from '../streams/connection.ts';
 import { startNatsServer } from '../test/support/nats-server.ts';

@@ -7,11 +7,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kysely } from 'kysely';
 import { dateMillis } from '../core/config-file.ts';
+import type { Dataset } from '../core/datasets.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Database } from '../timescale/database.ts';
 import type { BacktestConfig } from './backtest-config.ts';
-import { bundledSampleDatasets, type Dataset, sharedDatasets } from './sources/datasets.ts';
+import { bundledSampleDatasets, sharedDatasets } from './sources/datasets.ts';
 import {
   fileSource,
   type MarketEvent,

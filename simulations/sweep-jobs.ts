@@ -3,9 +3,10 @@
 // actor pipeline (that is the `backtest` kind, simulations/backtest-job.ts).
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readDatasetFile } from '../core/dataset-files.ts';
+import { stocknetPriceFile } from '../core/datasets.ts';
 import type { Bar } from '../schemas/messages.ts';
 import { type ClosedTrade, computeMetrics, type EquityPoint } from './metrics.ts';
-import { readDatasetFile, stocknetPriceFile } from './sources/datasets.ts';
 import type { SweepJobRunner, SweepParams } from './sweep.ts';
 
 export const bundledPriceDir = resolve(dirname(fileURLToPath(import.meta.url)), 'data', 'sample', 'prices');

@@ -3,8 +3,9 @@
 // rows go to the dead-letter stream with file, row number and reason. Events of symbols not asked for
 // are skipped and counted.
 import { basename } from 'node:path';
+import { readDatasetFile } from '../core/dataset-files.ts';
+import type { Dataset, DatasetEvent } from '../core/datasets.ts';
 import type { Subjects } from '../schemas/subjects.ts';
-import { type Dataset, type DatasetEvent, readDatasetFile } from '../simulations/sources/datasets.ts';
 import { sendToDeadLetter } from './dead-letter.ts';
 import { type EventPublisher, InvalidMessageError } from './publisher.ts';
 

@@ -1,5 +1,7 @@
 // Reads market CSVs into bars or trade ticks for `sluice features`, the oracle tests and the bench.
 // Formats:
+// - stocknet daily prices (Date,Open,High,Low,Close,Adj Close,Volume): read by their one reader,
+//   core/datasets.ts, so the bars and their ids are the ones ingest and the replay source give.
 // - OHLCV with a header: a time column (date, time, timestamp, datetime, timestamp_utc, any case)
 //   and open/high/low/close/volume (any case). The time is the bar START; ts_event = start + interval.
 // - NinjaTrader minute bars as in spy-minute-pyalgotrade: ';'-separated, no header,
@@ -10,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { parseDatasetText, STOCKNET_PRICE_HEADER, stocknetPriceFile } from '../../core/datasets.ts';
 import { ConfigError } from '../../core/errors.ts';
 import type { Bar, TradeTick } from '../../schemas/messages.ts';
 import { parseDuration } from './bars.ts';
@@ -20,6 +23,8 @@ export type MarketCsv =
       readonly timeColumn: string;
       readonly times: readonly string[];
       readonly bars: Bar[];
+      /** Rows the file's reader refused (stocknet rows with missing values); the core rejects the rest. */
+      readonly refused: number;
     }
   | { readonly kind: 'trades'; readonly timeColumn: string; readonly trades: TradeTick[] };
 
@@ -115,7 +120,25 @@ function barsOf(
       ohlcvIndex.map((c) => Number(row[c] ?? Number.NaN)),
     ),
   );
-  return { kind: 'bars', timeColumn, times, bars };
+  return { kind: 'bars', timeColumn, times, bars, refused: 0 };
+}
+
+const DAY_MS = 86_400_000;
+
+/** A stocknet price file: daily bars only, so an `interval` other than 1d is a mistake said at once. */
+function stocknetBars(path: string, symbol: string, text: string, interval: string | undefined): MarketCsv {
+  if (interval !== undefined && interval !== '1d') {
+    throw new ConfigError(
+      '--interval',
+      `${path} holds stocknet daily bars, not ${interval} ones`,
+      'Leave --interval out or give 1d',
+    );
+  }
+  const rows = parseDatasetText(stocknetPriceFile(path, symbol), text);
+  const bars = rows.flatMap((row) => (row.kind === 'bar' ? [row.event] : []));
+  // A stocknet bar closes at the end of its Date.
+  const times = bars.map((bar) => new Date(bar.ts_event - DAY_MS).toISOString().slice(0, 10));
+  return { kind: 'bars', timeColumn: 'Date', times, bars, refused: rows.length - bars.length };
 }
 
 function tradesOf(
@@ -151,6 +174,14 @@ export function readMarketCsv(path: string, options: { symbol?: string; interval
   const text = readFileSync(path, 'utf8');
   const symbol = options.symbol ?? basename(path, extname(path));
   const firstLine = (text.split('\n', 1)[0] ?? '').trim();
+  if (
+    firstLine
+      .split(',')
+      .map((cell) => cell.trim())
+      .join() === STOCKNET_PRICE_HEADER.join()
+  ) {
+    return stocknetBars(path, symbol, text, options.interval);
+  }
   if (NINJA_ROW.test(firstLine.split(';')[0] ?? '')) {
     const rows: string[][] = parse(text, { delimiter: ';', skip_empty_lines: true, trim: true });
     return barsOf(symbol, 'datetime', rows, 0, [1, 2, 3, 4, 5], options.interval ?? '1m');

@@ -3,8 +3,9 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AckPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { readDatasetFile } from '../../core/dataset-files.ts';
+import { binanceTradeFile } from '../../core/datasets.ts';
 import type { TradeTick } from '../../schemas/messages.ts';
-import { binanceTradeFile, readDatasetFile } from '../../simulations/sources/datasets.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

@@ -8,6 +8,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { readEnvironment } from '../../core/config.ts';
 import { checkDate, dateMillis } from '../../core/config-file.ts';
+import { countDatasetRows } from '../../core/dataset-files.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { type BacktestMode, type BacktestSummary, runBacktest } from '../../simulations/backtest.ts';
@@ -23,7 +24,6 @@ import {
   configTimescaleSource,
   TIMESCALE_SOURCE_SCOPE,
 } from '../../simulations/backtest-source.ts';
-import { countDatasetRows } from '../../simulations/sources/datasets.ts';
 import { jetstreamSource, type MarketEvent } from '../../simulations/sources/replay.ts';
 import { createDatabase } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';

@@ -58,7 +58,12 @@ function readCsv(path: string, interval: string | undefined): MarketCsv {
   }
 }
 
-export function runFeatures(options: FeaturesOptions): { rows: number; counters: FeatureCore['counters'] } {
+export function runFeatures(options: FeaturesOptions): {
+  rows: number;
+  counters: FeatureCore['counters'];
+  /** Input rows the file's reader refused before the core saw them. */
+  refused: number;
+} {
   checkTextFile(options.input);
   const set = getFeatureSet(options.set, '--set');
   // Checked here so that a bad value is reported against the flag.
@@ -97,7 +102,11 @@ export function runFeatures(options: FeaturesOptions): { rows: number; counters:
   } finally {
     closeSync(output);
   }
-  return { rows: lines.length - 1, counters: core.counters };
+  return {
+    rows: lines.length - 1,
+    counters: core.counters,
+    refused: input.kind === 'bars' ? input.refused : 0,
+  };
 }
 
 export function register(program: Command): void {
@@ -112,9 +121,9 @@ export function register(program: Command): void {
       'bar length: trade files are aggregated to it; bar files default to their spacing',
     )
     .action((options: FeaturesOptions) => {
-      const { rows, counters } = runFeatures(options);
+      const { rows, counters, refused } = runFeatures(options);
       const rejected =
-        counters.rejected_invalid + counters.rejected_out_of_order + counters.rejected_duplicate;
+        refused + counters.rejected_invalid + counters.rejected_out_of_order + counters.rejected_duplicate;
       console.error(`sluice features: ${rows} rows to ${options.output}; ${rejected} input rows rejected`);
     });
 }

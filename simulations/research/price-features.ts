@@ -1,8 +1,8 @@
 // Daily price features for research and benchmarks: 20 numbers per bar from past OHLCV only (lagged
 // log returns, rolling volatility, momentum, range, volume surprise), read from the stocknet
-// Yahoo-format CSVs (Date,Open,High,Low,Close,Adj Close,Volume).
+// Yahoo-format CSVs (Date,Open,High,Low,Close,Adj Close,Volume) by their one reader, core/datasets.ts.
 import { readFileSync } from 'node:fs';
-import { parse } from 'csv-parse/sync';
+import { parseDatasetText, stocknetPriceFile } from '../../core/datasets.ts';
 import { rollingVolatility } from './labels.ts';
 
 export interface DailyBar {
@@ -16,27 +16,28 @@ export interface DailyBar {
   readonly volume: number;
 }
 
-/** Reads one symbol's daily bars in date order; rows with missing values ("null") are skipped. */
+const DAY_MS = 86_400_000;
+
+/**
+ * Reads one symbol's daily bars in date order; rows the reader refuses (missing values, "null") and
+ * rows without a positive adjusted close or low are skipped: a return or a range needs both.
+ */
 export function readDailyBars(path: string): DailyBar[] {
-  const rows = parse(readFileSync(path), { columns: true, skip_empty_lines: true }) as Record<
-    string,
-    string
-  >[];
   const bars: DailyBar[] = [];
-  for (const row of rows) {
-    const bar = {
-      date: row.Date ?? '',
-      open: Number(row.Open),
-      high: Number(row.High),
-      low: Number(row.Low),
-      close: Number(row.Close),
-      adjClose: Number(row['Adj Close']),
-      volume: Number(row.Volume),
-    };
-    const values = [bar.open, bar.high, bar.low, bar.close, bar.adjClose, bar.volume];
-    if (bar.date === '' || values.some((v) => !Number.isFinite(v)) || bar.adjClose <= 0 || bar.low <= 0)
-      continue;
-    bars.push(bar);
+  for (const row of parseDatasetText(stocknetPriceFile(path), readFileSync(path, 'utf8'))) {
+    if (row.kind !== 'bar') continue;
+    const { event, adjClose = Number.NaN } = row;
+    if (!Number.isFinite(adjClose) || adjClose <= 0 || event.low <= 0) continue;
+    bars.push({
+      // The bar closes at the end of its UTC date.
+      date: new Date(event.ts_event - DAY_MS).toISOString().slice(0, 10),
+      open: event.open,
+      high: event.high,
+      low: event.low,
+      close: event.close,
+      adjClose,
+      volume: event.volume,
+    });
   }
   return bars;
 }

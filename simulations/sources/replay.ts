@@ -5,10 +5,11 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { Kysely } from 'kysely';
+import { readDatasetFile } from '../../core/dataset-files.ts';
+import type { Dataset, DatasetFile } from '../../core/datasets.ts';
 import type { Bar, NewsItem, QuoteTick, SentimentScore, TradeTick } from '../../schemas/messages.ts';
 import { decodeOneOf } from '../../schemas/validate.ts';
 import { type Database, fromTimestamp, toTimestamp } from '../../timescale/database.ts';
-import { type Dataset, type DatasetFile, readDatasetFile } from './datasets.ts';
 
 export type MarketEvent = Bar | TradeTick | QuoteTick | NewsItem | SentimentScore;
 

@@ -11,9 +11,10 @@ import {
   jetstream,
   jetstreamManager,
 } from '@nats-io/jetstream';
+import { readDatasetFile } from '../../core/dataset-files.ts';
+import { stocknetPriceFile } from '../../core/datasets.ts';
 import type { Bar } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
-import { readDatasetFile, stocknetPriceFile } from '../../simulations/sources/datasets.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
 import { applyStreams } from '../../streams/topology.ts';

@@ -9,9 +9,10 @@ import {
 } from '../../actors/execution/venue-models.ts';
 import { FixedNotionalSizer } from '../../actors/risk/sizing.ts';
 import type { TradingConfig } from '../../actors/trading.ts';
+import { readDatasetFile } from '../../core/dataset-files.ts';
+import { stocknetPriceFile } from '../../core/datasets.ts';
 import { GateKey } from '../../core/gate-seal.ts';
 import type { Bar, Signal } from '../../schemas/messages.ts';
-import { readDatasetFile, stocknetPriceFile } from '../../simulations/sources/datasets.ts';
 
 const DAY = 86_400_000;
 export const SYMBOLS = ['AAPL', 'AMZN'] as const;
