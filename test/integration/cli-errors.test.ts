@@ -125,6 +125,35 @@ describe('sluice features', () => {
   });
 });
 
+describe('sluice models push', () => {
+  it('a manifest that breaks its contract is refused before NATS is reached, naming the field', async () => {
+    const onnx = join(scratch, 'model.onnx');
+    writeFileSync(onnx, new Uint8Array([8, 1]));
+    const manifest = (name: string, text: string) => {
+      writeFileSync(join(scratch, name), text);
+      return join(scratch, name);
+    };
+    // NATS_URL points nowhere: a refusal must come before any connection (exit 2, not 3).
+    const env = { NATS_URL: 'nats://127.0.0.1:1' };
+    const push = (path: string) => runCli(['models', 'push', onnx, '--manifest', path], env);
+    assertOneLine(
+      await push(manifest('v2.json', JSON.stringify({ manifestVersion: 2, modelId: 'm' }))),
+      2,
+      /--manifest: model_manifest\.v1: \/manifestVersion: is 2; this Sluice reads manifest version 1 only\./,
+    );
+    assertOneLine(
+      await push(manifest('partial.json', JSON.stringify({ manifestVersion: 1, modelId: 'm' }))),
+      2,
+      /--manifest: model_manifest\.v1: \/\w+: .*\. Pass the manifest sluice train wrote/,
+    );
+    assertOneLine(
+      await push(manifest('broken.json', '{"manifestVersion": 1,')),
+      2,
+      /--manifest: model_manifest\.v1: malformed JSON/,
+    );
+  });
+});
+
 describe('services that cannot be reached, and URLs with passwords', () => {
   it('sluice run and sluice migrate with the database down: exit 3 naming DATABASE_URL without its password', async () => {
     const config = join(scratch, 'run.json');
