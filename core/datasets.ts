@@ -59,6 +59,11 @@ function epochMillis(value: string | undefined, field: string): number {
   return parsed;
 }
 
+/** The UTC date (YYYY-MM-DD) of a daily bar: the day it closes at the end of. */
+export function barDate(bar: Bar): string {
+  return new Date(bar.ts_event - DAY_MS).toISOString().slice(0, 10);
+}
+
 /** `2012-09-04` -> close of that UTC day. */
 function dailyClose(date: string | undefined): number {
   if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date))

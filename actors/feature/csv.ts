@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { parseDatasetText, STOCKNET_PRICE_HEADER, stocknetPriceFile } from '../../core/datasets.ts';
+import { barDate, parseDatasetText, STOCKNET_PRICE_HEADER, stocknetPriceFile } from '../../core/datasets.ts';
 import { ConfigError } from '../../core/errors.ts';
 import type { Bar, TradeTick } from '../../schemas/messages.ts';
 import { parseDuration } from './bars.ts';
@@ -123,8 +123,6 @@ function barsOf(
   return { kind: 'bars', timeColumn, times, bars, refused: 0 };
 }
 
-const DAY_MS = 86_400_000;
-
 /** A stocknet price file: daily bars only, so an `interval` other than 1d is a mistake said at once. */
 function stocknetBars(path: string, symbol: string, text: string, interval: string | undefined): MarketCsv {
   if (interval !== undefined && interval !== '1d') {
@@ -136,9 +134,13 @@ function stocknetBars(path: string, symbol: string, text: string, interval: stri
   }
   const rows = parseDatasetText(stocknetPriceFile(path, symbol), text);
   const bars = rows.flatMap((row) => (row.kind === 'bar' ? [row.event] : []));
-  // A stocknet bar closes at the end of its Date.
-  const times = bars.map((bar) => new Date(bar.ts_event - DAY_MS).toISOString().slice(0, 10));
-  return { kind: 'bars', timeColumn: 'Date', times, bars, refused: rows.length - bars.length };
+  return {
+    kind: 'bars',
+    timeColumn: 'Date',
+    times: bars.map(barDate),
+    bars,
+    refused: rows.length - bars.length,
+  };
 }
 
 function tradesOf(

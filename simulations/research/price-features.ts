@@ -2,7 +2,7 @@
 // log returns, rolling volatility, momentum, range, volume surprise), read from the stocknet
 // Yahoo-format CSVs (Date,Open,High,Low,Close,Adj Close,Volume) by their one reader, core/datasets.ts.
 import { readFileSync } from 'node:fs';
-import { parseDatasetText, stocknetPriceFile } from '../../core/datasets.ts';
+import { barDate, parseDatasetText, stocknetPriceFile } from '../../core/datasets.ts';
 import { rollingVolatility } from './labels.ts';
 
 export interface DailyBar {
@@ -16,8 +16,6 @@ export interface DailyBar {
   readonly volume: number;
 }
 
-const DAY_MS = 86_400_000;
-
 /**
  * Reads one symbol's daily bars in date order; rows the reader refuses (missing values, "null") and
  * rows without a positive adjusted close or low are skipped: a return or a range needs both.
@@ -29,8 +27,7 @@ export function readDailyBars(path: string): DailyBar[] {
     const { event, adjClose = Number.NaN } = row;
     if (!Number.isFinite(adjClose) || adjClose <= 0 || event.low <= 0) continue;
     bars.push({
-      // The bar closes at the end of its UTC date.
-      date: new Date(event.ts_event - DAY_MS).toISOString().slice(0, 10),
+      date: barDate(event),
       open: event.open,
       high: event.high,
       low: event.low,
