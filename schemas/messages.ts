@@ -6,7 +6,7 @@
 // same millisecond are ordered by their source sequence, never by a finer clock.
 import { type Static, type TObject, type TProperties, Type } from '@sinclair/typebox';
 
-const SCHEMA_BASE_URI = 'https://sluice.dev/schemas';
+export const SCHEMA_BASE_URI = 'https://sluice.dev/schemas';
 
 /** 1990-01-01T00:00:00Z: no market data Sluice takes in is older (README "Messages and subjects"). */
 export const EARLIEST_MARKET_TIME_MS = 631_152_000_000;

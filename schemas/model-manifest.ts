@@ -4,8 +4,7 @@
 // the validator (schemas/validate.ts) and schemas/json/model_manifest.v1.json come from this schema.
 // `manifestVersion` is the version tag; a manifest of another version is refused, not guessed at.
 import { type Static, Type } from '@sinclair/typebox';
-
-const SCHEMA_BASE_URI = 'https://sluice.dev/schemas';
+import { SCHEMA_BASE_URI } from './messages.ts';
 
 export const MODEL_MANIFEST_VERSION = 1;
 export const modelManifestTag = `model_manifest.v${MODEL_MANIFEST_VERSION}`;
@@ -153,4 +152,3 @@ type DeepReadonly<T> = T extends readonly (infer U)[]
 export type VectorizerConfig = DeepReadonly<Static<typeof VectorizerConfig>>;
 export type FeatureDistribution = DeepReadonly<Static<typeof FeatureDistribution>>;
 export type ModelManifest = DeepReadonly<Static<typeof ModelManifest>>;
-export type LabelConfiguration = ModelManifest['labels'];
