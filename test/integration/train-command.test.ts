@@ -10,6 +10,7 @@ import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
 import { OnnxModelRunner } from '../../actors/inference/core.ts';
 import { sha256Hex } from '../../core/hash.ts';
 import type { ModelManifest } from '../../schemas/model-manifest.ts';
+import { decodeModelManifest } from '../../schemas/validate.ts';
 import { createDatabase } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
 import { runCli } from '../support/cli.ts';
@@ -48,9 +49,10 @@ describe('sluice train', () => {
     assert.match(result.stderr, /train \[/, 'a progress bar on stderr');
     assert.match(result.stderr, /run train:small recorded/);
 
-    const manifest = JSON.parse(
-      readFileSync(join(dir, 'out', 'small.manifest.json'), 'utf8'),
-    ) as ModelManifest;
+    // What `sluice train` writes keeps the manifest contract the registry reads it with.
+    const decoded = decodeModelManifest(readFileSync(join(dir, 'out', 'small.manifest.json')));
+    assert.ok(decoded.ok, decoded.ok ? '' : decoded.reason);
+    const manifest = decoded.value;
     const onnx = readFileSync(join(dir, 'out', 'small.onnx'));
     assert.equal(manifest.onnx.sha256, sha256Hex(onnx));
     assert.equal(manifest.featureSet.version, DEFAULT_FEATURE_SET.version);

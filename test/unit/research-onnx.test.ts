@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { OnnxModelRunner } from '../../actors/inference/core.ts';
 import { sha256Hex } from '../../core/hash.ts';
+import { decodeModelManifest } from '../../schemas/validate.ts';
 import { purgedWalkForwardSplits } from '../../simulations/research/cross-validation.ts';
 import { tripleBarrierLabels } from '../../simulations/research/labels.ts';
 import { type BinaryMetrics, binaryMetrics } from '../../simulations/research/metrics.ts';
@@ -166,7 +167,9 @@ describe('models trained on stocknet features, exported to ONNX', () => {
       onnxBytes,
     );
     const { onnxPath, manifestPath } = writeModelArtifacts(dir, manifest, onnxBytes);
-    const written = JSON.parse(readFileSync(manifestPath, 'utf8')) as typeof manifest;
+    const decoded = decodeModelManifest(readFileSync(manifestPath));
+    assert.ok(decoded.ok, decoded.ok ? '' : decoded.reason);
+    const written = decoded.value;
     assert.equal(written.onnx.sha256, sha256Hex(readFileSync(onnxPath)));
     assert.equal(written.createdAt, trainSet[trainSet.length - 1]!.date);
     assert.equal(written.referenceDistributions.length, 20);

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { OnnxModelRunner } from '../../actors/inference/core.ts';
 import { defaultVectorizer, packSparseRows, tokenize, vectorize } from '../../actors/news/vectorizer.ts';
 import { sha256Hex } from '../../core/hash.ts';
+import { validateModelManifest } from '../../schemas/validate.ts';
 import { multiclassMetrics } from '../../simulations/research/metrics.ts';
 import {
   buildManifest,
@@ -113,6 +114,8 @@ describe('sentiment classifier on twitter-financial-news-sentiment', () => {
     );
     assert.equal(manifest.onnx.sha256, sha256Hex(onnxBytes));
     assert.equal(manifest.metrics.outOfSample.accuracy, metrics.accuracy);
+    const asWritten = validateModelManifest(JSON.parse(JSON.stringify(manifest)));
+    assert.ok(asWritten.ok, asWritten.ok ? '' : asWritten.reason);
   });
 
   it('is deterministic from its seed', () => {
