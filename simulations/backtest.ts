@@ -10,14 +10,11 @@ import { join } from 'node:path';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Kysely } from 'kysely';
 import { venueFor } from '../actors/execution/config.ts';
-import { FeatureActor } from '../actors/feature/actor.ts';
 import { getFeatureSet } from '../actors/feature/feature-set.ts';
-import { InferenceActor } from '../actors/inference/actor.ts';
 import { StaticModelSource } from '../actors/inference/registry.ts';
-import { NewsActor } from '../actors/news/actor.ts';
+import { startPipeline } from '../actors/pipeline.ts';
 import { sizerFor } from '../actors/risk/config.ts';
 import { parseRiskLimits } from '../actors/risk/limits.ts';
-import { startTrading } from '../actors/trading.ts';
 import { ReplayClock } from '../core/clock.ts';
 import { dateMillis } from '../core/config-file.ts';
 import { GateKey } from '../core/gate-seal.ts';
@@ -83,6 +80,9 @@ export interface BacktestSummary {
 }
 
 const DAY_MS = 86_400_000;
+
+/** Every actor but the live-only alerts; news joins when the config scores news. */
+const BACKTEST_ACTORS = ['feature', 'inference', 'risk', 'execution', 'portfolio'] as const;
 
 function publishName(event: MarketEvent): MessageName {
   switch (event.schema) {
@@ -273,46 +273,42 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
 
   const recorder = new RunRecorder();
   await recorder.subscribe(bus);
-  const trading = await startTrading(
-    {
-      account: config.trading.account,
-      startingCash: config.trading.startingCash,
-      risk: {
-        limits: parseRiskLimits(config.trading.limits, '/trading/limits'),
-        sizer: sizerFor(config.trading.sizing),
-      },
-      venue: venueFor(config.trading.venue, config.seed),
-      startState: 'active',
-      runId,
-      // Gate and execution share this process; a key from the run keeps reruns identical.
-      gateKey: GateKey.forRun(runId),
-    },
-    { bus, ...(options.db ? { db: options.db } : {}), ...(logger ? { logger } : {}) },
-  );
-  const inference = new InferenceActor({
-    bus,
-    models,
-    strategy: config.strategy,
-    featureSet,
-    maxBatchSize: config.inference.maxBatchSize,
-    maxWaitMs: config.inference.maxWaitMs,
-    neutralBand: config.inference.neutralBand,
-    executionProviders: ['cpu'],
-    drift: false,
-  });
-  await inference.start();
-  const news = config.news ? new NewsActor({ bus, models, executionProviders: ['cpu'] }) : undefined;
-  await news?.start();
-  const features = new FeatureActor({
-    bus,
-    set: featureSet,
-    partitions: Array.from({ length: partitions }, (_, index) => index),
-    barInterval: config.barInterval,
-    staleAfterMs: 7 * DAY_MS,
-  });
-  await features.start();
-
   const clock = new ReplayClock();
+  const pipeline = await startPipeline(
+    [...BACKTEST_ACTORS, ...(config.news ? (['news'] as const) : [])],
+    {
+      feature: {
+        set: featureSet,
+        barInterval: config.barInterval,
+        staleAfterMs: 7 * DAY_MS,
+      },
+      inference: {
+        strategy: config.strategy,
+        featureSet,
+        maxBatchSize: config.inference.maxBatchSize,
+        maxWaitMs: config.inference.maxWaitMs,
+        neutralBand: config.inference.neutralBand,
+        executionProviders: ['cpu'],
+        drift: false,
+      },
+      news: { executionProviders: ['cpu'] },
+      trading: {
+        account: config.trading.account,
+        startingCash: config.trading.startingCash,
+        risk: {
+          limits: parseRiskLimits(config.trading.limits, '/trading/limits'),
+          sizer: sizerFor(config.trading.sizing),
+        },
+        venue: venueFor(config.trading.venue, config.seed),
+        startState: 'active',
+        runId,
+        // Gate and execution share this process; a key from the run keeps reruns identical.
+        gateKey: GateKey.forRun(runId),
+      },
+    },
+    { bus, clock, models, ...(options.db ? { db: options.db } : {}), ...(logger ? { logger } : {}) },
+  );
+
   const quiet =
     mode === 'nats' && options.nats
       ? () => waitForQuiet(options.nats!.manager, bus.subjects.namespace)
@@ -349,13 +345,10 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
     }
   }
   // The open micro-batch is scored at the end of the replay, as live would on its next event.
-  await inference.flush();
+  await pipeline.inference.flush();
   await bus.flush();
   if (quiet) await quiet();
-  await features.stop();
-  await inference.stop();
-  await news?.stop();
-  await trading.stop();
+  await pipeline.stop();
   const deadLetters =
     bus instanceof InProcessBus
       ? bus.deadLetters.length

@@ -15,27 +15,15 @@ import type { NatsConnection } from '../../streams/connection.ts';
 import type { ControlServer } from '../../streams/control.ts';
 import { createDatabase, type Database } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
-import { AlertActor } from '../alerts/actor.ts';
-import { DeadLetterRateMonitor } from '../alerts/dead-letter-rate.ts';
 import { venueFor } from '../execution/config.ts';
-import { FeatureActor } from '../feature/actor.ts';
 import { parseDuration } from '../feature/bars.ts';
 import { getFeatureSet } from '../feature/feature-set.ts';
-import { SharedFeatureActors } from '../feature/shared.ts';
-import { InferenceActor } from '../inference/actor.ts';
 import { ModelRegistry } from '../inference/registry.ts';
 import { LEASE_BUCKET, openLeaseBucket } from '../leader.ts';
-import { subscribeMarketData } from '../market-data.ts';
-import { NewsActor } from '../news/actor.ts';
+import { lastMarketDataFromStream, type PipelineConfig, startPipeline } from '../pipeline.ts';
 import { sizerFor } from '../risk/config.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
 import { KvSnapshotStore, SNAPSHOT_BUCKET } from '../snapshot-store.ts';
-import {
-  lastMarketDataFromStream,
-  startTradingActor,
-  type TradingConfig,
-  type TradingServices,
-} from '../trading.ts';
 import type { ActorName, RunConfig } from './config.ts';
 import { type OperatorHttp, type Readiness, startOperatorHttp } from './http.ts';
 import { type ActorFlow, type RuntimeMetrics, startMetrics } from './metrics.ts';
@@ -68,7 +56,6 @@ export const DATABASE_ACTORS: readonly ActorName[] = ['feature', 'risk', 'execut
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, actors, connection, jetstream, manager, subjects, logger } = options;
   const runs = (name: ActorName) => actors.has(name);
-  const log = (actor: ActorName) => logger.child({ actor });
   const clock = new WallClock();
   let natsConnected = true;
   void (async () => {
@@ -96,105 +83,58 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     : undefined;
   const { trading } = config;
   const limits = parseRiskLimits(trading.limits, '/trading/limits');
-  const tradingConfig: Omit<TradingConfig, 'gateKey'> = {
-    account: trading.account,
-    startingCash: trading.startingCash,
-    risk: { limits, sizer: sizerFor(trading.sizing) },
-    venue: venueFor(trading.venue, config.seed),
-    startState: config.startState ?? 'halted',
+  const featureSet = getFeatureSet(config.featureSet, '/featureSet');
+  const pipelineConfig: PipelineConfig = {
+    feature: {
+      set: featureSet,
+      barInterval: config.barInterval,
+      ...(config.partitions ? { partitions: config.partitions } : {}),
+      ...(config.alerts?.featureRejectionRate ? { rejectionRate: config.alerts.featureRejectionRate } : {}),
+    },
+    inference: {
+      strategy: config.strategy,
+      featureSet,
+      ...config.inference,
+      idleFlushMs: config.inference?.idleFlushMs ?? 1_000,
+    },
+    news: config.newsModelKey ? { modelKey: config.newsModelKey } : {},
+    trading: {
+      account: trading.account,
+      startingCash: trading.startingCash,
+      risk: { limits, sizer: sizerFor(trading.sizing) },
+      venue: venueFor(trading.venue, config.seed),
+      startState: config.startState ?? 'halted',
+      ...(options.gateKey ? { gateKey: options.gateKey } : {}),
+    },
+    alerts: {
+      sinks: config.alerts?.sinks ?? [],
+      ...(config.alerts?.dedupeWindowMs !== undefined
+        ? { dedupeWindowMs: config.alerts.dedupeWindowMs }
+        : {}),
+      ...(config.alerts?.deadLetterRate ? { deadLetterRate: config.alerts.deadLetterRate } : {}),
+    },
   };
-  const withGateKey = (): TradingConfig => {
-    if (options.gateKey === undefined) throw new Error('the risk gate and execution need a gate key');
-    return { ...tradingConfig, gateKey: options.gateKey };
-  };
-  const tradingServices: TradingServices = {
+  const leases = runs('feature') ? config.featureLeases : undefined;
+  const pipeline = await startPipeline(actors, pipelineConfig, {
     bus,
+    clock,
+    ...(runs('inference') || runs('news') ? { models: await ModelRegistry.open(jetstream) } : {}),
     ...(store ? { store } : {}),
     ...(db ? { db } : {}),
     lastMarketData: lastMarketDataFromStream(manager, subjects, Object.keys(limits.instruments ?? {})),
+    ...(leases
+      ? {
+          featureLeases: {
+            kv: await openLeaseBucket(jetstream, leases.bucket ?? LEASE_BUCKET, leases.leaseMs),
+            holder: `${config.name}@${hostname()}:${process.pid}`,
+            leaseMs: leases.leaseMs,
+            ...(leases.standbyDelayMs !== undefined ? { standbyDelayMs: leases.standbyDelayMs } : {}),
+          },
+        }
+      : {}),
     logger,
-  };
-  const risk = runs('risk') ? await startTradingActor.risk(withGateKey(), tradingServices) : undefined;
-  const execution = runs('execution')
-    ? await startTradingActor.execution(withGateKey(), tradingServices)
-    : undefined;
-  const portfolio = runs('portfolio')
-    ? await startTradingActor.portfolio(tradingConfig, tradingServices)
-    : undefined;
-  const marketData = await subscribeMarketData(
-    bus,
-    [risk, execution, portfolio].filter((reader) => reader !== undefined),
-  );
-  const alerts = runs('alerts')
-    ? new AlertActor({
-        bus,
-        sinks: config.alerts?.sinks ?? [],
-        ...(config.alerts?.dedupeWindowMs !== undefined
-          ? { dedupeWindowMs: config.alerts.dedupeWindowMs }
-          : {}),
-        logger: log('alerts'),
-      })
-    : undefined;
-  await alerts?.start();
-  const deadLetterRate = runs('alerts')
-    ? new DeadLetterRateMonitor({ bus, ...config.alerts?.deadLetterRate, logger: log('alerts') })
-    : undefined;
-  await deadLetterRate?.start();
-
-  const featureSet = getFeatureSet(config.featureSet, '/featureSet');
-  const models = runs('inference') || runs('news') ? await ModelRegistry.open(jetstream) : undefined;
-  const inference =
-    models && runs('inference')
-      ? new InferenceActor({
-          bus,
-          models,
-          strategy: config.strategy,
-          featureSet,
-          ...config.inference,
-          idleFlushMs: config.inference?.idleFlushMs ?? 1_000,
-          logger: log('inference'),
-        })
-      : undefined;
-  // Without an active model the inference actor waits, degraded, for one to be activated.
-  await inference?.start();
-  const news =
-    models && runs('news')
-      ? new NewsActor({
-          bus,
-          models,
-          ...(config.newsModelKey ? { modelKey: config.newsModelKey } : {}),
-          logger: log('news'),
-        })
-      : undefined;
-  await news?.start();
-  const featureOptions = {
-    bus,
-    set: featureSet,
-    barInterval: config.barInterval,
-    ...(db ? { db } : {}),
-    ...(config.alerts?.featureRejectionRate ? { rejectionRate: config.alerts.featureRejectionRate } : {}),
-    clock,
-    logger: log('feature'),
-  };
-  let features: FeatureActor | SharedFeatureActors | undefined;
-  if (runs('feature') && config.featureLeases) {
-    const { leaseMs, bucket, standbyDelayMs } = config.featureLeases;
-    features = await SharedFeatureActors.start({
-      ...featureOptions,
-      kv: await openLeaseBucket(jetstream, bucket ?? LEASE_BUCKET, leaseMs),
-      holder: `${config.name}@${hostname()}:${process.pid}`,
-      leaseMs,
-      ...(config.partitions ? { preferred: config.partitions } : {}),
-      ...(standbyDelayMs !== undefined ? { standbyDelayMs } : {}),
-    });
-  } else if (runs('feature')) {
-    const actor = new FeatureActor({
-      ...featureOptions,
-      partitions: config.partitions ?? Array.from({ length: subjects.partitions }, (_, index) => index),
-    });
-    await actor.start();
-    features = actor;
-  }
+  });
+  const { feature: features, inference, news, risk, execution, portfolio, alerts } = pipeline;
 
   const control: ControlServer[] = serveOperatorControl({
     connection,
@@ -282,15 +222,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     stop: async () => {
       stuck.stop();
       for (const server of control) await server.stop();
-      await features?.stop();
-      await inference?.stop();
-      await news?.stop();
-      for (const subscription of marketData) await subscription.drain();
-      await risk?.stop();
-      await execution?.stop();
-      await portfolio?.stop();
-      await deadLetterRate?.stop();
-      await alerts?.stop();
+      await pipeline.stop();
       await bus.close();
       await metrics.stop();
       await http.close();

@@ -9,8 +9,8 @@ import {
   MakerTakerFee,
   NextTickFillModel,
 } from '../../actors/execution/venue-models.ts';
+import { startTrading } from '../../actors/pipeline.ts';
 import { FixedNotionalSizer } from '../../actors/risk/sizing.ts';
-import { startTrading } from '../../actors/trading.ts';
 import { GateKey } from '../../core/gate-seal.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';

@@ -16,8 +16,8 @@ import {
   LeaderOnlySnapshotStore,
   type LossReason,
 } from '../../actors/leader.ts';
+import { lastMarketDataFromStream, startTrading, type Trading } from '../../actors/pipeline.ts';
 import { KvSnapshotStore } from '../../actors/snapshot-store.ts';
-import { lastMarketDataFromStream, startTrading, type Trading } from '../../actors/trading.ts';
 import type { MessageName, MessageOf, OrderIntent, RiskDecision, Signal } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { type ActorBus, NatsActorBus } from '../../streams/bus.ts';

@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Kysely } from 'kysely';
-import { KvSnapshotStore } from '../../actors/snapshot-store.ts';
 import {
   lastMarketDataFromStream,
   startTrading,
   type Trading,
   type TradingConfig,
-} from '../../actors/trading.ts';
+} from '../../actors/pipeline.ts';
+import { KvSnapshotStore } from '../../actors/snapshot-store.ts';
 import type {
   Bar,
   Fill,

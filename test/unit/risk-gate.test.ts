@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { startTrading } from '../../actors/pipeline.ts';
 import { type DecisionCode, RiskGateCore, type TradingState } from '../../actors/risk/core.ts';
 import {
   instrumentLimitNames,
@@ -10,7 +11,6 @@ import {
 } from '../../actors/risk/limits.ts';
 import { RiskGate } from '../../actors/risk/machine.ts';
 import { FixedNotionalSizer, KellySizer, VolatilityTargetSizer } from '../../actors/risk/sizing.ts';
-import { startTrading } from '../../actors/trading.ts';
 import { ReplayClock } from '../../core/clock.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { GateKey, sealProblem } from '../../core/gate-seal.ts';

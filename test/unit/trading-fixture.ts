@@ -7,8 +7,8 @@ import {
   MakerTakerFee,
   NextTickFillModel,
 } from '../../actors/execution/venue-models.ts';
+import type { TradingConfig } from '../../actors/pipeline.ts';
 import { FixedNotionalSizer } from '../../actors/risk/sizing.ts';
-import type { TradingConfig } from '../../actors/trading.ts';
 import { readDatasetFile } from '../../core/dataset-files.ts';
 import { stocknetPriceFile } from '../../core/datasets.ts';
 import { GateKey } from '../../core/gate-seal.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startTrading, type TradingConfig } from '../../actors/trading.ts';
+import { startTrading, type TradingConfig } from '../../actors/pipeline.ts';
 import type { MessageName, MessageOf } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
