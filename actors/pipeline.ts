@@ -183,28 +183,26 @@ export async function startPipeline<A extends ActorName>(
   );
 
   const { deadLetterRate: deadLetterRateOptions, ...alertOptions } = config.alerts ?? { sinks: [] };
-  const alerts = names.has('alerts') ? new AlertActor({ bus, ...alertOptions, ...log('alerts') }) : undefined;
-  await alerts?.start();
-  const deadLetterRate = names.has('alerts')
-    ? new DeadLetterRateMonitor({ bus, ...deadLetterRateOptions, ...log('alerts') })
+  const alerts = names.has('alerts')
+    ? await AlertActor.start({ bus, ...alertOptions, ...log('alerts') })
     : undefined;
-  await deadLetterRate?.start();
+  const deadLetterRate = names.has('alerts')
+    ? await DeadLetterRateMonitor.start({ bus, ...deadLetterRateOptions, ...log('alerts') })
+    : undefined;
 
   const models = (actor: ActorName) => required(actor, 'a model source', services.models);
+  // Without an active model the inference actor starts anyway and waits, degraded, for one.
   const inference = names.has('inference')
-    ? new InferenceActor({
+    ? await InferenceActor.start({
         bus,
         models: models('inference'),
         ...required('inference', 'its section of the pipeline config', config.inference),
         ...log('inference'),
       })
     : undefined;
-  // Without an active model the inference actor waits, degraded, for one to be activated.
-  await inference?.start();
   const news = names.has('news')
-    ? new NewsActor({ bus, models: models('news'), ...config.news, ...log('news') })
+    ? await NewsActor.start({ bus, models: models('news'), ...config.news, ...log('news') })
     : undefined;
-  await news?.start();
   const feature = names.has('feature') ? await startFeature(config, services) : undefined;
 
   const started: Pipeline = { feature, inference, news, risk, execution, portfolio, alerts } as Pipeline;
@@ -256,12 +254,10 @@ async function startFeature(
       ...(partitions ? { preferred: partitions } : {}),
     });
   }
-  const actor = new FeatureActor({
+  return FeatureActor.start({
     ...options,
     partitions: partitions ?? Array.from({ length: bus.subjects.partitions }, (_, index) => index),
   });
-  await actor.start();
-  return actor;
 }
 
 function required<T>(actor: ActorName, what: string, value: T | undefined): T {

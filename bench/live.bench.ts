@@ -127,7 +127,7 @@ export default async function liveBench(): Promise<Record<string, number>> {
       to: Date.parse('2014-01-01'),
     });
     const bus = new NatsActorBus(jetstream(connection), manager, subjects);
-    const inference = new InferenceActor({
+    const inference = await InferenceActor.start({
       bus,
       models: new StaticModelSource([{ manifest: trained.manifest, bytes: trained.onnx }], {
         live: trained.manifest.modelId,
@@ -141,7 +141,6 @@ export default async function liveBench(): Promise<Record<string, number>> {
       executionProviders: ['cpu'],
       drift: false,
     });
-    await inference.start();
 
     let signals = 0;
     const sentAt = new Map<string, number>();

@@ -3,9 +3,11 @@
 // it: when a sink stays down past its retry budget the handler throws, the consumer naks with backoff
 // and the alert comes back later (sinks that already have it are skipped, so nobody gets it twice).
 // Alerts sharing a dedupe_key within `dedupeWindowMs` of event time are sent once.
+
 import type { Logger } from '../../core/logger.ts';
 import type { Alert } from '../../schemas/messages.ts';
 import type { ActorBus, Subscription } from '../../streams/bus.ts';
+import type { Actor } from '../actor.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
 import { SinkRejected, type SinkStats, WebhookSink, type WebhookSinkConfig } from './sinks.ts';
 
@@ -28,7 +30,7 @@ interface FirstSeen {
   tsEvent: number;
 }
 
-export class AlertActor {
+export class AlertActor implements Actor<AlertActorStatus> {
   private readonly sinks: WebhookSink[];
   private readonly dedupeWindowMs: number;
   /** dedupe_key → when the alert that opened its window happened. */
@@ -41,13 +43,19 @@ export class AlertActor {
   private subscription: Subscription | undefined;
   private readonly counts = { received: 0, suppressed: 0 };
 
-  constructor(private readonly options: AlertActorOptions) {
+  private constructor(private readonly options: AlertActorOptions) {
     this.sinks = options.sinks.map((config) => new WebhookSink(config));
     this.delivered = new Map(this.sinks.map((sink) => [sink, new RecentIds(10_000)]));
     this.dedupeWindowMs = options.dedupeWindowMs ?? 300_000;
   }
 
-  async start(): Promise<void> {
+  static async start(options: AlertActorOptions): Promise<AlertActor> {
+    const actor = new AlertActor(options);
+    await actor.begin();
+    return actor;
+  }
+
+  private async begin(): Promise<void> {
     const { bus } = this.options;
     this.subscription = await bus.subscribe({
       durable: this.options.durable ?? 'alerts',

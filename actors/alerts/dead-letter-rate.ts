@@ -6,9 +6,11 @@
 //
 // Time is the letters' event time (ts_event: when the bad message reached Sluice), so a replay of
 // the stream raises the same alerts, with the same ids, as the live run did (rate-threshold.ts).
+
 import type { Logger } from '../../core/logger.ts';
 import type { Alert, DeadLetter } from '../../schemas/messages.ts';
 import type { ActorBus, Subscription } from '../../streams/bus.ts';
+import type { Actor } from '../actor.ts';
 import { type RateAlertOptions, RateThreshold } from './rate-threshold.ts';
 import type { AlertSeverity } from './sinks.ts';
 
@@ -57,6 +59,11 @@ export class DeadLetterRate {
   }
 }
 
+export interface DeadLetterRateStatus {
+  letters: number;
+  alerts: number;
+}
+
 export interface DeadLetterRateMonitorOptions extends DeadLetterRateOptions {
   bus: ActorBus;
   durable?: string;
@@ -64,17 +71,23 @@ export interface DeadLetterRateMonitorOptions extends DeadLetterRateOptions {
 }
 
 /** The binding: the DEADLETTER stream in, alerts out on alert.<severity>.dead_letter_rate. */
-export class DeadLetterRateMonitor {
+export class DeadLetterRateMonitor implements Actor<DeadLetterRateStatus> {
   readonly rate: DeadLetterRate;
   private subscription: Subscription | undefined;
   /** The last letter observed and what it raised: a redelivery (alert publish failed) is not counted twice. */
   private last: { id: string; alert: Alert | undefined } | undefined;
 
-  constructor(private readonly options: DeadLetterRateMonitorOptions) {
+  private constructor(private readonly options: DeadLetterRateMonitorOptions) {
     this.rate = new DeadLetterRate(options);
   }
 
-  async start(): Promise<void> {
+  static async start(options: DeadLetterRateMonitorOptions): Promise<DeadLetterRateMonitor> {
+    const actor = new DeadLetterRateMonitor(options);
+    await actor.begin();
+    return actor;
+  }
+
+  private async begin(): Promise<void> {
     const { bus } = this.options;
     this.subscription = await bus.subscribe({
       durable: this.options.durable ?? 'dead-letter-rate',
@@ -91,7 +104,7 @@ export class DeadLetterRateMonitor {
     });
   }
 
-  status(): { letters: number; alerts: number } {
+  status(): DeadLetterRateStatus {
     return { ...this.rate.counts };
   }
 

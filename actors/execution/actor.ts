@@ -17,6 +17,7 @@
 // dead-letter stream, raises alert.critical.unauthorised_intent and is counted; it leaves no order,
 // no fill and no trace in the actor's state (its id is not remembered, so a forgery that guesses a
 // future intent id cannot make the gate's real intent look like a duplicate).
+
 import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
 import type { GateKey } from '../../core/gate-seal.ts';
@@ -41,6 +42,7 @@ import {
 } from '../../streams/bus.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
+import type { Actor } from '../actor.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
 import { type SnapshotStore, snapshotKey } from '../snapshot-store.ts';
@@ -103,7 +105,7 @@ interface Writers {
   fillTotals: Map<string, { quantity: number; notional: number }>;
 }
 
-export class ExecutionActor implements MarketDataReader {
+export class ExecutionActor implements Actor<ExecutionStatus>, MarketDataReader {
   readonly venue: SimulatedVenue;
   private readonly clock = new ReplayClock();
   private readonly subscriptions: Subscription[] = [];

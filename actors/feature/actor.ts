@@ -21,6 +21,7 @@
 //
 // Rejected input (core.lastRejection after each message) is counted by symbol and reason (metrics),
 // logged (rejection-log.ts) and, in bulk, raises a feature_rejection_rate alert (rejection-rate.ts).
+
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../core/clock.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -31,6 +32,7 @@ import { refreshBars1m } from '../../timescale/bars-1m.ts';
 import { BatchWriter, type BatchWriterOptions } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { featureValuesArray, registerFeatureSet } from '../../timescale/feature-store.ts';
+import type { Actor } from '../actor.ts';
 import type { RateAlertOptions } from '../alerts/rate-threshold.ts';
 import { FeatureRejectionRate, type RejectedInput } from '../alerts/rejection-rate.ts';
 import {
@@ -150,7 +152,7 @@ export function featureRowWriter(
   });
 }
 
-export class FeatureActor {
+export class FeatureActor implements Actor<FeatureActorStatus> {
   readonly core: FeatureCore;
   readonly lifecycle: FeatureLifecycle;
   private readonly subscriptions: Subscription[] = [];
@@ -172,7 +174,7 @@ export class FeatureActor {
   private readonly rejectionRate: FeatureRejectionRate;
   private readonly rejectionLog: RejectionLog | undefined;
 
-  constructor(private readonly options: FeatureActorOptions) {
+  private constructor(private readonly options: FeatureActorOptions) {
     this.core = new FeatureCore({ set: options.set, barInterval: options.barInterval ?? '1m' });
     this.lifecycle = new FeatureLifecycle({ staleAfterMs: options.staleAfterMs ?? 3 * 86_400_000 });
     this.rejectionRate = new FeatureRejectionRate(options.rejectionRate);
@@ -225,7 +227,19 @@ export class FeatureActor {
     }
   }
 
-  async start(): Promise<void> {
+  /** Subscribes every partition; if one fails, those already subscribed are drained again. */
+  static async start(options: FeatureActorOptions): Promise<FeatureActor> {
+    const actor = new FeatureActor(options);
+    try {
+      await actor.begin();
+    } catch (error) {
+      await actor.stop().catch(() => {});
+      throw error;
+    }
+    return actor;
+  }
+
+  private async begin(): Promise<void> {
     const { bus } = this.options;
     const prefix = this.options.durablePrefix ?? `feature-${this.options.set.name}`;
     for (const partition of this.options.partitions) {

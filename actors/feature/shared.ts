@@ -4,7 +4,9 @@
 // rebuilds the partition's state from the history its predecessors acknowledged and resumes right
 // after it (the consumer runner's rebuild), so a takeover adds no gap and, the outputs having
 // deterministic ids, no duplicate row or vector.
+
 import type { KV } from '@nats-io/kv';
+import type { Actor } from '../actor.ts';
 import { OwnedWorkBus, PartitionLeases } from '../partition-leases.ts';
 import { FeatureActor, type FeatureActorOptions, type FeatureActorStatus } from './actor.ts';
 import { emptyFeatureCounters, type FeatureCounters, type FeatureRejections } from './core.ts';
@@ -26,7 +28,7 @@ export interface SharedFeatureActorsStatus extends FeatureActorStatus {
   terms: Record<number, number>;
 }
 
-export class SharedFeatureActors {
+export class SharedFeatureActors implements Actor<SharedFeatureActorsStatus> {
   private constructor(
     private readonly leases: PartitionLeases<FeatureActor>,
     private readonly set: FeatureActorOptions['set'],
@@ -43,20 +45,12 @@ export class SharedFeatureActors {
       ...(preferred ? { preferred } : {}),
       ...(standbyDelayMs !== undefined ? { standbyDelayMs } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
-      start: async (partition, term, election) => {
-        const actor = new FeatureActor({
+      start: (partition, term, election) =>
+        FeatureActor.start({
           ...actorOptions,
           bus: new OwnedWorkBus(options.bus, term, election),
           partitions: [partition],
-        });
-        try {
-          await actor.start();
-        } catch (error) {
-          await actor.stop().catch(() => {});
-          throw error;
-        }
-        return actor;
-      },
+        }),
     });
     return new SharedFeatureActors(leases, options.set);
   }

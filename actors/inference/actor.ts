@@ -32,6 +32,7 @@ import {
   publishRefused,
   type Subscription,
 } from '../../streams/bus.ts';
+import type { Actor } from '../actor.ts';
 import type { FeatureSet } from '../feature/feature-set.ts';
 import {
   type ExecutionProvider,
@@ -141,7 +142,7 @@ export function manifestMismatch(
   return undefined;
 }
 
-export class InferenceActor {
+export class InferenceActor implements Actor<InferenceStatus> {
   readonly counters: InferenceCounters = {
     vectors: 0,
     signals: 0,
@@ -172,7 +173,7 @@ export class InferenceActor {
   private eventTime = 0;
   private stopped = false;
 
-  constructor(private readonly options: InferenceActorOptions) {
+  private constructor(private readonly options: InferenceActorOptions) {
     this.durable = options.durable ?? `inference-${options.strategy}`;
     this.maxBatchSize = options.maxBatchSize ?? 64;
     this.maxWaitMs = options.maxWaitMs ?? 1_000;
@@ -182,7 +183,13 @@ export class InferenceActor {
   }
 
   /** Loads the active model and starts consuming; with no usable model it waits, degraded. */
-  async start(): Promise<void> {
+  static async start(options: InferenceActorOptions): Promise<InferenceActor> {
+    const actor = new InferenceActor(options);
+    await actor.begin();
+    return actor;
+  }
+
+  private async begin(): Promise<void> {
     // Watch before reading the active model, so an activation in between is not missed.
     this.watchHandle = await this.options.models.watch(this.options.strategy, (id) => this.onActivated(id));
     const modelId = await this.options.models.active(this.options.strategy);

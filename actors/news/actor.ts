@@ -7,10 +7,12 @@
 // News comes a few items a second at most, so each item is scored alone when it arrives: no batch
 // waits for a later item. The model is the one active under `modelKey` at start; swapping it needs
 // a restart (the InferenceActor's hot swap is not repeated here).
+
 import type { Logger } from '../../core/logger.ts';
 import type { NewsItem, SentimentScore } from '../../schemas/messages.ts';
 import type { ModelManifest } from '../../schemas/model-manifest.ts';
 import type { ActorBus, Subscription } from '../../streams/bus.ts';
+import type { Actor } from '../actor.ts';
 import { type ExecutionProvider, OnnxModelRunner } from '../inference/core.ts';
 import type { ModelSource } from '../inference/registry.ts';
 import { packSparseRows, type VectorizerConfig, vectorize } from './vectorizer.ts';
@@ -34,6 +36,12 @@ export interface NewsActorOptions {
 
 export interface NewsCounters {
   scored: number;
+}
+
+export interface NewsStatus {
+  modelId: string | undefined;
+  executionProvider: ExecutionProvider | undefined;
+  counters: NewsCounters;
 }
 
 interface SentimentScorer {
@@ -61,15 +69,21 @@ export function sentimentOf(
   };
 }
 
-export class NewsActor {
+export class NewsActor implements Actor<NewsStatus> {
   readonly counters: NewsCounters = { scored: 0 };
   private scorer: SentimentScorer | undefined;
   private subscription: Subscription | undefined;
 
-  constructor(private readonly options: NewsActorOptions) {}
+  private constructor(private readonly options: NewsActorOptions) {}
 
   /** Loads and checks the sentiment model, then starts consuming news. */
-  async start(): Promise<void> {
+  static async start(options: NewsActorOptions): Promise<NewsActor> {
+    const actor = new NewsActor(options);
+    await actor.begin();
+    return actor;
+  }
+
+  private async begin(): Promise<void> {
     const key = this.options.modelKey ?? DEFAULT_SENTIMENT_MODEL_KEY;
     const modelId = await this.options.models.active(key);
     if (modelId === undefined) throw new Error(`no sentiment model is active under ${key}`);
@@ -84,11 +98,7 @@ export class NewsActor {
     });
   }
 
-  status(): {
-    modelId: string | undefined;
-    executionProvider: ExecutionProvider | undefined;
-    counters: NewsCounters;
-  } {
+  status(): NewsStatus {
     return {
       modelId: this.scorer?.manifest.modelId,
       executionProvider: this.scorer?.runner.provider,

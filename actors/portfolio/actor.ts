@@ -9,6 +9,7 @@
 // sequence; on start it restores that and skips redelivered fills at or below the sequence (the
 // core's fill-id memory catches any other duplicate). Marks are not snapshotted per tick: the next
 // mark after a restart brings prices up to date.
+
 import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -21,6 +22,7 @@ import {
 } from '../../streams/bus.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
+import type { Actor } from '../actor.ts';
 import { type MarketData, type MarketDataReader, subscribeMarketData, tickPrice } from '../market-data.ts';
 import { type SnapshotStore, safeToken, snapshotKey } from '../snapshot-store.ts';
 import { PortfolioCore, type PortfolioState } from './core.ts';
@@ -58,7 +60,7 @@ interface Writers {
 /** Fill ids kept for duplicate detection; the stream sequence covers the restart case. */
 const FILL_MEMORY = 4_096;
 
-export class PortfolioActor implements MarketDataReader {
+export class PortfolioActor implements Actor<PortfolioStatus>, MarketDataReader {
   private core: PortfolioCore;
   private readonly clock = new ReplayClock();
   private readonly subscriptions: Subscription[] = [];

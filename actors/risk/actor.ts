@@ -16,6 +16,7 @@
 // `startState` (reducing or halted) and is released only when the portfolio, at the same last fill
 // (its saved state at start, or a later pf.snapshot), shows the same positions (reconciled); a
 // mismatch raises a critical alert and the gate stays held.
+
 import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
 import { type GateKey, sealIntent } from '../../core/gate-seal.ts';
@@ -48,6 +49,7 @@ import {
 } from '../../streams/control.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
+import type { Actor } from '../actor.ts';
 import { isTerminal, orderIdFor } from '../execution/order.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { PortfolioCore, type PortfolioState } from '../portfolio/core.ts';
@@ -108,7 +110,7 @@ export interface RiskGateStatus {
 
 const QUANTITY_EPSILON = 1e-9;
 
-export class RiskGateActor implements MarketDataReader {
+export class RiskGateActor implements Actor<RiskGateStatus>, MarketDataReader {
   readonly gate: RiskGate;
   private readonly clock = new ReplayClock();
   private readonly subscriptions: Subscription[] = [];

@@ -12,7 +12,7 @@ import { reportStatus } from './status-process.ts';
 const partitions = (process.argv[2] ?? '').split(',').map(Number);
 const connection = await connectNats({ url: process.env.NATS_URL ?? '', name: 'bench-feature' });
 const bus = new NatsActorBus(jetstream(connection), await jetstreamManager(connection), new Subjects(4));
-const actor = new FeatureActor({
+const actor = await FeatureActor.start({
   bus,
   set: DEFAULT_FEATURE_SET,
   partitions,
@@ -20,7 +20,6 @@ const actor = new FeatureActor({
   staleAfterMs: 60_000,
   durablePrefix: 'bench-feature',
 });
-await actor.start();
 reportStatus(
   () => {
     const status = actor.status();

@@ -46,7 +46,7 @@ test('a sink that fails and recovers gets every alert exactly once after dedupe'
   const flaky = await webhookServer(() => performance.now() < recoverAt);
   const slack = await webhookServer(() => false);
   const bus = new NatsActorBus(nats.jetstream, nats.manager, nats.subjects);
-  const actor = new AlertActor({
+  const actor = await AlertActor.start({
     bus,
     dedupeWindowMs: 60_000,
     sinks: [
@@ -61,7 +61,6 @@ test('a sink that fails and recovers gets every alert exactly once after dedupe'
       { name: 'slack', url: `${slack.url}/slack`, format: 'slack', severities: ['critical'] },
     ],
   });
-  await actor.start();
   const alerts = [
     alert('a1', 'critical', 'risk:HALTED', 1_000),
     alert('a2', 'critical', 'risk:HALTED', 2_000), // same key inside the window: suppressed

@@ -72,14 +72,13 @@ async function storeSampleBars(databaseUrl: string, symbols: readonly string[]):
   try {
     await migrateToLatest(db);
     const bus = new InProcessBus(new Subjects(4));
-    const actor = new FeatureActor({
+    const actor = await FeatureActor.start({
       bus,
       db,
       set: DEFAULT_FEATURE_SET,
       partitions: [0, 1, 2, 3],
       barInterval: '1d',
     });
-    await actor.start();
     let stored = 0;
     for (const bar of await sampleBars()) {
       if (!symbols.includes(bar.symbol)) continue;

@@ -409,14 +409,13 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
     // PostgreSQL refuses what the contract allows: any row PostgreSQL refuses for good takes this path.
     await sql`ALTER TABLE bars ADD CONSTRAINT test_refused_volume CHECK (volume < 1e9)`.execute(db);
     const bus = environment.bus;
-    const actor = new FeatureActor({
+    const actor = await FeatureActor.start({
       bus: new NatsActorBus(bus.jetstream, bus.manager, bus.subjects),
       set: DEFAULT_FEATURE_SET,
       partitions: [0, 1, 2, 3],
       durablePrefix: 'refused',
       db,
     });
-    await actor.start();
     // Two symbols in different partitions, 300 daily bars each; the 150th of REFA is refused.
     const SYMBOLS = ['REFA', 'REFB'];
     assert.notEqual(partitionOf(SYMBOLS[0]!, 4), partitionOf(SYMBOLS[1]!, 4));
@@ -590,7 +589,7 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
     // Live mode: admission checks times against this process's clock, as `sluice run` does.
     const actorBus = await connect('poison-feature-actor', { receivingClock: new WallClock() });
     const opsBus = await connect('poison-ops');
-    const actor = new FeatureActor({
+    const actor = await FeatureActor.start({
       bus: actorBus,
       set: DEFAULT_FEATURE_SET,
       partitions: [0, 1, 2, 3],
@@ -598,16 +597,17 @@ describe('faults on real servers', { timeout: 600_000 }, () => {
       barInterval: '1m',
       db,
     });
-    await actor.start();
     const THRESHOLD = 100;
-    const monitor = new DeadLetterRateMonitor({ bus: opsBus, threshold: THRESHOLD, windowMs: 60_000 });
-    await monitor.start();
+    const monitor = await DeadLetterRateMonitor.start({
+      bus: opsBus,
+      threshold: THRESHOLD,
+      windowMs: 60_000,
+    });
     const hook = await webhookServer();
-    const alerts = new AlertActor({
+    const alerts = await AlertActor.start({
       bus: opsBus,
       sinks: [{ name: 'ops', url: `${hook.url}/hook`, format: 'json', severities: ['warning', 'critical'] }],
     });
-    await alerts.start();
 
     // One symbol per partition (PSN2: 0, PSN1: 1, PSN0: 2, PSN3: 3); per symbol 750 valid trades 15 s
     // apart, and after each a hostile message, the kinds in turn (a 900 KB binary one per symbol).

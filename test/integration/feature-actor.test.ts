@@ -96,7 +96,7 @@ describe('FeatureActor over real NATS and PostgreSQL', () => {
     );
     // The log's interval runs on the injected clock, moved by the test.
     const clock = new ReplayClock(0);
-    const actor = new FeatureActor({
+    const actor = await FeatureActor.start({
       bus: new NatsActorBus(nats.jetstream, nats.manager, nats.subjects),
       set: DEFAULT_FEATURE_SET,
       partitions: [0, 1, 2, 3],
@@ -106,7 +106,6 @@ describe('FeatureActor over real NATS and PostgreSQL', () => {
       clock,
       logger,
     });
-    await actor.start();
     const DAY = 86_400_000;
     const start = 1_700_006_400_000;
     const bar = (day: number, id: string, receivedAt: number): Bar => ({
@@ -204,14 +203,13 @@ describe('FeatureActor over real NATS and PostgreSQL', () => {
     environments.push(environment);
     const { bus: nats } = environment;
     const db = createDatabase(environment.databaseUrl);
-    const actor = new FeatureActor({
+    const actor = await FeatureActor.start({
       bus: new NatsActorBus(nats.jetstream, nats.manager, nats.subjects),
       set: DEFAULT_FEATURE_SET,
       partitions: [0, 1, 2, 3],
       durablePrefix: 'dup-trade',
       db,
     });
-    await actor.start();
     const trade = (second: number, size: number): TradeTick => ({
       schema: 'trade_tick.v1',
       id: `venue:DUPE:${second}`,

@@ -146,7 +146,7 @@ describe('InferenceActor hot swap over NATS', () => {
     await applyStreams(bus.manager, { replicas: 1, namespace: subjects.namespace });
     await registry.activate('acks', 'model-a');
     const actorBus = new NatsActorBus(bus.jetstream, bus.manager, subjects);
-    const actor = new InferenceActor({
+    const actor = await InferenceActor.start({
       bus: actorBus,
       models: registry,
       strategy: 'acks',
@@ -157,7 +157,6 @@ describe('InferenceActor hot swap over NATS', () => {
       executionProviders: ['cpu'],
       drift: false,
     });
-    await actor.start();
     const vectors = featureVectors(['AAPL', 'XOM', 'JPM'], 1);
     for (const v of vectors) await actorBus.publish('feature_vector', subjects.feature(v.symbol), v);
     await actorBus.flush();
@@ -176,17 +175,6 @@ describe('InferenceActor hot swap over NATS', () => {
   it('swaps models under a steady stream: one signal per vector, broken models refused', async () => {
     await registry.activate(STRATEGY, 'model-a');
     const actorBus = new NatsActorBus(bus.jetstream, bus.manager, bus.subjects);
-    const actor = new InferenceActor({
-      bus: actorBus,
-      models: registry,
-      strategy: STRATEGY,
-      featureSet: DEFAULT_FEATURE_SET,
-      maxBatchSize: 16,
-      maxWaitMs: 0,
-      idleFlushMs: 50,
-      executionProviders: ['cpu'],
-      drift: false,
-    });
     const signals: Signal[] = [];
     const alerts: Alert[] = [];
     const observer = new NatsActorBus(bus.jetstream, bus.manager, bus.subjects);
@@ -208,7 +196,17 @@ describe('InferenceActor hot swap over NATS', () => {
         alerts.push(alert);
       },
     });
-    await actor.start();
+    const actor = await InferenceActor.start({
+      bus: actorBus,
+      models: registry,
+      strategy: STRATEGY,
+      featureSet: DEFAULT_FEATURE_SET,
+      maxBatchSize: 16,
+      maxWaitMs: 0,
+      idleFlushMs: 50,
+      executionProviders: ['cpu'],
+      drift: false,
+    });
     assert.equal(actor.status().state, 'serving');
     assert.equal(actor.status().activeModel, 'model-a');
     assert.equal(actor.status().executionProvider, 'cpu');

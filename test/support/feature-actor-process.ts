@@ -69,8 +69,7 @@ if (env.FEATURE_LEASE_MS) {
     ...(env.FEATURE_STANDBY_DELAY_MS ? { standbyDelayMs: Number(env.FEATURE_STANDBY_DELAY_MS) } : {}),
   });
 } else {
-  actor = new FeatureActor({ ...common, partitions });
-  await actor.start();
+  actor = await FeatureActor.start({ ...common, partitions });
 }
 
 const report = setInterval(() => {

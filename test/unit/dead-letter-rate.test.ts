@@ -95,8 +95,7 @@ describe('DeadLetterRate', () => {
         published.push({ subject: delivery.subject, alert });
       },
     });
-    const monitor = new DeadLetterRateMonitor({ bus, threshold: 3, windowMs: 1_000 });
-    await monitor.start();
+    const monitor = await DeadLetterRateMonitor.start({ bus, threshold: 3, windowMs: 1_000 });
     for (let index = 1; index <= 4; index++) {
       const dead = letter(index, index);
       await bus.publish('dead_letter', bus.subjects.deadLetter(dead.original_subject), dead);

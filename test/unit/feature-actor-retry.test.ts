@@ -68,8 +68,7 @@ describe('FeatureActor retries', () => {
   it('a retried delivery whose vector publish failed sends that vector, and counts no rejection', async () => {
     const bars = (await sampleBars()).filter((bar) => bar.symbol === 'AAPL').slice(0, 60);
     const bus = new FlakyPublishBus(3);
-    const actor = new FeatureActor({ bus, set: DEFAULT_FEATURE_SET, partitions: [0, 1, 2, 3] });
-    await actor.start();
+    const actor = await FeatureActor.start({ bus, set: DEFAULT_FEATURE_SET, partitions: [0, 1, 2, 3] });
     const retries = await deliver(bus, bars);
     await actor.stop();
     assert.equal(retries, 3);

@@ -67,8 +67,7 @@ describe('NewsActor', () => {
         scores.push({ subject: delivery.subject, score });
       },
     });
-    const actor = new NewsActor({ bus, models: source, executionProviders: ['cpu'] });
-    await actor.start();
+    const actor = await NewsActor.start({ bus, models: source, executionProviders: ['cpu'] });
     assert.equal(actor.status().executionProvider, 'cpu');
     const headlines = [
       ['AAPL', 'Apple shares surge to record high after blowout earnings beat'],
@@ -128,10 +127,12 @@ describe('NewsActor', () => {
       modelId: 'tabular',
       normalisation: { kind: 'standard' as const, mean: [], std: [] },
     };
-    const actor = new NewsActor({
-      bus: new InProcessBus(new Subjects(4)),
-      models: new StaticModelSource([{ manifest: tabular, bytes }], { 'news-sentiment': 'tabular' }),
-    });
-    await assert.rejects(actor.start(), /not a hashed-n-gram sentiment model/);
+    await assert.rejects(
+      NewsActor.start({
+        bus: new InProcessBus(new Subjects(4)),
+        models: new StaticModelSource([{ manifest: tabular, bytes }], { 'news-sentiment': 'tabular' }),
+      }),
+      /not a hashed-n-gram sentiment model/,
+    );
   });
 });
