@@ -17,7 +17,7 @@ import type { Logger } from '../core/logger.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { ActorBus, SubscribeOptions, Subscription } from '../streams/bus.ts';
 import { applyBucket, MissingTopologyError, openBucket } from '../streams/topology.ts';
-import type { Snapshot, SnapshotStore } from './snapshot-store.ts';
+import type { SnapshotStore } from './snapshot-store.ts';
 
 /** Why a leader stopped leading. */
 export type LossReason =
@@ -314,12 +314,12 @@ export class LeaderOnlySnapshotStore implements SnapshotStore {
     private readonly election: Pick<Election, 'isLeader'>,
   ) {}
 
-  load<T>(key: string): Promise<Snapshot<T> | undefined> {
-    return this.store.load<T>(key);
+  get(key: string): Promise<string | undefined> {
+    return this.store.get(key);
   }
 
-  save<T>(key: string, snapshot: Snapshot<T>): Promise<void> {
+  put(key: string, text: string): Promise<void> {
     if (!this.election.isLeader) return Promise.reject(new NotLeaderError(`snapshot ${key}`));
-    return this.store.save(key, snapshot);
+    return this.store.put(key, text);
   }
 }

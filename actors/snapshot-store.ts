@@ -2,8 +2,11 @@
 // (design §4). Live and NATS backtests use a JetStream KV bucket; in-process runs use memory. An
 // actor saves before it acks the message that changed its state, so a restart restores a state at
 // or beyond its durable consumer's ack point and skips redelivered messages it already applied.
+// A snapshot is stored with the version of its contract (schemas/snapshots.ts) and checked against it
+// when loaded: a malformed, other-version or edited snapshot is refused with the reason, never cast.
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import type { SnapshotContract } from '../schemas/snapshots.ts';
 import { applyBucket, openBucket } from '../streams/topology.ts';
 
 export interface Snapshot<T> {
@@ -12,9 +15,63 @@ export interface Snapshot<T> {
   sequence: number;
 }
 
+/** Where snapshots are kept: text per key, checked and parsed by loadSnapshot. */
 export interface SnapshotStore {
-  load<T>(key: string): Promise<Snapshot<T> | undefined>;
-  save<T>(key: string, snapshot: Snapshot<T>): Promise<void>;
+  get(key: string): Promise<string | undefined>;
+  put(key: string, text: string): Promise<void>;
+}
+
+/** A snapshot that kept its contract, none (undefined), or the reason it was refused. */
+export type LoadedSnapshot<T> =
+  | { ok: true; snapshot: Snapshot<T> | undefined }
+  | { ok: false; reason: string };
+
+/**
+ * The snapshot under `key` if it keeps `contract`; `mismatch` refuses what the contract cannot know
+ * is wrong (another account's state copied under this key).
+ */
+export async function loadSnapshot<T>(
+  store: SnapshotStore | undefined,
+  key: string,
+  contract: SnapshotContract<T>,
+  mismatch?: (value: T) => string | undefined,
+): Promise<LoadedSnapshot<T>> {
+  const text = await store?.get(key);
+  if (text === undefined) return { ok: true, snapshot: undefined };
+  const refused = (reason: string): LoadedSnapshot<T> => ({
+    ok: false,
+    reason: `snapshot ${key}: ${reason}`,
+  });
+  let stored: unknown;
+  try {
+    stored = JSON.parse(text);
+  } catch (error) {
+    return refused(`malformed JSON: ${(error as Error).message}`);
+  }
+  if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) return refused('not an object');
+  const { schema, value, sequence, ...rest } = stored as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) return refused(`unexpected ${extra.join(', ')}`);
+  // Snapshots saved before the contracts were versioned carry no tag: their shape is the first version's.
+  const tag = schema ?? `${contract.name}.v1`;
+  if (tag !== contract.schema) return refused(`is ${String(tag)}; this release reads ${contract.schema}`);
+  if (!Number.isSafeInteger(sequence) || (sequence as number) < 0)
+    return refused('sequence: not a stream sequence');
+  const checked = contract.check(value);
+  if (!checked.ok) return refused(`${contract.schema}: ${checked.reason}`);
+  const wrong = mismatch?.(checked.value);
+  if (wrong !== undefined) return refused(wrong);
+  return { ok: true, snapshot: { value: checked.value, sequence: sequence as number } };
+}
+
+/** Saves `snapshot` under its contract's version; without a store (in-process runs) nothing is kept. */
+export async function saveSnapshot<T>(
+  store: SnapshotStore | undefined,
+  key: string,
+  contract: SnapshotContract<T>,
+  snapshot: Snapshot<T>,
+): Promise<void> {
+  await store?.put(key, JSON.stringify({ schema: contract.schema, ...snapshot }));
 }
 
 /** A name as one KV-key or consumer-name token: characters other than letters, digits, `-`, `_` become `_`. */
@@ -46,13 +103,13 @@ export class KvSnapshotStore implements SnapshotStore {
     return new KvSnapshotStore(await openBucket(jetstream, bucket));
   }
 
-  async load<T>(key: string): Promise<Snapshot<T> | undefined> {
+  async get(key: string): Promise<string | undefined> {
     const entry = await this.kv.get(key);
     if (entry === null || entry.operation !== 'PUT' || entry.length === 0) return undefined;
-    return entry.json<Snapshot<T>>();
+    return entry.string();
   }
 
-  async save<T>(key: string, snapshot: Snapshot<T>): Promise<void> {
-    await this.kv.put(key, JSON.stringify(snapshot));
+  async put(key: string, text: string): Promise<void> {
+    await this.kv.put(key, text);
   }
 }

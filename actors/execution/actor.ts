@@ -33,6 +33,7 @@ import type {
   QuoteTick,
   TradeTick,
 } from '../../schemas/messages.ts';
+import { type ExecutionState, snapshotContracts } from '../../schemas/snapshots.ts';
 import {
   type ActorBus,
   checkpointAfterStoring,
@@ -42,10 +43,10 @@ import {
 } from '../../streams/bus.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
-import type { Actor } from '../actor.ts';
+import type { StatefulActor } from '../actor.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
-import { type SnapshotStore, snapshotKey } from '../snapshot-store.ts';
+import { loadSnapshot, type SnapshotStore, saveSnapshot, snapshotKey } from '../snapshot-store.ts';
 import { type ExecutionReport, isFill } from './broker-adapter.ts';
 import { IntentGuard, UNAUTHORISED_INTENT } from './intent-guard.ts';
 import { isTerminal, orderIdFor, orderTransitions } from './order.ts';
@@ -66,12 +67,6 @@ export interface ExecutionActorOptions {
   /** True when the process hands it market data with other readers (subscribeMarketData). */
   sharedMarketData?: boolean;
   logger?: Logger;
-}
-
-interface ExecutionState {
-  open: OrderIntent[];
-  /** IntentGuard's highest gate term (absent in snapshots from before the seal). */
-  gateTerm?: number;
 }
 
 export interface ExecutionStatus {
@@ -105,7 +100,9 @@ interface Writers {
   fillTotals: Map<string, { quantity: number; notional: number }>;
 }
 
-export class ExecutionActor implements Actor<ExecutionStatus>, MarketDataReader {
+export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionState>, MarketDataReader {
+  static readonly snapshotContract = snapshotContracts.execution;
+  readonly snapshotKey: string;
   readonly venue: SimulatedVenue;
   private readonly clock = new ReplayClock();
   private readonly subscriptions: Subscription[] = [];
@@ -113,7 +110,6 @@ export class ExecutionActor implements Actor<ExecutionStatus>, MarketDataReader 
   private guard: IntentGuard;
   private readonly open = new Map<string, OrderIntent>();
   private readonly writers: Writers | undefined;
-  private readonly key: string;
   private lastSequence = 0;
   private restoredSequence = 0;
   private readonly counts = {
@@ -127,7 +123,7 @@ export class ExecutionActor implements Actor<ExecutionStatus>, MarketDataReader 
 
   private constructor(private readonly options: ExecutionActorOptions) {
     this.venue = new SimulatedVenue(options.venue);
-    this.key = snapshotKey('execution', this.venue.venue);
+    this.snapshotKey = snapshotKey('execution', this.venue.venue);
     this.submitted = new RecentIds(10_000);
     this.guard = new IntentGuard(options.gateKey);
     this.writers = options.db && executionWriters(options.db, options.runId ?? 'live', options.logger);
@@ -174,8 +170,12 @@ export class ExecutionActor implements Actor<ExecutionStatus>, MarketDataReader 
     return checkpointAfterStoring(this.options.bus, this.writers && (() => this.flushWriters()));
   }
 
+  /** A refused snapshot leaves it as with none: no working orders, no gate term seen yet. */
   private async restore(): Promise<void> {
-    const saved = await this.options.store?.load<ExecutionState>(this.key);
+    const loaded = await loadSnapshot(this.options.store, this.snapshotKey, ExecutionActor.snapshotContract);
+    if (!loaded.ok)
+      this.options.logger?.error({ reason: loaded.reason }, 'execution snapshot refused: starting afresh');
+    const saved = loaded.ok ? loaded.snapshot : undefined;
     if (saved === undefined) return;
     this.restoredSequence = saved.sequence;
     this.lastSequence = saved.sequence;
@@ -360,9 +360,15 @@ export class ExecutionActor implements Actor<ExecutionStatus>, MarketDataReader 
     };
   }
 
+  saveState(): ExecutionState {
+    return { open: [...this.open.values()], gateTerm: this.guard.gateTerm };
+  }
+
   private async save(): Promise<void> {
-    const state: ExecutionState = { open: [...this.open.values()], gateTerm: this.guard.gateTerm };
-    await this.options.store?.save(this.key, { value: state, sequence: this.lastSequence });
+    await saveSnapshot(this.options.store, this.snapshotKey, ExecutionActor.snapshotContract, {
+      value: this.saveState(),
+      sequence: this.lastSequence,
+    });
   }
 }
 

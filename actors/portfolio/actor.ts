@@ -14,6 +14,7 @@ import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Bar, Fill, PortfolioSnapshot, Position, QuoteTick, TradeTick } from '../../schemas/messages.ts';
+import { type PortfolioState, snapshotContracts } from '../../schemas/snapshots.ts';
 import {
   type ActorBus,
   checkpointAfterStoring,
@@ -22,10 +23,10 @@ import {
 } from '../../streams/bus.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
-import type { Actor } from '../actor.ts';
+import type { StatefulActor } from '../actor.ts';
 import { type MarketData, type MarketDataReader, subscribeMarketData, tickPrice } from '../market-data.ts';
-import { type SnapshotStore, safeToken, snapshotKey } from '../snapshot-store.ts';
-import { PortfolioCore, type PortfolioState } from './core.ts';
+import { loadSnapshot, type SnapshotStore, safeToken, saveSnapshot, snapshotKey } from '../snapshot-store.ts';
+import { PortfolioCore } from './core.ts';
 
 export interface PortfolioActorOptions {
   bus: ActorBus;
@@ -60,12 +61,13 @@ interface Writers {
 /** Fill ids kept for duplicate detection; the stream sequence covers the restart case. */
 const FILL_MEMORY = 4_096;
 
-export class PortfolioActor implements Actor<PortfolioStatus>, MarketDataReader {
+export class PortfolioActor implements StatefulActor<PortfolioStatus, PortfolioState>, MarketDataReader {
+  static readonly snapshotContract = snapshotContracts.portfolio;
+  readonly snapshotKey: string;
   private core: PortfolioCore;
   private readonly clock = new ReplayClock();
   private readonly subscriptions: Subscription[] = [];
   private readonly writers: Writers | undefined;
-  private readonly key: string;
   private readonly markIntervalMs: number;
   private lastFillSequence = 0;
   private lastMarkSnapshotTs = Number.NEGATIVE_INFINITY;
@@ -77,15 +79,28 @@ export class PortfolioActor implements Actor<PortfolioStatus>, MarketDataReader 
       startingCash: options.startingCash,
       fillMemory: FILL_MEMORY,
     });
-    this.key = snapshotKey('portfolio', options.account);
+    this.snapshotKey = snapshotKey('portfolio', options.account);
     this.markIntervalMs = options.markIntervalMs ?? 60_000;
     this.writers = options.db && portfolioWriters(options.db, options.runId ?? 'live', options.logger);
   }
 
-  /** Restores, subscribes, then publishes the current snapshot so the risk gate knows the equity. */
+  /**
+   * Restores, subscribes, then publishes the current snapshot so the risk gate knows the equity. A
+   * refused snapshot (malformed, another version, another account) leaves it as it starts with none:
+   * its first snapshot then names no last fill, so a risk gate that saved one never reconciles with it
+   * and stays held (halted or reducing) until an operator looks.
+   */
   static async start(options: PortfolioActorOptions): Promise<PortfolioActor> {
     const actor = new PortfolioActor(options);
-    const saved = await options.store?.load<PortfolioState>(actor.key);
+    const loaded = await loadSnapshot(
+      options.store,
+      actor.snapshotKey,
+      PortfolioActor.snapshotContract,
+      ({ account }) => (account === options.account ? undefined : `is for account ${account}`),
+    );
+    if (!loaded.ok)
+      options.logger?.error({ reason: loaded.reason }, 'portfolio snapshot refused: starting afresh');
+    const saved = loaded.ok ? loaded.snapshot : undefined;
     if (saved !== undefined) {
       actor.core = PortfolioCore.restore(saved.value, FILL_MEMORY);
       actor.lastFillSequence = saved.sequence;
@@ -105,6 +120,10 @@ export class PortfolioActor implements Actor<PortfolioStatus>, MarketDataReader 
       ...this.counts,
       lastFillSequence: this.lastFillSequence,
     };
+  }
+
+  saveState(): PortfolioState {
+    return this.core.toJSON();
   }
 
   async stop(): Promise<void> {
@@ -148,8 +167,8 @@ export class PortfolioActor implements Actor<PortfolioStatus>, MarketDataReader 
     this.counts.fillsApplied++;
     this.lastFillSequence = delivery.streamSequence;
     await this.publishSnapshot(fill.symbol);
-    await this.options.store?.save(this.key, {
-      value: this.core.toJSON(),
+    await saveSnapshot(this.options.store, this.snapshotKey, PortfolioActor.snapshotContract, {
+      value: this.saveState(),
       sequence: delivery.streamSequence,
     });
   }

@@ -4,6 +4,7 @@
 // toJSON() with the stream sequence it reflects; restore() plus the fills after that sequence give
 // the same state as an uninterrupted run, because a fill applied twice is ignored.
 import type { Fill, PortfolioSnapshot, Position } from '../../schemas/messages.ts';
+import type { PortfolioState } from '../../schemas/snapshots.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
 
 interface Holding {
@@ -17,23 +18,6 @@ interface Holding {
 export interface EquityPoint {
   ts: number;
   equity: number;
-}
-
-/** Plain JSON that survives a restart. */
-export interface PortfolioState {
-  account: string;
-  cash: number;
-  lastEventTs: number;
-  lastFillId: string | undefined;
-  /** Recent fill ids, oldest first, so a redelivered fill stays a no-op after restore. */
-  recentFillIds: string[];
-  positions: {
-    symbol: string;
-    quantity: number;
-    avg_price: number;
-    realized_pnl: number;
-    last_price: number;
-  }[];
 }
 
 export interface PortfolioOptions {
@@ -149,6 +133,7 @@ export class PortfolioCore {
     };
   }
 
+  /** Plain JSON that survives a restart (schemas/snapshots.ts). */
   toJSON(): PortfolioState {
     return {
       account: this.account,

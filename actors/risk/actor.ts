@@ -33,6 +33,7 @@ import type {
   Signal,
   TradeTick,
 } from '../../schemas/messages.ts';
+import { type RiskState, snapshotContracts } from '../../schemas/snapshots.ts';
 import { symbolToken } from '../../schemas/subjects.ts';
 import {
   type ActorBus,
@@ -49,11 +50,17 @@ import {
 } from '../../streams/control.ts';
 import { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
-import type { Actor } from '../actor.ts';
+import type { StatefulActor } from '../actor.ts';
 import { isTerminal, orderIdFor } from '../execution/order.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
-import { PortfolioCore, type PortfolioState } from '../portfolio/core.ts';
-import { type SnapshotStore, snapshotKey } from '../snapshot-store.ts';
+import { PortfolioCore } from '../portfolio/core.ts';
+import {
+  loadSnapshot,
+  type Snapshot,
+  type SnapshotStore,
+  saveSnapshot,
+  snapshotKey,
+} from '../snapshot-store.ts';
 import { RiskGateCore, type RiskGateCoreOptions, type TradingState } from './core.ts';
 import { type GateEffects, type OperatorCommand, RiskGate } from './machine.ts';
 
@@ -91,11 +98,6 @@ export interface RiskGateActorOptions {
   logger?: Logger;
 }
 
-interface RiskState {
-  positions: { symbol: string; quantity: number }[];
-  lastFillId: string | undefined;
-}
-
 export interface RiskGateStatus {
   state: TradingState;
   reconciled: boolean;
@@ -110,7 +112,8 @@ export interface RiskGateStatus {
 
 const QUANTITY_EPSILON = 1e-9;
 
-export class RiskGateActor implements Actor<RiskGateStatus>, MarketDataReader {
+export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, MarketDataReader {
+  static readonly snapshotContract = snapshotContracts.risk;
   readonly gate: RiskGate;
   private readonly clock = new ReplayClock();
   private readonly subscriptions: Subscription[] = [];
@@ -133,35 +136,65 @@ export class RiskGateActor implements Actor<RiskGateStatus>, MarketDataReader {
     this.writer = options.db && decisionWriter(options.db, options.runId ?? 'live', options.logger);
   }
 
+  /**
+   * Loads its snapshot, warms prices, subscribes. A refused snapshot (malformed, another version)
+   * leaves its positions unknown: it starts halted whatever the configured start state, so nothing
+   * passes until its positions reconcile with the portfolio's (they must agree) and the refusal is
+   * raised as alert.critical.RISK_SNAPSHOT_REFUSED. Starting afresh as `active` or `reducing` would
+   * size and check orders against positions it does not have.
+   */
   static async start(options: RiskGateActorOptions): Promise<RiskGateActor> {
-    const actor = new RiskGateActor(options);
-    await actor.restore();
+    const loaded = await loadSnapshot(
+      options.store,
+      riskKey(options.account),
+      RiskGateActor.snapshotContract,
+    );
+    const actor = new RiskGateActor(loaded.ok ? options : { ...options, startState: 'halted' });
+    await actor.restore(loaded.ok ? loaded.snapshot : undefined);
+    if (!loaded.ok) {
+      await actor.alert(
+        'critical',
+        'RISK_SNAPSHOT_REFUSED',
+        `${loaded.reason}; the risk gate starts halted with no positions`,
+        actor.clock.now(),
+      );
+    }
     await actor.subscribe();
     return actor;
   }
 
-  private get key(): string {
-    return snapshotKey('risk', this.options.account);
+  get snapshotKey(): string {
+    return riskKey(this.options.account);
+  }
+
+  saveState(): RiskState {
+    return {
+      positions: this.positions(),
+      ...(this.lastFillId !== undefined ? { lastFillId: this.lastFillId } : {}),
+    };
   }
 
   /**
    * Latest prices, own positions from the last snapshot, then the portfolio's saved state: its equity feeds the
    * limits at once, and when it reflects the same last fill the positions are reconciled here.
    */
-  private async restore(): Promise<void> {
+  private async restore(saved: Snapshot<RiskState> | undefined): Promise<void> {
     for (const event of (await this.options.lastMarketData?.()) ?? []) this.onMarketData(event);
-    const store = this.options.store;
-    const saved = await store?.load<RiskState>(this.key);
     if (saved !== undefined) {
       this.gate.core.reconcile(saved.value.positions);
       for (const p of saved.value.positions) this.symbols.add(p.symbol);
       this.lastFillId = saved.value.lastFillId;
       this.restoredSequence = saved.sequence;
     }
-    const portfolio = await store?.load<PortfolioState>(snapshotKey('portfolio', this.options.account));
-    if (portfolio !== undefined) {
-      const core = PortfolioCore.restore(portfolio.value);
-      await this.onPortfolio(core.snapshot(portfolio.value.lastEventTs));
+    // A refused portfolio snapshot is the portfolio actor's to report; the gate waits for its next one.
+    const portfolio = await loadSnapshot(
+      this.options.store,
+      snapshotKey('portfolio', this.options.account),
+      snapshotContracts.portfolio,
+    );
+    if (portfolio.ok && portfolio.snapshot !== undefined) {
+      const core = PortfolioCore.restore(portfolio.snapshot.value);
+      await this.onPortfolio(core.snapshot(portfolio.snapshot.value.lastEventTs));
     }
   }
 
@@ -308,8 +341,10 @@ export class RiskGateActor implements Actor<RiskGateStatus>, MarketDataReader {
     this.gate.core.onFill(report);
     this.symbols.add(report.symbol);
     this.lastFillId = report.id;
-    const state: RiskState = { positions: this.positions(), lastFillId: report.id };
-    await this.options.store?.save(this.key, { value: state, sequence: delivery.streamSequence });
+    await saveSnapshot(this.options.store, this.snapshotKey, RiskGateActor.snapshotContract, {
+      value: this.saveState(),
+      sequence: delivery.streamSequence,
+    });
   }
 
   private async onPortfolio(snapshot: PortfolioSnapshot): Promise<void> {
@@ -414,6 +449,10 @@ export class RiskGateActor implements Actor<RiskGateStatus>, MarketDataReader {
   private positions(): { symbol: string; quantity: number }[] {
     return [...this.symbols].sort().map((symbol) => ({ symbol, quantity: this.gate.core.position(symbol) }));
   }
+}
+
+function riskKey(account: string): string {
+  return snapshotKey('risk', account);
 }
 
 /** `ord.cancel.<symbol>`: in the ORDERS stream beside the intents (see the header). */

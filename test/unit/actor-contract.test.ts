@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import type { Actor, ActorType } from '../../actors/actor.ts';
+import type { Actor, ActorType, StatefulActor, StatefulActorType } from '../../actors/actor.ts';
 import { AlertActor } from '../../actors/alerts/actor.ts';
 import { DeadLetterRateMonitor } from '../../actors/alerts/dead-letter-rate.ts';
 import { ExecutionActor } from '../../actors/execution/actor.ts';
@@ -27,6 +27,13 @@ const ACTORS: readonly ActorType<never, Actor<unknown>>[] = [
   PortfolioActor,
   AlertActor,
   DeadLetterRateMonitor,
+];
+
+/** Those whose state outlives the process: each saves under a versioned contract. */
+const STATEFUL: readonly StatefulActorType<never, unknown, StatefulActor<unknown, unknown>>[] = [
+  RiskGateActor,
+  ExecutionActor,
+  PortfolioActor,
 ];
 
 const actorsDir = join(import.meta.dirname, '..', '..', 'actors');
@@ -55,6 +62,16 @@ describe('actor contract', () => {
       assert.equal(typeof prototype.status, 'function', `${name}.prototype.status`);
       assert.equal(typeof prototype.stop, 'function', `${name}.prototype.stop`);
       assert.equal(typeof prototype.start, 'undefined', `${name} has no second way to start`);
+    }
+  });
+
+  it('each stateful actor holds the versioned contract of what it saves', () => {
+    for (const type of STATEFUL) {
+      assert.match(type.snapshotContract.schema, /^[a-z_]+\.v\d+$/);
+      assert.equal(
+        typeof (type as unknown as { prototype: { saveState: unknown } }).prototype.saveState,
+        'function',
+      );
     }
   });
 });

@@ -1,0 +1,138 @@
+// Hostile snapshots: what the risk gate, execution and portfolio saved is checked against its
+// versioned contract (schemas/snapshots.ts) when loaded. A malformed, other-version, edited or
+// misplaced snapshot is refused with the reason; the risk gate then starts halted, the others afresh.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { startTrading } from '../../actors/pipeline.ts';
+import { loadSnapshot, type SnapshotStore, saveSnapshot } from '../../actors/snapshot-store.ts';
+import type { Alert } from '../../schemas/messages.ts';
+import { snapshotContracts } from '../../schemas/snapshots.ts';
+import { Subjects } from '../../schemas/subjects.ts';
+import { InProcessBus } from '../../streams/in-process-bus.ts';
+import { tradingConfig } from './trading-fixture.ts';
+
+class MemoryStore implements SnapshotStore {
+  readonly texts = new Map<string, string>();
+  async get(key: string): Promise<string | undefined> {
+    return this.texts.get(key);
+  }
+  async put(key: string, text: string): Promise<void> {
+    this.texts.set(key, text);
+  }
+}
+
+const risk = snapshotContracts.risk;
+const portfolioState = {
+  account: 'paper',
+  cash: 990_000,
+  lastEventTs: 1_700_000_000_000,
+  lastFillId: 'fill-1',
+  recentFillIds: ['fill-1'],
+  positions: [{ symbol: 'AAPL', quantity: 10, avg_price: 1_000, realized_pnl: 0, last_price: 1_000 }],
+};
+const riskState = { positions: [{ symbol: 'AAPL', quantity: 10 }], lastFillId: 'fill-1' };
+
+async function refusal(text: string): Promise<string> {
+  const store = new MemoryStore();
+  store.texts.set('risk.paper', text);
+  const loaded = await loadSnapshot(store, 'risk.paper', risk);
+  assert.equal(loaded.ok, false, `accepted ${text}`);
+  return loaded.ok ? '' : loaded.reason;
+}
+
+describe('snapshot contracts', () => {
+  it('round-trips a snapshot under its version, and reads one saved before the versions', async () => {
+    const store = new MemoryStore();
+    await saveSnapshot(store, 'risk.paper', risk, { value: riskState, sequence: 7 });
+    assert.equal(JSON.parse(store.texts.get('risk.paper') ?? '{}').schema, 'risk_state.v1');
+    assert.deepEqual(await loadSnapshot(store, 'risk.paper', risk), {
+      ok: true,
+      snapshot: { value: riskState, sequence: 7 },
+    });
+    store.texts.set('risk.paper', JSON.stringify({ value: riskState, sequence: 7 }));
+    assert.equal((await loadSnapshot(store, 'risk.paper', risk)).ok, true, 'untagged reads as v1');
+    assert.deepEqual(await loadSnapshot(store, 'risk.other', risk), { ok: true, snapshot: undefined });
+  });
+
+  it('refuses malformed, other-version and edited snapshots with the reason', async () => {
+    const valid = { schema: 'risk_state.v1', value: riskState, sequence: 7 };
+    assert.match(await refusal('{"value":'), /^snapshot risk\.paper: malformed JSON/);
+    assert.match(await refusal('[1,2]'), /not an object/);
+    assert.match(
+      await refusal(JSON.stringify({ ...valid, schema: 'risk_state.v2' })),
+      /is risk_state\.v2; this release reads risk_state\.v1/,
+    );
+    assert.match(await refusal(JSON.stringify({ ...valid, sequence: -1 })), /sequence/);
+    assert.match(await refusal(JSON.stringify({ ...valid, extra: true })), /unexpected extra/);
+    assert.match(
+      await refusal(JSON.stringify({ ...valid, value: { positions: [{ symbol: 'AAPL', quantity: '10' }] } })),
+      /risk_state\.v1: \/positions\/0\/quantity/,
+    );
+    assert.match(
+      await refusal(JSON.stringify({ ...valid, value: { ...riskState, admin: true } })),
+      /risk_state\.v1/,
+    );
+  });
+
+  it('starts the risk gate halted on a refused snapshot, and says why', async () => {
+    const run = async (riskText: string) => {
+      const store = new MemoryStore();
+      await saveSnapshot(store, 'portfolio.paper', snapshotContracts.portfolio, {
+        value: portfolioState,
+        sequence: 3,
+      });
+      store.texts.set('risk.paper', riskText);
+      const alerts: Alert[] = [];
+      const bus = new InProcessBus(new Subjects(4), {
+        onPublish: (_subject, name, event) => {
+          if (name === 'alert') alerts.push(event as Alert);
+        },
+      });
+      const trading = await startTrading(tradingConfig({ startState: 'reducing' }), { bus, store });
+      const status = trading.status().risk;
+      await trading.stop();
+      return { status, alerts };
+    };
+    // The control: a valid snapshot agrees with the portfolio's, so the start-up hold is released.
+    const valid = await run(JSON.stringify({ schema: 'risk_state.v1', value: riskState, sequence: 5 }));
+    assert.equal(valid.status.state, 'active');
+    assert.ok(!valid.alerts.some((alert) => alert.code === 'RISK_SNAPSHOT_REFUSED'));
+
+    const refused = await run(
+      JSON.stringify({ schema: 'risk_state.v1', value: { positions: 'all' }, sequence: 5 }),
+    );
+    assert.equal(refused.status.state, 'halted', 'halted, not the configured reducing');
+    assert.equal(refused.status.reconciled, false, 'unknown positions never agree with the portfolio');
+    const alert = refused.alerts.find((a) => a.code === 'RISK_SNAPSHOT_REFUSED');
+    assert.equal(alert?.severity, 'critical');
+    assert.match(alert?.message ?? '', /snapshot risk\.paper: risk_state\.v1: \/positions/);
+  });
+
+  it('starts the portfolio and execution afresh on a refused snapshot', async () => {
+    const store = new MemoryStore();
+    await saveSnapshot(store, 'portfolio.paper', snapshotContracts.portfolio, {
+      value: { ...portfolioState, account: 'someone-else' },
+      sequence: 3,
+    });
+    store.texts.set(
+      'execution.SIM',
+      JSON.stringify({ schema: 'execution_state.v1', value: { open: [{ id: 'x' }] }, sequence: 4 }),
+    );
+    const bus = new InProcessBus(new Subjects(4));
+    const trading = await startTrading(tradingConfig(), { bus, store });
+    const { portfolio, execution } = trading.status();
+    await trading.stop();
+    assert.equal(portfolio.cash, 1_000_000, "another account's state is not taken");
+    assert.deepEqual(portfolio.positions, []);
+    assert.equal(execution.openOrders, 0);
+
+    // The control: the same portfolio state under its own account is restored.
+    await saveSnapshot(store, 'portfolio.paper', snapshotContracts.portfolio, {
+      value: portfolioState,
+      sequence: 3,
+    });
+    const restored = await startTrading(tradingConfig(), { bus: new InProcessBus(new Subjects(4)), store });
+    assert.equal(restored.status().portfolio.cash, 990_000);
+    await restored.stop();
+  });
+});
