@@ -3,7 +3,7 @@
 // CUDA as well when its provider loads on this machine (figures suffixed _cuda).
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ExecutionProvider, OnnxModelRunner } from '../actors/inference/core.ts';
+import { type ExecutionProvider, OnnxModelRunner } from '../actors/inference/onnx-runner.ts';
 import { tripleBarrierLabels } from '../simulations/research/labels.ts';
 import { trainLogistic } from '../simulations/research/models.ts';
 import { exportTabularOnnx } from '../simulations/research/onnx-export.ts';

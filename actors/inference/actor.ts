@@ -11,10 +11,8 @@
 //   scored twice.
 // - A vector whose feature_set_version differs from the model's, or that lacks a feature, is counted
 //   and dead-lettered with the reason; the actor keeps going.
-// - Direction rule: with pUp / pDown the model's probabilities of label +1 / -1 (a one-output model
-//   gives pUp and pDown = 1 - pUp; a three-output model gives P(-1), P(0), P(+1)), the edge is
-//   pUp - pDown. direction = +1 when edge > neutralBand, -1 when edge < -neutralBand, else 0;
-//   probability = max(pUp, pDown), the probability of the likelier side.
+// - Direction rule (core.ts decideDirection): pUp / pDown are the model's probabilities of label +1 /
+//   -1 (a one-output model gives pUp and pDown = 1 - pUp; a three-output model P(-1), P(0), P(+1)).
 // - Hot swap: a model activated in the registry is loaded and checked in the background (feature-set
 //   version and names match the live set, sha256 matches, onnxruntime loads it, a smoke inference on
 //   the training means gives finite probabilities) and then swapped in. A model that fails is
@@ -35,14 +33,16 @@ import {
 import type { Actor } from '../actor.ts';
 import type { FeatureSet } from '../feature/feature-set.ts';
 import {
-  type ExecutionProvider,
+  decideDirection,
   MicroBatcher,
-  OnnxModelRunner,
+  manifestMismatch,
   type PendingRow,
-  type ProviderFailure,
+  sides,
+  vectorRow,
 } from './core.ts';
 import { DriftMonitor, type DriftOptions, type FeatureDrift } from './drift.ts';
 import { createInferenceLifecycle, type InferenceLifecycleState } from './machine.ts';
+import { type ExecutionProvider, OnnxModelRunner, type ProviderFailure } from './onnx-runner.ts';
 import { type LoadedModel, type ModelSource, type ModelWatch, verifyModelBytes } from './registry.ts';
 
 export interface InferenceActorOptions {
@@ -101,45 +101,6 @@ interface ServingModel {
   readonly manifest: ModelManifest;
   readonly runner: OnnxModelRunner;
   readonly drift: DriftMonitor | undefined;
-}
-
-export interface SignalDecision {
-  readonly direction: -1 | 0 | 1;
-  readonly probability: number;
-}
-
-/** The direction rule (see the top of this file). */
-export function decideDirection(pUp: number, pDown: number, neutralBand: number): SignalDecision {
-  const edge = pUp - pDown;
-  const direction = edge > neutralBand ? 1 : edge < -neutralBand ? -1 : 0;
-  return { direction, probability: Math.min(1, Math.max(0, Math.max(pUp, pDown))) };
-}
-
-/** pUp and pDown of output row `row` of a one-output (P(+1)) or three-output (P(-1), P(0), P(+1)) model. */
-function sides(output: Float32Array, row: number, width: number): [pUp: number, pDown: number] {
-  if (width === 1) {
-    const p = output[row]!;
-    return [p, 1 - p];
-  }
-  return [output[row * width + 2]!, output[row * width]!];
-}
-
-/** Why `manifest` cannot serve the live feature set, or undefined when it can. */
-export function manifestMismatch(
-  manifest: ModelManifest,
-  featureSet: Pick<FeatureSet, 'version' | 'columns'>,
-): string | undefined {
-  if (manifest.featureSet.version !== featureSet.version) {
-    return `model ${manifest.modelId} was trained on feature set ${manifest.featureSet.version}, the live set is ${featureSet.version}`;
-  }
-  const missing = manifest.featureSet.names.filter((name) => !featureSet.columns.includes(name));
-  if (missing.length > 0)
-    return `model ${manifest.modelId} needs features the live set lacks: ${missing.join(', ')}`;
-  const classes = manifest.output.classes.length;
-  if (classes !== 1 && classes !== 3) {
-    return `model ${manifest.modelId} has ${classes} outputs; signals need P(+1) or P(-1), P(0), P(+1)`;
-  }
-  return undefined;
 }
 
 export class InferenceActor implements Actor<InferenceStatus> {
@@ -296,23 +257,12 @@ export class InferenceActor implements Actor<InferenceStatus> {
     this.armIdleFlush();
   }
 
-  /** The vector's values in the manifest's order, or why it cannot be scored. */
+  /** The vector's row for `manifest` (core's vectorRow), or why not, counted. */
   private rowFeatures(manifest: ModelManifest, vector: FeatureVector): Float32Array | string {
-    if (vector.feature_set_version !== manifest.featureSet.version) {
-      this.counters.rejected_version++;
-      return `feature_set_version ${vector.feature_set_version} does not match model ${manifest.modelId} (${manifest.featureSet.version})`;
-    }
-    const names = manifest.featureSet.names;
-    const row = new Float32Array(names.length);
-    for (let j = 0; j < names.length; j++) {
-      const v = vector.values[names[j]!];
-      if (v === undefined || !Number.isFinite(v)) {
-        this.counters.rejected_missing++;
-        return `feature ${names[j]} is missing or not finite`;
-      }
-      row[j] = v;
-    }
-    return row;
+    const row = vectorRow(manifest, vector);
+    if (row instanceof Float32Array) return row;
+    this.counters[row.kind]++;
+    return row.reason;
   }
 
   private async reject(vector: FeatureVector, delivery: Delivery, reason: string): Promise<void> {

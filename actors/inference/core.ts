@@ -1,127 +1,78 @@
-// The per-event core of the InferenceActor, free of NATS and xstate: an ONNX runner that picks the
-// first execution provider that loads (CUDA, then CPU by default) and a micro-batcher that groups
-// feature rows by event time, so the same replay always forms the same batches.
-import * as ort from 'onnxruntime-node';
+// The pure core of the InferenceActor, no I/O: the rules that turn feature vectors into signals (a
+// model's fit to the live feature set, a vector's row in the model's order, the direction rule) and
+// the micro-batcher that groups rows by event time, so the same replay always forms the same batches.
+// The binding (actor.ts) runs the model (onnx-runner.ts) and talks to the bus.
+import type { FeatureVector } from '../../schemas/messages.ts';
+import type { ModelManifest } from '../../schemas/model-manifest.ts';
+import type { FeatureSet } from '../feature/feature-set.ts';
 
-export type ExecutionProvider = 'cuda' | 'tensorrt' | 'cpu';
-
-export const defaultExecutionProviders: readonly ExecutionProvider[] = ['cuda', 'cpu'];
-
-export interface OnnxRunnerOptions {
-  /** Tried in order; the first that creates a session serves. */
-  readonly executionProviders?: readonly ExecutionProvider[];
-  /** CPU threads per run; 1 suits small models and leaves cores to the other actors. */
-  readonly intraOpThreads?: number;
-  /** Batch sizes run once on zeros before serving, so the first real batch pays no set-up cost. */
-  readonly warmupBatchSizes?: readonly number[];
+export interface SignalDecision {
+  readonly direction: -1 | 0 | 1;
+  readonly probability: number;
 }
 
-export interface ProviderFailure {
-  readonly provider: ExecutionProvider;
-  readonly error: string;
+/**
+ * The direction rule: with pUp / pDown the model's probabilities of label +1 / -1, the edge is
+ * pUp - pDown. direction = +1 when edge > neutralBand, -1 when edge < -neutralBand, else 0;
+ * probability = max(pUp, pDown), the probability of the likelier side.
+ */
+export function decideDirection(pUp: number, pDown: number, neutralBand: number): SignalDecision {
+  const edge = pUp - pDown;
+  const direction = edge > neutralBand ? 1 : edge < -neutralBand ? -1 : 0;
+  return { direction, probability: Math.min(1, Math.max(0, Math.max(pUp, pDown))) };
 }
 
-/** An onnxruntime session over a model with one float32 [batch × width] input and output. */
-export class OnnxModelRunner {
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    /** The execution provider that serves. */
-    readonly provider: ExecutionProvider,
-    /** Providers tried before it, and why each failed (for logs and `status`). */
-    readonly failedProviders: readonly ProviderFailure[],
-    readonly inputWidth: number,
-    readonly outputWidth: number,
-  ) {}
-
-  /** Creates the session, checks the model's single input/output, and warms it up. */
-  static async load(modelBytes: Uint8Array, options: OnnxRunnerOptions = {}): Promise<OnnxModelRunner> {
-    const providers = options.executionProviders ?? defaultExecutionProviders;
-    if (providers.length === 0) throw new Error('no execution providers configured');
-    const failures: ProviderFailure[] = [];
-    for (const provider of providers) {
-      let session: ort.InferenceSession;
-      try {
-        session = await ort.InferenceSession.create(modelBytes, {
-          executionProviders: [provider],
-          intraOpNumThreads: options.intraOpThreads ?? 1,
-          interOpNumThreads: 1,
-          executionMode: 'sequential',
-          graphOptimizationLevel: 'all',
-        });
-      } catch (error) {
-        failures.push({ provider, error: error instanceof Error ? error.message : String(error) });
-        continue;
-      }
-      try {
-        const runner = OnnxModelRunner.fromSession(session, provider, failures);
-        await runner.warmUp(options.warmupBatchSizes ?? [1, 32, 256]);
-        return runner;
-      } catch (error) {
-        await session.release();
-        throw error;
-      }
-    }
-    throw new Error(
-      `no execution provider could load the model: ${failures.map((f) => `${f.provider}: ${f.error}`).join('; ')}`,
-    );
+/** pUp and pDown of output row `row` of a one-output (P(+1)) or three-output (P(-1), P(0), P(+1)) model. */
+export function sides(output: Float32Array, row: number, width: number): [pUp: number, pDown: number] {
+  if (width === 1) {
+    const p = output[row]!;
+    return [p, 1 - p];
   }
+  return [output[row * width + 2]!, output[row * width]!];
+}
 
-  private static fromSession(
-    session: ort.InferenceSession,
-    provider: ExecutionProvider,
-    failures: readonly ProviderFailure[],
-  ): OnnxModelRunner {
-    if (session.inputNames.length !== 1 || session.outputNames.length !== 1) {
-      throw new Error('the model must have exactly one input and one output');
-    }
-    const width = (meta: ort.InferenceSession.ValueMetadata | undefined, what: string): number => {
-      const shape = meta?.isTensor ? meta.shape : [];
-      const w = shape[1];
-      if (meta?.isTensor !== true || meta.type !== 'float32' || shape.length !== 2 || typeof w !== 'number') {
-        throw new Error(`the model's ${what} must be float32 [batch × fixed width]`);
-      }
-      return w;
+/** Why `manifest` cannot serve the live feature set, or undefined when it can. */
+export function manifestMismatch(
+  manifest: ModelManifest,
+  featureSet: Pick<FeatureSet, 'version' | 'columns'>,
+): string | undefined {
+  if (manifest.featureSet.version !== featureSet.version) {
+    return `model ${manifest.modelId} was trained on feature set ${manifest.featureSet.version}, the live set is ${featureSet.version}`;
+  }
+  const missing = manifest.featureSet.names.filter((name) => !featureSet.columns.includes(name));
+  if (missing.length > 0)
+    return `model ${manifest.modelId} needs features the live set lacks: ${missing.join(', ')}`;
+  const classes = manifest.output.classes.length;
+  if (classes !== 1 && classes !== 3) {
+    return `model ${manifest.modelId} has ${classes} outputs; signals need P(+1) or P(-1), P(0), P(+1)`;
+  }
+  return undefined;
+}
+
+/** Why a vector cannot be scored by a model; `kind` names the counter it adds to. */
+export interface RowRefusal {
+  readonly kind: 'rejected_version' | 'rejected_missing';
+  readonly reason: string;
+}
+
+/** The vector's values in the manifest's order, or why it cannot be scored. */
+export function vectorRow(manifest: ModelManifest, vector: FeatureVector): Float32Array | RowRefusal {
+  if (vector.feature_set_version !== manifest.featureSet.version) {
+    return {
+      kind: 'rejected_version',
+      reason: `feature_set_version ${vector.feature_set_version} does not match model ${manifest.modelId} (${manifest.featureSet.version})`,
     };
-    return new OnnxModelRunner(
-      session,
-      provider,
-      failures,
-      width(session.inputMetadata[0], 'input'),
-      width(session.outputMetadata[0], 'output'),
-    );
   }
-
-  private async warmUp(batchSizes: readonly number[]): Promise<void> {
-    for (const size of batchSizes) {
-      const out = await this.runBatch(new Float32Array(size * this.inputWidth), size);
-      if (out.length !== size * this.outputWidth) throw new Error('warm-up output has the wrong shape');
-      for (const v of out) if (!Number.isFinite(v)) throw new Error('warm-up output is not finite');
+  const names = manifest.featureSet.names;
+  const row = new Float32Array(names.length);
+  for (let j = 0; j < names.length; j++) {
+    const v = vector.values[names[j]!];
+    if (v === undefined || !Number.isFinite(v)) {
+      return { kind: 'rejected_missing', reason: `feature ${names[j]} is missing or not finite` };
     }
+    row[j] = v;
   }
-
-  /**
-   * Scores `count` row-major rows of `inputWidth` floats (extra capacity in `rows` is ignored);
-   * returns row-major [count × outputWidth].
-   */
-  async runBatch(rows: Float32Array, count: number): Promise<Float32Array> {
-    const size = count * this.inputWidth;
-    if (!Number.isInteger(count) || count < 1 || rows.length < size) {
-      throw new RangeError(`need ${count} rows of ${this.inputWidth} floats, got ${rows.length} floats`);
-    }
-    const input = new ort.Tensor('float32', rows.length === size ? rows : rows.subarray(0, size), [
-      count,
-      this.inputWidth,
-    ]);
-    const results = await this.session.run({ [this.session.inputNames[0]!]: input });
-    const output = results[this.session.outputNames[0]!];
-    if (output === undefined || !(output.data instanceof Float32Array))
-      throw new Error('model gave no float32 output');
-    return output.data;
-  }
-
-  async release(): Promise<void> {
-    await this.session.release();
-  }
+  return row;
 }
 
 /** A feature row waiting for inference. `eventTime` is the event's own time (ms), never arrival. */

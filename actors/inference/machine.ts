@@ -2,7 +2,7 @@
 // events reach the machine (a model loaded, a swap asked for, a check failed, a batch failed); the
 // per-row path never sends to it, since a send costs microseconds and rows are counted in millions.
 import { type ActorRefFrom, assign, createActor, setup } from 'xstate';
-import type { ExecutionProvider } from './core.ts';
+import type { ExecutionProvider } from './onnx-runner.ts';
 
 export type InferenceLifecycleEvent =
   /** The first model loaded and passed its checks. */

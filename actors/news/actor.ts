@@ -13,7 +13,7 @@ import type { NewsItem, SentimentScore } from '../../schemas/messages.ts';
 import type { ModelManifest } from '../../schemas/model-manifest.ts';
 import type { ActorBus, Subscription } from '../../streams/bus.ts';
 import type { Actor } from '../actor.ts';
-import { type ExecutionProvider, OnnxModelRunner } from '../inference/core.ts';
+import { type ExecutionProvider, OnnxModelRunner } from '../inference/onnx-runner.ts';
 import type { ModelSource } from '../inference/registry.ts';
 import { packSparseRows, type VectorizerConfig, vectorize } from './vectorizer.ts';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
-import { OnnxModelRunner } from '../../actors/inference/core.ts';
+import { OnnxModelRunner } from '../../actors/inference/onnx-runner.ts';
 import { sha256Hex } from '../../core/hash.ts';
 import type { ModelManifest } from '../../schemas/model-manifest.ts';
 import { decodeModelManifest } from '../../schemas/validate.ts';

@@ -1,7 +1,7 @@
 // The InferenceActor's lifecycle machine, direction rule, registry rollback log and drift watch.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideDirection } from '../../actors/inference/actor.ts';
+import { decideDirection } from '../../actors/inference/core.ts';
 import { DriftMonitor, ksStatistic, populationStabilityIndex } from '../../actors/inference/drift.ts';
 import { createInferenceLifecycle } from '../../actors/inference/machine.ts';
 import { activationStack } from '../../actors/inference/registry.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { OnnxModelRunner } from '../../actors/inference/core.ts';
+import { OnnxModelRunner } from '../../actors/inference/onnx-runner.ts';
 import { sha256Hex } from '../../core/hash.ts';
 import { decodeModelManifest } from '../../schemas/validate.ts';
 import { purgedWalkForwardSplits } from '../../simulations/research/cross-validation.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { OnnxModelRunner } from '../../actors/inference/core.ts';
+import { OnnxModelRunner } from '../../actors/inference/onnx-runner.ts';
 import { defaultVectorizer, packSparseRows, tokenize, vectorize } from '../../actors/news/vectorizer.ts';
 import { sha256Hex } from '../../core/hash.ts';
 import { validateModelManifest } from '../../schemas/validate.ts';
