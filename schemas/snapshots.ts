@@ -26,8 +26,8 @@ export const RiskState = Type.Object(
 export const ExecutionState = Type.Object(
   {
     open: Type.Array(OrderIntent),
-    /** IntentGuard's highest gate term (absent in snapshots from before the seal). */
-    gateTerm: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** IntentGuard's highest gate term, 0 before any election (absent in snapshots from before the seal). */
+    gateTerm: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
