@@ -38,12 +38,14 @@ import {
   manifestMismatch,
   type PendingRow,
   sides,
+  trainingMeans,
   vectorRow,
 } from './core.ts';
 import { DriftMonitor, type DriftOptions, type FeatureDrift } from './drift.ts';
 import { createInferenceLifecycle, type InferenceLifecycleState } from './machine.ts';
-import { type ExecutionProvider, OnnxModelRunner, type ProviderFailure } from './onnx-runner.ts';
-import { type LoadedModel, type ModelSource, type ModelWatch, verifyModelBytes } from './registry.ts';
+import { admitModel } from './model-admission.ts';
+import type { ExecutionProvider, OnnxModelRunner, ProviderFailure } from './onnx-runner.ts';
+import type { ModelSource, ModelWatch } from './registry.ts';
 
 export interface InferenceActorOptions {
   readonly bus: ActorBus;
@@ -367,41 +369,21 @@ export class InferenceActor implements Actor<InferenceStatus> {
     this.idleTimer.unref();
   }
 
-  /** Loads and checks a model without touching the one serving. */
+  /** Loads and checks a model (model-admission.ts) without touching the one serving. */
   private async prepare(modelId: string): Promise<ServingModel> {
-    const loaded: LoadedModel = await this.options.models.load(modelId);
-    const { manifest, bytes } = loaded;
-    if (manifest.modelId !== modelId)
-      throw new Error(`registry entry ${modelId} holds model ${manifest.modelId}`);
-    const mismatch = manifestMismatch(manifest, this.options.featureSet);
-    if (mismatch) throw new Error(mismatch);
-    verifyModelBytes(manifest, bytes);
-    const runner = await OnnxModelRunner.load(bytes, {
-      ...(this.options.executionProviders ? { executionProviders: this.options.executionProviders } : {}),
-      warmupBatchSizes: [1, this.maxBatchSize],
-    });
-    try {
-      const width = manifest.featureSet.names.length;
-      if (runner.inputWidth !== width || runner.outputWidth !== manifest.output.classes.length) {
-        throw new Error(
-          `model ${modelId} is [${runner.inputWidth} → ${runner.outputWidth}], its manifest says [${width} → ${manifest.output.classes.length}]`,
-        );
-      }
-      // Smoke test on a realistic row (the training means), beyond the warm-up's zeros.
-      const smoke = Float32Array.from(manifest.featureSet.names, (name) => {
-        const reference = manifest.referenceDistributions.find((d) => d.name === name);
-        return reference?.mean ?? 0;
-      });
-      const out = await runner.runBatch(smoke, 1);
-      if (!Array.from(out).every((p) => Number.isFinite(p) && p >= 0 && p <= 1)) {
-        throw new Error(
-          `model ${modelId} gave ${Array.from(out).join(', ')} on its smoke row, not probabilities`,
-        );
-      }
-    } catch (error) {
-      await runner.release();
-      throw error;
-    }
+    const { manifest, runner } = await admitModel(
+      this.options.models,
+      modelId,
+      {
+        mismatch: (candidate) => manifestMismatch(candidate, this.options.featureSet),
+        inputWidth: (candidate) => candidate.featureSet.names.length,
+        smokeRow: trainingMeans,
+      },
+      {
+        ...(this.options.executionProviders ? { executionProviders: this.options.executionProviders } : {}),
+        warmupBatchSizes: [1, this.maxBatchSize],
+      },
+    );
     this.options.logger?.info(
       { model: modelId, provider: runner.provider, failedProviders: runner.failedProviders },
       'model loaded and checked',

@@ -49,6 +49,14 @@ export function manifestMismatch(
   return undefined;
 }
 
+/** A realistic row for a model's smoke inference: the means of its training features. */
+export function trainingMeans(manifest: ModelManifest): Float32Array {
+  return Float32Array.from(manifest.featureSet.names, (name) => {
+    const reference = manifest.referenceDistributions.find((d) => d.name === name);
+    return reference?.mean ?? 0;
+  });
+}
+
 /** Why a vector cannot be scored by a model; `kind` names the counter it adds to. */
 export interface RowRefusal {
   readonly kind: 'rejected_version' | 'rejected_missing';

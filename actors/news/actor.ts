@@ -1,26 +1,25 @@
-// The NewsActor: scores each news item (md.news.>) with the sentiment model through the same ONNX
-// path as the InferenceActor (OnnxModelRunner, CUDA then CPU) and publishes a sentiment_score on
-// md.sentiment.<partition>.<symbol>, which the FeatureActor folds into its news features.
-// - label: the likeliest class; score = P(bullish) - P(bearish); confidence = P(label).
-// - id `sent:<news id>:<model id>`, ts_event/ts_init copied from the news item (event time), and
-//   news_id = the item's id (lineage).
+// The NewsActor binding: scores each news item (md.news.>) with the sentiment model through the same
+// ONNX runner as the InferenceActor (CUDA then CPU) and publishes a sentiment_score on
+// md.sentiment.<partition>.<symbol>, which the FeatureActor folds into its news features. The rules
+// are in core.ts, the lifecycle in machine.ts; the model is admitted as the inference actor's are
+// (actors/inference/model-admission.ts: SHA-256, load, widths, smoke inference on a headline).
 // News comes a few items a second at most, so each item is scored alone when it arrives: no batch
 // waits for a later item. The model is the one active under `modelKey` at start; swapping it needs
 // a restart (the InferenceActor's hot swap is not repeated here).
 
 import type { Logger } from '../../core/logger.ts';
-import type { NewsItem, SentimentScore } from '../../schemas/messages.ts';
+import type { NewsItem } from '../../schemas/messages.ts';
 import type { ModelManifest } from '../../schemas/model-manifest.ts';
 import type { ActorBus, Subscription } from '../../streams/bus.ts';
 import type { Actor } from '../actor.ts';
-import { type ExecutionProvider, OnnxModelRunner } from '../inference/onnx-runner.ts';
+import { admitModel } from '../inference/model-admission.ts';
+import type { ExecutionProvider, OnnxModelRunner } from '../inference/onnx-runner.ts';
 import type { ModelSource } from '../inference/registry.ts';
-import { packSparseRows, type VectorizerConfig, vectorize } from './vectorizer.ts';
+import { headlineRow, type SentimentColumns, sentimentModel, sentimentScore, smokeRow } from './core.ts';
+import { createNewsLifecycle, type NewsLifecycleState } from './machine.ts';
+import type { VectorizerConfig } from './vectorizer.ts';
 
 export const DEFAULT_SENTIMENT_MODEL_KEY = 'news-sentiment';
-
-const LABELS = ['bearish', 'bullish', 'neutral'] as const;
-type SentimentLabel = (typeof LABELS)[number];
 
 export interface NewsActorOptions {
   readonly bus: ActorBus;
@@ -39,8 +38,11 @@ export interface NewsCounters {
 }
 
 export interface NewsStatus {
+  state: NewsLifecycleState;
   modelId: string | undefined;
   executionProvider: ExecutionProvider | undefined;
+  /** Why the model was refused, when it was. */
+  lastError: string | undefined;
   counters: NewsCounters;
 }
 
@@ -48,35 +50,18 @@ interface SentimentScorer {
   readonly manifest: ModelManifest;
   readonly vectorizer: VectorizerConfig;
   readonly runner: OnnxModelRunner;
-  /** Output column of each label. */
-  readonly columns: Readonly<Record<SentimentLabel, number>>;
-}
-
-/** The label, score and confidence of one row of class probabilities (see the top of this file). */
-export function sentimentOf(
-  probabilities: ArrayLike<number>,
-  columns: Readonly<Record<SentimentLabel, number>>,
-): Pick<SentimentScore, 'label' | 'score' | 'confidence'> {
-  let label: SentimentLabel = 'neutral';
-  for (const candidate of LABELS) {
-    if (probabilities[columns[candidate]]! > probabilities[columns[label]]!) label = candidate;
-  }
-  const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
-  return {
-    label,
-    score: clamp(probabilities[columns.bullish]! - probabilities[columns.bearish]!, -1, 1),
-    confidence: clamp(probabilities[columns[label]]!, 0, 1),
-  };
+  readonly columns: SentimentColumns;
 }
 
 export class NewsActor implements Actor<NewsStatus> {
   readonly counters: NewsCounters = { scored: 0 };
+  private readonly lifecycle = createNewsLifecycle();
   private scorer: SentimentScorer | undefined;
   private subscription: Subscription | undefined;
 
   private constructor(private readonly options: NewsActorOptions) {}
 
-  /** Loads and checks the sentiment model, then starts consuming news. */
+  /** Admits the active sentiment model, then starts consuming news; refuses to start without one. */
   static async start(options: NewsActorOptions): Promise<NewsActor> {
     const actor = new NewsActor(options);
     await actor.begin();
@@ -84,10 +69,14 @@ export class NewsActor implements Actor<NewsStatus> {
   }
 
   private async begin(): Promise<void> {
-    const key = this.options.modelKey ?? DEFAULT_SENTIMENT_MODEL_KEY;
-    const modelId = await this.options.models.active(key);
-    if (modelId === undefined) throw new Error(`no sentiment model is active under ${key}`);
-    this.scorer = await this.load(modelId);
+    try {
+      this.scorer = await this.load();
+    } catch (error) {
+      this.lifecycle.send({ type: 'LOAD_FAILED', reason: (error as Error).message });
+      throw error;
+    }
+    const { manifest, runner } = this.scorer;
+    this.lifecycle.send({ type: 'LOADED', modelId: manifest.modelId, provider: runner.provider });
     const { bus } = this.options;
     this.subscription = await bus.subscribe({
       durable: this.options.durable ?? 'news-sentiment',
@@ -99,9 +88,12 @@ export class NewsActor implements Actor<NewsStatus> {
   }
 
   status(): NewsStatus {
+    const { value, context } = this.lifecycle.getSnapshot();
     return {
-      modelId: this.scorer?.manifest.modelId,
-      executionProvider: this.scorer?.runner.provider,
+      state: value as NewsLifecycleState,
+      modelId: context.modelId,
+      executionProvider: context.provider,
+      lastError: context.lastError,
       counters: { ...this.counters },
     };
   }
@@ -110,53 +102,47 @@ export class NewsActor implements Actor<NewsStatus> {
     await this.subscription?.drain();
     await this.scorer?.runner.release();
     this.scorer = undefined;
+    this.lifecycle.send({ type: 'STOP' });
   }
 
-  private async load(modelId: string): Promise<SentimentScorer> {
-    const { manifest, bytes } = await this.options.models.load(modelId);
-    if (manifest.normalisation.kind !== 'hashed-ngrams') {
-      throw new Error(`model ${modelId} is a ${manifest.kind} model, not a hashed-n-gram sentiment model`);
-    }
-    const classes = manifest.output.classes;
-    const columns = Object.fromEntries(LABELS.map((label) => [label, classes.indexOf(label)])) as Record<
-      SentimentLabel,
-      number
-    >;
-    if (classes.length !== LABELS.length || Object.values(columns).some((c) => c < 0)) {
-      throw new Error(`model ${modelId} has classes ${classes.join(', ')}; need ${LABELS.join(', ')}`);
-    }
-    const runner = await OnnxModelRunner.load(bytes, {
-      ...(this.options.executionProviders ? { executionProviders: this.options.executionProviders } : {}),
-      warmupBatchSizes: [1],
-    });
-    const vectorizer = manifest.normalisation.vectorizer;
-    if (runner.inputWidth !== 2 * vectorizer.maxNonZeros || runner.outputWidth !== classes.length) {
-      await runner.release();
-      throw new Error(`model ${modelId}'s graph does not match its manifest's vectorizer or classes`);
-    }
+  private async load(): Promise<SentimentScorer> {
+    const key = this.options.modelKey ?? DEFAULT_SENTIMENT_MODEL_KEY;
+    const modelId = await this.options.models.active(key);
+    if (modelId === undefined) throw new Error(`no sentiment model is active under ${key}`);
+    const sentiment = (manifest: ModelManifest) => {
+      const model = sentimentModel(manifest);
+      if (typeof model === 'string') throw new Error(model);
+      return model;
+    };
+    const { manifest, runner } = await admitModel(
+      this.options.models,
+      modelId,
+      {
+        mismatch: (candidate) => {
+          const model = sentimentModel(candidate);
+          return typeof model === 'string' ? model : undefined;
+        },
+        inputWidth: (candidate) => 2 * sentiment(candidate).vectorizer.maxNonZeros,
+        smokeRow: (candidate) => smokeRow(sentiment(candidate).vectorizer),
+      },
+      {
+        ...(this.options.executionProviders ? { executionProviders: this.options.executionProviders } : {}),
+        warmupBatchSizes: [1],
+      },
+    );
     this.options.logger?.info({ model: modelId, provider: runner.provider }, 'sentiment model loaded');
-    return { manifest, vectorizer, runner, columns };
+    return { manifest, runner, ...sentiment(manifest) };
   }
 
   private async onNews(item: NewsItem): Promise<void> {
     const scorer = this.scorer;
     if (!scorer) throw new Error('the sentiment model is not loaded');
-    const row = packSparseRows([vectorize(item.headline, scorer.vectorizer)], scorer.vectorizer);
-    const probabilities = await scorer.runner.runBatch(row, 1);
-    const score: SentimentScore = {
-      schema: 'sentiment_score.v1',
-      id: `sent:${item.id}:${scorer.manifest.modelId}`,
-      ts_event: item.ts_event,
-      ts_init: item.ts_init,
-      symbol: item.symbol,
-      ...sentimentOf(probabilities, scorer.columns),
-      model_version: scorer.manifest.modelId,
-      news_id: item.id,
-    };
-    await this.options.bus.publish(
+    const probabilities = await scorer.runner.runBatch(headlineRow(item.headline, scorer.vectorizer), 1);
+    const { bus } = this.options;
+    await bus.publish(
       'sentiment_score',
-      this.options.bus.subjects.sentiment(item.symbol),
-      score,
+      bus.subjects.sentiment(item.symbol),
+      sentimentScore(item, probabilities, scorer.columns, scorer.manifest.modelId),
     );
     this.counters.scored++;
   }

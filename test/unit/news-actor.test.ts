@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { StaticModelSource } from '../../actors/inference/registry.ts';
-import { NewsActor, sentimentOf } from '../../actors/news/actor.ts';
+import { NewsActor } from '../../actors/news/actor.ts';
+import { sentimentOf } from '../../actors/news/core.ts';
 import { vectorize } from '../../actors/news/vectorizer.ts';
 import type { NewsItem, SentimentScore } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
@@ -22,6 +23,31 @@ import {
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import { sharedDataDir } from '../support/cli.ts';
 
+/** The manifest `sluice train` would write for a sentiment model exported as `bytes`. */
+function sentimentManifest(model: SentimentModel, modelId: string, bytes: Uint8Array) {
+  return buildManifest(
+    {
+      modelId,
+      kind: model.kind,
+      featureSet: {
+        version: featureSetVersion(['text'], JSON.stringify(model.vectorizer)),
+        names: ['text'],
+      },
+      inputWidth: 2 * model.vectorizer.maxNonZeros,
+      outputClasses: model.classes,
+      normalisation: { kind: 'hashed-ngrams', vectorizer: model.vectorizer },
+      labels: { kind: 'classes', source: 'test' },
+      trainingData: { from: 'a', to: 'b', samples: 3_000, sources: ['sent_train.csv'] },
+      metrics: {
+        folds: [],
+        outOfSample: { samples: 0, accuracy: 0, macroF1: 0, perClassF1: [], logLoss: 0, confusion: [] },
+      },
+      referenceDistributions: [],
+    },
+    bytes,
+  );
+}
+
 describe('NewsActor', () => {
   let model: SentimentModel;
   let source: StaticModelSource;
@@ -30,27 +56,7 @@ describe('NewsActor', () => {
     const train = readSentimentCsv(join(sharedDataDir, 'twitter-financial-news-sentiment', 'sent_train.csv'));
     model = trainSentiment(train.slice(0, 3_000), { seed: 2, epochs: 3 });
     const bytes = exportSentimentOnnx(model);
-    const manifest = buildManifest(
-      {
-        modelId: 'sentiment-test',
-        kind: model.kind,
-        featureSet: {
-          version: featureSetVersion(['text'], JSON.stringify(model.vectorizer)),
-          names: ['text'],
-        },
-        inputWidth: 2 * model.vectorizer.maxNonZeros,
-        outputClasses: model.classes,
-        normalisation: { kind: 'hashed-ngrams', vectorizer: model.vectorizer },
-        labels: { kind: 'classes', source: 'test' },
-        trainingData: { from: 'a', to: 'b', samples: 3_000, sources: ['sent_train.csv'] },
-        metrics: {
-          folds: [],
-          outOfSample: { samples: 0, accuracy: 0, macroF1: 0, perClassF1: [], logLoss: 0, confusion: [] },
-        },
-        referenceDistributions: [],
-      },
-      bytes,
-    );
+    const manifest = sentimentManifest(model, 'sentiment-test', bytes);
     source = new StaticModelSource([{ manifest, bytes }], { 'news-sentiment': 'sentiment-test' });
   });
 
@@ -133,6 +139,23 @@ describe('NewsActor', () => {
         models: new StaticModelSource([{ manifest: tabular, bytes }], { 'news-sentiment': 'tabular' }),
       }),
       /not a hashed-n-gram sentiment model/,
+    );
+  });
+
+  it('refuses a model that fails the smoke inference, as the inference actor would', async () => {
+    // Every hash bucket but the first scores NaN: the warm-up's all-zero rows only reach bucket 0 and
+    // pass, a real headline reaches the others. Only the smoke inference can catch it.
+    const classes = model.classes.length;
+    const poisoned: SentimentModel = {
+      ...model,
+      weights: model.weights.map((weight, index) => (index < classes ? weight : Number.NaN)),
+    };
+    const bytes = exportSentimentOnnx(poisoned);
+    const manifest = sentimentManifest(poisoned, 'sentiment-poisoned', bytes);
+    const models = new StaticModelSource([{ manifest, bytes }], { 'news-sentiment': 'sentiment-poisoned' });
+    await assert.rejects(
+      NewsActor.start({ bus: new InProcessBus(new Subjects(4)), models, executionProviders: ['cpu'] }),
+      /model sentiment-poisoned gave NaN.* on its smoke row, not probabilities/,
     );
   });
 });
