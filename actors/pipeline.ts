@@ -118,9 +118,9 @@ export const TRADING_ACTORS = ['risk', 'execution', 'portfolio'] as const;
 
 /**
  * Starts `actors` in the order the in-process bus needs, which delivers only to handlers already
- * subscribed: downstream first. Risk before portfolio (it must hear the portfolio's start snapshot),
- * then execution and portfolio, one shared market-data consumer for the three, the alerts, then
- * inference, news and the feature actor, which sends the first vector.
+ * subscribed: downstream first. The risk gate first (it must hear the portfolio's start snapshot),
+ * then execution, the portfolio, one shared market-data consumer for the three, the alerts, then
+ * inference, news and last the feature actor, which sends the first vector.
  */
 export async function startPipeline<A extends ActorName>(
   actors: Iterable<A>,
@@ -205,9 +205,15 @@ export async function startPipeline<A extends ActorName>(
     : undefined;
   const feature = names.has('feature') ? await startFeature(config, services) : undefined;
 
-  const started: Pipeline = { feature, inference, news, risk, execution, portfolio, alerts } as Pipeline;
+  // Cast: which entries are present follows from `actors`, which the types cannot follow through `names`.
   return {
-    ...started,
+    feature,
+    inference,
+    news,
+    risk,
+    execution,
+    portfolio,
+    alerts,
     status: () => ({
       feature: feature?.status(),
       inference: inference?.status(),
