@@ -112,10 +112,6 @@ export class WebhookSink {
     this.limiter = config.maxPerMinute ? new RateLimiter(config.maxPerMinute) : undefined;
   }
 
-  accepts(severity: AlertSeverity): boolean {
-    return this.config.severities.includes(severity);
-  }
-
   /** Delivers or throws SinkUnavailable / SinkRejected; `signal` cuts retries short on shutdown. */
   async deliver(alert: Alert, signal?: AbortSignal): Promise<void> {
     const { config } = this;

@@ -12,6 +12,9 @@
 // filled before the crash restarts from zero at the simulated venue (IOC market orders, the default,
 // never carry a partial fill across events).
 //
+// Its pure core is the simulated venue and the intent guard; its lifecycle (restoring -> running ->
+// draining -> stopped) is machine.ts; this class is the binding (bus, snapshot store, database).
+//
 // Only the risk gate's sealed intents reach the venue (IntentGuard): any other order_intent on
 // `ord.>` (forged, altered, unsealed, or from a deposed gate) is copied with the reason to the
 // dead-letter stream, raises alert.critical.unauthorised_intent and is counted; it leaves no order,
@@ -49,6 +52,7 @@ import { RecentIds } from '../risk/recent-ids.ts';
 import { loadSnapshot, type SnapshotStore, saveSnapshot, snapshotKey } from '../snapshot-store.ts';
 import { type ExecutionReport, isFill } from './broker-adapter.ts';
 import { IntentGuard, UNAUTHORISED_INTENT } from './intent-guard.ts';
+import { createExecutionLifecycle, type ExecutionLifecycleState } from './machine.ts';
 import { isTerminal, orderIdFor, orderTransitions } from './order.ts';
 import { SimulatedVenue, type SimulatedVenueOptions } from './simulated-venue.ts';
 
@@ -70,6 +74,11 @@ export interface ExecutionActorOptions {
 }
 
 export interface ExecutionStatus {
+  state: ExecutionLifecycleState;
+  /** Why its snapshot was refused at start, if it was. */
+  lastError: string | undefined;
+  /** Open intents its snapshot held, submitted again to the venue at start. */
+  resubmitted: number;
   venue: string;
   submitted: number;
   duplicatesSkipped: number;
@@ -105,6 +114,7 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
   readonly snapshotKey: string;
   readonly venue: SimulatedVenue;
   private readonly clock = new ReplayClock();
+  private readonly lifecycle = createExecutionLifecycle();
   private readonly subscriptions: Subscription[] = [];
   private readonly submitted: RecentIds;
   private guard: IntentGuard;
@@ -131,13 +141,18 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
 
   static async start(options: ExecutionActorOptions): Promise<ExecutionActor> {
     const actor = new ExecutionActor(options);
-    await actor.restore();
+    const resubmitted = await actor.restore();
+    actor.lifecycle.send({ type: 'RESTORED', resubmitted });
     await actor.subscribe();
     return actor;
   }
 
   status(): ExecutionStatus {
+    const { value, context } = this.lifecycle.getSnapshot();
     return {
+      state: value as ExecutionLifecycleState,
+      lastError: context.lastError,
+      resubmitted: context.resubmitted,
       venue: this.venue.venue,
       ...this.counts,
       openOrders: this.open.size,
@@ -151,8 +166,10 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
   }
 
   async stop(): Promise<void> {
+    this.lifecycle.send({ type: 'STOP' });
     for (const subscription of this.subscriptions) await subscription.drain();
     await this.flushWriters();
+    this.lifecycle.send({ type: 'DRAINED' });
   }
 
   private async flushWriters(): Promise<void> {
@@ -170,13 +187,18 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     return checkpointAfterStoring(this.options.bus, this.writers && (() => this.flushWriters()));
   }
 
-  /** A refused snapshot leaves it as with none: no working orders, no gate term seen yet. */
-  private async restore(): Promise<void> {
+  /**
+   * A refused snapshot leaves it as with none: no working orders, no gate term seen yet. Returns how
+   * many open intents it submitted again.
+   */
+  private async restore(): Promise<number> {
     const loaded = await loadSnapshot(this.options.store, this.snapshotKey, ExecutionActor.snapshotContract);
-    if (!loaded.ok)
+    if (!loaded.ok) {
       this.options.logger?.error({ reason: loaded.reason }, 'execution snapshot refused: starting afresh');
+      this.lifecycle.send({ type: 'SNAPSHOT_REFUSED', reason: loaded.reason });
+    }
     const saved = loaded.ok ? loaded.snapshot : undefined;
-    if (saved === undefined) return;
+    if (saved === undefined) return 0;
     this.restoredSequence = saved.sequence;
     this.lastSequence = saved.sequence;
     this.guard = new IntentGuard(this.options.gateKey, saved.value.gateTerm);
@@ -186,6 +208,7 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
       this.open.set(orderIdFor(intent.id), intent);
       await this.publish(this.venue.submit(intent, intent.ts_event));
     }
+    return saved.value.open.length;
   }
 
   private async subscribe(): Promise<void> {

@@ -9,6 +9,9 @@
 // sequence; on start it restores that and skips redelivered fills at or below the sequence (the
 // core's fill-id memory catches any other duplicate). Marks are not snapshotted per tick: the next
 // mark after a restart brings prices up to date.
+//
+// The rules are PortfolioCore (core.ts, no I/O); the lifecycle (restoring -> running -> draining ->
+// stopped) is machine.ts; this class is the binding (bus, snapshot store, database).
 
 import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
@@ -27,6 +30,7 @@ import type { StatefulActor } from '../actor.ts';
 import { type MarketData, type MarketDataReader, subscribeMarketData, tickPrice } from '../market-data.ts';
 import { loadSnapshot, type SnapshotStore, safeToken, saveSnapshot, snapshotKey } from '../snapshot-store.ts';
 import { PortfolioCore } from './core.ts';
+import { createPortfolioLifecycle, type PortfolioLifecycleState } from './machine.ts';
 
 export interface PortfolioActorOptions {
   bus: ActorBus;
@@ -44,6 +48,9 @@ export interface PortfolioActorOptions {
 }
 
 export interface PortfolioStatus {
+  state: PortfolioLifecycleState;
+  /** Why its snapshot was refused at start, if it was. */
+  lastError: string | undefined;
   account: string;
   cash: number;
   equity: number;
@@ -66,6 +73,7 @@ export class PortfolioActor implements StatefulActor<PortfolioStatus, PortfolioS
   readonly snapshotKey: string;
   private core: PortfolioCore;
   private readonly clock = new ReplayClock();
+  private readonly lifecycle = createPortfolioLifecycle();
   private readonly subscriptions: Subscription[] = [];
   private readonly writers: Writers | undefined;
   private readonly markIntervalMs: number;
@@ -98,21 +106,27 @@ export class PortfolioActor implements StatefulActor<PortfolioStatus, PortfolioS
       PortfolioActor.snapshotContract,
       ({ account }) => (account === options.account ? undefined : `is for account ${account}`),
     );
-    if (!loaded.ok)
+    if (!loaded.ok) {
       options.logger?.error({ reason: loaded.reason }, 'portfolio snapshot refused: starting afresh');
+      actor.lifecycle.send({ type: 'SNAPSHOT_REFUSED', reason: loaded.reason });
+    }
     const saved = loaded.ok ? loaded.snapshot : undefined;
     if (saved !== undefined) {
       actor.core = PortfolioCore.restore(saved.value, FILL_MEMORY);
       actor.lastFillSequence = saved.sequence;
       actor.clock.advanceTo(saved.value.lastEventTs);
     }
+    actor.lifecycle.send({ type: 'RESTORED' });
     await actor.subscribe();
     await actor.publishSnapshot(undefined);
     return actor;
   }
 
   status(): PortfolioStatus {
+    const { value, context } = this.lifecycle.getSnapshot();
     return {
+      state: value as PortfolioLifecycleState,
+      lastError: context.lastError,
       account: this.core.account,
       cash: this.core.cashBalance,
       equity: this.core.equity(),
@@ -127,8 +141,10 @@ export class PortfolioActor implements StatefulActor<PortfolioStatus, PortfolioS
   }
 
   async stop(): Promise<void> {
+    this.lifecycle.send({ type: 'STOP' });
     for (const subscription of this.subscriptions) await subscription.drain();
     await this.flushWriters();
+    this.lifecycle.send({ type: 'DRAINED' });
   }
 
   private async flushWriters(): Promise<void> {

@@ -74,8 +74,13 @@ test('a sink that fails and recovers gets every alert exactly once after dedupe'
   await until('slack deliveries', () => slack.received.length >= 2);
   // Let any stray redelivery arrive before counting.
   await new Promise((resolve) => setTimeout(resolve, 500));
+  const recovered = actor.status();
   await actor.stop();
   await bus.close();
+  // Degraded while the flaky sink was down past its retry budget, running again once it took them.
+  assert.equal(recovered.state, 'running');
+  assert.match(recovered.lastError ?? '', /^flaky unavailable for alert a\d/);
+  assert.equal(actor.status().state, 'stopped');
 
   assert.ok(flaky.refused > 0, 'the flaky sink refused some requests');
   assert.deepEqual(flaky.received.map((r) => r.body.id).sort(), ['a1', 'a3', 'a4', 'a5']);

@@ -1,0 +1,43 @@
+// The PortfolioActor lifecycle: restoring -> running -> draining -> stopped, a refused snapshot kept
+// as lastError; and the binding drives it (status() shows the state).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createActor } from 'xstate';
+import { startTrading } from '../../actors/pipeline.ts';
+import { portfolioLifecycleMachine } from '../../actors/portfolio/machine.ts';
+import type { SnapshotStore } from '../../actors/snapshot-store.ts';
+import { Subjects } from '../../schemas/subjects.ts';
+import { InProcessBus } from '../../streams/in-process-bus.ts';
+import { tradingConfig } from './trading-fixture.ts';
+
+test('machine: every transition, driven by raw events', () => {
+  const actor = createActor(portfolioLifecycleMachine).start();
+  const state = () => actor.getSnapshot().value;
+  actor.send({ type: 'STOP' });
+  assert.equal(state(), 'restoring', 'nothing to drain before it runs');
+  actor.send({ type: 'SNAPSHOT_REFUSED', reason: 'is for account other' });
+  actor.send({ type: 'RESTORED' });
+  assert.equal(state(), 'running');
+  assert.deepEqual(actor.getSnapshot().context, { lastError: 'is for account other' });
+  actor.send({ type: 'DRAINED' });
+  assert.equal(state(), 'running', 'drained only after a stop');
+  actor.send({ type: 'STOP' });
+  assert.equal(state(), 'draining');
+  actor.send({ type: 'DRAINED' });
+  assert.equal(state(), 'stopped');
+  assert.equal(actor.getSnapshot().status, 'done');
+});
+
+test('binding: status shows the state and why its snapshot was refused', async () => {
+  const texts = new Map([['portfolio.paper', '[1,2]']]);
+  const store: SnapshotStore = {
+    get: async (key) => texts.get(key),
+    put: async (key, text) => void texts.set(key, text),
+  };
+  const trading = await startTrading(tradingConfig(), { bus: new InProcessBus(new Subjects(4)), store });
+  const running = trading.status().portfolio;
+  await trading.stop();
+  assert.equal(running?.state, 'running');
+  assert.match(running?.lastError ?? '', /^snapshot portfolio\.paper: .*not an object/);
+  assert.equal(trading.status().portfolio?.state, 'stopped');
+});
