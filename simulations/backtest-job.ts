@@ -30,7 +30,7 @@ import {
   type SweepParams,
   type SweepResultDetails,
   walkForwardFolds,
-} from './sweep.ts';
+} from './sweep-queue.ts';
 
 export const BACKTEST_JOB_KIND = 'backtest';
 /** Params that are not config overrides. */

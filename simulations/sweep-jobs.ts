@@ -7,7 +7,7 @@ import { readDatasetFile } from '../core/dataset-files.ts';
 import { stocknetPriceFile } from '../core/datasets.ts';
 import type { Bar } from '../schemas/messages.ts';
 import { type ClosedTrade, computeMetrics, type EquityPoint } from './metrics.ts';
-import type { SweepJobRunner, SweepParams } from './sweep.ts';
+import type { SweepJobRunner, SweepParams } from './sweep-queue.ts';
 
 export const bundledPriceDir = resolve(dirname(fileURLToPath(import.meta.url)), 'data', 'sample', 'prices');
 

@@ -28,7 +28,7 @@ import {
   type SweepParams,
   type SweepSummary,
   submitSweep,
-} from '../../simulations/sweep.ts';
+} from '../../simulations/sweep-queue.ts';
 import { badArgsExitTwo, operatorConnection } from './control.ts';
 
 interface SubmitOptions {

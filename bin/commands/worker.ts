@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { backtestJobRunner } from '../../simulations/backtest-job.ts';
+import { researchJobRunners } from '../../simulations/sweep-jobs.ts';
 import {
   applySweepTopology,
   checkSweepId,
@@ -11,8 +12,7 @@ import {
   type SweepJobRunner,
   sweepRegistry,
   type WorkerSummary,
-} from '../../simulations/sweep.ts';
-import { researchJobRunners } from '../../simulations/sweep-jobs.ts';
+} from '../../simulations/sweep-queue.ts';
 import { connectBus } from '../services.ts';
 
 /** The kinds every `sluice worker` knows: the pipeline `backtest` and the research kinds. */

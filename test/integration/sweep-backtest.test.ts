@@ -16,7 +16,7 @@ import {
   submitSweep,
   sweepJob,
   type WorkerSummary,
-} from '../../simulations/sweep.ts';
+} from '../../simulations/sweep-queue.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import { repoRoot, runCli, sharedDataDir } from '../support/cli.ts';
 import { freePort } from '../support/ports.ts';

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { maCrossoverRunner } from '../../simulations/sweep-jobs.ts';
 import {
   aggregateSweep,
   applySweepTopology,
@@ -13,8 +14,7 @@ import {
   type SweepJob,
   submitSweep,
   type WorkerSummary,
-} from '../../simulations/sweep.ts';
-import { maCrossoverRunner } from '../../simulations/sweep-jobs.ts';
+} from '../../simulations/sweep-queue.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import { repoRoot } from '../support/cli.ts';
 

@@ -16,7 +16,7 @@ import {
   parseWalkForward,
   walkForwardOverrides,
 } from '../../simulations/backtest-job.ts';
-import { walkForwardFolds } from '../../simulations/sweep.ts';
+import { walkForwardFolds } from '../../simulations/sweep-queue.ts';
 import { repoRoot } from '../support/cli.ts';
 
 const SAMPLE = 'simulations/configs/sample-daily.json';
