@@ -87,19 +87,6 @@ export interface FeatureSetsTable {
   created_at: ColumnType<Date, Date | undefined, Date>;
 }
 
-export interface SignalsTable {
-  run_id: ColumnType<string, string | undefined, never>;
-  id: string;
-  ts: Timestamp;
-  ts_init: Timestamp;
-  strategy: string;
-  symbol: string;
-  model_version: string;
-  direction: -1 | 0 | 1;
-  probability: number;
-  feature_id: string;
-}
-
 export interface RiskCheckRow {
   check: string;
   passed: boolean;
@@ -223,7 +210,6 @@ export interface Database {
   bars_1m: Bars1mTable;
   features: FeaturesTable;
   feature_sets: FeatureSetsTable;
-  signals: SignalsTable;
   risk_decisions: RiskDecisionsTable;
   orders: OrdersTable;
   order_events: OrderEventsTable;
@@ -241,7 +227,6 @@ export const TABLES = [
   'bars_1m',
   'features',
   'feature_sets',
-  'signals',
   'risk_decisions',
   'orders',
   'order_events',
@@ -258,7 +243,6 @@ export const TIME_TABLES = [
   'ticks',
   'bars',
   'features',
-  'signals',
   'risk_decisions',
   'orders',
   'order_events',

@@ -76,6 +76,7 @@ describe('timescale/ on a real PostgreSQL', () => {
       '0003_feature_values_float8',
       '0004_drop_redundant_time_btrees',
       '0005_compression_keys_no_default_retention',
+      '0006_drop_signals',
     ]);
     const second = await migrateToLatest(db);
     assert.deepEqual(second.applied, []);
@@ -104,6 +105,7 @@ describe('timescale/ on a real PostgreSQL', () => {
         '0003_feature_values_float8',
         '0004_drop_redundant_time_btrees',
         '0005_compression_keys_no_default_retention',
+        '0006_drop_signals',
       ],
     );
   });
@@ -130,6 +132,7 @@ describe('timescale/ on a real PostgreSQL', () => {
     `.execute(db);
     const present = new Set(result.rows.map((r) => r.table_name));
     for (const table of TABLES) assert.ok(present.has(table), `table ${table} is missing`);
+    assert.ok(!present.has('signals'), 'signals was never written and is dropped (0006)');
     const status = await databaseStatus(db);
     assert.deepEqual(
       status.tables.map((t) => t.name),
@@ -289,7 +292,6 @@ describe('timescale/ on a real PostgreSQL', () => {
         'orders',
         'positions',
         'risk_decisions',
-        'signals',
         'ticks',
       ].sort(),
     );
@@ -379,8 +381,7 @@ describe('timescale/ on a real PostgreSQL', () => {
       )
       .execute();
     await migrateToLatest(db);
-    for (const table of ['bars', 'features', 'signals', 'equity'])
-      assert.equal(await chunkDays(table), 1_000, table);
+    for (const table of ['bars', 'features', 'equity']) assert.equal(await chunkDays(table), 1_000, table);
     assert.equal(await chunkDays('ticks'), 1);
     // Given: one-minute bars are 1,440 a day, so a day per chunk.
     await migrateToLatest(db, undefined, { barIntervalMs: 60_000 });
