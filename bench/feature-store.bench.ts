@@ -3,14 +3,19 @@
 // rows (real features: the default set over the bundled stocknet prices, re-stamped to make them unique).
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { featureRowWriter, featureVectorId } from '../actors/feature/actor.ts';
+import { featureVectorId } from '../actors/feature/actor.ts';
 import { FeatureCore, type FeatureRow } from '../actors/feature/core.ts';
 import { DEFAULT_FEATURE_SET } from '../actors/feature/feature-set.ts';
 import { readDatasetFile } from '../core/dataset-files.ts';
 import { bundledSampleDatasets } from '../simulations/sources/datasets.ts';
 import { startPostgres } from '../test/support/postgres.ts';
 import { createDatabase, toTimestamp } from '../timescale/database.ts';
-import { featureValuesArray, registerFeatureSet } from '../timescale/feature-store.ts';
+import {
+  featureRowWriter,
+  featureValuesArray,
+  registerFeatureSet,
+  storedFeatureRow,
+} from '../timescale/feature-store.ts';
 import { migrateToLatest } from '../timescale/migrate.ts';
 
 const BATCHED_ROWS = Number(process.env.BENCH_FEATURE_ROWS ?? 200_000);
@@ -45,7 +50,7 @@ export default async function featureStoreBench(): Promise<Record<string, number
     let startedAt = performance.now();
     for (let index = 0; index < BATCHED_ROWS; index++) {
       const row = rows[index]!;
-      const waiting = writer.add({ row, tsInit: row.ts_event });
+      const waiting = writer.add(storedFeatureRow(row, featureVectorId(row), row.ts_event));
       if (waiting) await waiting;
     }
     await writer.flush();

@@ -43,6 +43,12 @@ export interface BatchWriterOptions<Row> {
   logger?: Logger;
 }
 
+/** What an owner of a writer tunes; the table, its columns and its hooks come with the writer. */
+export type WriterTuning<Row> = Pick<
+  BatchWriterOptions<Row>,
+  'batchRows' | 'maxBufferedRows' | 'logger' | 'onRefused'
+>;
+
 /**
  * Rows that carry the latest state of something (an order's status) rather than an event: a row
  * whose key is already stored updates the columns `set`, when `where` holds (SQL over the stored row,

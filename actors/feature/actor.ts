@@ -28,10 +28,11 @@ import type { Logger } from '../../core/logger.ts';
 import type { Bar, FeatureVector, MessageOf, TradeTick } from '../../schemas/messages.ts';
 import { partitionOf } from '../../schemas/subjects.ts';
 import type { ActorBus, Delivery, Subscription } from '../../streams/bus.ts';
-import { refreshBars1m } from '../../timescale/bars-1m.ts';
-import { BatchWriter, type BatchWriterOptions } from '../../timescale/batch-writer.ts';
+import type { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
-import { featureValuesArray, registerFeatureSet } from '../../timescale/feature-store.ts';
+import { featureRowWriter, type StoredFeatureRow, storedFeatureRow } from '../../timescale/feature-store.ts';
+import { barWriter } from '../../timescale/rows/bars.ts';
+import { tickWriter } from '../../timescale/rows/ticks.ts';
 import type { Actor } from '../actor.ts';
 import type { RateAlertOptions } from '../alerts/rate-threshold.ts';
 import { FeatureRejectionRate, type RejectedInput } from '../alerts/rejection-rate.ts';
@@ -106,58 +107,12 @@ export function toFeatureVector(row: FeatureRow, tsInit: number): FeatureVector 
   };
 }
 
-/** A feature row on its way to the features table, with the ts_init of the input that produced it. */
-export interface FeatureRowToStore {
-  row: FeatureRow;
-  tsInit: number;
-}
-
-/**
- * The FeatureActor's writer of feature rows: binary COPY, values as float8[] in the order
- * feature_sets holds for the set's version (registered before the first batch, retried like a batch
- * while the database is down). Every row given to it must come from `set`.
- */
-export function featureRowWriter(
-  db: Kysely<Database>,
-  set: FeatureSet,
-  options: Pick<
-    BatchWriterOptions<FeatureRowToStore>,
-    'batchRows' | 'maxBufferedRows' | 'logger' | 'onRefused'
-  > = {},
-): BatchWriter<FeatureRowToStore> {
-  let names: readonly string[] | undefined;
-  return new BatchWriter<FeatureRowToStore>(db, {
-    ...options,
-    table: 'features',
-    prepare: async () => {
-      names ??= await registerFeatureSet(db, set);
-    },
-    columns: [
-      { name: 'id', type: 'text', value: ({ row }) => featureVectorId(row) },
-      { name: 'symbol', type: 'text', value: ({ row }) => row.symbol },
-      { name: 'feature_set', type: 'text', value: ({ row }) => row.feature_set },
-      { name: 'feature_set_version', type: 'text', value: ({ row }) => row.feature_set_version },
-      { name: 'ts', type: 'timestamptz', value: ({ row }) => row.ts_event },
-      { name: 'ts_init', type: 'timestamptz', value: ({ tsInit }) => tsInit },
-      {
-        name: 'values',
-        type: 'float8[]',
-        value: ({ row }) => {
-          if (!names) throw new Error(`feature set ${set.name} is not registered yet`);
-          return featureValuesArray(names, row.values);
-        },
-      },
-      { name: 'bar_id', type: 'text', value: ({ row }) => row.bar_id },
-    ],
-  });
-}
-
 export class FeatureActor implements Actor<FeatureActorStatus> {
   readonly core: FeatureCore;
   readonly lifecycle: FeatureLifecycle;
   private readonly subscriptions: Subscription[] = [];
   private readonly barWriter: BatchWriter<Bar> | undefined;
-  private readonly featureWriter: BatchWriter<FeatureRowToStore> | undefined;
+  private readonly featureWriter: BatchWriter<StoredFeatureRow> | undefined;
   private readonly tickWriter: BatchWriter<TradeTick> | undefined;
   private published = 0;
   private rebuilding = false;
@@ -187,43 +142,9 @@ export class FeatureActor implements Actor<FeatureActorStatus> {
         ...(options.logger ? { logger: options.logger } : {}),
         onRefused: (row: object, reason: string) => this.refused(row, reason),
       };
-      this.barWriter = new BatchWriter<Bar>(db, {
-        ...shared,
-        table: 'bars',
-        columns: [
-          { name: 'id', type: 'text', value: (bar) => bar.id },
-          { name: 'symbol', type: 'text', value: (bar) => bar.symbol },
-          { name: 'interval', type: 'text', value: (bar) => bar.interval },
-          { name: 'ts', type: 'timestamptz', value: (bar) => bar.ts_event },
-          { name: 'ts_init', type: 'timestamptz', value: (bar) => bar.ts_init },
-          { name: 'open', type: 'float8', value: (bar) => bar.open },
-          { name: 'high', type: 'float8', value: (bar) => bar.high },
-          { name: 'low', type: 'float8', value: (bar) => bar.low },
-          { name: 'close', type: 'float8', value: (bar) => bar.close },
-          { name: 'volume', type: 'float8', value: (bar) => bar.volume },
-        ],
-      });
+      this.barWriter = barWriter(db, shared);
       this.featureWriter = featureRowWriter(db, options.set, shared);
-      this.tickWriter = new BatchWriter<TradeTick>(db, {
-        ...shared,
-        table: 'ticks',
-        columns: [
-          { name: 'id', type: 'text', value: (tick) => tick.id },
-          { name: 'symbol', type: 'text', value: (tick) => tick.symbol },
-          { name: 'ts', type: 'timestamptz', value: (tick) => tick.ts_event },
-          { name: 'ts_init', type: 'timestamptz', value: (tick) => tick.ts_init },
-          { name: 'price', type: 'float8', value: (tick) => tick.price },
-          { name: 'size', type: 'float8', value: (tick) => tick.size },
-          { name: 'aggressor', type: 'text', value: (tick) => tick.aggressor },
-          { name: 'trade_id', type: 'text', value: (tick) => tick.trade_id ?? null },
-          { name: 'venue', type: 'text', value: (tick) => tick.venue ?? null },
-        ],
-        // Plain PostgreSQL has no continuous aggregate: keep bars_1m current from written ticks.
-        onBatchWritten: async (ticks) => {
-          const times = ticks.map((tick) => tick.ts_event);
-          await refreshBars1m(db, Math.min(...times), Math.max(...times) + 1);
-        },
-      });
+      this.tickWriter = tickWriter(db, shared);
     }
   }
 
@@ -418,7 +339,9 @@ export class FeatureActor implements Actor<FeatureActorStatus> {
   ): Promise<void> | undefined {
     this.lifecycle.data(row.ts_event, this.core.allWarm());
     if (this.rebuilding) return undefined;
-    const featurePending = this.featureWriter?.add(this.caused({ row, tsInit }));
+    const featurePending = this.featureWriter?.add(
+      this.caused(storedFeatureRow(row, featureVectorId(row), tsInit)),
+    );
     if (!row.warm) return joinPending(pending, featurePending);
     this.published++;
     const vector = toFeatureVector(row, tsInit);

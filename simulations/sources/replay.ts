@@ -9,7 +9,9 @@ import { readDatasetFile } from '../../core/dataset-files.ts';
 import type { Dataset, DatasetFile } from '../../core/datasets.ts';
 import type { Bar, NewsItem, QuoteTick, SentimentScore, TradeTick } from '../../schemas/messages.ts';
 import { decodeOneOf } from '../../schemas/validate.ts';
-import { type Database, fromTimestamp, toTimestamp } from '../../timescale/database.ts';
+import { type Database, toTimestamp } from '../../timescale/database.ts';
+import { barFromRow } from '../../timescale/rows/bars.ts';
+import { tickFromRow } from '../../timescale/rows/ticks.ts';
 
 export type MarketEvent = Bar | TradeTick | QuoteTick | NewsItem | SentimentScore;
 
@@ -77,21 +79,7 @@ export async function* timescaleSource(db: Kysely<Database>, window: ReplayWindo
       .orderBy('ts')
       .orderBy('symbol');
     if (symbols) query = query.where('symbol', 'in', symbols);
-    for await (const row of query.stream(pageSize)) {
-      yield {
-        schema: 'bar.v1',
-        id: row.id,
-        ts_event: fromTimestamp(row.ts),
-        ts_init: fromTimestamp(row.ts_init),
-        symbol: row.symbol,
-        interval: row.interval,
-        open: row.open,
-        high: row.high,
-        low: row.low,
-        close: row.close,
-        volume: row.volume,
-      } satisfies Bar;
-    }
+    for await (const row of query.stream(pageSize)) yield barFromRow(row);
   };
   const ticks = async function* (): AsyncGenerator<MarketEvent> {
     let query = db
@@ -102,20 +90,7 @@ export async function* timescaleSource(db: Kysely<Database>, window: ReplayWindo
       .orderBy('ts')
       .orderBy('id');
     if (symbols) query = query.where('symbol', 'in', symbols);
-    for await (const row of query.stream(pageSize)) {
-      yield {
-        schema: 'trade_tick.v1',
-        id: row.id,
-        ts_event: fromTimestamp(row.ts),
-        ts_init: fromTimestamp(row.ts_init),
-        symbol: row.symbol,
-        price: row.price,
-        size: row.size,
-        aggressor: row.aggressor,
-        ...(row.trade_id ? { trade_id: row.trade_id } : {}),
-        ...(row.venue ? { venue: row.venue } : {}),
-      } satisfies TradeTick;
-    }
+    for await (const row of query.stream(pageSize)) yield tickFromRow(row);
   };
   yield* mergeSources([bars(), ticks()]);
 }
