@@ -11,11 +11,12 @@
 // (it assumes only that clocks tick at about the same rate). `isLeader` is computed from that
 // deadline at each read, so a stalled event loop cannot leave a stale `true` behind.
 import { randomUUID } from 'node:crypto';
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { type KV, KvWatchInclude } from '@nats-io/kv';
 import type { Logger } from '../core/logger.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
 import type { ActorBus, SubscribeOptions, Subscription } from '../streams/bus.ts';
+import { isWrongLastSequence } from '../streams/nats-errors.ts';
 import { applyBucket, MissingTopologyError, openBucket } from '../streams/topology.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 
@@ -114,14 +115,6 @@ export async function elect(options: ElectionOptions): Promise<Election> {
   const election = new LeaderElection(options);
   await election.start();
   return election;
-}
-
-function isWrongLastSequence(error: unknown): boolean {
-  return (
-    error instanceof JetStreamApiError &&
-    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
 }
 
 class LeaderElection implements Election {

@@ -26,6 +26,7 @@ import {
 import { nanos } from '@nats-io/transport-node';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { isOverlappingWorkQueueConsumer, streamExists } from '../streams/nats-errors.ts';
 import { applyConsumer } from '../streams/topology.ts';
 import { canonicalJson, type JsonValue } from './ledger.ts';
 import { type BacktestMetrics, expectedMaxSharpe, probabilisticSharpeRatio } from './metrics.ts';
@@ -176,14 +177,7 @@ export function workerDurable(sweep?: string): string {
 /** Creates or updates both streams (no consumer: what a submitter needs). */
 export async function applySweepStreams(manager: JetStreamManager, replicas = 1): Promise<void> {
   for (const config of sweepStreamConfigs(replicas)) {
-    const exists = await manager.streams.info(config.name).then(
-      () => true,
-      (error: Error) => {
-        if (/not found/i.test(error.message)) return false;
-        throw error;
-      },
-    );
-    if (exists) await manager.streams.update(config.name, config);
+    if (await streamExists(manager, config.name)) await manager.streams.update(config.name, config);
     else await manager.streams.add(config);
   }
 }
@@ -203,7 +197,7 @@ export async function applySweepTopology(
       ackWaitMs: options.ackWaitMs ?? 30_000,
     });
   } catch (error) {
-    if (/not unique|overlap|multiple non-filtered/i.test((error as Error).message))
+    if (isOverlappingWorkQueueConsumer(error))
       throw new Error(
         `${(error as Error).message}: another sweep worker consumer already covers these subjects; run every worker with the same --sweep choice`,
       );

@@ -44,6 +44,7 @@ import { type Decoded, decodeMessage, decodeOneOf } from '../schemas/validate.ts
 import { type AdmissionContext, admissionFailure, DEFAULT_MAX_FUTURE_SKEW_MS } from './admission.ts';
 import { connectionOf, termTakesReason } from './connection.ts';
 import { type DeadLetterInput, sendToDeadLetter } from './dead-letter.ts';
+import { isConnectionClosed } from './nats-errors.ts';
 import type { EventPublisher } from './publisher.ts';
 import { acknowledgedFloor, applyConsumer, type DurableConsumerSpec } from './topology.ts';
 
@@ -234,7 +235,7 @@ export class ConsumerRunner<N extends MessageName> {
         return;
       } catch (error) {
         started();
-        if (this.draining || !this.owned() || /closed/i.test(String((error as Error).message))) return;
+        if (this.draining || !this.owned() || isConnectionClosed(error)) return;
         this.options.logger?.error({ err: error, durable }, 'pull loop failed; starting again in 1 s');
         await new Promise((resolve) => setTimeout(resolve, 1_000));
       }

@@ -20,6 +20,7 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/transport-node';
 import { ConfigError } from '../core/errors.ts';
 import { type StreamName, streamNames, streamSubjects } from '../schemas/subjects.ts';
+import { isNotFound, isTransientPlacement } from './nats-errors.ts';
 
 export interface TopologyOptions {
   replicas: number;
@@ -66,18 +67,15 @@ export function streamConfig(
 
 /**
  * A cluster that is re-forming (a node just restarted, a meta leader being elected) refuses stream
- * placement for a few seconds; an actor starting then waits instead of failing.
+ * placement for a few seconds (isTransientPlacement); an actor starting then waits instead of failing.
  */
-const TRANSIENT_PLACEMENT = /no suitable peers|peer offline|timeout|jetstream (is )?not (enabled|available)/i;
-
 async function untilPlaced<T>(operation: () => Promise<T>, retryForMs = 30_000): Promise<T> {
   const giveUpAt = performance.now() + retryForMs;
   for (let attempt = 0; ; attempt++) {
     try {
       return await operation();
     } catch (error) {
-      if (!TRANSIENT_PLACEMENT.test(String((error as Error).message)) || performance.now() >= giveUpAt)
-        throw error;
+      if (!isTransientPlacement(error) || performance.now() >= giveUpAt) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
     }
   }
@@ -253,9 +251,4 @@ export function acknowledgedFloor(info: ConsumerInfo): number {
   const resumedAfter =
     info.config.deliver_policy === DeliverPolicy.StartSequence ? (info.config.opt_start_seq ?? 1) - 1 : 0;
   return Math.max(info.ack_floor.stream_seq, resumedAfter);
-}
-
-function isNotFound(error: unknown): boolean {
-  const message = String((error as Error)?.message ?? error);
-  return /not found/i.test(message);
 }

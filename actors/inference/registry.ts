@@ -9,6 +9,7 @@ import { type ObjectStore, Objm } from '@nats-io/obj';
 import { sha256Hex } from '../../core/hash.ts';
 import type { ModelManifest } from '../../schemas/model-manifest.ts';
 import { decodeModelManifest, validateModelManifest } from '../../schemas/validate.ts';
+import { streamExists } from '../../streams/nats-errors.ts';
 import { applyBucket, MissingTopologyError, openBucket } from '../../streams/topology.ts';
 
 export const MODELS_BUCKET = 'sluice-models';
@@ -157,11 +158,11 @@ export class ModelRegistry implements ModelSource {
 
   /** Opens both buckets `sluice bootstrap` made; MissingTopologyError when one is not there. */
   static async open(jetstream: JetStreamClient): Promise<ModelRegistry> {
-    const objects = await new Objm(jetstream).open(MODELS_BUCKET).catch((error: unknown) => {
-      throw /not found/i.test(String((error as Error).message))
-        ? new MissingTopologyError(`object store ${MODELS_BUCKET}`)
-        : error;
-    });
+    // An object store is the stream OBJ_<bucket> (NATS ADR-20): asked directly, a missing one is a
+    // typed StreamNotFound, where Objm.open says so only in its message.
+    if (!(await streamExists(await jetstream.jetstreamManager(), `OBJ_${MODELS_BUCKET}`)))
+      throw new MissingTopologyError(`object store ${MODELS_BUCKET}`);
+    const objects = await new Objm(jetstream).open(MODELS_BUCKET, false);
     return new ModelRegistry(objects, await openBucket(jetstream, ACTIVE_BUCKET));
   }
 

@@ -11,6 +11,7 @@ import { applyLeaseBucket, LEASE_BUCKET } from '../../actors/leader.ts';
 import { type RunConfig, readRunConfig } from '../../actors/runtime/config.ts';
 import { applySnapshotBucket, SNAPSHOT_BUCKET } from '../../actors/snapshot-store.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { isPermissionViolation } from '../../streams/nats-errors.ts';
 import { applyStreams } from '../../streams/topology.ts';
 import { connectBus } from '../services.ts';
 
@@ -63,7 +64,7 @@ export function register(program: Command): void {
           replicas: bus.environment.streamReplicas,
           ...(config ? { config } : {}),
         }).catch((error: Error) => {
-          if (!/permissions violation/i.test(error.message)) throw error;
+          if (!isPermissionViolation(error)) throw error;
           throw new ConfigError(
             'NATS_USER',
             `${bus.environment.natsUser ?? '(none)'} may not set up streams and buckets (${error.message})`,

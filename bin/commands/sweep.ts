@@ -29,6 +29,7 @@ import {
   type SweepSummary,
   submitSweep,
 } from '../../simulations/sweep-queue.ts';
+import { streamExists } from '../../streams/nats-errors.ts';
 import { badArgsExitTwo, operatorConnection } from './control.ts';
 
 interface SubmitOptions {
@@ -134,16 +135,6 @@ function latestPerJob(results: readonly SweepJobResult[]): SweepJobResult[] {
 export interface ResultsReport extends SweepSummary {
   /** Jobs still queued or running when the results were read. */
   pending: number;
-}
-
-async function streamExists(manager: Awaited<ReturnType<typeof jetstreamManager>>, name: string) {
-  return manager.streams.info(name).then(
-    () => true,
-    (error: Error) => {
-      if (/not found/i.test(error.message)) return false;
-      throw error;
-    },
-  );
 }
 
 /** Reads the sweep's results, after waiting up to `waitSeconds` for its queued jobs to finish. */
