@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jobSchemas } from './jobs.ts';
 import { type MessageName, messageSchemas } from './messages.ts';
 import { ModelManifest, modelManifestTag } from './model-manifest.ts';
 import { type SubjectSpec, subjectSpecs } from './subjects.ts';
@@ -19,7 +20,7 @@ function plainJson(schema: unknown): JsonObject {
 
 export function jsonSchemaFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  for (const schema of Object.values(messageSchemas)) {
+  for (const schema of [...Object.values(messageSchemas), ...Object.values(jobSchemas)]) {
     const document = { $schema: 'http://json-schema.org/draft-07/schema#', ...plainJson(schema) };
     files.set(`json/${schema.properties.schema.const}.json`, `${JSON.stringify(document, null, 2)}\n`);
   }

@@ -3,13 +3,9 @@
 // matter (canonical JSON sorts keys) while the order of entries must (it is the order things happened).
 import { createHash, type Hash } from 'node:crypto';
 
-export type JsonValue =
-  | null
-  | boolean
-  | number
-  | string
-  | readonly JsonValue[]
-  | { readonly [key: string]: JsonValue };
+import type { JsonValue } from '../schemas/jobs.ts';
+
+export type { JsonValue };
 
 export type LedgerEntryKind = 'order' | 'fill' | 'signal';
 

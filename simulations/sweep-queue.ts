@@ -5,9 +5,12 @@
 //   with Nats-Msg-Id = job id, so submitting the same sweep again inside the duplicate window adds nothing.
 // - Results go to `sweep.result.<sweep>` in SWEEP_RESULTS (limits retention) with Nats-Msg-Id =
 //   `result.<job id>`: a job re-run after a crash between publish and ack stores one result, not two.
-// - Workers share one durable pull consumer and take one job at a time. A job is acked only after its result
-//   is stored, so a worker that dies mid-job loses nothing: the server re-delivers after ack_wait. While a
-//   job runs the worker sends "working" every ackWait / 3 so long jobs are not re-delivered while alive.
+// - Workers share one durable pull consumer, run by the consumer runner (streams/consumer-runner.ts) one job
+//   at a time. A job is acked only after its result is stored, so a worker that dies mid-job loses nothing:
+//   the server re-delivers after ack_wait. While a job runs the runner sends "working" every ackWait / 3 so
+//   long jobs are not re-delivered while alive.
+// - A job is checked against its contract (sweep_job.v1, schemas/jobs.ts); one that breaks it is
+//   dead-lettered with the reason (DEADLETTER, as every consumer does) and never run.
 // - A job that throws is nak'ed with backoff and retried; on its maxDeliver-th delivery the failure itself
 //   is stored as the result, so the aggregate table shows it instead of a silent gap. A ConfigError (bad
 //   parameters) cannot get better by retrying: its failure is stored on the first delivery.
@@ -18,7 +21,6 @@ import { createHash } from 'node:crypto';
 import {
   type JetStreamClient,
   type JetStreamManager,
-  type JsMsg,
   RetentionPolicy,
   StorageType,
   type StreamConfig,
@@ -26,8 +28,12 @@ import {
 import { nanos } from '@nats-io/transport-node';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { decodeSweepJob, SWEEP_ID_PATTERN, type SweepJob } from '../schemas/jobs.ts';
+import type { Subjects } from '../schemas/subjects.ts';
+import { PullRunner } from '../streams/consumer-runner.ts';
 import { isOverlappingWorkQueueConsumer, streamExists } from '../streams/nats-errors.ts';
-import { applyConsumer } from '../streams/topology.ts';
+import { EventPublisher } from '../streams/publisher.ts';
+import { applyConsumer, DEFAULT_ACK_WAIT_MS, type DurableConsumerSpec } from '../streams/topology.ts';
 import { canonicalJson, type JsonValue } from './ledger.ts';
 import { type BacktestMetrics, expectedMaxSharpe, probabilisticSharpeRatio } from './metrics.ts';
 
@@ -40,14 +46,7 @@ export type SweepParams = { readonly [key: string]: JsonValue };
 /** What a kind reports beside its metrics (a backtest: ledger hash, orders, fills). */
 export type SweepResultDetails = { readonly [key: string]: JsonValue };
 
-export interface SweepJob {
-  schema: 'sweep_job.v1';
-  /** `<sweep>.<first 16 hex of sha256(kind, params)>`: the same trial always has the same id. */
-  id: string;
-  sweep: string;
-  kind: string;
-  params: SweepParams;
-}
+export type { SweepJob };
 
 export interface SweepJobResult {
   schema: 'sweep_result.v1';
@@ -86,9 +85,10 @@ export function sweepRegistry(runners: readonly SweepJobRunner[]): SweepRegistry
 }
 
 /** Sweep ids become subject tokens and consumer names. */
+const SWEEP_ID = new RegExp(SWEEP_ID_PATTERN);
+
 export function checkSweepId(sweep: string): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(sweep))
-    throw new TypeError(`sweep id "${sweep}" must be 1–64 letters, digits, _ or -`);
+  if (!SWEEP_ID.test(sweep)) throw new TypeError(`sweep id "${sweep}" must be 1–64 letters, digits, _ or -`);
   return sweep;
 }
 
@@ -174,6 +174,17 @@ export function workerDurable(sweep?: string): string {
   return sweep === undefined ? 'sweep-workers' : `sweep-workers-${checkSweepId(sweep)}`;
 }
 
+/** The workers' durable consumer: shared over every sweep, or one sweep's own. */
+function workerConsumer(options: Pick<SweepTopologyOptions, 'sweep' | 'ackWaitMs' | 'maxDeliver'>) {
+  return {
+    stream: SWEEP_JOB_STREAM,
+    durable: workerDurable(options.sweep),
+    filterSubject: options.sweep === undefined ? 'sweep.job.>' : sweepSubjects.job(options.sweep),
+    maxDeliver: options.maxDeliver ?? 3,
+    ackWaitMs: options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS,
+  } satisfies DurableConsumerSpec;
+}
+
 /** Creates or updates both streams (no consumer: what a submitter needs). */
 export async function applySweepStreams(manager: JetStreamManager, replicas = 1): Promise<void> {
   for (const config of sweepStreamConfigs(replicas)) {
@@ -189,13 +200,7 @@ export async function applySweepTopology(
 ): Promise<void> {
   await applySweepStreams(manager, options.replicas);
   try {
-    await applyConsumer(manager, {
-      stream: SWEEP_JOB_STREAM,
-      durable: workerDurable(options.sweep),
-      filterSubject: options.sweep === undefined ? 'sweep.job.>' : sweepSubjects.job(options.sweep),
-      maxDeliver: options.maxDeliver ?? 3,
-      ackWaitMs: options.ackWaitMs ?? 30_000,
-    });
+    await applyConsumer(manager, workerConsumer(options));
   } catch (error) {
     if (isOverlappingWorkQueueConsumer(error))
       throw new Error(
@@ -222,6 +227,9 @@ export async function submitSweep(
 
 export interface WorkerOptions {
   js: JetStreamClient;
+  manager: JetStreamManager;
+  /** Where dead letters go (a malformed job). */
+  subjects: Subjects;
   registry: SweepRegistry;
   /** Shown in results and logs. */
   workerId: string;
@@ -250,25 +258,13 @@ export interface WorkerSummary {
   stoppedBy: 'max-jobs' | 'idle' | 'signal';
 }
 
-function parseJob(message: JsMsg): SweepJob | null {
-  try {
-    const job = message.json<SweepJob>();
-    if (job.schema !== 'sweep_job.v1' || typeof job.id !== 'string' || typeof job.kind !== 'string')
-      return null;
-    if (typeof job.params !== 'object' || job.params === null) return null;
-    checkSweepId(job.sweep);
-    return job;
-  } catch {
-    return null;
-  }
-}
+/** Nak delay of a failed attempt by delivery (1 s, 2 s, ... up to 10 s). */
+const RETRY_BACKOFF_MS = [1_000, 2_000, 4_000, 8_000, 10_000] as const;
 
-/** Pulls jobs one at a time from the shared durable consumer and runs them until a stop condition. */
+/** Runs jobs one at a time from the workers' durable consumer until a stop condition. */
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
   const { js, registry, workerId, logger } = options;
-  const ackWaitMs = options.ackWaitMs ?? 30_000;
-  const maxDeliver = options.maxDeliver ?? 3;
-  const consumer = await js.consumers.get(SWEEP_JOB_STREAM, workerDurable(options.sweep));
+  const consumer = workerConsumer(options);
   const summary: WorkerSummary = {
     worker: workerId,
     processed: 0,
@@ -278,34 +274,16 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   };
   // Idle time is operational (when to exit), not part of any computation, so the wall clock is fine here.
   let idleSince = performance.now();
-  while (!options.signal?.aborted) {
-    if (options.maxJobs !== undefined && summary.processed >= options.maxJobs) {
-      summary.stoppedBy = 'max-jobs';
-      break;
-    }
-    if (options.idleExitMs !== undefined && performance.now() - idleSince >= options.idleExitMs) {
+  /** Whether to take another job; checked before each pull. */
+  const active = (): boolean => {
+    if (options.maxJobs !== undefined && summary.processed >= options.maxJobs) summary.stoppedBy = 'max-jobs';
+    else if (options.idleExitMs !== undefined && performance.now() - idleSince >= options.idleExitMs)
       summary.stoppedBy = 'idle';
-      break;
-    }
-    // Short pulls keep SIGTERM and the idle deadline responsive. A pull that fails (heartbeats missed
-    // while the machine is busy, a reconnect) is only a pull: the job stays in the queue.
-    let message: Awaited<ReturnType<typeof consumer.next>>;
-    try {
-      message = await consumer.next({ expires: 1_000 });
-    } catch (error) {
-      logger?.warn({ err: error }, 'pull failed; pulling again');
-      continue;
-    }
-    if (message === null) continue;
-    const job = parseJob(message);
-    if (job === null) {
-      logger?.error({ seq: message.seq, subject: message.subject }, 'not a sweep job; terminated');
-      message.term('not a sweep_job.v1');
-      continue;
-    }
-    const delivery = message.info.deliveryCount;
+    else return true;
+    return false;
+  };
+  const runJob = async (job: SweepJob, delivery: number): Promise<void> => {
     logger?.info({ job: job.id, kind: job.kind, delivery }, 'job started');
-    const heartbeat = setInterval(() => message.working(), Math.max(100, ackWaitMs / 3));
     let result: SweepJobResult;
     try {
       const runner = registry.get(job.kind);
@@ -320,23 +298,39 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       };
     } catch (error) {
       const reason = (error as Error).message ?? String(error);
-      if (delivery < maxDeliver && !(error instanceof ConfigError)) {
+      if (delivery < consumer.maxDeliver && !(error instanceof ConfigError)) {
         logger?.warn({ job: job.id, delivery, error: reason }, 'job failed; handed back for a retry');
-        message.nak(Math.min(10_000, 500 * 2 ** delivery));
         summary.retried++;
-        continue;
+        // The runner naks it with backoff.
+        throw error;
       }
       result = { ...resultBase(job, workerId, delivery), status: 'failed', metrics: null, error: reason };
-    } finally {
-      clearInterval(heartbeat);
     }
     await js.publish(sweepSubjects.result(job.sweep), JSON.stringify(result), { msgID: `result.${job.id}` });
-    // ackAck: the worker may exit right after, so wait until the server has the ack.
-    await message.ackAck();
     summary.processed++;
     if (result.status === 'failed') summary.failed++;
     logger?.info({ job: job.id, status: result.status }, 'job done');
     idleSince = performance.now();
+  };
+  const runner = new PullRunner<SweepJob>({
+    consumer,
+    decode: (_subject, data) => decodeSweepJob(data),
+    handler: (job, delivery) => runJob(job, delivery.deliveryCount),
+    publisher: new EventPublisher(js),
+    subjects: options.subjects,
+    oneAtATime: true,
+    backoffMs: RETRY_BACKOFF_MS,
+    active,
+    ...(logger ? { logger } : {}),
+  });
+  await runner.start(js, options.manager);
+  const drain = () => void runner.drain();
+  options.signal?.addEventListener('abort', drain, { once: true });
+  if (options.signal?.aborted) drain();
+  try {
+    await runner.stopped();
+  } finally {
+    options.signal?.removeEventListener('abort', drain);
   }
   return summary;
 }

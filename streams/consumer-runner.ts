@@ -20,6 +20,10 @@
 // (handling or retrying it, or the checkpoint after it), so the process can alert and turn unready,
 // and drain() stops a retry in place at once, leaving the message for redelivery.
 //
+// One at a time (see `oneAtATime`): a work queue of long jobs (sweeps) pulls the next message only
+// once the last is handled, and keeps the one in hand alive with "working" while its handler runs, so
+// no job waits in one worker's buffer while another worker is idle, or is redelivered mid-run.
+//
 // Owned work (see `epoch`): when instances take turns on the same work (a partition leased to one
 // instance at a time), each turn gets a durable consumer of its own, `<durable>-e<epoch>`, which
 // resumes after the acknowledged floor of the earlier turns' consumers and deletes them. An instance
@@ -28,6 +32,7 @@
 // instance pulls first, splitting a partition's stream and its per-symbol order.)
 import {
   AckPolicy,
+  type Consumer,
   type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
@@ -46,7 +51,12 @@ import { connectionOf, termTakesReason } from './connection.ts';
 import { type DeadLetterInput, sendToDeadLetter } from './dead-letter.ts';
 import { isConnectionClosed } from './nats-errors.ts';
 import type { EventPublisher } from './publisher.ts';
-import { acknowledgedFloor, applyConsumer, type DurableConsumerSpec } from './topology.ts';
+import {
+  acknowledgedFloor,
+  applyConsumer,
+  DEFAULT_ACK_WAIT_MS,
+  type DurableConsumerSpec,
+} from './topology.ts';
 
 export interface Delivery {
   subject: string;
@@ -84,21 +94,25 @@ class RunnerDelivery implements Delivery {
   }
 }
 
-export type MessageHandler<N extends MessageName> = (
-  message: MessageOf<N>,
-  delivery: Delivery,
-) => void | Promise<void>;
+export type Handler<M> = (message: M, delivery: Delivery) => void | Promise<void>;
+export type MessageHandler<N extends MessageName> = Handler<MessageOf<N>>;
 
-export interface ConsumerRunnerOptions<N extends MessageName> {
+/** A message's bytes as the handler takes them, or why they cannot be handled (dead-lettered). */
+export type Decoder<M> = (subject: string, data: Uint8Array) => Decoded<M>;
+
+/** What a runner of messages of type M needs; ConsumerRunnerOptions fills `decode` from contracts. */
+export interface PullRunnerOptions<M> {
   consumer: DurableConsumerSpec;
-  /** Contracts accepted on the filtered subjects; several are told apart by their schema tag. */
-  messages: readonly N[];
-  handler: MessageHandler<N>;
+  decode: Decoder<M>;
+  handler: Handler<M>;
   /** Used to publish dead letters. */
   publisher: EventPublisher;
   subjects: Subjects;
-  /** See AdmissionContext: live mode gives its receiving clock; skew defaults to a day. */
-  admission?: { maxFutureSkewMs?: number; receivingClock?: Clock };
+  /**
+   * Pull the next message only once the last one is handled (and acknowledged), and send "working"
+   * every ack_wait / 3 while its handler runs: for long jobs shared by several workers (see the top).
+   */
+  oneAtATime?: boolean;
   /** Nak delay per delivery attempt (the last value repeats). */
   backoffMs?: readonly number[];
   /** Messages pulled per request. */
@@ -109,7 +123,7 @@ export interface ConsumerRunnerOptions<N extends MessageName> {
    * actor whose state is cheap to recompute needs no snapshot. Outputs must be suppressed by the
    * caller while rebuilding.
    */
-  rebuild?: MessageHandler<N>;
+  rebuild?: Handler<M>;
   /**
    * Makes the handler's outputs durable (flush buffered DB rows and publishes). When given, messages
    * are acknowledged only after a checkpoint — every `checkpointEvery` messages, and whenever no
@@ -135,6 +149,16 @@ export interface ConsumerRunnerOptions<N extends MessageName> {
   logger?: Logger;
 }
 
+export interface ConsumerRunnerOptions<N extends MessageName>
+  extends Omit<PullRunnerOptions<MessageOf<N>>, 'decode' | 'handler' | 'rebuild'> {
+  /** Contracts accepted on the filtered subjects; several are told apart by their schema tag. */
+  messages: readonly N[];
+  handler: MessageHandler<N>;
+  rebuild?: MessageHandler<N>;
+  /** See AdmissionContext: live mode gives its receiving clock; skew defaults to a day. */
+  admission?: { maxFutureSkewMs?: number; receivingClock?: Clock };
+}
+
 export interface ConsumerStats {
   processed: number;
   deadLettered: number;
@@ -143,14 +167,41 @@ export interface ConsumerStats {
 
 const DEFAULT_BACKOFF_MS = [100, 500, 2_000, 5_000] as const;
 
-export class ConsumerRunner<N extends MessageName> {
+/**
+ * Decodes a message against the contracts `messages` and admits it (streams/admission.ts): what a
+ * consumer of pipeline events hands its handler.
+ */
+function contractDecoder<N extends MessageName>(
+  messages: readonly N[],
+  admission: ConsumerRunnerOptions<N>['admission'],
+  subjects: Subjects,
+): Decoder<MessageOf<N>> {
+  const [only] = messages;
+  const decode =
+    messages.length === 1 && only !== undefined
+      ? (bytes: Uint8Array) => decodeMessage(only, bytes)
+      : (bytes: Uint8Array) => decodeOneOf(messages, bytes);
+  const receivingClock = admission?.receivingClock;
+  const context: AdmissionContext = {
+    subjects,
+    maxFutureSkewMs: admission?.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS,
+    ...(receivingClock ? { receivingClock } : {}),
+  };
+  return (subject, data) => {
+    const decoded = decode(data);
+    if (!decoded.ok) return decoded;
+    const refused = admissionFailure(subject, decoded.value, context);
+    return refused === undefined ? decoded : { ok: false, reason: refused };
+  };
+}
+
+/** Runs one durable pull consumer of messages of type M (see the top). */
+export class PullRunner<M> {
   readonly stats: ConsumerStats = { processed: 0, deadLettered: 0, retried: 0 };
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private readonly maxDeliver: number;
   private readonly cumulative: boolean;
-  private readonly decode: (bytes: Uint8Array) => Decoded<MessageOf<N>>;
-  private readonly admission: AdmissionContext;
   /** The consumer as applied: the durable name carries the epoch, if any. */
   private readonly consumer: DurableConsumerSpec;
   /** Whether the server takes `+TERM <reason>` (see the note at the top). */
@@ -167,24 +218,13 @@ export class ConsumerRunner<N extends MessageName> {
   private readonly drained: Promise<void>;
   private resolveDrained: () => void = () => {};
 
-  constructor(private readonly options: ConsumerRunnerOptions<N>) {
+  constructor(private readonly options: PullRunnerOptions<M>) {
     this.maxDeliver = options.consumer.maxDeliver ?? 5;
     this.cumulative = options.consumer.exclusive ?? false;
     this.consumer =
       options.epoch === undefined
         ? options.consumer
         : { ...options.consumer, durable: `${options.consumer.durable}-e${options.epoch}` };
-    const [only] = options.messages;
-    this.decode =
-      options.messages.length === 1 && only !== undefined
-        ? (bytes) => decodeMessage(only, bytes)
-        : (bytes) => decodeOneOf(options.messages, bytes);
-    const receivingClock = options.admission?.receivingClock;
-    this.admission = {
-      subjects: options.subjects,
-      maxFutureSkewMs: options.admission?.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS,
-      ...(receivingClock ? { receivingClock } : {}),
-    };
     this.drained = new Promise((resolve) => {
       this.resolveDrained = resolve;
     });
@@ -229,6 +269,12 @@ export class ConsumerRunner<N extends MessageName> {
     for (;;) {
       try {
         const consumer = await jetstream.consumers.get(stream, durable);
+        if (this.options.oneAtATime) {
+          this.pulling = true;
+          started();
+          await this.pullOneAtATime(consumer);
+          return;
+        }
         this.messages = await consumer.consume({ max_messages: this.options.batch ?? 256 });
         started();
         await this.run(this.messages);
@@ -247,10 +293,15 @@ export class ConsumerRunner<N extends MessageName> {
    * pulled but not yet handled are nak'ed at once so another instance (or a restart) gets them.
    */
   async drain(): Promise<void> {
-    if (!this.messages) return;
+    if (!this.messages && !this.pulling) return;
     this.draining = true;
     this.resolveDrained();
-    this.messages.stop();
+    this.messages?.stop();
+    await this.loop;
+  }
+
+  /** Resolves once the runner pulls no more: drained, no longer `active`, or its connection closed. */
+  async stopped(): Promise<void> {
     await this.loop;
   }
 
@@ -287,6 +338,8 @@ export class ConsumerRunner<N extends MessageName> {
   }
 
   private draining = false;
+  /** Pulling one at a time (oneAtATime), rather than through `messages`. */
+  private pulling = false;
 
   private owned(): boolean {
     return this.options.active?.() ?? true;
@@ -389,9 +442,9 @@ export class ConsumerRunner<N extends MessageName> {
         const messages = await consumer.consume({ max_messages: 1_000 });
         for await (const message of messages) {
           if (message.seq > acknowledgedUpTo) break;
-          const decoded = this.decode(message.data);
+          const decoded = this.options.decode(message.subject, message.data);
           // What was dead-lettered then is left out now, so the state rebuilt is the state it had.
-          if (decoded.ok && admissionFailure(message.subject, decoded.value, this.admission) === undefined) {
+          if (decoded.ok) {
             const pending = rebuild(decoded.value, {
               subject: message.subject,
               streamSequence: message.seq,
@@ -458,15 +511,45 @@ export class ConsumerRunner<N extends MessageName> {
     await this.checkpointAndAck();
   }
 
+  /** See oneAtATime: one short pull at a time, its message handled before the next pull. */
+  private async pullOneAtATime(consumer: Consumer): Promise<void> {
+    const workingEveryMs = Math.max(100, (this.consumer.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) / 3);
+    while (!this.draining && this.owned()) {
+      let message: JsMsg | null;
+      try {
+        // Short pulls keep drain() and `active` responsive.
+        message = await consumer.next({ expires: 1_000 });
+      } catch (error) {
+        if (isConnectionClosed(error)) return;
+        // A pull that fails (heartbeats missed while the machine is busy, a reconnect) is only a
+        // pull: the message stays in the stream.
+        this.options.logger?.warn(
+          { err: error, durable: this.consumer.durable },
+          'pull failed; pulling again',
+        );
+        await this.pause(1_000);
+        continue;
+      }
+      if (message === null) continue;
+      this.current = message;
+      const working = setInterval(() => message.working(), workingEveryMs);
+      try {
+        const handling = this.handle(message);
+        if (handling) await handling;
+      } finally {
+        clearInterval(working);
+        this.current = undefined;
+      }
+    }
+  }
+
   /**
    * Decodes and hands over one message; a promise only when the handler (or a dead letter) is async.
    * `attempt` counts in-place retries of an exclusive consumer on top of the server's deliveries.
    */
   private handle(message: JsMsg, attempt?: number): Promise<void> | undefined {
-    const decoded = this.decode(message.data);
+    const decoded = this.options.decode(message.subject, message.data);
     if (!decoded.ok) return this.deadLetter(message, decoded.reason);
-    const refused = admissionFailure(message.subject, decoded.value, this.admission);
-    if (refused !== undefined) return this.deadLetter(message, refused);
     const info = message.info;
     const delivery = new RunnerDelivery(
       message.subject,
@@ -479,10 +562,7 @@ export class ConsumerRunner<N extends MessageName> {
     let pending: void | Promise<void>;
     try {
       pending = this.options.handler(decoded.value, delivery);
-      if (!pending) {
-        this.handled(message);
-        return undefined;
-      }
+      if (!pending) return this.handled(message);
     } catch (error) {
       return this.handlerFailed(message, delivery, error);
     }
@@ -491,10 +571,13 @@ export class ConsumerRunner<N extends MessageName> {
       .catch((error: unknown) => this.handlerFailed(message, delivery, error));
   }
 
-  private handled(message: JsMsg): void {
-    if (this.options.checkpoint || this.cumulative) this.unacknowledged.push(message);
-    else message.ack();
+  private handled(message: JsMsg): Promise<void> | undefined {
     this.stats.processed++;
+    if (this.options.checkpoint || this.cumulative) this.unacknowledged.push(message);
+    // One at a time: the process may stop right after (a worker's last job), so wait for the server.
+    else if (this.options.oneAtATime) return message.ackAck().then(() => undefined);
+    else message.ack();
+    return undefined;
   }
 
   /** Retries with backoff, or dead-letters on the last delivery. */
@@ -563,5 +646,13 @@ export class ConsumerRunner<N extends MessageName> {
     else message.term();
     this.stats.deadLettered++;
     this.options.logger?.warn({ subject: message.subject, reason }, 'message dead-lettered');
+  }
+}
+
+/** A runner of pipeline events: each message decoded against its contracts and admitted. */
+export class ConsumerRunner<N extends MessageName> extends PullRunner<MessageOf<N>> {
+  constructor(options: ConsumerRunnerOptions<N>) {
+    const { messages, admission, ...rest } = options;
+    super({ ...rest, decode: contractDecoder(messages, admission, options.subjects) });
   }
 }

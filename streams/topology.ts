@@ -177,6 +177,9 @@ export async function openBucket(jetstream: JetStreamClient, bucket: string): Pr
   return kv;
 }
 
+/** How long a delivered message may stay unacknowledged before redelivery, unless a spec says. */
+export const DEFAULT_ACK_WAIT_MS = 30_000;
+
 export interface DurableConsumerSpec {
   stream: string;
   durable: string;
@@ -206,7 +209,7 @@ export function consumerConfig(spec: DurableConsumerSpec): Partial<ConsumerConfi
     // The runner dead-letters at maxDeliver itself; the server bound is one more so the runner gets
     // to see the last delivery and copy it out before the server would give up silently.
     max_deliver: (spec.maxDeliver ?? 5) + 1,
-    ack_wait: nanos(spec.ackWaitMs ?? 30_000),
+    ack_wait: nanos(spec.ackWaitMs ?? DEFAULT_ACK_WAIT_MS),
     deliver_policy: spec.deliverPolicy ?? DeliverPolicy.All,
     ...(spec.optStartSeq !== undefined ? { opt_start_seq: spec.optStartSeq } : {}),
   };

@@ -1,5 +1,6 @@
 // `sluice worker`: pulls sweep and walk-forward jobs from the SWEEP_JOBS work-queue stream, one at a time,
 // until --max-jobs, --idle-exit or SIGTERM / SIGINT (which drain: the job in hand is finished and acked).
+// A malformed job goes to DEADLETTER (bootstrapped with the other streams) with the reason.
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
@@ -46,6 +47,8 @@ export async function workerMain(options: WorkerCommandOptions): Promise<WorkerS
     logger.info({ sweep: options.sweep ?? '*' }, 'worker ready');
     return await runWorker({
       js: bus.jetstream,
+      manager: bus.manager,
+      subjects: bus.subjects,
       registry: sweepRegistry([...defaultJobRunners, ...(options.runners ?? [])]),
       workerId,
       signal: drain.signal,

@@ -165,6 +165,47 @@ describe('sweeps on a JetStream work queue', () => {
     for (const row of table.rows) assert.ok(row.deflatedSharpe! < row.probabilisticSharpe!, row.jobId);
   });
 
+  it('dead-letters a malformed job with the reason and never runs it; the jobs around it still run', async () => {
+    const [before, after] = gridJobs('hostile', 'ma-crossover', {
+      symbol: ['AAPL'],
+      fast: [5],
+      slow: [50, 100],
+    }) as [SweepJob, SweepJob];
+    const subject = 'sweep.job.hostile';
+    const hostile = [
+      '{"schema":"sweep_job.v1","id":"hostile.',
+      JSON.stringify({ ...before, id: 'hostile.0000000000000001', params: 'rm -rf /' }),
+      JSON.stringify({ ...before, id: 'hostile.0000000000000002', kind: 'ma-crossover', extra: true }),
+    ];
+    await submitSweep(bus.jetstream, [before]);
+    for (const [index, body] of hostile.entries())
+      await bus.jetstream.publish(subject, body, { msgID: `hostile-${index}` });
+    await submitSweep(bus.jetstream, [after]);
+    const worker = startWorker(bus.url, { SLOW_MS: 0, IDLE_MS: 2_500 });
+    workers.push(worker);
+    const { code, summary } = await worker.exit;
+    assert.equal(code, 0);
+    assert.deepEqual({ processed: summary!.processed, failed: summary!.failed }, { processed: 2, failed: 0 });
+    const results = await readSweepResults(bus.jetstream, 'hostile');
+    assert.deepEqual(results.map((result) => result.jobId).sort(), [before.id, after.id].sort());
+
+    const letters = await bus.jetstream.consumers.get('DEADLETTER');
+    const reasons: string[] = [];
+    for await (const message of await letters.fetch({ max_messages: 50, expires: 2_000 })) {
+      const letter = message.json<{ reason: string; original_subject: string; consumer: string }>();
+      if (letter.original_subject !== subject) continue;
+      assert.equal(letter.consumer, 'sweep-workers');
+      reasons.push(letter.reason);
+      if (reasons.length === hostile.length) break;
+    }
+    assert.equal(reasons.length, hostile.length, reasons.join('\n'));
+    assert.match(reasons[0] ?? '', /^sweep_job: malformed JSON/);
+    assert.match(reasons[1] ?? '', /^sweep_job: \/params: /);
+    assert.match(reasons[2] ?? '', /^sweep_job: (\/extra|\(root\)): /);
+    // Terminated, not redelivered: the work queue holds nothing once the worker is gone.
+    assert.equal((await bus.manager.streams.info(SWEEP_JOB_STREAM)).state.messages, 0);
+  });
+
   it('re-delivers the job of a worker killed mid-job', async () => {
     const [job] = gridJobs('kill', 'slow-ma-crossover', { symbol: ['MSFT'], fast: [10], slow: [40] }) as [
       SweepJob,
