@@ -44,8 +44,9 @@ import {
   publishRefused,
   type Subscription,
 } from '../../streams/bus.ts';
-import { BatchWriter } from '../../timescale/batch-writer.ts';
+import type { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
+import { fillWriter, type OrderRow, orderEventWriter, orderWriter } from '../../timescale/rows/orders.ts';
 import type { StatefulActor } from '../actor.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
@@ -89,16 +90,6 @@ export interface ExecutionStatus {
   fills: number;
   openOrders: number;
   lastEventTs: number;
-}
-
-/** An order's state for its `orders` row: as submitted, then as of each order event. */
-interface OrderRow {
-  intent: OrderIntent;
-  status: OrderStatus;
-  filled: number;
-  /** Volume-weighted price of its fills so far; null before the first. */
-  avgFillPrice: number | null;
-  updatedAt: number;
 }
 
 interface Writers {
@@ -250,6 +241,7 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     this.open.set(orderIdFor(intent.id), intent);
     const reports = this.venue.submit(intent, intent.ts_event);
     await this.writers?.orders.add({
+      id: orderIdFor(intent.id),
       intent,
       status: 'submitted',
       filled: 0,
@@ -375,6 +367,7 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
   private orderRow(intent: OrderIntent, event: OrderEvent): OrderRow {
     const totals = this.writers?.fillTotals.get(event.order_id);
     return {
+      id: orderIdFor(intent.id),
       intent,
       status: event.status,
       filled: event.filled_quantity,
@@ -396,82 +389,14 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
 }
 
 function executionWriters(db: Kysely<Database>, runId: string, logger: Logger | undefined): Writers {
-  const common = { ...(logger ? { logger } : {}) };
-  const run = { name: 'run_id', type: 'text', value: () => runId } as const;
+  const tuning = logger ? { logger } : {};
   return {
-    // One row per order, keyed by its creation: inserted as submitted, then its status, filled
-    // quantity and average fill price follow each order event (every state change is also an
-    // order_events row). Once an order is terminal its row never changes again, and a state with
-    // less filled never overwrites one with more, so a replay after a restart (the venue resubmits
-    // open orders) cannot move a row back.
-    orders: new BatchWriter<OrderRow>(db, {
-      table: 'orders',
-      columns: [
-        run,
-        { name: 'id', type: 'text', value: (o) => orderIdFor(o.intent.id) },
-        { name: 'ts', type: 'timestamptz', value: (o) => o.intent.ts_event },
-        { name: 'ts_init', type: 'timestamptz', value: (o) => o.intent.ts_init },
-        { name: 'intent_id', type: 'text', value: (o) => o.intent.id },
-        { name: 'strategy', type: 'text', value: (o) => o.intent.strategy },
-        { name: 'symbol', type: 'text', value: (o) => o.intent.symbol },
-        { name: 'side', type: 'text', value: (o) => o.intent.side },
-        { name: 'quantity', type: 'float8', value: (o) => o.intent.quantity },
-        { name: 'order_type', type: 'text', value: (o) => o.intent.order_type },
-        { name: 'limit_price', type: 'float8', value: (o) => o.intent.limit_price ?? null },
-        { name: 'time_in_force', type: 'text', value: (o) => o.intent.time_in_force },
-        { name: 'reduce_only', type: 'bool', value: (o) => o.intent.reduce_only },
-        { name: 'status', type: 'text', value: (o) => o.status },
-        { name: 'filled_quantity', type: 'float8', value: (o) => o.filled },
-        { name: 'avg_fill_price', type: 'float8', value: (o) => o.avgFillPrice },
-        { name: 'updated_at', type: 'timestamptz', value: (o) => o.updatedAt },
-      ],
-      upsert: {
-        key: ['run_id', 'id', 'ts'],
-        set: ['status', 'filled_quantity', 'avg_fill_price', 'updated_at'],
-        where: `orders.status NOT IN (${TERMINAL_STATUSES}) AND excluded.filled_quantity >= orders.filled_quantity`,
-      },
-      ...common,
-    }),
-    events: new BatchWriter<OrderEvent>(db, {
-      table: 'order_events',
-      columns: [
-        run,
-        { name: 'id', type: 'text', value: (e) => e.id },
-        { name: 'ts', type: 'timestamptz', value: (e) => e.ts_event },
-        { name: 'ts_init', type: 'timestamptz', value: (e) => e.ts_init },
-        { name: 'order_id', type: 'text', value: (e) => e.order_id },
-        { name: 'intent_id', type: 'text', value: (e) => e.intent_id },
-        { name: 'symbol', type: 'text', value: (e) => e.symbol },
-        { name: 'status', type: 'text', value: (e) => e.status },
-        { name: 'filled_quantity', type: 'float8', value: (e) => e.filled_quantity },
-        { name: 'leaves_quantity', type: 'float8', value: (e) => e.leaves_quantity },
-        { name: 'reason', type: 'text', value: (e) => e.reason ?? null },
-      ],
-      ...common,
-    }),
-    fills: new BatchWriter<Fill>(db, {
-      table: 'fills',
-      columns: [
-        run,
-        { name: 'id', type: 'text', value: (f) => f.id },
-        { name: 'ts', type: 'timestamptz', value: (f) => f.ts_event },
-        { name: 'ts_init', type: 'timestamptz', value: (f) => f.ts_init },
-        { name: 'order_id', type: 'text', value: (f) => f.order_id },
-        { name: 'symbol', type: 'text', value: (f) => f.symbol },
-        { name: 'side', type: 'text', value: (f) => f.side },
-        { name: 'quantity', type: 'float8', value: (f) => f.quantity },
-        { name: 'price', type: 'float8', value: (f) => f.price },
-        { name: 'fee', type: 'float8', value: (f) => f.fee },
-        { name: 'liquidity', type: 'text', value: (f) => f.liquidity },
-      ],
-      ...common,
-    }),
+    orders: orderWriter(db, runId, TERMINAL_STATUSES, tuning),
+    events: orderEventWriter(db, runId, tuning),
+    fills: fillWriter(db, runId, tuning),
     fillTotals: new Map(),
   };
 }
 
-/** Terminal order statuses as SQL literals, for the orders upsert. */
-const TERMINAL_STATUSES = Object.keys(orderTransitions)
-  .filter((status) => isTerminal(status as OrderStatus))
-  .map((status) => `'${status}'`)
-  .join(', ');
+/** Terminal order statuses: an orders row in one never changes again. */
+const TERMINAL_STATUSES = (Object.keys(orderTransitions) as OrderStatus[]).filter(isTerminal);

@@ -24,8 +24,9 @@ import {
   type Delivery,
   type Subscription,
 } from '../../streams/bus.ts';
-import { BatchWriter } from '../../timescale/batch-writer.ts';
+import type { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
+import { equityWriter, type PositionRow, positionWriter } from '../../timescale/rows/portfolio.ts';
 import type { StatefulActor } from '../actor.ts';
 import { type MarketData, type MarketDataReader, subscribeMarketData, tickPrice } from '../market-data.ts';
 import { loadSnapshot, type SnapshotStore, safeToken, saveSnapshot, snapshotKey } from '../snapshot-store.ts';
@@ -61,7 +62,7 @@ export interface PortfolioStatus {
 }
 
 interface Writers {
-  positions: BatchWriter<{ snapshot: PortfolioSnapshot; position: Position }>;
+  positions: BatchWriter<PositionRow>;
   equity: BatchWriter<PortfolioSnapshot>;
 }
 
@@ -234,47 +235,6 @@ export class PortfolioActor implements StatefulActor<PortfolioStatus, PortfolioS
 }
 
 function portfolioWriters(db: Kysely<Database>, runId: string, logger: Logger | undefined): Writers {
-  const common = { ...(logger ? { logger } : {}) };
-  const run = { name: 'run_id', type: 'text', value: () => runId } as const;
-  return {
-    positions: new BatchWriter<{ snapshot: PortfolioSnapshot; position: Position }>(db, {
-      table: 'positions',
-      columns: [
-        run,
-        { name: 'account', type: 'text', value: (r) => r.snapshot.account },
-        { name: 'symbol', type: 'text', value: (r) => r.position.symbol },
-        { name: 'ts', type: 'timestamptz', value: (r) => r.snapshot.ts_event },
-        { name: 'snapshot_id', type: 'text', value: (r) => r.snapshot.id },
-        { name: 'quantity', type: 'float8', value: (r) => r.position.quantity },
-        { name: 'avg_price', type: 'float8', value: (r) => r.position.avg_price },
-        { name: 'realized_pnl', type: 'float8', value: (r) => r.position.realized_pnl },
-        { name: 'unrealized_pnl', type: 'float8', value: (r) => r.position.unrealized_pnl },
-        { name: 'last_price', type: 'float8', value: (r) => r.position.last_price },
-      ],
-      // Several snapshots can share a millisecond (fills of one bar): the row keeps the last.
-      upsert: {
-        key: ['run_id', 'account', 'symbol', 'ts'],
-        set: ['snapshot_id', 'quantity', 'avg_price', 'realized_pnl', 'unrealized_pnl', 'last_price'],
-      },
-      ...common,
-    }),
-    equity: new BatchWriter<PortfolioSnapshot>(db, {
-      table: 'equity',
-      columns: [
-        run,
-        { name: 'account', type: 'text', value: (s) => s.account },
-        { name: 'ts', type: 'timestamptz', value: (s) => s.ts_event },
-        { name: 'snapshot_id', type: 'text', value: (s) => s.id },
-        { name: 'cash', type: 'float8', value: (s) => s.cash },
-        { name: 'equity', type: 'float8', value: (s) => s.equity },
-        { name: 'gross_exposure', type: 'float8', value: (s) => s.gross_exposure },
-        { name: 'net_exposure', type: 'float8', value: (s) => s.net_exposure },
-      ],
-      upsert: {
-        key: ['run_id', 'account', 'ts'],
-        set: ['snapshot_id', 'cash', 'equity', 'gross_exposure', 'net_exposure'],
-      },
-      ...common,
-    }),
-  };
+  const tuning = logger ? { logger } : {};
+  return { positions: positionWriter(db, runId, tuning), equity: equityWriter(db, runId, tuning) };
 }

@@ -48,8 +48,9 @@ import {
   type ControlServer,
   serveControl,
 } from '../../streams/control.ts';
-import { BatchWriter } from '../../timescale/batch-writer.ts';
+import type { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
+import { riskDecisionWriter } from '../../timescale/rows/risk-decisions.ts';
 import type { StatefulActor } from '../actor.ts';
 import { isTerminal, orderIdFor } from '../execution/order.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
@@ -461,23 +462,5 @@ export function cancelSubject(bus: ActorBus, symbol: string): string {
 }
 
 function decisionWriter(db: Kysely<Database>, runId: string, logger: Logger | undefined) {
-  return new BatchWriter<RiskDecision>(db, {
-    table: 'risk_decisions',
-    columns: [
-      { name: 'run_id', type: 'text', value: () => runId },
-      { name: 'id', type: 'text', value: (d) => d.id },
-      { name: 'ts', type: 'timestamptz', value: (d) => d.ts_event },
-      { name: 'ts_init', type: 'timestamptz', value: (d) => d.ts_init },
-      { name: 'strategy', type: 'text', value: (d) => d.strategy },
-      { name: 'symbol', type: 'text', value: (d) => d.symbol },
-      { name: 'outcome', type: 'text', value: (d) => d.outcome },
-      { name: 'code', type: 'text', value: (d) => d.code },
-      { name: 'reason', type: 'text', value: (d) => d.reason },
-      { name: 'trading_state', type: 'text', value: (d) => d.trading_state },
-      { name: 'checks', type: 'jsonb', value: (d) => JSON.stringify(d.checks) },
-      { name: 'signal_id', type: 'text', value: (d) => d.signal_id },
-      { name: 'intent_id', type: 'text', value: (d) => d.intent_id ?? null },
-    ],
-    ...(logger ? { logger } : {}),
-  });
+  return riskDecisionWriter(db, runId, logger ? { logger } : {});
 }
