@@ -4,11 +4,11 @@
 // Only evaluate() is timed; building signals and the feedback run between timed batches.
 
 import { RiskGateCore } from '../actors/risk/core.ts';
-import type { InstrumentLimits, RiskLimits } from '../actors/risk/limits.ts';
 import { FixedNotionalSizer } from '../actors/risk/sizing.ts';
 import { ReplayClock } from '../core/clock.ts';
 import { SeededRandom } from '../core/random.ts';
 import type { OrderIntent, Signal } from '../schemas/messages.ts';
+import { instruments, riskLimits, US_EQUITY_HOURS } from '../test/support/risk-limits.ts';
 
 const SYMBOLS = Array.from({ length: 50 }, (_, i) => `SYM${i}`);
 const DECISIONS = 1_000_000;
@@ -16,12 +16,9 @@ const WARMUP = 100_000;
 const T0 = Date.UTC(2024, 0, 2, 14, 0);
 
 function makeCore(): RiskGateCore {
-  const instruments: Record<string, InstrumentLimits> = {};
-  // SYM49 stays unknown: signals for it are denied INSTRUMENT_UNKNOWN.
-  for (const symbol of SYMBOLS.slice(0, 49))
-    instruments[symbol] = { minQuantity: 1, maxQuantity: 1000, maxPosition: 2000 };
-  const limits: RiskLimits = {
-    instruments,
+  const limits = riskLimits({
+    // SYM49 stays unknown: signals for it are denied INSTRUMENT_UNKNOWN.
+    instruments: instruments(SYMBOLS.slice(0, 49), { minQuantity: 1, maxQuantity: 1000, maxPosition: 2000 }),
     maxOrderNotional: 20_000,
     priceCollarBps: 30,
     maxGrossExposure: 2_000_000,
@@ -30,11 +27,11 @@ function makeCore(): RiskGateCore {
     repeatedExecution: { maxOrders: 10, windowMs: 1000 },
     maxMarketDataAgeMs: 2000,
     minConfidence: 0.55,
-    tradingSessions: [{ days: [1, 2, 3, 4, 5], openMinute: 13 * 60 + 30, closeMinute: 20 * 60 }],
+    tradingSessions: US_EQUITY_HOURS,
     restricted: ['SYM48'],
     maxDailyLoss: 50_000,
     maxDrawdown: 0.2,
-  };
+  });
   return new RiskGateCore({
     limits,
     sizer: new FixedNotionalSizer(5_000),

@@ -15,6 +15,7 @@ import { GateKey } from '../../core/gate-seal.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats } from '../../streams/connection.ts';
+import { riskLimits } from '../../test/support/risk-limits.ts';
 import { reportStatus } from './status-process.ts';
 
 const connection = await connectNats({ url: process.env.NATS_URL ?? '', name: 'bench-trading' });
@@ -26,21 +27,13 @@ const trading = await startTrading(
     startingCash: 1e9,
     startState: 'active',
     risk: {
-      limits: {
+      limits: riskLimits({
         instruments: { BTCUSDT: { minQuantity: 0.0001, maxQuantity: 100, maxPosition: 1_000 } },
         maxOrderNotional: 1e6,
         priceCollarBps: 200,
-        maxGrossExposure: 1e9,
-        maxNetExposure: 1e9,
-        orderRate: { maxOrders: 1e6, windowMs: 1_000 },
-        repeatedExecution: { maxOrders: 1e6, windowMs: 1_000 },
-        maxMarketDataAgeMs: 60_000,
         minConfidence: 0.5,
-        tradingSessions: [{ days: [0, 1, 2, 3, 4, 5, 6], openMinute: 0, closeMinute: 1_440 }],
-        restricted: [],
         maxDailyLoss: 1e9,
-        maxDrawdown: 0.99,
-      },
+      }),
       sizer: new FixedNotionalSizer(1_000),
     },
     venue: {

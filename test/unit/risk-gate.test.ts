@@ -18,6 +18,7 @@ import type { Fill, OrderEvent, OrderIntent, RiskDecision, Signal } from '../../
 import { Subjects } from '../../schemas/subjects.ts';
 import { validateMessage } from '../../schemas/validate.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
+import { instruments, riskLimits, US_EQUITY_HOURS } from '../support/risk-limits.ts';
 import { sampleBars, signalFor, tradingConfig } from './trading-fixture.ts';
 
 const DAY = 86_400_000;
@@ -25,12 +26,12 @@ const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 0, 2, 15, 0);
 
 function limits(overrides: Partial<RiskLimits> = {}): RiskLimits {
-  return {
-    instruments: {
-      AAPL: { minQuantity: 1, maxQuantity: 1000, maxPosition: 2000 },
-      MSFT: { minQuantity: 1, maxQuantity: 1000, maxPosition: 2000 },
-      GME: { minQuantity: 1, maxQuantity: 1000, maxPosition: 2000 },
-    },
+  return riskLimits({
+    instruments: instruments(['AAPL', 'MSFT', 'GME'], {
+      minQuantity: 1,
+      maxQuantity: 1000,
+      maxPosition: 2000,
+    }),
     maxOrderNotional: 50_000,
     priceCollarBps: 50,
     maxGrossExposure: 500_000,
@@ -39,12 +40,12 @@ function limits(overrides: Partial<RiskLimits> = {}): RiskLimits {
     repeatedExecution: { maxOrders: 10, windowMs: 1000 },
     maxMarketDataAgeMs: 5000,
     minConfidence: 0.55,
-    tradingSessions: [{ days: [1, 2, 3, 4, 5], openMinute: 13 * 60 + 30, closeMinute: 20 * 60 }],
+    tradingSessions: US_EQUITY_HOURS,
     restricted: ['GME'],
     maxDailyLoss: 10_000,
     maxDrawdown: 0.1,
     ...overrides,
-  };
+  });
 }
 
 /** A gate with prices of 100 (spread 99.99/100.01) for every instrument and 1M equity, all at T0. */

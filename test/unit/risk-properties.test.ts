@@ -6,32 +6,23 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { RiskGateCore } from '../../actors/risk/core.ts';
-import type { RiskLimits } from '../../actors/risk/limits.ts';
 import type { Sizer } from '../../actors/risk/sizing.ts';
 import { ReplayClock } from '../../core/clock.ts';
+import { instruments, riskLimits } from '../support/risk-limits.ts';
 
 const PRICES: Record<string, number> = { AAA: 50, BBB: 100, CCC: 200 };
 const SYMBOLS = Object.keys(PRICES);
 const MAX_POSITION = 500;
 const T0 = Date.UTC(2024, 0, 2, 0, 0);
 
-const limits: RiskLimits = {
-  instruments: Object.fromEntries(
-    SYMBOLS.map((s) => [s, { minQuantity: 1, maxQuantity: 400, maxPosition: MAX_POSITION }]),
-  ),
-  maxOrderNotional: 1e9,
-  priceCollarBps: 100,
+const limits = riskLimits({
+  instruments: instruments(SYMBOLS, { minQuantity: 1, maxQuantity: 400, maxPosition: MAX_POSITION }),
   maxGrossExposure: 60_000,
   maxNetExposure: 30_000,
   orderRate: { maxOrders: 5, windowMs: 1000 },
   repeatedExecution: { maxOrders: 3, windowMs: 500 },
   maxMarketDataAgeMs: 10_000,
-  minConfidence: 0,
-  tradingSessions: [{ days: [0, 1, 2, 3, 4, 5, 6], openMinute: 0, closeMinute: 1440 }],
-  restricted: [],
-  maxDailyLoss: 1e12,
-  maxDrawdown: 0.99,
-};
+});
 
 /** The quantity of the next order comes from the generated command. */
 class ScriptedSizer implements Sizer {

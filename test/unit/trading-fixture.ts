@@ -13,33 +13,30 @@ import { readDatasetFile } from '../../core/dataset-files.ts';
 import { stocknetPriceFile } from '../../core/datasets.ts';
 import { GateKey } from '../../core/gate-seal.ts';
 import type { Bar, Signal } from '../../schemas/messages.ts';
+import { instruments, riskLimits } from '../support/risk-limits.ts';
 
 const DAY = 86_400_000;
 export const SYMBOLS = ['AAPL', 'AMZN'] as const;
 
 export function tradingConfig(overrides: Partial<TradingConfig> = {}): TradingConfig {
-  const instrument = { minQuantity: 1, maxQuantity: 1_000, maxPosition: 300 };
   return {
     account: 'paper',
     gateKey: GateKey.forRun('trading-fixture'),
     startingCash: 1_000_000,
     startState: 'active',
     risk: {
-      limits: {
-        instruments: { AAPL: instrument, AMZN: instrument },
+      limits: riskLimits({
+        instruments: instruments(SYMBOLS, { minQuantity: 1, maxQuantity: 1_000, maxPosition: 300 }),
         maxOrderNotional: 50_000,
-        priceCollarBps: 100,
         maxGrossExposure: 500_000,
         maxNetExposure: 300_000,
         orderRate: { maxOrders: 100, windowMs: DAY },
         repeatedExecution: { maxOrders: 50, windowMs: DAY },
         maxMarketDataAgeMs: 5 * DAY,
         minConfidence: 0.55,
-        tradingSessions: [{ days: [0, 1, 2, 3, 4, 5, 6], openMinute: 0, closeMinute: 1_440 }],
-        restricted: [],
         maxDailyLoss: 100_000,
         maxDrawdown: 0.5,
-      },
+      }),
       sizer: new FixedNotionalSizer(10_000),
     },
     venue: {
