@@ -1,13 +1,19 @@
 // The pieces RiskGateCore is made of, each against a plain model where the gate's own tests would not
 // notice a fault: the throttle's ring past its first 16 slots, the book's exposure past its first 64
-// symbols, and which equity trigger fires in which trading state.
+// symbols, which equity trigger fires in which trading state; and the order of the pre-trade checks,
+// which is both the order of a decision's checks[] and the precedence of its denial code.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { PositionBook } from '../../actors/risk/book.ts';
+import { RiskGateCore, type TradingState } from '../../actors/risk/core.ts';
 import { EquityTriggers } from '../../actors/risk/equity-triggers.ts';
+import type { RiskLimits } from '../../actors/risk/limits.ts';
+import { FixedNotionalSizer } from '../../actors/risk/sizing.ts';
 import { Throttle } from '../../actors/risk/throttle.ts';
-import type { PortfolioSnapshot } from '../../schemas/messages.ts';
+import { ReplayClock } from '../../core/clock.ts';
+import type { PortfolioSnapshot, Signal } from '../../schemas/messages.ts';
+import { instruments, riskLimits } from '../support/risk-limits.ts';
 
 const DAY = 86_400_000;
 
@@ -97,20 +103,20 @@ describe('PositionBook', () => {
   });
 });
 
-describe('EquityTriggers', () => {
-  const snapshot = (equity: number, ts: number): PortfolioSnapshot => ({
-    schema: 'portfolio_snapshot.v1',
-    id: `pf:${ts}`,
-    ts_event: ts,
-    ts_init: ts,
-    account: 'a',
-    positions: [],
-    cash: equity,
-    equity,
-    gross_exposure: 0,
-    net_exposure: 0,
-  });
+const snapshot = (equity: number, ts: number): PortfolioSnapshot => ({
+  schema: 'portfolio_snapshot.v1',
+  id: `pf:${ts}`,
+  ts_event: ts,
+  ts_init: ts,
+  account: 'a',
+  positions: [],
+  cash: equity,
+  equity,
+  gross_exposure: 0,
+  net_exposure: 0,
+});
 
+describe('EquityTriggers', () => {
   it('a daily loss halts before a drawdown reduces; neither fires again once the state is there', () => {
     const equity = new EquityTriggers({ maxDailyLoss: 1_000, maxDrawdown: 0.05 });
     assert.equal(equity.trigger('active'), undefined, 'no snapshot yet');
@@ -136,4 +142,109 @@ describe('EquityTriggers', () => {
     equity.onPortfolio(snapshot(1, DAY + 1));
     assert.equal(equity.trigger('active'), undefined);
   });
+});
+
+describe('pre-trade checks', () => {
+  const T0 = Date.UTC(2024, 0, 2, 15, 0);
+  function decide(overrides: Partial<RiskLimits>, state: TradingState, signal: Partial<Signal> = {}) {
+    const core = new RiskGateCore({
+      limits: riskLimits({
+        instruments: instruments(['AAPL'], { minQuantity: 1, maxQuantity: 1_000, maxPosition: 1_000 }),
+        minConfidence: 0.5,
+        ...overrides,
+      }),
+      sizer: new FixedNotionalSizer(10_000),
+      clock: new ReplayClock(T0),
+      tradingState: state,
+    });
+    core.onTrade({
+      schema: 'trade_tick.v1',
+      id: 't',
+      ts_event: T0,
+      ts_init: T0,
+      symbol: 'AAPL',
+      price: 100,
+      size: 1,
+      aggressor: 'unknown',
+    });
+    core.onPortfolio(snapshot(1_000_000, T0));
+    const { decision } = core.evaluate({
+      schema: 'signal.v1',
+      id: 's',
+      ts_event: T0,
+      ts_init: T0,
+      strategy: 'p',
+      symbol: 'AAPL',
+      model_version: 'm',
+      direction: 1,
+      probability: 0.9,
+      feature_id: 'f',
+      ...signal,
+    });
+    return decision;
+  }
+
+  it('run in one order, every one recorded', () => {
+    const decision = decide({}, 'active');
+    assert.equal(decision.code, 'OK');
+    assert.deepEqual(
+      decision.checks.map((c) => c.check),
+      [
+        'DUPLICATE_SIGNAL',
+        'TRADING_HALTED',
+        'RESTRICTED',
+        'INSTRUMENT_UNKNOWN',
+        'OUTSIDE_TRADING_SESSION',
+        'MIN_CONFIDENCE',
+        'STALE_MARKET_DATA',
+        'DAILY_LOSS',
+        'DRAWDOWN',
+        'REDUCE_ONLY',
+        'QUANTITY_OUT_OF_RANGE',
+        'PRICE_COLLAR',
+        'MAX_NOTIONAL',
+        'POSITION_LIMIT',
+        'GROSS_EXPOSURE',
+        'NET_EXPOSURE',
+        'REPEATED_EXECUTION',
+        'ORDER_RATE',
+      ],
+    );
+  });
+
+  const firstFailureDecides: [string, Partial<RiskLimits>, TradingState, Partial<Signal>, string][] = [
+    ['halted before low confidence', {}, 'halted', { probability: 0.1 }, 'TRADING_HALTED'],
+    [
+      'low confidence before an unset daily loss',
+      { maxDailyLoss: undefined },
+      'active',
+      { probability: 0.1 },
+      'MIN_CONFIDENCE',
+    ],
+    [
+      'an unset restricted list before an unknown instrument',
+      { restricted: undefined },
+      'active',
+      { symbol: 'ZZZ' },
+      'LIMIT_NOT_CONFIGURED',
+    ],
+    ['reduce-only before the notional', { maxOrderNotional: 1 }, 'reducing', {}, 'REDUCE_ONLY'],
+    [
+      'the position before the order rate',
+      {
+        orderRate: undefined,
+        instruments: instruments(['AAPL'], { minQuantity: 1, maxQuantity: 1_000, maxPosition: 1 }),
+      },
+      'active',
+      {},
+      'POSITION_LIMIT',
+    ],
+  ];
+  for (const [name, overrides, state, signal, code] of firstFailureDecides) {
+    it(`the first failure decides: ${name}`, () => {
+      const decision = decide(overrides, state, signal);
+      assert.equal(decision.code, code, decision.reason);
+      assert.ok(decision.checks.filter((c) => !c.passed).length >= 2, 'both checks failed');
+    });
+  }
 });
