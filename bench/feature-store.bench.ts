@@ -3,10 +3,10 @@
 // rows (real features: the default set over the bundled stocknet prices, re-stamped to make them unique).
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { featureVectorId } from '../actors/feature/actor.ts';
 import { FeatureCore, type FeatureRow } from '../actors/feature/core.ts';
 import { DEFAULT_FEATURE_SET } from '../actors/feature/feature-set.ts';
 import { readDatasetFile } from '../core/dataset-files.ts';
+import { featureVectorIdFor } from '../core/lineage-ids.ts';
 import { bundledSampleDatasets } from '../simulations/sources/datasets.ts';
 import { startPostgres } from '../test/support/postgres.ts';
 import { createDatabase, toTimestamp } from '../timescale/database.ts';
@@ -50,7 +50,9 @@ export default async function featureStoreBench(): Promise<Record<string, number
     let startedAt = performance.now();
     for (let index = 0; index < BATCHED_ROWS; index++) {
       const row = rows[index]!;
-      const waiting = writer.add(storedFeatureRow(row, featureVectorId(row), row.ts_event));
+      const waiting = writer.add(
+        storedFeatureRow(row, featureVectorIdFor(row.bar_id, row.feature_set), row.ts_event),
+      );
       if (waiting) await waiting;
     }
     await writer.flush();
@@ -63,7 +65,7 @@ export default async function featureStoreBench(): Promise<Record<string, number
       await db
         .insertInto('features')
         .values({
-          id: featureVectorId(row),
+          id: featureVectorIdFor(row.bar_id, row.feature_set),
           symbol: row.symbol,
           feature_set: row.feature_set,
           feature_set_version: row.feature_set_version,

@@ -6,6 +6,7 @@
 import { RiskGateCore } from '../actors/risk/core.ts';
 import { FixedNotionalSizer } from '../actors/risk/sizing.ts';
 import { ReplayClock } from '../core/clock.ts';
+import { fillIdFor, orderEventIdFor, orderIdFor } from '../core/lineage-ids.ts';
 import { SeededRandom } from '../core/random.ts';
 import type { OrderIntent, Signal } from '../schemas/messages.ts';
 import { instruments, riskLimits, US_EQUITY_HOURS } from '../test/support/risk-limits.ts';
@@ -77,7 +78,7 @@ function signalAt(i: number, random: SeededRandom): Signal {
 
 /** The venue fills most of each order and cancels the rest, as a partly filled IOC order would. */
 function feedBack(core: RiskGateCore, intent: OrderIntent): void {
-  const orderId = `${intent.id}:order`;
+  const orderId = orderIdFor(intent.id);
   const filled = Math.floor(intent.quantity * 0.8);
   const header = {
     ts_event: intent.ts_event,
@@ -87,7 +88,7 @@ function feedBack(core: RiskGateCore, intent: OrderIntent): void {
   };
   core.onFill({
     schema: 'fill.v1',
-    id: `${orderId}:fill:1`,
+    id: fillIdFor(orderId, 1),
     ...header,
     side: intent.side,
     quantity: filled,
@@ -97,7 +98,7 @@ function feedBack(core: RiskGateCore, intent: OrderIntent): void {
   });
   core.onOrderEvent({
     schema: 'order_event.v1',
-    id: `${orderId}:event:3`,
+    id: orderEventIdFor(orderId, 3),
     ...header,
     intent_id: intent.id,
     status: 'canceled',

@@ -4,6 +4,7 @@
 // into a restarted actor. Only operator tooling holds the connection that sends these; strategies
 // publish signals on JetStream and have no path here.
 import type { Clock } from '../core/clock.ts';
+import { replyIdFor } from '../core/lineage-ids.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ControlCommand, ControlReply } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
@@ -41,7 +42,7 @@ const encoder = new TextEncoder();
 function reply(commandId: string, result: ControlResult, now: number): ControlReply {
   return {
     schema: 'control_reply.v1',
-    id: `${commandId}:reply`,
+    id: replyIdFor(commandId),
     ts_event: now,
     ts_init: now,
     command_id: commandId,

@@ -4,6 +4,7 @@
 // cut short, with the original's size and SHA-256: a dead letter that cannot be stored would block the
 // consumer behind it.
 import { createHash } from 'node:crypto';
+import { deadLetterIdFor } from '../core/lineage-ids.ts';
 import type { DeadLetter } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
 import type { EventPublisher } from './publisher.ts';
@@ -23,13 +24,6 @@ export interface DeadLetterInput {
 
 const textDecoder = new TextDecoder();
 
-export function deadLetterId(
-  input: Pick<DeadLetterInput, 'consumer' | 'streamSequence' | 'sourceRow'>,
-): string {
-  const position = input.streamSequence ?? input.sourceRow ?? 0;
-  return `dlq:${input.consumer}:${position}`;
-}
-
 /**
  * Room left in a NATS message for what is not the letter's JSON: the Nats-Msg-Id header and the
  * protocol's framing count against max_payload too.
@@ -44,7 +38,7 @@ const HEADER_ROOM_BYTES = 1024;
 export function buildDeadLetter(input: DeadLetterInput, maxBytes = Number.POSITIVE_INFINITY): DeadLetter {
   const letter: DeadLetter = {
     schema: 'dead_letter.v1',
-    id: deadLetterId(input),
+    id: deadLetterIdFor(input.consumer, input.streamSequence ?? input.sourceRow ?? 0),
     ts_event: input.receivedAt,
     ts_init: input.receivedAt,
     original_subject: input.originalSubject,

@@ -6,7 +6,7 @@
 //
 // Time is the letters' event time (ts_event: when the bad message reached Sluice), so a replay of
 // the stream raises the same alerts, with the same ids, as the live run did (rate-threshold.ts).
-
+import { alertIdFor } from '../../core/lineage-ids.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Alert, DeadLetter } from '../../schemas/messages.ts';
 import type { ActorBus, Subscription } from '../../streams/bus.ts';
@@ -37,7 +37,7 @@ export class DeadLetterRate {
     this.counts.alerts++;
     return {
       schema: 'alert.v1',
-      id: `${letter.id}:alert:${DEAD_LETTER_RATE_CODE}`,
+      id: alertIdFor(letter.id, DEAD_LETTER_RATE_CODE),
       ts_event: letter.ts_event,
       ts_init: letter.ts_init,
       severity: this.severity,

@@ -8,6 +8,7 @@
 // wrong). One window per partition: a partition's messages arrive in stream order whichever process
 // owns it, so the same input raises the same alerts, with the same ids, in one process, with the
 // partitions leased to several, after a restart and in a replay.
+import { alertIdFor } from '../../core/lineage-ids.ts';
 import type { Alert } from '../../schemas/messages.ts';
 import type { RejectionReason } from '../feature/core.ts';
 import { type RateAlertOptions, RateThreshold } from './rate-threshold.ts';
@@ -48,7 +49,7 @@ export class FeatureRejectionRate {
     return {
       schema: 'alert.v1',
       // Cut so the id stays within the contract's 256 characters.
-      id: `${input.id.slice(0, 200)}:alert:${FEATURE_REJECTION_RATE_CODE}:p${input.partition}`,
+      id: alertIdFor(input.id.slice(0, 200), `${FEATURE_REJECTION_RATE_CODE}:p${input.partition}`),
       ts_event: input.ts_init,
       ts_init: input.ts_init,
       severity: this.severity,

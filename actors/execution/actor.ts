@@ -24,6 +24,7 @@
 import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
 import type { GateKey } from '../../core/gate-seal.ts';
+import { orderIdFor } from '../../core/lineage-ids.ts';
 import type { Logger } from '../../core/logger.ts';
 import type {
   Alert,
@@ -54,7 +55,7 @@ import { loadSnapshot, type SnapshotStore, saveSnapshot, snapshotKey } from '../
 import { type ExecutionReport, isFill } from './broker-adapter.ts';
 import { IntentGuard, UNAUTHORISED_INTENT } from './intent-guard.ts';
 import { createExecutionLifecycle, type ExecutionLifecycleState } from './machine.ts';
-import { isTerminal, orderIdFor, orderTransitions } from './order.ts';
+import { isTerminal, orderTransitions } from './order.ts';
 import { SimulatedVenue, type SimulatedVenueOptions } from './simulated-venue.ts';
 
 /** The durable consumer of `ord.>`; also the consumer named in dead letters of refused intents. */

@@ -3,7 +3,7 @@
 // the actor and its binding do not know which one they drive.
 //
 // Contract for implementers:
-// - Order ids are deterministic: orderIdFor(intent.id). submit() of an id the adapter already knows
+// - Order ids are deterministic: orderIdFor(intent.id) (core/lineage-ids.ts). submit() of an id the adapter already knows
 //   is a no-op that returns no reports (idempotent after a restart or a redelivered intent).
 // - Reports are the messages the binding publishes unchanged: OrderEvent (schema order_event.v1)
 //   and Fill (fill.v1), each with a deterministic id, so a re-published report is deduplicated.

@@ -1,11 +1,7 @@
 // The order state machine, with NautilusTrader's states, as an explicit transition table. Orders
 // change per market event, so this is a plain table lookup rather than an xstate actor (design §4).
+import { orderIdFor } from '../../core/lineage-ids.ts';
 import type { OrderIntent, OrderStatus } from '../../schemas/messages.ts';
-
-/** Deterministic order id: one intent is one order, so a resubmitted intent finds its order. */
-export function orderIdFor(intentId: string): string {
-  return `${intentId}:order`;
-}
 
 const terminal = [] as const;
 

@@ -2,9 +2,10 @@
 // latency model's delay and are matched only against market events stamped at or after that, so a
 // strategy can never trade on the tick that caused its signal. All randomness sits in the injected
 // models, so the same inputs and seed give the same reports, byte for byte.
+import { fillIdFor, orderEventIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import type { Fill, OrderEvent, OrderIntent, QuoteTick, TradeTick } from '../../schemas/messages.ts';
 import type { BrokerAdapter, ExecutionReport, OpenOrder } from './broker-adapter.ts';
-import { Order, orderIdFor } from './order.ts';
+import { Order } from './order.ts';
 import {
   availableSize,
   type FeeModel,
@@ -223,7 +224,7 @@ export class SimulatedVenue implements BrokerAdapter {
     entry.events++;
     return {
       schema: 'order_event.v1',
-      id: `${order.id}:event:${entry.events}`,
+      id: orderEventIdFor(order.id, entry.events),
       ts_event: ts,
       ts_init: ts,
       order_id: order.id,
@@ -248,7 +249,7 @@ export class SimulatedVenue implements BrokerAdapter {
     const { order } = entry;
     return {
       schema: 'fill.v1',
-      id: `${order.id}:fill:${entry.fills}`,
+      id: fillIdFor(order.id, entry.fills),
       ts_event: ts,
       ts_init: ts,
       order_id: order.id,

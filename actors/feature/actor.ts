@@ -24,6 +24,7 @@
 
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../core/clock.ts';
+import { featureVectorIdFor } from '../../core/lineage-ids.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Bar, FeatureVector, MessageOf, TradeTick } from '../../schemas/messages.ts';
 import { partitionOf } from '../../schemas/subjects.ts';
@@ -88,15 +89,11 @@ export interface FeatureActorStatus {
   buffered: { bars: number; features: number; ticks: number };
 }
 
-export function featureVectorId(row: FeatureRow): string {
-  return `${row.bar_id}:feat:${row.feature_set}`;
-}
-
 /** A warm row as the feature_vector contract carries it (warm rows have no nulls). */
 export function toFeatureVector(row: FeatureRow, tsInit: number): FeatureVector {
   return {
     schema: 'feature_vector.v1',
-    id: featureVectorId(row),
+    id: featureVectorIdFor(row.bar_id, row.feature_set),
     ts_event: row.ts_event,
     ts_init: tsInit,
     symbol: row.symbol,
@@ -340,7 +337,7 @@ export class FeatureActor implements Actor<FeatureActorStatus> {
     this.lifecycle.data(row.ts_event, this.core.allWarm());
     if (this.rebuilding) return undefined;
     const featurePending = this.featureWriter?.add(
-      this.caused(storedFeatureRow(row, featureVectorId(row), tsInit)),
+      this.caused(storedFeatureRow(row, featureVectorIdFor(row.bar_id, row.feature_set), tsInit)),
     );
     if (!row.warm) return joinPending(pending, featurePending);
     this.published++;

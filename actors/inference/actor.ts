@@ -20,6 +20,7 @@
 // - A batch that fails at run time is kept; the actor turns degraded, raises an alert and refuses
 //   new vectors (the bus retries them with backoff) until the kept batch scores or a new model lands.
 
+import { signalIdFor } from '../../core/lineage-ids.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Alert, FeatureVector, Signal } from '../../schemas/messages.ts';
 import type { ModelManifest } from '../../schemas/model-manifest.ts';
@@ -306,7 +307,7 @@ export class InferenceActor implements Actor<InferenceStatus> {
       const [pUp, pDown] = sides(output, i, width);
       const signal: Signal = {
         schema: 'signal.v1',
-        id: `sig:${strategy}:${row.id}`,
+        id: signalIdFor(strategy, row.id),
         ts_event: row.eventTime,
         ts_init: row.vector.ts_init,
         strategy,

@@ -1,8 +1,9 @@
 // The pure core of the NewsActor, no I/O: which models can score news, the input row of a headline,
 // and the sentiment_score a row of class probabilities makes.
 // - label: the likeliest class; score = P(bullish) - P(bearish); confidence = P(label).
-// - id `sent:<news id>:<model id>`, ts_event/ts_init copied from the news item (event time), and
+// - id sentimentIdFor(news id, model id), ts_event/ts_init copied from the news item (event time), and
 //   news_id = the item's id (lineage).
+import { sentimentIdFor } from '../../core/lineage-ids.ts';
 import type { NewsItem, SentimentScore } from '../../schemas/messages.ts';
 import type { ModelManifest } from '../../schemas/model-manifest.ts';
 import { packSparseRows, type VectorizerConfig, vectorize } from './vectorizer.ts';
@@ -70,7 +71,7 @@ export function sentimentScore(
 ): SentimentScore {
   return {
     schema: 'sentiment_score.v1',
-    id: `sent:${item.id}:${modelId}`,
+    id: sentimentIdFor(item.id, modelId),
     ts_event: item.ts_event,
     ts_init: item.ts_init,
     symbol: item.symbol,

@@ -3,6 +3,7 @@
 // fills (exec.fill.*) and prices, publishes snapshots (which also feed the risk gate) and stores
 // toJSON() with the stream sequence it reflects; restore() plus the fills after that sequence give
 // the same state as an uninterrupted run, because a fill applied twice is ignored.
+import { portfolioSnapshotIdFor } from '../../core/lineage-ids.ts';
 import type { Fill, PortfolioSnapshot, Position } from '../../schemas/messages.ts';
 import type { PortfolioState } from '../../schemas/snapshots.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
@@ -120,7 +121,7 @@ export class PortfolioCore {
     const { gross, net } = this.exposure();
     return {
       schema: 'portfolio_snapshot.v1',
-      id: `portfolio:${this.account}:${this.lastEventTs}:${this.lastFillId ?? 'none'}`,
+      id: portfolioSnapshotIdFor(this.account, this.lastEventTs, this.lastFillId),
       ts_event: this.lastEventTs,
       ts_init: tsInit,
       account: this.account,

@@ -20,6 +20,7 @@
 import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
 import { type GateKey, sealIntent } from '../../core/gate-seal.ts';
+import { cancelIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import type { Logger } from '../../core/logger.ts';
 import type {
   Alert,
@@ -52,7 +53,7 @@ import type { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { riskDecisionWriter } from '../../timescale/rows/risk-decisions.ts';
 import type { StatefulActor } from '../actor.ts';
-import { isTerminal, orderIdFor } from '../execution/order.ts';
+import { isTerminal } from '../execution/order.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { PortfolioCore } from '../portfolio/core.ts';
 import {
@@ -384,7 +385,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
       if (symbol === undefined) continue;
       const cancel: ControlCommand = {
         schema: 'control_command.v1',
-        id: `${orderId}:cancel`,
+        id: cancelIdFor(orderId),
         ts_event: now,
         ts_init: now,
         actor: 'execution',

@@ -15,6 +15,7 @@
 // changed; check results that carry nothing specific to the signal are shared frozen objects; denial
 // reasons are built only for the deciding check. Every check is still run and recorded with its values.
 import type { Clock } from '../../core/clock.ts';
+import { decisionIdFor, intentIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import type {
   Fill,
   OrderEvent,
@@ -25,7 +26,6 @@ import type {
   Signal,
   TradeTick,
 } from '../../schemas/messages.ts';
-import { orderIdFor } from '../execution/order.ts';
 import { type Exposure, PositionBook, referencePrice, type Side } from './book.ts';
 import { CheckRecorder } from './check-record.ts';
 import {
@@ -197,7 +197,7 @@ export class RiskGateCore {
       out.code === 'OK' && order.entry !== undefined ? this.accept(order, order.entry, tsInit) : undefined;
     const decision: RiskDecision = {
       schema: 'risk_decision.v1',
-      id: order.fresh ? `${signal.id}:decision` : `${signal.id}:decision:duplicate`,
+      id: decisionIdFor(signal.id, !order.fresh),
       ts_event: signal.ts_event,
       ts_init: tsInit,
       strategy: signal.strategy,
@@ -264,7 +264,7 @@ export class RiskGateCore {
   /** Books a passed order: the throttles count it and it works until fills or an end take it off. */
   private accept(order: ProposedOrder, s: SymbolState, tsInit: number): OrderIntent {
     const { signal, side, quantity, now } = order;
-    const intentId = `${signal.id}:intent`;
+    const intentId = intentIdFor(signal.id);
     this.orderRate?.record(now);
     (side === 'buy' ? s.buys : s.sells)?.record(now);
     this.book.addWorking(orderIdFor(intentId), s, side, quantity);

@@ -7,6 +7,7 @@
 // each order at the position, so nothing can overshoot; how much one signal closes is still up to the
 // sizer, so a position larger than one sized order needs another flatten.
 import type { Clock } from '../../core/clock.ts';
+import { flattenSignalIdFor } from '../../core/lineage-ids.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ControlCommand, Signal } from '../../schemas/messages.ts';
 import type { ActorBus } from '../../streams/bus.ts';
@@ -45,7 +46,7 @@ export async function flatten(
   const open = risk.status().positions.filter((p) => p.quantity !== 0);
   const signals: Signal[] = open.map((position) => ({
     schema: 'signal.v1',
-    id: `${request.id}:${position.symbol}`,
+    id: flattenSignalIdFor(request.id, position.symbol),
     ts_event: now,
     ts_init: now,
     strategy: FLATTEN_STRATEGY,

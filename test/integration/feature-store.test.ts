@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Kysely, Migrator, sql } from 'kysely';
-import { featureVectorId } from '../../actors/feature/actor.ts';
 import { FeatureCore, type FeatureRow } from '../../actors/feature/core.ts';
 import { DEFAULT_FEATURE_SET, type FeatureSet } from '../../actors/feature/feature-set.ts';
 import { readDatasetFile } from '../../core/dataset-files.ts';
+import { featureVectorIdFor } from '../../core/lineage-ids.ts';
 import { bundledSampleDatasets } from '../../simulations/sources/datasets.ts';
 import { createDatabase, type Database, toTimestamp } from '../../timescale/database.ts';
 import {
@@ -46,7 +46,10 @@ async function sampleRows(symbol: string, count: number): Promise<FeatureRow[]> 
 
 async function write(db: Kysely<Database>, set: FeatureSet, rows: readonly FeatureRow[]): Promise<void> {
   const writer = featureRowWriter(db, set, { batchRows: 40 });
-  for (const row of rows) await writer.add(storedFeatureRow(row, featureVectorId(row), row.ts_event + 1));
+  for (const row of rows)
+    await writer.add(
+      storedFeatureRow(row, featureVectorIdFor(row.bar_id, row.feature_set), row.ts_event + 1),
+    );
   await writer.flush();
 }
 

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import type { Kysely } from 'kysely';
+import { orderIdFor } from '../../core/lineage-ids.ts';
 import type { Alert, Bar, DeadLetter, OrderIntent } from '../../schemas/messages.ts';
 import type { StreamName } from '../../schemas/subjects.ts';
 import { createDatabase, type Database } from '../../timescale/database.ts';
@@ -179,7 +180,7 @@ describe('forged order intents never reach the venue', { timeout: 180_000 }, () 
     const forgedIds = [direct.id, viaConsumer.id];
     assert.ok(!ledger.events.some((event) => forgedIds.includes(event.intent_id)));
     const realFilled = ledger.fills
-      .filter((fill) => fill.order_id === `${real.id}:order`)
+      .filter((fill) => fill.order_id === orderIdFor(real.id))
       .reduce((sum, fill) => sum + fill.quantity, 0);
     assert.ok(realFilled <= real.quantity, `${real.id} filled ${realFilled} of ${real.quantity}`);
 

@@ -14,6 +14,7 @@ import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
 import { InferenceActor } from '../../actors/inference/actor.ts';
 import { MODELS_BUCKET, ModelRegistry } from '../../actors/inference/registry.ts';
 import { sha256Hex } from '../../core/hash.ts';
+import { signalIdFor } from '../../core/lineage-ids.ts';
 import { SeededRandom } from '../../core/random.ts';
 import type { Alert, FeatureVector, Signal } from '../../schemas/messages.ts';
 import type { ModelManifest } from '../../schemas/model-manifest.ts';
@@ -276,7 +277,7 @@ describe('InferenceActor hot swap over NATS', () => {
       'exactly one signal per feature vector',
     );
     for (const s of signals) {
-      assert.equal(s.id, `sig:${STRATEGY}:${s.feature_id}`);
+      assert.equal(s.id, signalIdFor(STRATEGY, s.feature_id));
       assert.ok(s.probability >= 0.5 && s.probability <= 1);
     }
     // In stream order: model-a until the swap, model-b from then on, never back.

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
-import { orderIdFor } from '../../actors/execution/order.ts';
+import { orderIdFor } from '../../core/lineage-ids.ts';
 import type { Bar } from '../../schemas/messages.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { sendControl } from '../../streams/control.ts';

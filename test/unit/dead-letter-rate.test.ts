@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DeadLetterRate, DeadLetterRateMonitor } from '../../actors/alerts/dead-letter-rate.ts';
 import { FeatureRejectionRate, type RejectedInput } from '../../actors/alerts/rejection-rate.ts';
+import { alertIdFor } from '../../core/lineage-ids.ts';
 import type { Alert, DeadLetter } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { buildDeadLetter } from '../../streams/dead-letter.ts';
@@ -40,7 +41,7 @@ describe('DeadLetterRate', () => {
     assert.equal(alert?.code, 'dead_letter_rate');
     assert.equal(alert?.severity, 'warning');
     assert.equal(alert?.ts_event, 400, 'raised by the fifth letter');
-    assert.equal(alert?.id, 'dlq:feature-default-p1:5:alert:dead_letter_rate');
+    assert.equal(alert?.id, alertIdFor('dlq:feature-default-p1:5', 'dead_letter_rate'));
     assert.deepEqual(alert?.labels, {
       threshold: '5',
       window_ms: '1000',
@@ -135,8 +136,8 @@ describe('FeatureRejectionRate', () => {
     assert.deepEqual(
       alerts.map((alert) => [alert.labels?.partition, alert.ts_event, alert.id, alert.dedupe_key]),
       [
-        ['0', 400, 'md:0:4:alert:feature_rejection_rate:p0', 'feature_rejection_rate:p0'],
-        ['1', 500, 'md:1:5:alert:feature_rejection_rate:p1', 'feature_rejection_rate:p1'],
+        ['0', 400, alertIdFor('md:0:4', 'feature_rejection_rate:p0'), 'feature_rejection_rate:p0'],
+        ['1', 500, alertIdFor('md:1:5', 'feature_rejection_rate:p1'), 'feature_rejection_rate:p1'],
       ],
     );
     assert.ok(

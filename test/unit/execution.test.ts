@@ -16,6 +16,7 @@ import {
   SpreadSlippage,
 } from '../../actors/execution/venue-models.ts';
 import { GateKey, sealIntent } from '../../core/gate-seal.ts';
+import { fillIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import { SeededRandom } from '../../core/random.ts';
 import type { Fill, MessageName, MessageOf, OrderIntent, OrderStatus } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
@@ -136,7 +137,7 @@ describe('simulated venue', () => {
     assert.equal(fill?.price, 101);
     assert.equal(fill?.quantity, 100);
     assert.equal(fill?.liquidity, 'taker');
-    assert.equal(fill?.id, 'sig-1:intent:order:fill:1');
+    assert.equal(fill?.id, fillIdFor(orderIdFor('sig-1:intent'), 1));
     for (const r of reports)
       assert.ok(isFill(r) ? validateMessage('fill', r).ok : validateMessage('order_event', r).ok);
   });
@@ -162,15 +163,15 @@ describe('simulated venue', () => {
     let reports = v.onTrade(trade(1010, 100, 70));
     assert.deepEqual(
       fills(reports).map((f) => [f.order_id, f.quantity]),
-      [['sig-1:intent:order', 70]],
+      [[orderIdFor('sig-1:intent'), 70]],
     );
     assert.deepEqual(statuses(reports), ['accepted', 'accepted', 'partially_filled']);
     reports = v.onTrade(trade(1011, 100, 60));
     assert.deepEqual(
       fills(reports).map((f) => [f.order_id, f.quantity]),
       [
-        ['sig-1:intent:order', 30],
-        ['sig-2:intent:order', 30],
+        [orderIdFor('sig-1:intent'), 30],
+        [orderIdFor('sig-2:intent'), 30],
       ],
     );
     assert.equal(v.openOrders().length, 1);
@@ -230,12 +231,12 @@ describe('simulated venue', () => {
     const v = venue();
     v.submit(intent({ order_type: 'limit', limit_price: 99 }), 1000);
     v.onQuote(quote(1010, 99.5, 100));
-    assert.deepEqual(statuses(v.cancel('sig-1:intent:order', 1020)), ['pending_cancel']);
+    assert.deepEqual(statuses(v.cancel(orderIdFor('sig-1:intent'), 1020)), ['pending_cancel']);
     const reports = v.onTrade(trade(1025, 98, 40));
     assert.deepEqual(statuses(reports), ['partially_filled']);
     assert.deepEqual(statuses(v.advanceTo(1030)), ['canceled']);
     assert.equal(v.openOrders().length, 0);
-    assert.deepEqual(v.cancel('sig-1:intent:order', 1040), []);
+    assert.deepEqual(v.cancel(orderIdFor('sig-1:intent'), 1040), []);
     assert.deepEqual(v.cancel('unknown', 1040), []);
   });
 
@@ -373,7 +374,7 @@ describe('execution actor: only the risk gate’s sealed intents reach the venue
     assert.deepEqual(new Set(of('order_event').map((event) => event.intent_id)), new Set([real.id]));
     assert.deepEqual(
       of('fill').map((fill) => [fill.order_id, fill.quantity]),
-      [[`${real.id}:order`, real.quantity]],
+      [[orderIdFor(real.id), real.quantity]],
     );
     const status = actor.status();
     assert.equal(status.unauthorised, 4);
@@ -413,7 +414,7 @@ describe('execution actor: only the risk gate’s sealed intents reach the venue
     );
     assert.deepEqual(
       of('fill').map((fill) => fill.order_id),
-      ['sig-6:intent:order', 'sig-7:intent:order'],
+      ['sig-6:intent', 'sig-7:intent'].map(orderIdFor),
     );
     await actor.stop();
   });

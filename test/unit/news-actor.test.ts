@@ -7,6 +7,7 @@ import { StaticModelSource } from '../../actors/inference/registry.ts';
 import { NewsActor } from '../../actors/news/actor.ts';
 import { sentimentOf } from '../../actors/news/core.ts';
 import { vectorize } from '../../actors/news/vectorizer.ts';
+import { sentimentIdFor } from '../../core/lineage-ids.ts';
 import type { NewsItem, SentimentScore } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import {
@@ -97,7 +98,7 @@ describe('NewsActor', () => {
     scores.forEach(({ subject, score }, i) => {
       const item = items[i]!;
       assert.equal(subject, subjects.sentiment(item.symbol));
-      assert.equal(score.id, `sent:${item.id}:sentiment-test`);
+      assert.equal(score.id, sentimentIdFor(item.id, 'sentiment-test'));
       assert.equal(score.news_id, item.id);
       assert.equal(score.ts_event, item.ts_event);
       assert.equal(score.model_version, 'sentiment-test');

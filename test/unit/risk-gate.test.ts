@@ -14,6 +14,7 @@ import { FixedNotionalSizer, KellySizer, VolatilityTargetSizer } from '../../act
 import { ReplayClock } from '../../core/clock.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { GateKey, sealProblem } from '../../core/gate-seal.ts';
+import { intentIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import type { Fill, OrderEvent, OrderIntent, RiskDecision, Signal } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { validateMessage } from '../../schemas/validate.ts';
@@ -359,7 +360,7 @@ describe('risk gate: one case set per check', () => {
             assert.equal(decision.outcome, 'pass');
             assert.ok(intent);
             assert.ok(validateMessage('order_intent', intent).ok);
-            assert.equal(intent.id, `${decision.signal_id}:intent`);
+            assert.equal(intent.id, intentIdFor(decision.signal_id));
             assert.equal(decision.intent_id, intent.id);
             assert.equal(intent.reduce_only, c.state === 'reducing');
             if (c.quantity !== undefined) assert.equal(intent.quantity, c.quantity);
@@ -425,7 +426,6 @@ describe('risk gate: fail closed', () => {
 });
 
 describe('risk gate: working orders and fills fed back', () => {
-  const order = (intentId: string) => `${intentId}:order`;
   const fill = (id: string, orderId: string, quantity: number): Fill => ({
     schema: 'fill.v1',
     id,
@@ -461,12 +461,12 @@ describe('risk gate: working orders and fills fed back', () => {
     const core = gate();
     const { intent } = core.evaluate(signal());
     assert.ok(intent);
-    assert.deepEqual(core.workingOrderIds(), [order(intent.id)]);
-    core.onFill(fill('f1', order(intent.id), 40));
-    core.onFill(fill('f1', order(intent.id), 40));
+    assert.deepEqual(core.workingOrderIds(), [orderIdFor(intent.id)]);
+    core.onFill(fill('f1', orderIdFor(intent.id), 40));
+    core.onFill(fill('f1', orderIdFor(intent.id), 40));
     assert.equal(core.position('AAPL'), 40);
     assert.equal(core.exposure().gross, 100 * 100);
-    core.onFill(fill('f2', order(intent.id), 60));
+    core.onFill(fill('f2', orderIdFor(intent.id), 60));
     assert.equal(core.position('AAPL'), 100);
     assert.deepEqual(core.workingOrderIds(), []);
   });
@@ -475,9 +475,9 @@ describe('risk gate: working orders and fills fed back', () => {
     const core = gate();
     const { intent } = core.evaluate(signal());
     assert.ok(intent);
-    core.onOrderEvent(ended(order(intent.id), intent.id, 'canceled', 30));
+    core.onOrderEvent(ended(orderIdFor(intent.id), intent.id, 'canceled', 30));
     assert.equal(core.exposure().gross, 30 * 100, '30 filled at the venue, fill not yet seen');
-    core.onFill(fill('f1', order(intent.id), 30));
+    core.onFill(fill('f1', orderIdFor(intent.id), 30));
     assert.equal(core.exposure().gross, 30 * 100);
     assert.deepEqual(core.workingOrderIds(), []);
   });
@@ -518,7 +518,10 @@ describe('risk gate: trading state machine', () => {
     const reply = g.command({ type: 'HALT', operator: 'alice', reason: 'fat finger' });
     assert.equal(reply.ok, true);
     assert.equal(reply.state, 'halted');
-    assert.deepEqual(reply.cancels, [`${first.intent?.id}:order`, `${second.intent?.id}:order`]);
+    assert.deepEqual(reply.cancels, [
+      orderIdFor(first.intent?.id ?? ''),
+      orderIdFor(second.intent?.id ?? ''),
+    ]);
     assert.deepEqual(reply.transition, { from: 'active', to: 'halted', cause: 'HALT by alice: fat finger' });
     assert.equal(g.evaluate(signal()).decision.code, 'TRADING_HALTED');
     assert.equal(g.command({ type: 'HALT', operator: 'bob' }).ok, false);
@@ -541,7 +544,7 @@ describe('risk gate: trading state machine', () => {
     const { intent } = g.evaluate(signal());
     const effects = g.onPortfolio(portfolio(989_000, T0 + 2));
     assert.equal(g.state, 'halted');
-    assert.deepEqual(effects.cancels, [`${intent?.id}:order`]);
+    assert.deepEqual(effects.cancels, [orderIdFor(intent?.id ?? '')]);
     assert.match(effects.transition?.cause ?? '', /^DAILY_LOSS_BREACHED 11000 >= 10000/);
   });
 

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { RiskGateCore } from '../../actors/risk/core.ts';
 import type { Sizer } from '../../actors/risk/sizing.ts';
 import { ReplayClock } from '../../core/clock.ts';
+import { orderIdFor } from '../../core/lineage-ids.ts';
 import { instruments, riskLimits } from '../support/risk-limits.ts';
 
 const PRICES: Record<string, number> = { AAA: 50, BBB: 100, CCC: 200 };
@@ -152,7 +153,7 @@ function run(commands: Command[]) {
       });
       if (intent) {
         open.push({
-          id: `${intent.id}:order`,
+          id: orderIdFor(intent.id),
           symbol,
           side: intent.side,
           quantity: intent.quantity,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startTrading, type TradingConfig } from '../../actors/pipeline.ts';
+import { orderIdFor } from '../../core/lineage-ids.ts';
 import type { MessageName, MessageOf } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
@@ -44,7 +45,7 @@ describe('trading actors on the in-process bus', () => {
         'the position limit binds somewhere in the run',
       );
       assert.ok(fills.length > 0);
-      for (const fill of fills) assert.ok(intents.some((i) => fill.order_id === `${i.id}:order`));
+      for (const fill of fills) assert.ok(intents.some((i) => fill.order_id === orderIdFor(i.id)));
       // Portfolio positions equal the net of the fills.
       const status = trading.status();
       for (const symbol of SYMBOLS) {
@@ -79,7 +80,7 @@ describe('trading actors on the in-process bus', () => {
     assert.deepEqual(halted, { ok: true, state: 'halted' });
     const cancels = of('control_command');
     assert.equal(cancels.length, 1);
-    assert.equal(cancels[0]?.args?.order_id, `${of('order_intent')[0]?.id}:order`);
+    assert.equal(cancels[0]?.args?.order_id, orderIdFor(of('order_intent')[0]?.id ?? ''));
     assert.ok(of('alert').some((a) => a.code === 'RISK_HALTED' && a.severity === 'critical'));
 
     await feed(1);

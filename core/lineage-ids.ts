@@ -1,0 +1,75 @@
+// Every id an event derives from the event that caused it, in one place. A source event's id comes
+// from its source (a data set's row, a venue's trade id, an operator's command); everything after it
+// is named after its cause, so a replay or a redelivery makes the same ids (the streams drop the
+// copies by Nats-Msg-Id) and an id says where its event came from:
+//
+//   bar ─▶ feature vector ─▶ signal ─▶ risk decision, order intent ─▶ order ─▶ order events, fills
+//   news ─▶ sentiment score          fill ─▶ portfolio snapshot      order ─▶ cancel command
+//   operator command ─▶ reply, flatten signals      message ─▶ dead letter ─▶ rate alert
+//
+// The backtest ledger hashes these ids byte for byte: changing a rule here changes every ledger hash.
+
+export function featureVectorIdFor(barId: string, featureSet: string): string {
+  return `${barId}:feat:${featureSet}`;
+}
+
+export function signalIdFor(strategy: string, featureVectorId: string): string {
+  return `sig:${strategy}:${featureVectorId}`;
+}
+
+export function sentimentIdFor(newsId: string, modelId: string): string {
+  return `sent:${newsId}:${modelId}`;
+}
+
+/** A signal decided again (a redelivery) gets a decision of its own, so the first one is kept. */
+export function decisionIdFor(signalId: string, duplicate = false): string {
+  return duplicate ? `${signalId}:decision:duplicate` : `${signalId}:decision`;
+}
+
+export function intentIdFor(signalId: string): string {
+  return `${signalId}:intent`;
+}
+
+/** One intent is one order, so a resubmitted intent finds its order. */
+export function orderIdFor(intentId: string): string {
+  return `${intentId}:order`;
+}
+
+/** The `sequence`-th event (1, 2, …) the venue reported for the order. */
+export function orderEventIdFor(orderId: string, sequence: number): string {
+  return `${orderId}:event:${sequence}`;
+}
+
+/** The `sequence`-th fill (1, 2, …) of the order. */
+export function fillIdFor(orderId: string, sequence: number): string {
+  return `${orderId}:fill:${sequence}`;
+}
+
+/** The risk gate's cancel of a working order. */
+export function cancelIdFor(orderId: string): string {
+  return `${orderId}:cancel`;
+}
+
+/** The account's state at `ts`, after its last fill (`none` before any). */
+export function portfolioSnapshotIdFor(account: string, ts: number, lastFillId: string | undefined): string {
+  return `portfolio:${account}:${ts}:${lastFillId ?? 'none'}`;
+}
+
+export function replyIdFor(commandId: string): string {
+  return `${commandId}:reply`;
+}
+
+/** The closing signal an operator's flatten command sends for one symbol. */
+export function flattenSignalIdFor(commandId: string, symbol: string): string {
+  return `${commandId}:${symbol}`;
+}
+
+/** A message given up by `consumer` at `position` (its stream sequence, or its row in a file). */
+export function deadLetterIdFor(consumer: string, position: number): string {
+  return `dlq:${consumer}:${position}`;
+}
+
+/** The alert `key` (its code, and a partition where it has one) that the event `causeId` set off. */
+export function alertIdFor(causeId: string, key: string): string {
+  return `${causeId}:alert:${key}`;
+}
