@@ -9,11 +9,11 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../core/clock.ts';
 import type { GateKey } from '../core/gate-seal.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Bar, QuoteTick, TradeTick } from '../schemas/messages.ts';
+import type { Bar, PortfolioSnapshot, QuoteTick, TradeTick } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
-import { decodeOneOf } from '../schemas/validate.ts';
 import type { ActorBus, Subscription } from '../streams/bus.ts';
 import type { NatsConnection } from '../streams/connection.ts';
+import { lastStoredMessage } from '../streams/last-message.ts';
 import { streamName } from '../streams/topology.ts';
 import type { Database } from '../timescale/database.ts';
 import { AlertActor, type AlertActorOptions } from './alerts/actor.ts';
@@ -78,6 +78,8 @@ export interface PipelineServices {
   control?: NatsConnection;
   /** Warms the risk gate's reference prices at start (see lastMarketDataFromStream). */
   lastMarketData?: () => Promise<(TradeTick | QuoteTick | Bar)[]>;
+  /** The portfolio's last snapshot, for the risk gate at start (see lastPortfolioSnapshotFromStream). */
+  lastPortfolioSnapshot?: () => Promise<PortfolioSnapshot | undefined>;
   /** The risk gate's leadership term, when these actors run under an election (actors/leader.ts). */
   gateTerm?: number;
   /** Feature partitions leased among processes (actors/feature/shared.ts) instead of owned outright. */
@@ -156,6 +158,7 @@ export async function startPipeline<A extends ActorName>(
         ...(services.gateTerm !== undefined ? { gateTerm: services.gateTerm } : {}),
         ...(services.control ? { control: services.control } : {}),
         ...(services.lastMarketData ? { lastMarketData: services.lastMarketData } : {}),
+        ...(services.lastPortfolioSnapshot ? { lastPortfolioSnapshot: services.lastPortfolioSnapshot } : {}),
         ...(trading('risk').denialBurst ? { denialBurst: trading('risk').denialBurst } : {}),
       })
     : undefined;
@@ -289,10 +292,8 @@ export function lastMarketDataFromStream(
     const found: (TradeTick | QuoteTick | Bar)[] = [];
     for (const symbol of symbols) {
       for (const subject of [subjects.bar(symbol), subjects.tick(symbol)]) {
-        const stored = await manager.streams.getMessage(stream, { last_by_subj: subject });
-        if (stored === null) continue;
-        const decoded = decodeOneOf(['bar', 'trade_tick', 'quote_tick'], stored.data);
-        if (decoded.ok) found.push(decoded.value);
+        const last = await lastStoredMessage(manager, stream, subject, ['bar', 'trade_tick', 'quote_tick']);
+        if (last !== undefined) found.push(last);
       }
     }
     // Oldest first, so the later of a bar and a tick sets the price.

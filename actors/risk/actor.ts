@@ -14,8 +14,9 @@
 // Restart: the gate saves {positions, last fill} with the fill's stream sequence before acking each
 // fill, restores them on start, and skips redelivered fills at or below that sequence. It starts in
 // `startState` (reducing or halted) and is released only when the portfolio, at the same last fill
-// (its saved state at start, or a later pf.snapshot), shows the same positions (reconciled); a
-// mismatch raises a critical alert and the gate stays held.
+// (its last pf.snapshot at start, or a later one), shows the same positions (reconciled); a mismatch
+// raises a critical alert and the gate stays held. It reads only the portfolio's public snapshots,
+// never the portfolio's saved state.
 
 import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
@@ -55,7 +56,6 @@ import { riskDecisionWriter } from '../../timescale/rows/risk-decisions.ts';
 import type { StatefulActor } from '../actor.ts';
 import { isTerminal } from '../execution/order.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
-import { PortfolioCore } from '../portfolio/core.ts';
 import {
   loadSnapshot,
   type Snapshot,
@@ -95,6 +95,8 @@ export interface RiskGateActorOptions {
    * before its market consumers deliver anything new (NATS: last message per subject).
    */
   lastMarketData?: () => Promise<(TradeTick | QuoteTick | Bar)[]>;
+  /** The portfolio's last snapshot, read once at start (NATS: the last message on its pf. subject). */
+  lastPortfolioSnapshot?: () => Promise<PortfolioSnapshot | undefined>;
   /** True when the process hands it market data with other readers (subscribeMarketData). */
   sharedMarketData?: boolean;
   logger?: Logger;
@@ -177,8 +179,8 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
   }
 
   /**
-   * Latest prices, own positions from the last snapshot, then the portfolio's saved state: its equity feeds the
-   * limits at once, and when it reflects the same last fill the positions are reconciled here.
+   * Latest prices, own positions from the last snapshot, then the portfolio's last snapshot: its equity feeds
+   * the limits at once, and when it reflects the same last fill the positions are reconciled here.
    */
   private async restore(saved: Snapshot<RiskState> | undefined): Promise<void> {
     for (const event of (await this.options.lastMarketData?.()) ?? []) this.onMarketData(event);
@@ -188,16 +190,8 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
       this.lastFillId = saved.value.lastFillId;
       this.restoredSequence = saved.sequence;
     }
-    // A refused portfolio snapshot is the portfolio actor's to report; the gate waits for its next one.
-    const portfolio = await loadSnapshot(
-      this.options.store,
-      snapshotKey('portfolio', this.options.account),
-      snapshotContracts.portfolio,
-    );
-    if (portfolio.ok && portfolio.snapshot !== undefined) {
-      const core = PortfolioCore.restore(portfolio.snapshot.value);
-      await this.onPortfolio(core.snapshot(portfolio.snapshot.value.lastEventTs));
-    }
+    const portfolio = await this.options.lastPortfolioSnapshot?.();
+    if (portfolio !== undefined) await this.onPortfolio(portfolio);
   }
 
   private async subscribe(): Promise<void> {

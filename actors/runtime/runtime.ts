@@ -13,6 +13,7 @@ import type { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import type { NatsConnection } from '../../streams/connection.ts';
 import type { ControlServer } from '../../streams/control.ts';
+import { lastPortfolioSnapshotFromStream } from '../../streams/last-message.ts';
 import { createDatabase, type Database } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
 import { venueFor } from '../execution/config.ts';
@@ -122,6 +123,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     ...(store ? { store } : {}),
     ...(db ? { db } : {}),
     lastMarketData: lastMarketDataFromStream(manager, subjects, Object.keys(limits.instruments ?? {})),
+    lastPortfolioSnapshot: lastPortfolioSnapshotFromStream(manager, subjects, trading.account),
     ...(leases
       ? {
           featureLeases: {

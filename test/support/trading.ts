@@ -23,6 +23,7 @@ import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
+import { lastPortfolioSnapshotFromStream } from '../../streams/last-message.ts';
 import { createDatabase, type Database } from '../../timescale/database.ts';
 import { SYMBOLS, signalFor, tradingConfig } from '../unit/trading-fixture.ts';
 import type { TestBus } from './bus.ts';
@@ -52,6 +53,7 @@ export async function startProcess(
     store: await KvSnapshotStore.open(js, 'sluice_snapshots'),
     control: connection,
     lastMarketData: lastMarketDataFromStream(manager, subjects, SYMBOLS),
+    lastPortfolioSnapshot: lastPortfolioSnapshotFromStream(manager, subjects, config.account),
     ...(db ? { db } : {}),
   });
   return { connection, bus, trading, db };
