@@ -12,11 +12,12 @@ import { RecentIds } from './recent-ids.ts';
 
 export type Side = OrderIntent['side'];
 
-/** What the book knows of one symbol. */
-export interface BookEntry {
+/** What the book knows of one symbol, and the `rules` its user keeps for the symbol beside it. */
+export interface BookEntry<Rules = unknown> {
   readonly symbol: string;
   /** Position in the book's symbol order and in the exposure contribution arrays. */
   readonly index: number;
+  readonly rules: Rules;
   position: number;
   /** Unfilled quantity of working buy / sell orders. */
   workingBuy: number;
@@ -49,13 +50,13 @@ export function referencePrice(s: BookEntry): number {
 }
 
 /**
- * Entries are `BookEntry & Extra`: `extra` adds what a user of the book keeps per symbol beside it
- * (the gate: the symbol's limits and throttles), so one map lookup finds both.
+ * `rulesFor` makes what a user of the book keeps per symbol beside the book (the gate: the symbol's
+ * limits and throttles), so one map lookup finds both.
  */
-export class PositionBook<Extra extends object> {
-  private readonly entries = new Map<string, BookEntry & Extra>();
+export class PositionBook<Rules> {
+  private readonly entries = new Map<string, BookEntry<Rules>>();
   /** Same objects as `entries`, in symbol order, for the exposure loop. */
-  private readonly list: (BookEntry & Extra)[] = [];
+  private readonly list: BookEntry<Rules>[] = [];
   private readonly working = new Map<string, WorkingOrder>();
   private readonly seenFills: RecentIds;
 
@@ -68,14 +69,14 @@ export class PositionBook<Extra extends object> {
 
   /** `fillMemory`: how many fill ids are remembered for duplicate detection. */
   constructor(
-    private readonly extra: (symbol: string) => Extra,
+    private readonly rulesFor: (symbol: string) => Rules,
     fillMemory: number,
   ) {
     this.seenFills = new RecentIds(fillMemory);
   }
 
   /** The symbol's entry, or undefined for a symbol never seen on any input. */
-  get(symbol: string): (BookEntry & Extra) | undefined {
+  get(symbol: string): BookEntry<Rules> | undefined {
     return this.entries.get(symbol);
   }
 
@@ -176,13 +177,13 @@ export class PositionBook<Extra extends object> {
   }
 
   /** The symbol's entry, made on first sight. */
-  entry(symbol: string): BookEntry & Extra {
+  entry(symbol: string): BookEntry<Rules> {
     let s = this.entries.get(symbol);
     if (s === undefined) {
       s = {
-        ...this.extra(symbol),
         symbol,
         index: this.list.length,
+        rules: this.rulesFor(symbol),
         position: 0,
         workingBuy: 0,
         workingSell: 0,

@@ -3,7 +3,6 @@
 // of the list is the order of a decision's checks[] and the precedence of its denial code (the first
 // failure decides). A check skipped because what it compares is missing (no instrument for the
 // quantity and position limits, no price for the price and exposure limits) records nothing.
-import type { Signal } from '../../schemas/messages.ts';
 import type { BookEntry, PositionBook, Side } from './book.ts';
 import {
   type CheckRecorder,
@@ -25,31 +24,36 @@ export interface SymbolRules {
   readonly sells: Throttle | undefined;
 }
 
-export type SymbolState = BookEntry & SymbolRules;
+export type SymbolState = BookEntry<SymbolRules>;
 
-/** The order a signal asks for, as every check sees it. */
-export interface ProposedOrder {
-  readonly signal: Signal;
+/**
+ * The order a signal asks for, as every check sees it. evaluate() is synchronous and never re-entered,
+ * so the gate refills one of these for each decision instead of allocating it.
+ */
+export class ProposedOrder {
+  signalId = '';
+  symbol = '';
+  probability = 0;
   /** Event time of the decision: the latest signal time the gate has seen. */
-  readonly now: number;
-  readonly state: TradingState;
+  now = 0;
+  state: TradingState = 'halted';
   /** False when the signal id was already decided. */
-  readonly fresh: boolean;
+  fresh = false;
   /** Undefined for a symbol never seen on any input. */
-  readonly entry: SymbolState | undefined;
-  readonly instrument: InstrumentLimits | undefined;
+  entry: SymbolState | undefined = undefined;
+  instrument: InstrumentLimits | undefined = undefined;
   /** Reference price; NaN when there is none. */
-  readonly price: number;
-  readonly side: Side;
-  readonly quantity: number;
-  readonly position: number;
-  readonly workingBuy: number;
-  readonly workingSell: number;
+  price = Number.NaN;
+  side: Side = 'buy';
+  quantity = 0;
+  position = 0;
+  workingBuy = 0;
+  workingSell = 0;
   /** How much of the position this side can take off, counting reducing orders already working. */
-  readonly reducible: number;
-  readonly reduces: boolean;
+  reducible = 0;
+  reduces = false;
   /** Price the order is expected to trade at. */
-  readonly orderPrice: number;
+  orderPrice = Number.NaN;
 }
 
 /** The gate's state that checks read beside the order. */
@@ -62,7 +66,7 @@ export interface GateView {
   readonly shared: SharedResults;
 }
 
-export type PreTradeCheck = (order: ProposedOrder, gate: GateView, out: CheckRecorder) => void;
+export type PreTradeCheck = (order: Readonly<ProposedOrder>, gate: GateView, out: CheckRecorder) => void;
 
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
@@ -134,56 +138,59 @@ export class SharedResults {
   }
 }
 
-function checkDuplicateSignal(o: ProposedOrder, _g: GateView, out: CheckRecorder): void {
-  if (out.shared(DUPLICATE_CHECK, o.fresh)) out.reason = `signal ${o.signal.id} was already decided`;
+function checkDuplicateSignal(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRecorder): void {
+  if (out.shared(DUPLICATE_CHECK, o.fresh)) out.reason = `signal ${o.signalId} was already decided`;
 }
 
-function checkTradingHalted(o: ProposedOrder, _g: GateView, out: CheckRecorder): void {
+function checkTradingHalted(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRecorder): void {
   if (out.shared(HALTED_CHECK, o.state !== 'halted')) out.reason = 'trading is halted';
 }
 
-function checkRestricted(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
-  const symbol = o.signal.symbol;
+function checkRestricted(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
+  const symbol = o.symbol;
   if (g.restricted === undefined) out.notConfigured('RESTRICTED', 'restricted');
   else if (
-    out.shared(RESTRICTED_CHECK, !(o.entry === undefined ? g.restricted.has(symbol) : o.entry.restricted))
+    out.shared(
+      RESTRICTED_CHECK,
+      !(o.entry === undefined ? g.restricted.has(symbol) : o.entry.rules.restricted),
+    )
   )
     out.reason = `${symbol} is on the restricted list`;
 }
 
-function checkInstrument(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkInstrument(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   if (g.limits.instruments === undefined) out.notConfigured('INSTRUMENT_UNKNOWN', 'instruments');
   else if (out.shared(INSTRUMENT_CHECK, o.instrument !== undefined))
-    out.reason = `${o.signal.symbol} is not a configured instrument`;
+    out.reason = `${o.symbol} is not a configured instrument`;
 }
 
-function checkTradingSession(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkTradingSession(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   const sessions = g.limits.tradingSessions;
   if (sessions === undefined) out.notConfigured('OUTSIDE_TRADING_SESSION', 'tradingSessions');
   else if (out.add(g.shared.session(sessions, o.now)))
     out.reason = `minute ${g.shared.sessionMinute} UTC is outside every trading session`;
 }
 
-function checkConfidence(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkConfidence(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   const minConfidence = g.limits.minConfidence;
-  const probability = o.signal.probability;
+  const probability = o.probability;
   if (minConfidence === undefined) out.notConfigured('MIN_CONFIDENCE', 'minConfidence');
   else if (out.check('MIN_CONFIDENCE', probability >= minConfidence, probability, minConfidence))
     out.reason = `probability ${probability} is below ${minConfidence}`;
 }
 
-function checkMarketData(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkMarketData(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   const maxAge = g.limits.maxMarketDataAgeMs;
   if (maxAge === undefined) out.notConfigured('STALE_MARKET_DATA', 'maxMarketDataAgeMs');
   else {
     const age = o.entry === undefined ? Number.POSITIVE_INFINITY : o.now - o.entry.lastDataTs;
     const current = age <= maxAge && o.price > 0;
     if (out.check('STALE_MARKET_DATA', current, age, maxAge))
-      out.reason = o.price > 0 ? `market data is ${age} ms old` : `no price for ${o.signal.symbol}`;
+      out.reason = o.price > 0 ? `market data is ${age} ms old` : `no price for ${o.symbol}`;
   }
 }
 
-function checkDailyLoss(_o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkDailyLoss(_o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   const maxDailyLoss = g.limits.maxDailyLoss;
   if (maxDailyLoss === undefined) out.notConfigured('DAILY_LOSS', 'maxDailyLoss');
   else {
@@ -202,7 +209,7 @@ function checkDailyLoss(_o: ProposedOrder, g: GateView, out: CheckRecorder): voi
 }
 
 /** In drawdown only orders that reduce a position pass. */
-function checkDrawdown(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkDrawdown(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   const maxDrawdown = g.limits.maxDrawdown;
   if (maxDrawdown === undefined) out.notConfigured('DRAWDOWN', 'maxDrawdown');
   else {
@@ -216,15 +223,15 @@ function checkDrawdown(o: ProposedOrder, g: GateView, out: CheckRecorder): void 
   }
 }
 
-function checkReduceOnly(o: ProposedOrder, _g: GateView, out: CheckRecorder): void {
+function checkReduceOnly(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRecorder): void {
   if (out.check('REDUCE_ONLY', o.state !== 'reducing' || o.reduces, o.quantity, Math.max(o.reducible, 0)))
-    out.reason = `trading is reducing and this ${o.side} does not reduce the ${o.signal.symbol} position`;
+    out.reason = `trading is reducing and this ${o.side} does not reduce the ${o.symbol} position`;
 }
 
-function checkQuantity(o: ProposedOrder, _g: GateView, out: CheckRecorder): void {
+function checkQuantity(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRecorder): void {
   const instrument = o.instrument;
   if (instrument === undefined) return;
-  const symbol = o.signal.symbol;
+  const symbol = o.symbol;
   if (instrument.minQuantity === undefined)
     out.notConfigured('QUANTITY_OUT_OF_RANGE', `instruments.${symbol}.minQuantity`);
   else if (instrument.maxQuantity === undefined)
@@ -238,7 +245,7 @@ function checkQuantity(o: ProposedOrder, _g: GateView, out: CheckRecorder): void
   }
 }
 
-function checkPriceCollar(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkPriceCollar(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   if (!(o.price > 0)) return;
   const collarBps = g.limits.priceCollarBps;
   if (collarBps === undefined) out.notConfigured('PRICE_COLLAR', 'priceCollarBps');
@@ -249,7 +256,7 @@ function checkPriceCollar(o: ProposedOrder, g: GateView, out: CheckRecorder): vo
   }
 }
 
-function checkNotional(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkNotional(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   if (!(o.price > 0)) return;
   const maxNotional = g.limits.maxOrderNotional;
   if (maxNotional === undefined) out.notConfigured('MAX_NOTIONAL', 'maxOrderNotional');
@@ -261,10 +268,10 @@ function checkNotional(o: ProposedOrder, g: GateView, out: CheckRecorder): void 
 }
 
 /** The position if every working order on the order's side filled, with the order and without. */
-function checkPosition(o: ProposedOrder, _g: GateView, out: CheckRecorder): void {
+function checkPosition(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRecorder): void {
   const instrument = o.instrument;
   if (instrument === undefined) return;
-  const symbol = o.signal.symbol;
+  const symbol = o.symbol;
   if (instrument.maxPosition === undefined)
     out.notConfigured('POSITION_LIMIT', `instruments.${symbol}.maxPosition`);
   else {
@@ -285,7 +292,7 @@ function checkPosition(o: ProposedOrder, _g: GateView, out: CheckRecorder): void
 }
 
 /** Only the order's symbol's worst case changes: its contribution is recomputed with the order added. */
-function checkGrossExposure(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkGrossExposure(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   const price = o.price;
   if (!(price > 0)) return;
   const maxGross = g.limits.maxGrossExposure;
@@ -303,7 +310,7 @@ function checkGrossExposure(o: ProposedOrder, g: GateView, out: CheckRecorder): 
   }
 }
 
-function checkNetExposure(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkNetExposure(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   const price = o.price;
   if (!(price > 0)) return;
   const maxNet = g.limits.maxNetExposure;
@@ -322,19 +329,19 @@ function checkNetExposure(o: ProposedOrder, g: GateView, out: CheckRecorder): vo
 }
 
 /** Same symbol, same side: skipped for a symbol never seen (it has no throttle yet). */
-function checkRepeatedExecution(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkRepeatedExecution(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   if (g.limits.repeatedExecution === undefined) out.notConfigured('REPEATED_EXECUTION', 'repeatedExecution');
   else if (o.entry !== undefined) {
     // Both throttles exist whenever repeatedExecution is configured.
-    const window = o.side === 'buy' ? o.entry.buys! : o.entry.sells!;
+    const window = o.side === 'buy' ? o.entry.rules.buys! : o.entry.rules.sells!;
     const passed = !window.isFull(o.now);
     const inWindow = window.inWindow(o.now);
     if (out.add(g.shared.repeated(passed, inWindow, window.maxOrders)))
-      out.reason = `${window.maxOrders} ${o.side} orders for ${o.signal.symbol} within ${window.windowMs} ms`;
+      out.reason = `${window.maxOrders} ${o.side} orders for ${o.symbol} within ${window.windowMs} ms`;
   }
 }
 
-function checkOrderRate(o: ProposedOrder, g: GateView, out: CheckRecorder): void {
+function checkOrderRate(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   const rate = g.orderRate;
   if (rate === undefined) out.notConfigured('ORDER_RATE', 'orderRate');
   else {

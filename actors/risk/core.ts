@@ -30,7 +30,7 @@ import { type Exposure, PositionBook, referencePrice, type Side } from './book.t
 import { CheckRecorder } from './check-record.ts';
 import {
   type GateView,
-  type ProposedOrder,
+  ProposedOrder,
   preTradeChecks,
   SharedResults,
   type SymbolRules,
@@ -84,6 +84,7 @@ export class RiskGateCore {
   private readonly view: GateView;
   private readonly recorder = new CheckRecorder(preTradeChecks.length);
   private lastEventTs = 0;
+  private readonly proposal = new ProposedOrder();
 
   constructor(options: RiskGateCoreOptions) {
     const limits = options.limits;
@@ -194,7 +195,9 @@ export class RiskGateCore {
     const checks = out.finish();
     const tsInit = this.clock.now();
     const intent =
-      out.code === 'OK' && order.entry !== undefined ? this.accept(order, order.entry, tsInit) : undefined;
+      out.code === 'OK' && order.entry !== undefined
+        ? this.accept(signal, order, order.entry, tsInit)
+        : undefined;
     const decision: RiskDecision = {
       schema: 'risk_decision.v1',
       id: decisionIdFor(signal.id, !order.fresh),
@@ -214,7 +217,7 @@ export class RiskGateCore {
   }
 
   /** The order the signal asks for: its side, its size at the reference price, and what it reduces. */
-  private propose(signal: Signal): ProposedOrder {
+  private propose(signal: Signal): Readonly<ProposedOrder> {
     // One lookup finds the symbol's market state and its limits; a symbol never seen on any input
     // reads the limits directly.
     const s = this.book.get(signal.symbol);
@@ -234,23 +237,25 @@ export class RiskGateCore {
     const workingSell = s === undefined ? 0 : s.workingSell;
     const reducible = side === 'sell' ? position - workingSell : -(position + workingBuy);
     const reduces = sized > 0 && reducible > 0;
-    return {
-      signal,
-      now: this.lastEventTs,
-      state: this.state,
-      fresh: this.seenSignals.add(signal.id),
-      entry: s,
-      instrument: s === undefined ? this.limits.instruments?.[signal.symbol] : s.instrument,
-      price,
-      side,
-      quantity: this.state === 'reducing' && reduces ? Math.min(sized, reducible) : sized,
-      position,
-      workingBuy,
-      workingSell,
-      reducible,
-      reduces,
-      orderPrice: this.orderPrice(s, side, price),
-    };
+    const o = this.proposal;
+    o.signalId = signal.id;
+    o.symbol = signal.symbol;
+    o.probability = signal.probability;
+    o.now = this.lastEventTs;
+    o.state = this.state;
+    o.fresh = this.seenSignals.add(signal.id);
+    o.entry = s;
+    o.instrument = s === undefined ? this.limits.instruments?.[signal.symbol] : s.rules.instrument;
+    o.price = price;
+    o.side = side;
+    o.quantity = this.state === 'reducing' && reduces ? Math.min(sized, reducible) : sized;
+    o.position = position;
+    o.workingBuy = workingBuy;
+    o.workingSell = workingSell;
+    o.reducible = reducible;
+    o.reduces = reduces;
+    o.orderPrice = this.orderPrice(s, side, price);
+    return o;
   }
 
   /** Price the order is expected to trade at: the far touch for market orders, the limit otherwise. */
@@ -262,11 +267,16 @@ export class RiskGateCore {
   }
 
   /** Books a passed order: the throttles count it and it works until fills or an end take it off. */
-  private accept(order: ProposedOrder, s: SymbolState, tsInit: number): OrderIntent {
-    const { signal, side, quantity, now } = order;
+  private accept(
+    signal: Signal,
+    order: Readonly<ProposedOrder>,
+    s: SymbolState,
+    tsInit: number,
+  ): OrderIntent {
+    const { side, quantity, now } = order;
     const intentId = intentIdFor(signal.id);
     this.orderRate?.record(now);
-    (side === 'buy' ? s.buys : s.sells)?.record(now);
+    (side === 'buy' ? s.rules.buys : s.rules.sells)?.record(now);
     this.book.addWorking(orderIdFor(intentId), s, side, quantity);
     return {
       schema: 'order_intent.v1',

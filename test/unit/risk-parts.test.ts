@@ -59,7 +59,7 @@ describe('Throttle', () => {
 
 describe('PositionBook', () => {
   it('sums the exposure of every symbol, past the first 64', () => {
-    const book = new PositionBook(() => ({}), 1_000);
+    const book = new PositionBook(() => undefined, 1_000);
     let gross = 0;
     let netLong = 0;
     let netShort = 0;
