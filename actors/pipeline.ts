@@ -14,6 +14,7 @@ import type { Subjects } from '../schemas/subjects.ts';
 import type { ActorBus, Subscription } from '../streams/bus.ts';
 import type { NatsConnection } from '../streams/connection.ts';
 import { lastStoredMessage } from '../streams/last-message.ts';
+import type { SnapshotStore } from '../streams/snapshot-store.ts';
 import { streamName } from '../streams/topology.ts';
 import type { Database } from '../timescale/database.ts';
 import { AlertActor, type AlertActorOptions } from './alerts/actor.ts';
@@ -21,7 +22,7 @@ import { DeadLetterRateMonitor, type DeadLetterRateOptions } from './alerts/dead
 import { ExecutionActor } from './execution/actor.ts';
 import type { SimulatedVenueOptions } from './execution/simulated-venue.ts';
 import { FeatureActor, type FeatureActorOptions } from './feature/actor.ts';
-import { SharedFeatureActors } from './feature/shared.ts';
+import { LeasedFeatureActors } from './feature/leased-partitions.ts';
 import { InferenceActor, type InferenceActorOptions } from './inference/actor.ts';
 import type { ModelSource } from './inference/registry.ts';
 import { subscribeMarketData } from './market-data.ts';
@@ -30,7 +31,6 @@ import { PortfolioActor } from './portfolio/actor.ts';
 import { type DenialBurst, RiskGateActor } from './risk/actor.ts';
 import type { RiskGateCoreOptions, TradingState } from './risk/core.ts';
 import type { ActorName } from './runtime/config.ts';
-import type { SnapshotStore } from './snapshot-store.ts';
 
 export interface TradingConfig {
   account: string;
@@ -80,15 +80,15 @@ export interface PipelineServices {
   lastMarketData?: () => Promise<(TradeTick | QuoteTick | Bar)[]>;
   /** The portfolio's last snapshot, for the risk gate at start (see lastPortfolioSnapshotFromStream). */
   lastPortfolioSnapshot?: () => Promise<PortfolioSnapshot | undefined>;
-  /** The risk gate's leadership term, when these actors run under an election (actors/leader.ts). */
+  /** The risk gate's leadership term, when these actors run under an election (streams/leader-election.ts). */
   gateTerm?: number;
-  /** Feature partitions leased among processes (actors/feature/shared.ts) instead of owned outright. */
+  /** Feature partitions leased among processes (actors/feature/leased-partitions.ts) instead of owned outright. */
   featureLeases?: { kv: KV; holder: string; leaseMs: number; standbyDelayMs?: number };
   logger?: Logger;
 }
 
 interface PipelineActors {
-  feature: FeatureActor | SharedFeatureActors;
+  feature: FeatureActor | LeasedFeatureActors;
   inference: InferenceActor;
   news: NewsActor;
   risk: RiskGateActor;
@@ -243,7 +243,7 @@ export async function startPipeline<A extends ActorName>(
 async function startFeature(
   config: PipelineConfig,
   { bus, db, clock, featureLeases, logger }: PipelineServices,
-): Promise<FeatureActor | SharedFeatureActors> {
+): Promise<FeatureActor | LeasedFeatureActors> {
   const { partitions, ...feature } = required(
     'feature',
     'its section of the pipeline config',
@@ -257,7 +257,7 @@ async function startFeature(
     ...(logger ? { logger: logger.child({ actor: 'feature' }) } : {}),
   };
   if (featureLeases) {
-    return SharedFeatureActors.start({
+    return LeasedFeatureActors.start({
       ...options,
       ...featureLeases,
       ...(partitions ? { preferred: partitions } : {}),

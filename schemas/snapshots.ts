@@ -1,4 +1,4 @@
-// What the stateful actors save to the snapshot store (actors/snapshot-store.ts), as versioned
+// What the stateful actors save to the snapshot store (streams/snapshot-store.ts), as versioned
 // contracts checked whenever a snapshot is loaded: a restart must not build an actor from a value that
 // someone edited, a bug wrote or an older release shaped otherwise. A change of shape is a new version
 // (`risk_state.v2`), never an edit of a released one; a loader knows the versions it can read.

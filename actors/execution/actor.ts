@@ -45,13 +45,13 @@ import {
   publishRefused,
   type Subscription,
 } from '../../streams/bus.ts';
+import { loadSnapshot, type SnapshotStore, saveSnapshot, snapshotKey } from '../../streams/snapshot-store.ts';
 import type { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { fillWriter, type OrderRow, orderEventWriter, orderWriter } from '../../timescale/rows/orders.ts';
 import type { StatefulActor } from '../actor.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
-import { loadSnapshot, type SnapshotStore, saveSnapshot, snapshotKey } from '../snapshot-store.ts';
 import { type ExecutionReport, isFill } from './broker-adapter.ts';
 import { IntentGuard, UNAUTHORISED_INTENT } from './intent-guard.ts';
 import { createExecutionLifecycle, type ExecutionLifecycleState } from './machine.ts';

@@ -24,12 +24,18 @@ import {
   type Delivery,
   type Subscription,
 } from '../../streams/bus.ts';
+import {
+  loadSnapshot,
+  type SnapshotStore,
+  safeToken,
+  saveSnapshot,
+  snapshotKey,
+} from '../../streams/snapshot-store.ts';
 import type { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { equityWriter, type PositionRow, positionWriter } from '../../timescale/rows/portfolio.ts';
 import type { StatefulActor } from '../actor.ts';
 import { type MarketData, type MarketDataReader, subscribeMarketData, tickPrice } from '../market-data.ts';
-import { loadSnapshot, type SnapshotStore, safeToken, saveSnapshot, snapshotKey } from '../snapshot-store.ts';
 import { PortfolioCore } from './core.ts';
 import { createPortfolioLifecycle, type PortfolioLifecycleState } from './machine.ts';
 

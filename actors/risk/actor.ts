@@ -50,19 +50,19 @@ import {
   type ControlServer,
   serveControl,
 } from '../../streams/control.ts';
-import type { BatchWriter } from '../../timescale/batch-writer.ts';
-import type { Database } from '../../timescale/database.ts';
-import { riskDecisionWriter } from '../../timescale/rows/risk-decisions.ts';
-import type { StatefulActor } from '../actor.ts';
-import { isTerminal } from '../execution/order.ts';
-import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import {
   loadSnapshot,
   type Snapshot,
   type SnapshotStore,
   saveSnapshot,
   snapshotKey,
-} from '../snapshot-store.ts';
+} from '../../streams/snapshot-store.ts';
+import type { BatchWriter } from '../../timescale/batch-writer.ts';
+import type { Database } from '../../timescale/database.ts';
+import { riskDecisionWriter } from '../../timescale/rows/risk-decisions.ts';
+import type { StatefulActor } from '../actor.ts';
+import { isTerminal } from '../execution/order.ts';
+import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { RiskGateCore, type RiskGateCoreOptions, type TradingState } from './core.ts';
 import { type GateEffects, type OperatorCommand, RiskGate } from './machine.ts';
 
@@ -81,7 +81,7 @@ export interface RiskGateActorOptions {
   startState: TradingState;
   /** Seals every intent the gate passes; the execution actor holds the same key. */
   gateKey: GateKey;
-  /** This gate's leadership term when it runs under an election (actors/leader.ts): sealed into its intents. */
+  /** This gate's leadership term when it runs under an election (streams/leader-election.ts): sealed into its intents. */
   gateTerm?: number;
   /** Without a store (in-process backtests) nothing is snapshotted. */
   store?: SnapshotStore;

@@ -7,11 +7,11 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Command } from 'commander';
 import { ACTIVE_BUCKET, MODELS_BUCKET, ModelRegistry } from '../../actors/inference/registry.ts';
-import { applyLeaseBucket, LEASE_BUCKET } from '../../actors/leader.ts';
 import { type RunConfig, readRunConfig } from '../../actors/runtime/config.ts';
-import { applySnapshotBucket, SNAPSHOT_BUCKET } from '../../actors/snapshot-store.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { applyLeaseBucket, LEASE_BUCKET } from '../../streams/leader-election.ts';
 import { isPermissionViolation } from '../../streams/nats-errors.ts';
+import { applySnapshotBucket, SNAPSHOT_BUCKET } from '../../streams/snapshot-store.ts';
 import { applyStreams } from '../../streams/topology.ts';
 import { connectBus } from '../services.ts';
 

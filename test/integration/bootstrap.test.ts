@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { openLeaseBucket } from '../../actors/leader.ts';
-import { KvSnapshotStore } from '../../actors/snapshot-store.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
+import { openLeaseBucket } from '../../streams/leader-election.ts';
+import { KvSnapshotStore } from '../../streams/snapshot-store.ts';
 import { repoRoot, runCli } from '../support/cli.ts';
 import { natsForTests } from '../support/nats-server.ts';
 

@@ -8,6 +8,11 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import { lastMarketDataFromStream, startTrading, type Trading } from '../../actors/pipeline.ts';
+import type { MessageName, MessageOf, OrderIntent, RiskDecision, Signal } from '../../schemas/messages.ts';
+import { Subjects } from '../../schemas/subjects.ts';
+import { type ActorBus, NatsActorBus } from '../../streams/bus.ts';
+import { connectNats, type NatsConnection } from '../../streams/connection.ts';
 import {
   applyLeaseBucket,
   type Election,
@@ -15,13 +20,8 @@ import {
   LeaderOnlyBus,
   LeaderOnlySnapshotStore,
   type LossReason,
-} from '../../actors/leader.ts';
-import { lastMarketDataFromStream, startTrading, type Trading } from '../../actors/pipeline.ts';
-import { KvSnapshotStore } from '../../actors/snapshot-store.ts';
-import type { MessageName, MessageOf, OrderIntent, RiskDecision, Signal } from '../../schemas/messages.ts';
-import { Subjects } from '../../schemas/subjects.ts';
-import { type ActorBus, NatsActorBus } from '../../streams/bus.ts';
-import { connectNats, type NatsConnection } from '../../streams/connection.ts';
+} from '../../streams/leader-election.ts';
+import { KvSnapshotStore } from '../../streams/snapshot-store.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import { SYMBOLS, sampleBars, signalFor, tradingConfig } from '../unit/trading-fixture.ts';
 

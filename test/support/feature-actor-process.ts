@@ -5,20 +5,20 @@
 //   FEATURE_PARTITIONS        e.g. `0,1`: the partitions it owns (default all four); with
 //                             FEATURE_LEASE_MS, the ones it prefers
 //   FEATURE_LEASE_MS          share the partitions with other processes through leases
-//                             (actors/feature/shared.ts); FEATURE_HOLDER names this one,
+//                             (actors/feature/leased-partitions.ts); FEATURE_HOLDER names this one,
 //                             FEATURE_STANDBY_DELAY_MS is its wait before standing by for the rest
 //   FEATURE_MAX_BUFFERED_ROWS the writers' buffer bound
 //   FEATURE_TRACE=1           also prints a line per market message handled (partition, subject, at)
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { FeatureActor } from '../../actors/feature/actor.ts';
 import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
-import { SharedFeatureActors } from '../../actors/feature/shared.ts';
-import { applyLeaseBucket } from '../../actors/leader.ts';
+import { LeasedFeatureActors } from '../../actors/feature/leased-partitions.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { MessageName } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { type ActorBus, NatsActorBus, type SubscribeOptions } from '../../streams/bus.ts';
 import { connectNats } from '../../streams/connection.ts';
+import { applyLeaseBucket } from '../../streams/leader-election.ts';
 import { createDatabase } from '../../timescale/database.ts';
 
 const env = process.env;
@@ -57,10 +57,10 @@ const common = {
   logger,
   ...(env.FEATURE_MAX_BUFFERED_ROWS ? { maxBufferedRows: Number(env.FEATURE_MAX_BUFFERED_ROWS) } : {}),
 };
-let actor: FeatureActor | SharedFeatureActors;
+let actor: FeatureActor | LeasedFeatureActors;
 if (env.FEATURE_LEASE_MS) {
   const leaseMs = Number(env.FEATURE_LEASE_MS);
-  actor = await SharedFeatureActors.start({
+  actor = await LeasedFeatureActors.start({
     ...common,
     kv: await applyLeaseBucket(jetstream(connection), 'feature_leases', leaseMs),
     holder: env.FEATURE_HOLDER ?? `pid-${process.pid}`,

@@ -3,8 +3,8 @@
 // whether it trusts its lease, each with a wall-clock `at` the test can compare across processes.
 // Usage: NATS_URL=… node --import tsx leader-candidate.ts BUCKET KEY HOLDER LEASE_MS
 import { jetstream } from '@nats-io/jetstream';
-import { applyLeaseBucket, elect } from '../../actors/leader.ts';
 import { connectNats } from '../../streams/connection.ts';
+import { applyLeaseBucket, elect } from '../../streams/leader-election.ts';
 
 const [bucket = '', key = '', holder = '', leaseMs = '0'] = process.argv.slice(2);
 const print = (line: Record<string, unknown>): void => {

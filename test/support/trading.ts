@@ -10,7 +10,6 @@ import {
   type Trading,
   type TradingConfig,
 } from '../../actors/pipeline.ts';
-import { KvSnapshotStore } from '../../actors/snapshot-store.ts';
 import type {
   Bar,
   Fill,
@@ -24,6 +23,7 @@ import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import { lastPortfolioSnapshotFromStream } from '../../streams/last-message.ts';
+import { KvSnapshotStore } from '../../streams/snapshot-store.ts';
 import { createDatabase, type Database } from '../../timescale/database.ts';
 import { SYMBOLS, signalFor, tradingConfig } from '../unit/trading-fixture.ts';
 import type { TestBus } from './bus.ts';

@@ -12,7 +12,7 @@ import { AlertActor } from '../../actors/alerts/actor.ts';
 import { DeadLetterRateMonitor } from '../../actors/alerts/dead-letter-rate.ts';
 import { ExecutionActor } from '../../actors/execution/actor.ts';
 import { FeatureActor } from '../../actors/feature/actor.ts';
-import { SharedFeatureActors } from '../../actors/feature/shared.ts';
+import { LeasedFeatureActors } from '../../actors/feature/leased-partitions.ts';
 import { InferenceActor } from '../../actors/inference/actor.ts';
 import { NewsActor } from '../../actors/news/actor.ts';
 import { PortfolioActor } from '../../actors/portfolio/actor.ts';
@@ -20,7 +20,7 @@ import { RiskGateActor } from '../../actors/risk/actor.ts';
 
 const ACTORS: readonly ActorType<never, Actor<unknown>>[] = [
   FeatureActor,
-  SharedFeatureActors,
+  LeasedFeatureActors,
   InferenceActor,
   NewsActor,
   RiskGateActor,

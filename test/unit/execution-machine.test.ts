@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import { createActor } from 'xstate';
 import { executionLifecycleMachine } from '../../actors/execution/machine.ts';
 import { startTrading } from '../../actors/pipeline.ts';
-import type { SnapshotStore } from '../../actors/snapshot-store.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
+import type { SnapshotStore } from '../../streams/snapshot-store.ts';
 import { tradingConfig } from './trading-fixture.ts';
 
 test('machine: every transition, driven by raw events', () => {

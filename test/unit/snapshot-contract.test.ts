@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startTrading } from '../../actors/pipeline.ts';
-import { loadSnapshot, type SnapshotStore, saveSnapshot } from '../../actors/snapshot-store.ts';
 import type { Alert } from '../../schemas/messages.ts';
 import { snapshotContracts } from '../../schemas/snapshots.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
+import { loadSnapshot, type SnapshotStore, saveSnapshot } from '../../streams/snapshot-store.ts';
 import { sampleBars, signalFor, tradingConfig } from './trading-fixture.ts';
 
 class MemoryStore implements SnapshotStore {

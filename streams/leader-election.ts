@@ -15,10 +15,10 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { type KV, KvWatchInclude } from '@nats-io/kv';
 import type { Logger } from '../core/logger.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
-import type { ActorBus, SubscribeOptions, Subscription } from '../streams/bus.ts';
-import { isWrongLastSequence } from '../streams/nats-errors.ts';
-import { applyBucket, MissingTopologyError, openBucket } from '../streams/topology.ts';
+import type { ActorBus, SubscribeOptions, Subscription } from './bus.ts';
+import { isWrongLastSequence } from './nats-errors.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
+import { applyBucket, MissingTopologyError, openBucket } from './topology.ts';
 
 /** Why a leader stopped leading. */
 export type LossReason =

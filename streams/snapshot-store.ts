@@ -7,7 +7,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { SnapshotContract } from '../schemas/snapshots.ts';
-import { applyBucket, openBucket } from '../streams/topology.ts';
+import { applyBucket, openBucket } from './topology.ts';
 
 export interface Snapshot<T> {
   value: T;

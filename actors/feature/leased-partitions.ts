@@ -1,18 +1,18 @@
 // FeatureActor instances sharing the symbol partitions (design §8): each partition is leased to one
-// instance at a time (actors/partition-leases.ts) and runs as a FeatureActor of its own, so its
+// instance at a time (streams/partition-leases.ts) and runs as a FeatureActor of its own, so its
 // indicator state, buffers and lifecycle belong to the partition and move with it. A new owner
 // rebuilds the partition's state from the history its predecessors acknowledged and resumes right
 // after it (the consumer runner's rebuild), so a takeover adds no gap and, the outputs having
 // deterministic ids, no duplicate row or vector.
 
 import type { KV } from '@nats-io/kv';
+import { OwnedWorkBus, PartitionLeases } from '../../streams/partition-leases.ts';
 import type { Actor } from '../actor.ts';
-import { OwnedWorkBus, PartitionLeases } from '../partition-leases.ts';
 import { FeatureActor, type FeatureActorOptions, type FeatureActorStatus } from './actor.ts';
 import { emptyFeatureCounters, type FeatureCounters, type FeatureRejections } from './core.ts';
 import type { FeatureLifecycleState } from './machine.ts';
 
-export interface SharedFeatureActorsOptions extends Omit<FeatureActorOptions, 'partitions'> {
+export interface LeasedFeatureActorsOptions extends Omit<FeatureActorOptions, 'partitions'> {
   /** The lease bucket (openLeaseBucket with a TTL of leaseMs). */
   kv: KV;
   /** This instance, as shown in the lease keys. */
@@ -23,18 +23,18 @@ export interface SharedFeatureActorsOptions extends Omit<FeatureActorOptions, 'p
   standbyDelayMs?: number;
 }
 
-export interface SharedFeatureActorsStatus extends FeatureActorStatus {
+export interface LeasedFeatureActorsStatus extends FeatureActorStatus {
   /** Owned partition → lease term. */
   terms: Record<number, number>;
 }
 
-export class SharedFeatureActors implements Actor<SharedFeatureActorsStatus> {
+export class LeasedFeatureActors implements Actor<LeasedFeatureActorsStatus> {
   private constructor(
     private readonly leases: PartitionLeases<FeatureActor>,
     private readonly set: FeatureActorOptions['set'],
   ) {}
 
-  static async start(options: SharedFeatureActorsOptions): Promise<SharedFeatureActors> {
+  static async start(options: LeasedFeatureActorsOptions): Promise<LeasedFeatureActors> {
     const { kv, holder, leaseMs, preferred, standbyDelayMs, ...actorOptions } = options;
     const leases = await PartitionLeases.start<FeatureActor>({
       kv,
@@ -52,11 +52,11 @@ export class SharedFeatureActors implements Actor<SharedFeatureActorsStatus> {
           partitions: [partition],
         }),
     });
-    return new SharedFeatureActors(leases, options.set);
+    return new LeasedFeatureActors(leases, options.set);
   }
 
   /** The partition actors of this instance, summed; `partitions` are those owned now. */
-  status(): SharedFeatureActorsStatus {
+  status(): LeasedFeatureActorsStatus {
     const owned = [...this.leases.partitions.entries()].sort(([a], [b]) => a - b);
     const statuses = owned.map(([, { work }]) => work.status());
     const counters = emptyFeatureCounters();

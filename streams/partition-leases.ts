@@ -1,5 +1,5 @@
 // Symbol partitions shared by the instances of one actor kind: each partition is owned by one
-// instance at a time through a lease (actors/leader.ts: one key per partition in a NATS KV bucket
+// instance at a time through a lease (streams/leader-election.ts: one key per partition in a NATS KV bucket
 // whose TTL is the lease), so a partition's messages are handled in stream order by one instance,
 // and when that instance dies another takes the partition over once the lease has expired.
 //
@@ -15,8 +15,8 @@
 import type { KV } from '@nats-io/kv';
 import type { Logger } from '../core/logger.ts';
 import type { MessageName, MessageOf } from '../schemas/messages.ts';
-import type { ActorBus, SubscribeOptions, Subscription } from '../streams/bus.ts';
-import { type Election, elect } from './leader.ts';
+import type { ActorBus, SubscribeOptions, Subscription } from './bus.ts';
+import { type Election, elect } from './leader-election.ts';
 
 export interface PartitionWork {
   /** Drains the work's consumers and flushes its outputs. */
