@@ -13,6 +13,7 @@ import type { MessageName, MessageOf, OrderIntent, RiskDecision, Signal } from '
 import { Subjects } from '../../schemas/subjects.ts';
 import { type ActorBus, NatsActorBus } from '../../streams/bus.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
+import { lastPortfolioSnapshotFromStream } from '../../streams/last-message.ts';
 import {
   applyLeaseBucket,
   type Election,
@@ -350,10 +351,13 @@ async function tradingProcess(
     leaseMs: LEASE_MS,
     onLeader: async (_term, election) => {
       proc.ledAt.push(performance.now());
-      proc.trading = await startTrading(tradingConfig({ startState: 'reducing' }), {
+      const config = tradingConfig({ startState: 'reducing' });
+      // As `sluice run` does: the new gate reconciles at once with the portfolio's last snapshot.
+      proc.trading = await startTrading(config, {
         bus: new LeaderOnlyBus(new RecordingBus(bus, holder, log), election),
         store: new LeaderOnlySnapshotStore(store, election),
         lastMarketData: lastMarketDataFromStream(manager, subjects, SYMBOLS),
+        lastPortfolioSnapshot: lastPortfolioSnapshotFromStream(manager, subjects, config.account),
       });
     },
     onLost: async (reason) => {
