@@ -336,6 +336,27 @@ export const DeadLetter = event('dead_letter', 1, 'A message an actor could not 
   ),
 });
 
+const FeedChannelName = Type.Union([
+  Type.Literal('trades'),
+  Type.Literal('quotes'),
+  Type.Literal('bars'),
+  Type.Literal('news'),
+]);
+
+export const FeedFrame = event(
+  'feed_frame',
+  1,
+  'A frame a live feed received, as its provider sent it, with its receive time (ts_event = ts_init): the recording `sluice feed replay` plays back through the same adapter.',
+  {
+    provider: Type.String({ minLength: 1, maxLength: 64, description: 'alpaca, polygon, ccxt:<exchange>' }),
+    session: Type.String({ minLength: 1, maxLength: 128, description: 'the feed session that received it' }),
+    sequence: Type.Integer({ minimum: 0, description: 'position in the order the session published' }),
+    channel: FeedChannelName,
+    origin: Type.Union([Type.Literal('stream'), Type.Literal('backfill')]),
+    payload: Type.Unknown({ description: "the provider's frame as parsed JSON" }),
+  },
+);
+
 /** Every message contract, keyed by its schema name. */
 export const messageSchemas = {
   trade_tick: TradeTick,
@@ -354,6 +375,7 @@ export const messageSchemas = {
   control_command: ControlCommand,
   control_reply: ControlReply,
   dead_letter: DeadLetter,
+  feed_frame: FeedFrame,
 } satisfies Record<string, TObject>;
 
 export type MessageName = keyof typeof messageSchemas;
@@ -378,6 +400,7 @@ export type Alert = Static<typeof Alert>;
 export type ControlCommand = Static<typeof ControlCommand>;
 export type ControlReply = Static<typeof ControlReply>;
 export type DeadLetter = Static<typeof DeadLetter>;
+export type FeedFrame = Static<typeof FeedFrame>;
 
 /** Schema tag carried in every message body, e.g. `trade_tick.v1`. */
 export function schemaTagOf(name: MessageName): string {

@@ -3,7 +3,7 @@
 // are all derived from this table.
 import type { MessageName } from './messages.ts';
 
-export type StreamName = 'MARKET' | 'FEATURES' | 'SIGNALS' | 'ORDERS' | 'ALERTS' | 'DEADLETTER';
+export type StreamName = 'MARKET' | 'FEATURES' | 'SIGNALS' | 'ORDERS' | 'ALERTS' | 'DEADLETTER' | 'RAW';
 
 export interface SubjectSpec {
   /** AsyncAPI-style address with {parameters}. */
@@ -100,6 +100,12 @@ export const subjectSpecs = {
     stream: null,
     description: 'Operator request/reply: the request is a control_command, the reply a control_reply.',
   },
+  rawFrame: {
+    address: 'raw.{provider}.{channel}',
+    messages: ['feed_frame'],
+    stream: 'RAW',
+    description: 'Frames a live feed received, recorded with `sluice feed --record` for replay.',
+  },
   deadLetter: {
     address: 'dlq.{original_subject}',
     messages: ['dead_letter'],
@@ -128,6 +134,7 @@ export const streamNames: readonly StreamName[] = [
   'ORDERS',
   'ALERTS',
   'DEADLETTER',
+  'RAW',
 ];
 
 // Characters a NATS subject token may not contain, plus our escape character itself.
@@ -273,6 +280,9 @@ export class Subjects {
   }
   control(actor: string, command: string): string {
     return `${this.namespace}ctl.${actor}.${command}`;
+  }
+  rawFrame(provider: string, channel: string): string {
+    return `${this.namespace}raw.${this.token(provider)}.${channel}`;
   }
   deadLetter(originalSubject: string): string {
     return `${this.namespace}dlq.${originalSubject}`;

@@ -40,6 +40,8 @@ const retentionByStream: Record<StreamName, number> = {
   ORDERS: 5 * 365 * DAY_MS,
   ALERTS: 30 * DAY_MS,
   DEADLETTER: 30 * DAY_MS,
+  // Recorded feed sessions: kept as long as the market data they replay into.
+  RAW: 365 * DAY_MS,
 };
 
 export function streamName(stream: StreamName, namespace = ''): string {

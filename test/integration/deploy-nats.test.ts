@@ -120,7 +120,7 @@ test('before bootstrap a role user stops naming the missing stream; bootstrap is
   }
   assert.deepEqual(summaries[1], summaries[0]);
   assert.deepEqual(summaries[0], {
-    streams: ['MARKET', 'FEATURES', 'SIGNALS', 'ORDERS', 'ALERTS', 'DEADLETTER'],
+    streams: ['MARKET', 'FEATURES', 'SIGNALS', 'ORDERS', 'ALERTS', 'DEADLETTER', 'RAW'],
     buckets: ['sluice_snapshots', 'sluice_partitions', 'sluice-model-active'],
     objectStores: ['sluice-models'],
   });
@@ -134,6 +134,7 @@ test('before bootstrap a role user stops naming the missing stream; bootstrap is
     'MARKET',
     'OBJ_sluice-models',
     'ORDERS',
+    'RAW',
     'SIGNALS',
   ]);
   const leases = await asAdmin((manager) => manager.streams.info('KV_sluice_partitions'));

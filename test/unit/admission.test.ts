@@ -158,6 +158,16 @@ const messages: { [N in MessageName]: MessageOf<N> } = {
     consumer: 'c',
     payload: '',
   },
+  feed_frame: {
+    schema: 'feed_frame.v1',
+    ...header,
+    provider: 'ccxt:binance',
+    session: 's1',
+    sequence: 0,
+    channel: 'trades',
+    origin: 'stream',
+    payload: { id: '1' },
+  },
 };
 
 /** Where each kind's message travels, built as publishers build it. */
@@ -192,6 +202,11 @@ function subjectFor(subjects: Subjects, kind: SubjectKind): { subject: string; m
       return { subject: subjects.alert(m.alert.severity, m.alert.code), message: m.alert };
     case 'control':
       return { subject: subjects.control('risk', 'halt'), message: m.control_command };
+    case 'rawFrame':
+      return {
+        subject: subjects.rawFrame(m.feed_frame.provider, m.feed_frame.channel),
+        message: m.feed_frame,
+      };
     case 'deadLetter': {
       const letter = { ...m.dead_letter, original_subject: subjects.tick('X') };
       return { subject: subjects.deadLetter(letter.original_subject), message: letter };
