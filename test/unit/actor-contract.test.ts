@@ -13,6 +13,7 @@ import { DeadLetterRateMonitor } from '../../actors/alerts/dead-letter-rate.ts';
 import { ExecutionActor } from '../../actors/execution/actor.ts';
 import { FeatureActor } from '../../actors/feature/actor.ts';
 import { LeasedFeatureActors } from '../../actors/feature/leased-partitions.ts';
+import { FeedActor } from '../../actors/feed/actor.ts';
 import { InferenceActor } from '../../actors/inference/actor.ts';
 import { NewsActor } from '../../actors/news/actor.ts';
 import { PortfolioActor } from '../../actors/portfolio/actor.ts';
@@ -28,6 +29,7 @@ const ACTORS: readonly ActorType<never, Actor<unknown>>[] = [
   PortfolioActor,
   AlertActor,
   DeadLetterRateMonitor,
+  FeedActor,
 ];
 
 /** Those whose state outlives the process: each saves under a versioned contract. */
