@@ -245,7 +245,10 @@ export function expectedBarStarts(
     throw new RangeError(`bar interval must be a positive integer of ms, got ${intervalMs}`);
   const starts: number[] = [];
   for (const session of calendar.sessionsBetween(fromMs, toMs)) {
-    const first = Math.max(session.openMs, session.openMs + Math.ceil((fromMs - session.openMs) / intervalMs) * intervalMs);
+    const first = Math.max(
+      session.openMs,
+      session.openMs + Math.ceil((fromMs - session.openMs) / intervalMs) * intervalMs,
+    );
     const end = Math.min(session.closeMs, toMs);
     for (let start = first; start < end; start += intervalMs) starts.push(start);
   }

@@ -64,7 +64,11 @@ describe('nyse calendar', () => {
 
   it('gives the published 13:00 early closes of 2011..2027', () => {
     for (const [year, list] of Object.entries(publishedEarlyCloses))
-      assert.deepEqual(nyseYear(Number(year)).earlyCloses, days(Number(year), list), `early closes of ${year}`);
+      assert.deepEqual(
+        nyseYear(Number(year)).earlyCloses,
+        days(Number(year), list),
+        `early closes of ${year}`,
+      );
   });
 
   it('computes Easter (Good Friday is two days before)', () => {
@@ -75,7 +79,8 @@ describe('nyse calendar', () => {
   });
 
   it('has one session per trading day over a whole year: 252 in 2019, 251 in 2022, 250 in 2023', () => {
-    const count = (year: number) => nyse.sessionsBetween(utc(`${year}-01-01`), utc(`${year + 1}-01-01`)).length;
+    const count = (year: number) =>
+      nyse.sessionsBetween(utc(`${year}-01-01`), utc(`${year + 1}-01-01`)).length;
     assert.equal(count(2019), 252);
     assert.equal(count(2022), 251);
     assert.equal(count(2023), 250);
@@ -158,6 +163,9 @@ describe('24x7 calendar', () => {
       sessions.map((session) => session.day),
       ['2021-01-08', '2021-01-09'],
     );
-    assert.equal(expectedBarStarts(twentyFourSeven, utc('2021-01-08'), utc('2021-01-09'), 60_000).length, 1440);
+    assert.equal(
+      expectedBarStarts(twentyFourSeven, utc('2021-01-08'), utc('2021-01-09'), 60_000).length,
+      1440,
+    );
   });
 });
