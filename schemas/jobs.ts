@@ -62,3 +62,40 @@ export function decodeSweepJob(bytes: Uint8Array): Decoded<SweepJob> {
   const first = sweepJobCheck.Errors(parsed).First();
   return { ok: false, reason: `sweep_job: ${first?.path || '(root)'}: ${first?.message ?? 'invalid'}` };
 }
+
+/**
+ * Parameters of a `feed_backfill` job (a catch-up of one gap a feed check found): read the span from
+ * the provider's REST API and publish what it holds. Same span, same job id: submitted twice, run once.
+ */
+export const FeedBackfillParams = Type.Object(
+  {
+    provider: Type.String({
+      pattern: '^(alpaca|polygon|ccxt:[a-z0-9_]{1,40})$',
+      description: 'alpaca, polygon or ccxt:<exchange id>',
+    }),
+    symbol: Type.String({ minLength: 1, maxLength: 64 }),
+    channel: Type.Union([
+      Type.Literal('trades'),
+      Type.Literal('quotes'),
+      Type.Literal('bars'),
+      Type.Literal('news'),
+    ]),
+    fromMs: Type.Integer({ minimum: 0, description: 'start of the span, epoch ms, inclusive' }),
+    toMs: Type.Integer({ minimum: 1, description: 'end of the span, epoch ms, exclusive' }),
+  },
+  { additionalProperties: false },
+);
+export type FeedBackfillParams = Static<typeof FeedBackfillParams>;
+
+const feedBackfillCheck = TypeCompiler.Compile(FeedBackfillParams);
+
+/** Checks a feed_backfill job's params; the reason names the first failing field. */
+export function decodeFeedBackfillParams(params: unknown): Decoded<FeedBackfillParams> {
+  if (!feedBackfillCheck.Check(params)) {
+    const first = feedBackfillCheck.Errors(params).First();
+    return { ok: false, reason: `feed_backfill: ${first?.path || '(root)'}: ${first?.message ?? 'invalid'}` };
+  }
+  if (params.toMs <= params.fromMs)
+    return { ok: false, reason: `feed_backfill: /toMs: must be after fromMs (${params.fromMs})` };
+  return { ok: true, value: params };
+}

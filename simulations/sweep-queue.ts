@@ -65,12 +65,13 @@ export interface SweepJobResult {
 }
 
 /**
- * Runs one kind of job: parameters in, metrics (and optional details) out. Throwing marks the attempt
+ * Runs one kind of job: parameters in, metrics (and optional details) out; null metrics for kinds that
+ * are work, not trials (a feed backfill), which the sweep table leaves out. Throwing marks the attempt
  * failed: it is retried, except a ConfigError, which fails the job at once.
  */
 export interface SweepJobRunner {
   readonly kind: string;
-  run(params: SweepParams): Promise<{ metrics: BacktestMetrics; details?: SweepResultDetails }>;
+  run(params: SweepParams): Promise<{ metrics: BacktestMetrics | null; details?: SweepResultDetails }>;
 }
 
 export type SweepRegistry = ReadonlyMap<string, SweepJobRunner>;

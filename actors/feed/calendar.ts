@@ -24,6 +24,8 @@ export interface TradingCalendar {
   /** Sessions overlapping [fromMs, toMs), in time order, not clipped to the window. */
   sessionsBetween(fromMs: number, toMs: number): Session[];
   isOpen(ms: number): boolean;
+  /** The exchange-local date of an instant, YYYY-MM-DD: the day a report files it under. */
+  dayOf(ms: number): string;
 }
 
 const DAY_MS = 86_400_000;
@@ -157,6 +159,14 @@ function newYorkTime(year: number, month: number, day: number, minutes: number):
   return wall - newYorkOffsetMs(wall - newYorkOffsetMs(wall));
 }
 
+// en-CA formats dates as YYYY-MM-DD.
+const newYorkDate = new Intl.DateTimeFormat('en-CA', {
+  timeZone: 'America/New_York',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+});
+
 const OPEN_MINUTE = 9 * 60 + 30;
 const CLOSE_MINUTE = 16 * 60;
 const EARLY_CLOSE_MINUTE = 13 * 60;
@@ -208,6 +218,7 @@ export const nyse: TradingCalendar = {
     if (!Number.isFinite(ms)) return false;
     return nyse.sessionsBetween(ms, ms + 1).length > 0;
   },
+  dayOf: (ms) => newYorkDate.format(ms),
 };
 
 export const twentyFourSeven: TradingCalendar = {
@@ -226,6 +237,7 @@ export const twentyFourSeven: TradingCalendar = {
     return sessions;
   },
   isOpen: (ms) => Number.isFinite(ms),
+  dayOf: (ms) => new Date(ms).toISOString().slice(0, 10),
 };
 
 export const calendars = { nyse, '24x7': twentyFourSeven } as const;

@@ -2,9 +2,11 @@
 // until --max-jobs, --idle-exit or SIGTERM / SIGINT (which drain: the job in hand is finished and acked).
 // A malformed job goes to DEADLETTER (bootstrapped with the other streams) with the reason.
 import type { Command } from 'commander';
+import type { FeedAdapter } from '../../actors/feed/adapter.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { backtestJobRunner } from '../../simulations/backtest-job.ts';
+import { feedBackfillJobRunner } from '../../simulations/feed-backfill-job.ts';
 import { researchJobRunners } from '../../simulations/sweep-jobs.ts';
 import {
   applySweepTopology,
@@ -26,6 +28,11 @@ export interface WorkerCommandOptions {
   ackWaitMs?: number;
   /** Job kinds beyond the default ones. */
   runners?: readonly SweepJobRunner[];
+  /**
+   * Feed adapters by provider: with it the worker also runs `feed_backfill` jobs (gap catch-ups) and
+   * publishes what they read to MARKET. The adapter registry's createFeedAdapter in production.
+   */
+  createFeedAdapter?: (provider: string) => Promise<FeedAdapter>;
 }
 
 /** Connects, ensures the sweep streams and consumer, and works until a stop condition. */
@@ -45,11 +52,20 @@ export async function workerMain(options: WorkerCommandOptions): Promise<WorkerS
     };
     await applySweepTopology(bus.manager, topology);
     logger.info({ sweep: options.sweep ?? '*' }, 'worker ready');
+    const feedRunners = options.createFeedAdapter
+      ? [
+          feedBackfillJobRunner({
+            jetstream: bus.jetstream,
+            subjects: bus.subjects,
+            createAdapter: options.createFeedAdapter,
+          }),
+        ]
+      : [];
     return await runWorker({
       js: bus.jetstream,
       manager: bus.manager,
       subjects: bus.subjects,
-      registry: sweepRegistry([...defaultJobRunners, ...(options.runners ?? [])]),
+      registry: sweepRegistry([...defaultJobRunners, ...feedRunners, ...(options.runners ?? [])]),
       workerId,
       signal: drain.signal,
       logger,

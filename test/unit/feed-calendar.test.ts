@@ -169,3 +169,11 @@ describe('24x7 calendar', () => {
     );
   });
 });
+
+describe('dayOf', () => {
+  it('files an instant under the exchange-local date', () => {
+    assert.equal(nyse.dayOf(utc('2011-02-01T01:00Z')), '2011-01-31'); // 20:00 in New York
+    assert.equal(nyse.dayOf(utc('2024-07-01T04:00Z')), '2024-07-01'); // midnight EDT
+    assert.equal(twentyFourSeven.dayOf(utc('2011-02-01T01:00Z')), '2011-02-01');
+  });
+});
