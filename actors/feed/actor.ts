@@ -30,6 +30,7 @@ import {
 } from './adapter.ts';
 import { channelOf, DEFAULT_RECONNECT, FeedCursors, feedFrameId, reconnectDelayMs } from './core.ts';
 import { createFeedLifecycle, type FeedLifecycleActor, type FeedLifecycleState } from './machine.ts';
+import { feedSubject, publishFeedEvent } from './publish.ts';
 
 /** What the FeedActor asks of an integrity check (actors/feed/integrity.ts) for each published event. */
 export interface FeedEventCheck {
@@ -390,9 +391,9 @@ export class FeedActor implements Actor<FeedStatus> {
       return;
     }
     for (const event of decoded.events) {
-      const subject = this.subjectOf(event);
+      const subject = feedSubject(this.options.subjects, event);
       try {
-        await this.publish(subject, event);
+        await publishFeedEvent(this.events, subject, event);
       } catch (error) {
         if (!(error instanceof InvalidMessageError)) throw error;
         await this.deadLetter(subject, 'contract', error.reason, frame, sequence);
@@ -407,32 +408,6 @@ export class FeedActor implements Actor<FeedStatus> {
         this.counters.priceJumps++;
         await this.alert('warning', 'feed_price_jump', `${event.symbol}: ${jump}`, event.ts_init);
       }
-    }
-  }
-
-  private subjectOf(event: FeedEvent): string {
-    const { subjects } = this.options;
-    switch (event.schema) {
-      case 'trade_tick.v1':
-      case 'quote_tick.v1':
-        return subjects.tick(event.symbol);
-      case 'bar.v1':
-        return subjects.bar(event.symbol);
-      case 'news_item.v1':
-        return subjects.news(event.symbol);
-    }
-  }
-
-  private publish(subject: string, event: FeedEvent): Promise<void> {
-    switch (event.schema) {
-      case 'trade_tick.v1':
-        return this.events.publish('trade_tick', subject, event);
-      case 'quote_tick.v1':
-        return this.events.publish('quote_tick', subject, event);
-      case 'bar.v1':
-        return this.events.publish('bar', subject, event);
-      case 'news_item.v1':
-        return this.events.publish('news_item', subject, event);
     }
   }
 
