@@ -9,6 +9,7 @@ import {
   type FeedGap,
   FeedIntegrity,
   type FeedIntegrityOptions,
+  formatPriceJump,
   missingBars,
   type PriceJump,
   tradeSilences,
@@ -259,10 +260,7 @@ export function formatFeedCheckText(report: FeedCheckReport): string {
       lines.push(
         `    gap ${gap.channel} ${iso(gap.fromMs)} .. ${iso(gap.toMs)}${gap.missingBars !== undefined ? ` (${gap.missingBars} bars)` : ''}`,
       );
-    for (const jump of day.priceJumps)
-      lines.push(
-        `    jump ${jump.series} ${iso(jump.tsEvent)} ${jump.previous} -> ${jump.price} (${(jump.change * 100).toFixed(1)} %, threshold ${(jump.threshold * 100).toFixed(0)} %)`,
-      );
+    for (const jump of day.priceJumps) lines.push(`    jump ${formatPriceJump(jump)}`);
   }
   for (const [day, counts] of Object.entries(report.unattributedRejects))
     for (const [reason, count] of Object.entries(counts))

@@ -150,6 +150,17 @@ export class FeedIntegrity {
     return calendars[this.ruleOf(symbol).calendar];
   }
 
+  /**
+   * Whether any watched or observed symbol's market is open (the default class's when none is): the
+   * FeedActor's `isTradingTime`, so a feed is not called silent while its market is closed.
+   */
+  isTradingTime(ms: number): boolean {
+    if (this.lastSeen.size === 0)
+      return calendars[this.classes[this.options.defaultClass]!.calendar].isOpen(ms);
+    for (const symbol of this.lastSeen.keys()) if (this.calendarOf(symbol).isOpen(ms)) return true;
+    return false;
+  }
+
   /** Starts the freshness clock of symbols that may not have sent anything yet. */
   watch(symbols: readonly string[], sinceMs: number): void {
     for (const symbol of symbols) if (!this.lastSeen.has(symbol)) this.lastSeen.set(symbol, sinceMs);
@@ -255,6 +266,25 @@ export class FeedIntegrity {
     }
     return ms;
   }
+}
+
+/** A jump as one line, the symbol aside: for the alert message and the feed check report. */
+export function formatPriceJump(jump: PriceJump): string {
+  const percent = (value: number) => `${(value * 100).toFixed(1)} %`;
+  return `${jump.series} ${jump.previous} -> ${jump.price} (${jump.change > 0 ? '+' : ''}${percent(jump.change)}, threshold ${percent(jump.threshold)}) at ${new Date(jump.tsEvent).toISOString()}`;
+}
+
+/**
+ * The FeedActor's `integrity` option (FeedEventCheck) over a FeedIntegrity: each price jump as the
+ * message of its alert.warning.feed_price_jump.
+ */
+export function priceJumpAlerts(integrity: FeedIntegrity): { observe(event: FeedEvent): string | undefined } {
+  return {
+    observe(event) {
+      const { priceJump } = integrity.observe(event);
+      return priceJump && formatPriceJump(priceJump);
+    },
+  };
 }
 
 /**

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { nyse, twentyFourSeven } from '../../actors/feed/calendar.ts';
-import { FeedIntegrity, missingBars, tradeSilences } from '../../actors/feed/integrity.ts';
+import { FeedIntegrity, missingBars, priceJumpAlerts, tradeSilences } from '../../actors/feed/integrity.ts';
 import { readDatasetFile } from '../../core/dataset-files.ts';
 import { binanceTradeFile, ninjaTraderMinuteFile } from '../../core/datasets.ts';
 import type { Bar, NewsItem, TradeTick } from '../../schemas/messages.ts';
@@ -197,5 +197,24 @@ describe('freshness', () => {
     assert.deepEqual(integrity.staleSymbols(first.ts_event + 10_001), ['BTCUSDT']);
     integrity.observe({ ...first, ts_event: first.ts_event + 10_001 });
     assert.deepEqual(integrity.staleSymbols(first.ts_event + 10_002), []);
+  });
+});
+
+describe('the FeedActor options', () => {
+  it('gives a jump as an alert message and the trading time of the watched symbols', () => {
+    const integrity = new FeedIntegrity({ defaultClass: 'equity' });
+    const alerts = priceJumpAlerts(integrity);
+    const [first, second] = trades as [TradeTick, TradeTick];
+    assert.equal(alerts.observe({ ...first, symbol: 'SPY' }), undefined);
+    assert.equal(
+      alerts.observe({ ...second, symbol: 'SPY', price: first.price * 1.25 }),
+      `trade ${first.price} -> ${first.price * 1.25} (+25.0 %, threshold 10.0 %) at ${new Date(second.ts_event).toISOString()}`,
+    );
+    // 2021-01-08 00:00Z is a Thursday night in New York: SPY's market is closed.
+    assert.equal(integrity.isTradingTime(first.ts_event), false);
+    assert.equal(integrity.isTradingTime(utc('2021-01-08T15:00Z')), true);
+    const mixed = new FeedIntegrity({ defaultClass: 'equity', symbolClasses: { BTCUSDT: 'crypto' } });
+    mixed.watch(['SPY', 'BTCUSDT'], first.ts_event);
+    assert.equal(mixed.isTradingTime(first.ts_event), true, 'crypto trades at night');
   });
 });
