@@ -5,6 +5,7 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { parseDuration } from '../actors/feature/bars.ts';
 import type { FeedEvent } from '../actors/feed/adapter.ts';
+import type { Session } from '../actors/feed/calendar.ts';
 import {
   type FeedGap,
   FeedIntegrity,
@@ -108,10 +109,8 @@ export async function feedCheckReport(options: FeedCheckOptions): Promise<FeedCh
       gaps.push(...missingBars(calendar, symbol, starts, fromMs, toMs, interval));
     if (tradeTimes.length > 0 || options.expect?.trades) {
       const maxSilence = options.integrity.tradeGapMs ?? 5 * 60_000;
-      for (const session of calendar.sessionsBetween(fromMs, toMs)) {
-        const [from, to] = [Math.max(fromMs, session.openMs), Math.min(toMs, session.closeMs)];
+      for (const [from, to] of tradingSpans(calendar.sessionsBetween(fromMs, toMs), fromMs, toMs))
         gaps.push(...tradeSilences(calendar, symbol, tradeTimes, from, to, maxSilence));
-      }
     }
     for (const gap of gaps) {
       const entry = dayOf(symbol, calendar.dayOf(gap.fromMs));
@@ -162,6 +161,21 @@ export async function feedCheckReport(options: FeedCheckOptions): Promise<FeedCh
 /** Every gap of the report: the input of submitFeedBackfills. */
 export function reportGaps(report: FeedCheckReport): FeedGap[] {
   return report.days.flatMap((day) => day.gaps);
+}
+
+/**
+ * Sessions clipped to the window, back-to-back ones joined (24/7 days), so a silence across midnight
+ * is one silence, while one across a closed night is none.
+ */
+function tradingSpans(sessions: readonly Session[], fromMs: number, toMs: number): [number, number][] {
+  const spans: [number, number][] = [];
+  for (const session of sessions) {
+    const [from, to] = [Math.max(fromMs, session.openMs), Math.min(toMs, session.closeMs)];
+    const last = spans.at(-1);
+    if (last && last[1] >= from) last[1] = to;
+    else spans.push([from, to]);
+  }
+  return spans;
 }
 
 function intervalOrUndefined(interval: string): number | undefined {

@@ -167,6 +167,47 @@ describe('feed check', () => {
   });
 });
 
+describe('feed check around the clock', () => {
+  it('sees one silence across UTC midnight on a 24/7 market, not two halves under the threshold', async () => {
+    // Real trades moved in time: the last before a 4-minute silence at 23:58 UTC, the next at 00:02.
+    const publisher = new EventPublisher(bus.jetstream);
+    const [a, b] = trades as [TradeTick, TradeTick];
+    const moved = [
+      {
+        ...a,
+        id: 'moved:1',
+        symbol: 'ETHUSDT',
+        ts_event: utc('2021-01-09T23:58Z'),
+        ts_init: utc('2021-01-09T23:58Z'),
+      },
+      {
+        ...b,
+        id: 'moved:2',
+        symbol: 'ETHUSDT',
+        ts_event: utc('2021-01-10T00:02Z'),
+        ts_init: utc('2021-01-10T00:02Z'),
+      },
+    ];
+    for (const trade of moved) await publishFeedEvent(publisher, feedSubject(bus.subjects, trade), trade);
+    await publisher.flush();
+    const report = await feedCheckReport({
+      ...bus,
+      symbols: ['ETHUSDT'],
+      fromMs: utc('2021-01-09T23:57Z'),
+      toMs: utc('2021-01-10T00:03Z'),
+      integrity: { defaultClass: 'crypto', tradeGapMs: 3 * 60_000 },
+    });
+    assert.deepEqual(reportGaps(report), [
+      {
+        symbol: 'ETHUSDT',
+        channel: 'trades',
+        fromMs: utc('2021-01-09T23:58Z'),
+        toMs: utc('2021-01-10T00:02Z'),
+      },
+    ]);
+  });
+});
+
 describe('catch-up jobs', () => {
   it('turns gaps into feed_backfill jobs once, runs them on a worker, and the check comes back clean', async () => {
     await applySweepTopology(bus.manager, { sweep: FEED_BACKFILL_SWEEP });
