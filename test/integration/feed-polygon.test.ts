@@ -1,0 +1,211 @@
+// The Polygon adapter and Polygon's own client library (@massive.com/client-js), both real, against
+// the loopback Polygon server (a test fixture) serving the real SPY minute bars.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FeedAuthError, type RawFrame } from '../../actors/feed/adapter.ts';
+import { PolygonFeedAdapter } from '../../actors/feed/adapters/polygon.ts';
+import type { Clock } from '../../core/clock.ts';
+import type { Bar, TradeTick } from '../../schemas/messages.ts';
+import { LoopbackPolygon, spyMinuteBars } from '../support/loopback/polygon.ts';
+import { until } from '../support/wait.ts';
+
+const KEY = 'loopback-polygon-key-7f3a';
+
+/** Receive times 1, 2, 3...: ts_init is the receiving clock's, not the provider's. */
+function countingClock(): Clock {
+  let now = 1_700_000_000_000;
+  return { now: () => ++now };
+}
+
+/** What of a bar the provider decides (ts_init is the receiver's). */
+function market(bar: Bar): Omit<Bar, 'ts_init'> {
+  const { ts_init: _, ...rest } = bar;
+  return rest;
+}
+
+function expectedBar(source: Bar): Omit<Bar, 'ts_init'> {
+  return { ...market(source), id: `polygon:bar:SPY:${source.ts_event - 60_000}` };
+}
+
+function decodeAll(adapter: PolygonFeedAdapter, frames: readonly RawFrame[]): Bar[] {
+  return frames.flatMap((frame) => {
+    const decoded = adapter.decode(frame);
+    assert.ok(decoded.ok, decoded.ok ? '' : decoded.reason);
+    return decoded.events as Bar[];
+  });
+}
+
+async function collect(iterable: AsyncIterable<RawFrame>): Promise<RawFrame[]> {
+  const frames: RawFrame[] = [];
+  for await (const frame of iterable) frames.push(frame);
+  return frames;
+}
+
+const source = spyMinuteBars();
+// The first trading day of the file: 2011-01-03, its bars in order.
+const day = source.filter((bar) => new Date(bar.ts_event).toISOString().startsWith('2011-01-03'));
+
+describe('PolygonFeedAdapter with the Massive client against a loopback Polygon', () => {
+  let server: LoopbackPolygon;
+  const adapters: PolygonFeedAdapter[] = [];
+  const adapter = (apiKey = KEY) => {
+    const made = new PolygonFeedAdapter({
+      apiKey,
+      clock: countingClock(),
+      restBase: server.restBase,
+      wsBase: server.wsBase,
+      answerTimeoutMs: 5_000,
+      rateLimit: { initialWaitMs: 10, maxWaitMs: 50 },
+    });
+    adapters.push(made);
+    return made;
+  };
+
+  before(async () => {
+    server = await LoopbackPolygon.start({ apiKey: KEY, bars: day, framesPerSecond: 2_000, pageSize: 100 });
+  });
+  after(async () => {
+    for (const made of adapters) await made.close();
+    await server?.close();
+  });
+
+  it('reads the real SPY file: 14,180 minute bars, 2011-01-03 among them', () => {
+    assert.equal(source.length, 14_180);
+    assert.ok(day.length > 300, `${day.length} bars on 2011-01-03`);
+  });
+
+  it('a wrong key is a FeedAuthError, and the key is in no message', async () => {
+    const feed = adapter('not-the-key-91b2');
+    await feed.connect();
+    await assert.rejects(feed.authenticate(), (error: Error) => {
+      assert.ok(error instanceof FeedAuthError, String(error));
+      assert.match(error.message, /polygon: authentication failed: authentication failed/);
+      assert.ok(!error.message.includes('not-the-key-91b2'));
+      return true;
+    });
+    assert.match(await feed.disconnected(), /closed: 1008/);
+    // REST with the wrong key: permanent too.
+    await assert.rejects(
+      collect(
+        feed.backfill({ symbol: 'SPY', channel: 'bars', fromMs: day[0]!.ts_event, toMs: day[9]!.ts_event }),
+      ),
+      (error: Error) => error instanceof FeedAuthError && !error.message.includes('not-the-key-91b2'),
+    );
+  });
+
+  it('subscribes and receives the AM bars of the source in order; disconnect resolves disconnected()', async () => {
+    const feed = adapter();
+    const frames: RawFrame[] = [];
+    await feed.connect();
+    await feed.authenticate();
+    await feed.subscribe({ symbols: ['SPY'], channels: ['bars'], onFrame: (frame) => frames.push(frame) });
+    await server.played();
+    await until('every bar', () => frames.length >= day.length, 10_000);
+    assert.ok(frames.every((frame) => frame.channel === 'bars' && frame.origin === 'stream'));
+    const bars = decodeAll(feed, frames);
+    assert.deepEqual(bars.map(market), day.map(expectedBar));
+    // ts_init is the receive time from the injected clock, strictly increasing per frame.
+    assert.ok(bars.every((bar, i) => i === 0 || bar.ts_init > (bars[i - 1] as Bar).ts_init));
+    server.dropAll();
+    assert.match(await feed.disconnected(), /^closed: 1006/);
+  });
+
+  it('backfills a span over REST: exactly the source bars, across next_url pages', async () => {
+    const feed = adapter();
+    const before = server.restCalls.ok;
+    const from = day[20]!.ts_event;
+    const to = day[270]!.ts_event; // exclusive
+    const frames = await collect(feed.backfill({ symbol: 'SPY', channel: 'bars', fromMs: from, toMs: to }));
+    assert.ok(frames.every((frame) => frame.origin === 'backfill' && frame.channel === 'bars'));
+    assert.deepEqual(decodeAll(feed, frames).map(market), day.slice(20, 270).map(expectedBar));
+    assert.ok(
+      server.restCalls.ok - before >= 3,
+      `${server.restCalls.ok - before} pages for 250 bars of 100 a page`,
+    );
+  });
+
+  it('waits out HTTP 429 and then succeeds, never failing', async () => {
+    const feed = adapter();
+    server.rateLimitNext(4);
+    const before = server.restCalls.rateLimited;
+    const frames = await collect(
+      feed.backfill({ symbol: 'SPY', channel: 'bars', fromMs: day[0]!.ts_event, toMs: day[150]!.ts_event }),
+    );
+    assert.equal(server.restCalls.rateLimited - before, 4);
+    assert.deepEqual(decodeAll(feed, frames).map(market), day.slice(0, 150).map(expectedBar));
+  });
+
+  it('a 429 while the client follows next_url retries the span: still each bar once, in order', async () => {
+    const feed = adapter();
+    // The first page passes; the second, which the client follows from next_url, is refused once.
+    server.rateLimitNext(1, 0, 1);
+    const [ok, limited] = [server.restCalls.ok, server.restCalls.rateLimited];
+    const frames = await collect(
+      feed.backfill({ symbol: 'SPY', channel: 'bars', fromMs: day[0]!.ts_event, toMs: day[250]!.ts_event }),
+    );
+    assert.equal(server.restCalls.rateLimited - limited, 1);
+    // 3 pages, the first of them twice: the whole span is asked again.
+    assert.equal(server.restCalls.ok - ok, 4);
+    assert.deepEqual(decodeAll(feed, frames).map(market), day.slice(0, 250).map(expectedBar));
+  });
+
+  it('hands hostile frames over undecodable, with reasons, and keeps streaming', async () => {
+    const feed = adapter();
+    const frames: RawFrame[] = [];
+    await feed.connect();
+    await feed.authenticate();
+    await feed.subscribe({ symbols: ['SPY'], channels: ['bars'], onFrame: (frame) => frames.push(frame) });
+    // The subscription acknowledgements came as frames too (status items: no events).
+    assert.ok(frames.every((frame) => feed.decode(frame).ok));
+    frames.length = 0;
+    const late = {
+      ev: 'AM',
+      sym: 'SPY',
+      v: 100,
+      o: 127,
+      c: 127.1,
+      h: 127.2,
+      l: 126.9,
+      s: 1294065000000,
+      e: 1294065060000,
+    };
+    server.inject('{"ev":"AM","sym":"SPY", oops');
+    server.inject(JSON.stringify([{ ev: 'XX', sym: 'SPY' }, { ev: 'AM', sym: 'SPY', o: -1 }, late, late]));
+    server.inject(
+      JSON.stringify([{ ev: 'T', sym: 'SPY', x: 4, i: '1', p: 127.5, s: 100, t: 1294065000000, q: 1 }]),
+    );
+    await until('the injected frames', () => frames.length >= 6, 5_000);
+    const decoded = frames.map((frame) => feed.decode(frame));
+    assert.deepEqual(
+      decoded.map((outcome) => (outcome.ok ? 'ok' : outcome.reason.replace(/:.*/s, ''))),
+      ['not JSON', 'unknown event type "XX"', 'AM', 'ok', 'ok', 'ok'],
+    );
+    // The duplicate maps to the same id (the stream's duplicate window drops it); the trade came on
+    // a socket subscribed to bars only and is routed to the trades channel by its event type.
+    const [first, second] = [decoded[3], decoded[4]] as { ok: true; events: Bar[] }[];
+    assert.equal(first!.events[0]!.id, second!.events[0]!.id);
+    assert.equal(frames[5]!.channel, 'trades');
+    assert.equal(
+      ((decoded[5] as { ok: true; events: TradeTick[] }).events[0] as TradeTick).id,
+      'polygon:trade:SPY:4--1',
+    );
+    await feed.close();
+    assert.match(await feed.disconnected(), /^closed/);
+    await feed.close(); // safe twice
+  });
+
+  it('a refused connection rejects connect(); the REST error carries no key', async () => {
+    const closed = await LoopbackPolygon.start({ apiKey: KEY, bars: day });
+    const { restBase, wsBase } = closed;
+    await closed.close();
+    const feed = new PolygonFeedAdapter({ apiKey: KEY, clock: countingClock(), restBase, wsBase });
+    await assert.rejects(feed.connect(), /polygon: cannot connect: closed: 1006/);
+    await assert.rejects(
+      collect(
+        feed.backfill({ symbol: 'SPY', channel: 'bars', fromMs: day[0]!.ts_event, toMs: day[5]!.ts_event }),
+      ),
+      (error: Error) =>
+        /polygon: REST aggregates SPY failed/.test(error.message) && !error.message.includes(KEY),
+    );
+  });
+});
