@@ -2,10 +2,13 @@
 // the loopback Polygon server (a test fixture) serving the real SPY minute bars.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { FeedActor } from '../../actors/feed/actor.ts';
 import { FeedAuthError, type RawFrame } from '../../actors/feed/adapter.ts';
 import { PolygonFeedAdapter } from '../../actors/feed/adapters/polygon.ts';
-import type { Clock } from '../../core/clock.ts';
+import { type Clock, WallClock } from '../../core/clock.ts';
+import { SeededRandom } from '../../core/random.ts';
 import type { Bar, TradeTick } from '../../schemas/messages.ts';
+import { startTestBus, type TestBus } from '../support/bus.ts';
 import { LoopbackPolygon, spyMinuteBars } from '../support/loopback/polygon.ts';
 import { until } from '../support/wait.ts';
 
@@ -207,5 +210,87 @@ describe('PolygonFeedAdapter with the Massive client against a loopback Polygon'
       (error: Error) =>
         /polygon: REST aggregates SPY failed/.test(error.message) && !error.message.includes(KEY),
     );
+  });
+});
+
+describe('FeedActor with the Polygon adapter on a real nats-server', () => {
+  let bus: TestBus;
+  const servers: LoopbackPolygon[] = [];
+  const actors: FeedActor[] = [];
+  before(async () => {
+    bus = await startTestBus();
+  });
+  after(async () => {
+    for (const actor of actors) await actor.stop();
+    for (const server of servers) await server.close();
+    await bus?.close();
+  });
+
+  const polygon = async (bars: readonly Bar[]) => {
+    const server = await LoopbackPolygon.start({ apiKey: KEY, bars, framesPerSecond: 500, pageSize: 40 });
+    servers.push(server);
+    return server;
+  };
+  const feed = async (server: LoopbackPolygon, apiKey = KEY) => {
+    const actor = await FeedActor.start({
+      adapter: new PolygonFeedAdapter({
+        apiKey,
+        clock: new WallClock(),
+        restBase: server.restBase,
+        wsBase: server.wsBase,
+        rateLimit: { initialWaitMs: 10, maxWaitMs: 50 },
+      }),
+      jetstream: bus.jetstream,
+      subjects: bus.subjects,
+      symbols: ['SPY'],
+      channels: ['bars'],
+      clock: new WallClock(),
+      random: new SeededRandom(16),
+      reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
+    });
+    actors.push(actor);
+    return actor;
+  };
+
+  /** Every SPY bar MARKET holds, in stream order. */
+  async function marketBars(expected: number): Promise<Bar[]> {
+    const subject = bus.subjects.bar('SPY');
+    const consumer = await bus.jetstream.consumers.get('MARKET', { filter_subjects: subject });
+    const bars: Bar[] = [];
+    const messages = await consumer.fetch({ max_messages: expected + 10, expires: 1_000 });
+    for await (const message of messages) bars.push(message.json<Bar>());
+    return bars;
+  }
+
+  it('a disconnect mid-stream, a reconnect and a backfill through 429s: MARKET holds each source bar once, in order', async () => {
+    const bars = day.slice(0, 400);
+    const server = await polygon(bars);
+    server.dropAfter(120);
+    // The backfill after the reconnect meets two 429s first.
+    server.rateLimitNext(2);
+    const actor = await feed(server);
+    await server.played();
+    await until(
+      'every bar published',
+      async () => (await bus.manager.streams.info('MARKET')).state.messages >= bars.length,
+      20_000,
+    );
+    await actor.caughtUp();
+    const status = actor.status();
+    assert.equal(server.connections, 2);
+    assert.equal(status.reconnects, 1);
+    assert.equal(server.restCalls.rateLimited, 2);
+    assert.ok(status.backfilled > 0, JSON.stringify(status));
+    assert.equal(status.published, bars.length, JSON.stringify(status));
+    assert.deepEqual(status.rejected, {});
+    const stored = await marketBars(bars.length);
+    assert.deepEqual(stored.map(market), bars.map(expectedBar));
+    assert.equal((await bus.manager.streams.info('MARKET')).state.messages, bars.length);
+    await actor.stop();
+  });
+
+  it('a wrong key stops the feed with a FeedAuthError', async () => {
+    const server = await polygon(day.slice(0, 10));
+    await assert.rejects(feed(server, 'wrong-key-5c1d'), FeedAuthError);
   });
 });

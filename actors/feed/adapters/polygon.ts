@@ -38,6 +38,8 @@ import {
 const PROVIDER = 'polygon';
 const MINUTE_MS = 60_000;
 const SECOND_MS = 1_000;
+/** Polygon's largest page (`limit`) of aggregates, trades and quotes. */
+const MAX_PAGE = 50_000;
 
 export interface PolygonFeedOptions {
   /** Polygon API key, from the caller (environment or file); never logged, never in an error. */
@@ -54,8 +56,8 @@ export interface PolygonFeedOptions {
   readonly answerTimeoutMs?: number;
   /**
    * Span of one REST call of the backfill (ms). The client follows `next_url` itself and holds every
-   * page of a call in memory, so a call is kept to a bounded span. Default one day of bars and one
-   * minute of trades or quotes.
+   * page of a call in memory, so a call is kept to a bounded span. Default: 50,000 bars (one page of
+   * Polygon's largest) and one minute of trades or quotes.
    */
   readonly backfillWindowMs?: { readonly bars?: number; readonly ticks?: number };
   /** Wait after an HTTP 429 without Retry-After, doubled up to `maxWaitMs` (defaults 1 s and 60 s). */
@@ -212,7 +214,7 @@ export class PolygonFeedAdapter implements FeedAdapter {
     this.barMs = options.barInterval === '1s' ? SECOND_MS : MINUTE_MS;
     this.answerTimeoutMs = options.answerTimeoutMs ?? 10_000;
     this.windowMs = {
-      bars: options.backfillWindowMs?.bars ?? 86_400_000,
+      bars: options.backfillWindowMs?.bars ?? MAX_PAGE * this.barMs,
       ticks: options.backfillWindowMs?.ticks ?? MINUTE_MS,
     };
     this.initialWaitMs = options.rateLimit?.initialWaitMs ?? 1_000;
@@ -323,7 +325,7 @@ export class PolygonFeedAdapter implements FeedAdapter {
         // The stream's aggregates are not split-adjusted; the backfill must match them.
         adjusted: false,
         sort: GetStocksAggregatesSortEnum.Asc,
-        limit: 50_000,
+        limit: MAX_PAGE,
       }),
     );
     return sortedResults(answer, (result) => [numberOr(result.t)])
@@ -345,7 +347,7 @@ export class PolygonFeedAdapter implements FeedAdapter {
       stockTicker: symbol,
       timestampGte: `${fromMs}000000`,
       timestampLt: `${toMs}000000`,
-      limit: 50_000,
+      limit: MAX_PAGE,
     };
     const answer = await this.call<unknown>(`${channel} ${symbol}`, () =>
       channel === 'trades'
@@ -540,6 +542,7 @@ function decodeRest(envelope: JsonObject, frame: RawFrame): FrameDecoding {
       };
     return bar(ticker, numberOr(result.t), multiplier * unit, result, frame.receivedAt);
   }
+  // Nanoseconds, parsed by the client as a double (good to ~256 ns): its millisecond, as T/Q `t` give it.
   const nanos = numberOr(result.sip_timestamp);
   const tsEvent = Math.floor(nanos / 1_000_000);
   if (rest === 'trades') {
