@@ -7,9 +7,9 @@ import { FeedAuthError, type RawFrame } from '../../actors/feed/adapter.ts';
 import { PolygonFeedAdapter } from '../../actors/feed/adapters/polygon.ts';
 import { type Clock, WallClock } from '../../core/clock.ts';
 import { SeededRandom } from '../../core/random.ts';
-import type { Bar, TradeTick } from '../../schemas/messages.ts';
+import type { Bar, DeadLetter, TradeTick } from '../../schemas/messages.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
-import { LoopbackPolygon, spyMinuteBars } from '../support/loopback/polygon.ts';
+import { aggregateFrame, LoopbackPolygon, spyMinuteBars } from '../support/loopback/polygon.ts';
 import { until } from '../support/wait.ts';
 
 const KEY = 'loopback-polygon-key-7f3a';
@@ -252,14 +252,27 @@ describe('FeedActor with the Polygon adapter on a real nats-server', () => {
     return actor;
   };
 
-  /** Every SPY bar MARKET holds, in stream order. */
-  async function marketBars(expected: number): Promise<Bar[]> {
-    const subject = bus.subjects.bar('SPY');
-    const consumer = await bus.jetstream.consumers.get('MARKET', { filter_subjects: subject });
+  /** The SPY bars MARKET holds from the span of `source`, in stream order. */
+  async function marketBars(source: readonly Bar[]): Promise<Bar[]> {
+    const consumer = await bus.jetstream.consumers.get('MARKET', {
+      filter_subjects: bus.subjects.bar('SPY'),
+    });
+    const held = (await consumer.info()).num_pending;
     const bars: Bar[] = [];
-    const messages = await consumer.fetch({ max_messages: expected + 10, expires: 1_000 });
+    const messages = await consumer.fetch({ max_messages: held, expires: 2_000 });
     for await (const message of messages) bars.push(message.json<Bar>());
-    return bars;
+    const [first, last] = [source[0]!.ts_event, source.at(-1)!.ts_event];
+    return bars.filter((bar) => bar.ts_event >= first && bar.ts_event <= last);
+  }
+
+  async function deadLetters(): Promise<DeadLetter[]> {
+    const consumer = await bus.jetstream.consumers.get('DEADLETTER');
+    const held = (await consumer.info()).num_pending;
+    const letters: DeadLetter[] = [];
+    if (held === 0) return letters;
+    const messages = await consumer.fetch({ max_messages: held, expires: 2_000 });
+    for await (const message of messages) letters.push(message.json<DeadLetter>());
+    return letters;
   }
 
   it('a disconnect mid-stream, a reconnect and a backfill through 429s: MARKET holds each source bar once, in order', async () => {
@@ -283,9 +296,49 @@ describe('FeedActor with the Polygon adapter on a real nats-server', () => {
     assert.ok(status.backfilled > 0, JSON.stringify(status));
     assert.equal(status.published, bars.length, JSON.stringify(status));
     assert.deepEqual(status.rejected, {});
-    const stored = await marketBars(bars.length);
+    const stored = await marketBars(bars);
     assert.deepEqual(stored.map(market), bars.map(expectedBar));
     assert.equal((await bus.manager.streams.info('MARKET')).state.messages, bars.length);
+    await actor.stop();
+  });
+
+  it('malformed, unknown, invalid, duplicate and out-of-order frames: dead-lettered or dropped, the rest flows', async () => {
+    // The next trading day: ids of its own, so the stream's duplicate window is this test's alone.
+    const bars = source
+      .filter((bar) => new Date(bar.ts_event).toISOString().startsWith('2011-01-04'))
+      .slice(0, 200);
+    const server = await polygon(bars);
+    const actor = await feed(server);
+    await until('some bars streamed', () => server.position > 50, 10_000);
+    server.inject('[{"ev":"AM","sym":"SPY","v":');
+    server.inject(JSON.stringify([{ ev: 'NOI', sym: 'SPY' }]));
+    server.inject(JSON.stringify([{ ...aggregateFrame(bars[30]!), o: -1 }]));
+    // A bar sent again (a duplicate) and one from long before (out of order).
+    server.inject(JSON.stringify([aggregateFrame(bars[40]!), aggregateFrame(bars[3]!)]));
+    await server.played();
+    // The publisher counts what the stream acknowledged: caughtUp() waits for the acknowledgements.
+    await until(
+      'the day published',
+      async () => {
+        await actor.caughtUp();
+        const { published, duplicates } = actor.status();
+        return published + duplicates >= bars.length + 2;
+      },
+      20_000,
+    );
+    await actor.caughtUp();
+    const status = actor.status();
+    assert.equal(status.published, bars.length, JSON.stringify(status));
+    assert.equal(status.duplicates, 2);
+    assert.deepEqual(status.rejected, { unmappable: 3 });
+    const letters = (await deadLetters()).filter((letter) => letter.consumer.startsWith('feed:polygon:'));
+    assert.deepEqual(
+      letters.map((letter) => letter.reason.replace(/^stream frame \d+: /, '').replace(/:.*/s, '')),
+      ['not JSON', 'unknown event type "NOI"', 'bar'],
+    );
+    assert.match(letters[2]!.reason, /\/open/);
+    assert.equal(letters[0]!.payload, JSON.stringify('[{"ev":"AM","sym":"SPY","v":'));
+    assert.deepEqual((await marketBars(bars)).map(market), bars.map(expectedBar));
     await actor.stop();
   });
 
