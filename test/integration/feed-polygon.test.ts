@@ -2,7 +2,7 @@
 // the loopback Polygon server (a test fixture) serving the real SPY minute bars.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FeedActor } from '../../actors/feed/actor.ts';
+import { FeedActor, type FeedActorOptions } from '../../actors/feed/actor.ts';
 import { FeedAuthError, type RawFrame } from '../../actors/feed/adapter.ts';
 import { PolygonFeedAdapter } from '../../actors/feed/adapters/polygon.ts';
 import { type Clock, WallClock } from '../../core/clock.ts';
@@ -114,6 +114,7 @@ describe('PolygonFeedAdapter with the Massive client against a loopback Polygon'
   });
 
   it('backfills a span over REST: exactly the source bars, across next_url pages', async () => {
+    server.playAll();
     const feed = adapter();
     const before = server.restCalls.ok;
     const from = day[20]!.ts_event;
@@ -231,8 +232,9 @@ describe('FeedActor with the Polygon adapter on a real nats-server', () => {
     servers.push(server);
     return server;
   };
-  const feed = async (server: LoopbackPolygon, apiKey = KEY) => {
+  const feed = async (server: LoopbackPolygon, apiKey = KEY, extra: Partial<FeedActorOptions> = {}) => {
     const actor = await FeedActor.start({
+      ...extra,
       adapter: new PolygonFeedAdapter({
         apiKey,
         clock: new WallClock(),
@@ -338,6 +340,45 @@ describe('FeedActor with the Polygon adapter on a real nats-server', () => {
     );
     assert.match(letters[2]!.reason, /\/open/);
     assert.equal(letters[0]!.payload, JSON.stringify('[{"ev":"AM","sym":"SPY","v":'));
+    assert.deepEqual((await marketBars(bars)).map(market), bars.map(expectedBar));
+    await actor.stop();
+  });
+
+  // TODO (FeedActor): frames that resume on the same connection after a catch-up leave the bars played
+  // between the catch-up and their return unread (here bars 160-179 of 300): the FeedActor backfills
+  // again only when a second silence drops the connection. Marked todo until it backfills up to the
+  // first frame after a catch-up.
+  it('silence: a stale alert, a catch-up over REST, and MARKET still holds each source bar once, in order', {
+    todo: 'FeedActor: no backfill when frames resume after a catch-up on the same connection',
+  }, async () => {
+    const bars = source
+      .filter((bar) => new Date(bar.ts_event).toISOString().startsWith('2011-01-05'))
+      .slice(0, 300);
+    const server = await polygon(bars);
+    const actor = await feed(server, KEY, { staleAfterMs: 150 });
+    await until('some bars streamed', () => server.position > 60, 10_000);
+    server.setSilent(true);
+    await until('a stale alert', () => actor.status().staleAlerts >= 1, 10_000);
+    const silentAt = server.position;
+    await until('the market moved on', () => server.position > silentAt + 20, 10_000);
+    server.setSilent(false);
+    await server.played();
+    await until(
+      'the day published',
+      async () => {
+        await actor.caughtUp();
+        // Silent again once the market has closed, the feed re-reads its last bar now and then.
+        return actor.status().published >= bars.length;
+      },
+      5_000,
+    );
+    const status = actor.status();
+    assert.ok(status.backfilled > 0, JSON.stringify(status));
+    assert.equal(status.published, bars.length, JSON.stringify(status));
+    const alerts = await bus.jetstream.consumers.get('ALERTS', {
+      filter_subjects: bus.subjects.alert('warning', 'feed_stale'),
+    });
+    assert.ok((await alerts.info()).num_pending >= 1);
     assert.deepEqual((await marketBars(bars)).map(market), bars.map(expectedBar));
     await actor.stop();
   });

@@ -5,9 +5,9 @@
 //   key}` answered `auth_success` or `auth_failed` (then closed); `{"action":"subscribe","params":
 //   "AM.SPY,T.SPY"}` answered one `success` "subscribed to: X" per param; AM frames pushed after that.
 // - REST: GET /v2/aggs/ticker/{t}/range/1/minute/{from}/{to} (from/to inclusive bar starts, ms or
-//   YYYY-MM-DD) with `next_url` pagination, the `apiKey` query parameter checked on every request,
-//   HTTP 429 with Retry-After on demand; /v3/trades/{t} and /v3/quotes/{t} answer empty pages (the
-//   data here is minute bars only).
+//   YYYY-MM-DD) over the bars the market has played, with `next_url` pagination, the `apiKey` query
+//   parameter checked on every request, HTTP 429 with Retry-After on demand; /v3/trades/{t} and
+//   /v3/quotes/{t} answer empty pages (the data here is minute bars only).
 // The data is REAL: SPY minute bars of January 2011 (../shared/data/spy-minute-pyalgotrade), read by
 // the project's one reader (core/datasets.ts), whose times are UTC bar closes (see its PROVENANCE.txt).
 // The "market" advances through the bars at a push rate from the first subscription on, whether or
@@ -156,6 +156,11 @@ export class LoopbackPolygon {
     for (const socket of this.sockets.clients) socket.terminate();
   }
 
+  /** The market jumps to its end: every bar has happened (for REST-only tests). */
+  playAll(): void {
+    this.position = this.options.bars.length;
+  }
+
   /** Resolves once the market has played every bar. */
   async played(): Promise<void> {
     while (this.position < this.options.bars.length)
@@ -286,7 +291,9 @@ export class LoopbackPolygon {
     const query = new URLSearchParams(cursor ? Buffer.from(cursor, 'base64url').toString() : url.search);
     const limit = Math.min(Number(query.get('limit') ?? 5000), this.options.pageSize ?? 50_000);
     const [fromMs, toMs] = [startOf(from), startOf(to, true)];
+    // Only what has happened: the bars the market has played.
     const matching = this.options.bars
+      .slice(0, this.position)
       .filter((bar) => bar.symbol === ticker)
       .map((bar) => ({ bar, start: bar.ts_event - 60_000 }))
       .filter(({ start }) => start >= fromMs && start <= toMs);
