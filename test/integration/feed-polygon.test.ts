@@ -198,6 +198,18 @@ describe('PolygonFeedAdapter with the Massive client against a loopback Polygon'
     await feed.close(); // safe twice
   });
 
+  it("an oversized frame (past the client library's 8 MiB) ends the connection, never the process", async () => {
+    const feed = adapter();
+    const frames: RawFrame[] = [];
+    await feed.connect();
+    await feed.authenticate();
+    await feed.subscribe({ symbols: ['SPY'], channels: ['bars'], onFrame: (frame) => frames.push(frame) });
+    const received = frames.length;
+    server.inject(JSON.stringify([{ ev: 'AM', sym: 'SPY', pad: 'x'.repeat(9 * 1024 * 1024) }]));
+    assert.match(await feed.disconnected(), /^closed: 1009/);
+    assert.equal(frames.length, received);
+  });
+
   it('a refused connection rejects connect(); the REST error carries no key', async () => {
     const closed = await LoopbackPolygon.start({ apiKey: KEY, bars: day });
     const { restBase, wsBase } = closed;

@@ -66,7 +66,6 @@ export interface PolygonFeedOptions {
 
 /** What the adapter uses of the client's socket (the `websocket` package's W3C WebSocket). */
 interface ClientSocket {
-  readonly readyState: number;
   send(data: string): void;
   close(): void;
   addEventListener(type: 'open' | 'error', listener: () => void): void;
@@ -78,7 +77,7 @@ type JsonObject = { readonly [key: string]: JsonValue };
 
 /** Status events the connection waits on: auth, then one acknowledgement per subscription. */
 interface StatusWaiter {
-  readonly settle: (status: string, message: string) => boolean;
+  readonly settle: (status: string, message: string) => void;
   readonly fail: (error: Error) => void;
 }
 
@@ -151,12 +150,10 @@ class Connection {
       const waiter: StatusWaiter = {
         settle: (status, message) => {
           try {
-            if (!settle(status, message)) return false;
-            finish();
+            if (settle(status, message)) finish();
           } catch (error) {
             finish(error as Error);
           }
-          return true;
         },
         fail: finish,
       };
