@@ -126,6 +126,11 @@ export class FeedActor implements Actor<FeedStatus> {
   private requestCatchUp: (() => void) | undefined;
   /** A catch-up after a silence found the feed still silent: the next silence reconnects. */
   private silentSinceCatchUp = false;
+  /**
+   * A catch-up found nothing: when frames resume on the same connection, what the provider sent between
+   * the catch-up and the first of them is read before they are published.
+   */
+  private gapBeforeNextFrame = false;
   private sessions: Promise<void> | undefined;
   private staleTimer: NodeJS.Timeout | undefined;
 
@@ -223,6 +228,7 @@ export class FeedActor implements Actor<FeedStatus> {
           this.interrupt = resolve;
         });
         const gap = this.cursors.size > 0;
+        this.gapBeforeNextFrame = false;
         // Frames of the new connection wait until the gap before them is read.
         if (gap) this.held = [];
         this.shedding = false;
@@ -278,10 +284,11 @@ export class FeedActor implements Actor<FeedStatus> {
       this.requestCatchUp = undefined;
       if (reason !== undefined) return reason;
       this.lifecycle.send({ type: 'CATCH_UP' });
-      this.held = [];
-      await this.backfillGap();
+      this.held ??= [];
+      const released = await this.backfillGap();
       this.lifecycle.send({ type: 'BACKFILLED' });
-      this.silentSinceCatchUp = true;
+      this.silentSinceCatchUp = released === 0;
+      this.gapBeforeNextFrame = released === 0;
     }
   }
 
@@ -305,6 +312,11 @@ export class FeedActor implements Actor<FeedStatus> {
     this.lastFrameAt = frame.receivedAt;
     this.silentSinceCatchUp = false;
     if (this.state === 'stale') this.lifecycle.send({ type: 'FRAME' });
+    if (this.gapBeforeNextFrame && this.held === undefined && this.requestCatchUp !== undefined) {
+      this.gapBeforeNextFrame = false;
+      this.held = [];
+      this.requestCatchUp();
+    }
     const target = this.held ?? this.queue;
     target.push(frame);
     if (this.queue.length + (this.held?.length ?? 0) > this.maxQueued) {
@@ -350,8 +362,38 @@ export class FeedActor implements Actor<FeedStatus> {
   }
 
   /** Reads each symbol's gap over REST, publishes it, then the live frames held meanwhile. */
-  private async backfillGap(): Promise<void> {
+  /** Returns how many held live frames it released. */
+  private async backfillGap(): Promise<number> {
     await this.pumping;
+    // Each round reads every cursor up to the first held frame of its symbol and channel, or up to
+    // now where none is held yet. A frame that comes for one of those while it is read ends a span the
+    // round left open: another round reads up to it.
+    for (;;) {
+      const firstHeld = this.firstHeldEventTimes();
+      const now = this.options.clock.now();
+      // Inclusive of the first live event (the duplicate window drops the overlap).
+      const requests = this.cursors.backfillRequests(
+        (symbol, channel) => (firstHeld.get(`${channel}\u0000${symbol}`) ?? now) + 1,
+      );
+      for (const request of requests) {
+        for await (const frame of this.adapter.backfill(request)) {
+          if (this.stopping) return 0;
+          this.counters.backfilled++;
+          await this.handle(frame);
+        }
+      }
+      const leftOpen = [...this.firstHeldEventTimes().keys()].some((key) => !firstHeld.has(key));
+      if (!leftOpen) break;
+    }
+    const held = this.held ?? [];
+    this.held = undefined;
+    this.queue = held.concat(this.queue);
+    this.pump();
+    return held.length;
+  }
+
+  /** ts_event of the first held live event of each channel and symbol. */
+  private firstHeldEventTimes(): Map<string, number> {
     const firstHeld = new Map<string, number>();
     for (const frame of this.held ?? []) {
       const decoded = this.adapter.decode(frame);
@@ -361,22 +403,7 @@ export class FeedActor implements Actor<FeedStatus> {
         if (!firstHeld.has(key)) firstHeld.set(key, event.ts_event);
       }
     }
-    const now = this.options.clock.now();
-    // Up to the first live event of the symbol, inclusive (the duplicate window drops the overlap).
-    const requests = this.cursors.backfillRequests(
-      (symbol, channel) => (firstHeld.get(`${channel}\u0000${symbol}`) ?? now) + 1,
-    );
-    for (const request of requests) {
-      for await (const frame of this.adapter.backfill(request)) {
-        if (this.stopping) return;
-        this.counters.backfilled++;
-        await this.handle(frame);
-      }
-    }
-    const held = this.held ?? [];
-    this.held = undefined;
-    this.queue = held.concat(this.queue);
-    this.pump();
+    return firstHeld;
   }
 
   /** Records, maps, checks and publishes one frame; a frame that cannot be mapped is dead-lettered. */
@@ -486,6 +513,9 @@ export class FeedActor implements Actor<FeedStatus> {
     }
     this.lifecycle.send({ type: 'SILENT' });
     this.counters.staleAlerts++;
+    // Frames that resume before the catch-up runs wait for it: published first, they would move the
+    // cursors past the silence and the catch-up would not read it.
+    this.held ??= [];
     const provider = this.adapter.provider;
     const asked = this.requestCatchUp;
     void this.alert(

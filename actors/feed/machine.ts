@@ -72,7 +72,8 @@ export const feedLifecycleMachine = setup({
       },
     },
     backfilling: { on: { BACKFILLED: 'streaming', CONNECTION_LOST: lost } },
-    streaming: { on: { SILENT: 'stale', CONNECTION_LOST: lost } },
+    // CATCH_UP from streaming: frames resumed after a silence, and what came before them is read.
+    streaming: { on: { SILENT: 'stale', CATCH_UP: 'backfilling', CONNECTION_LOST: lost } },
     // A silent feed is caught up over REST (CATCH_UP), and streams again once a frame arrives.
     stale: { on: { FRAME: 'streaming', CATCH_UP: 'backfilling', CONNECTION_LOST: lost } },
     reconnecting: { on: { RETRY: 'connecting' } },

@@ -356,13 +356,7 @@ describe('FeedActor with the Polygon adapter on a real nats-server', () => {
     await actor.stop();
   });
 
-  // TODO (FeedActor): frames that resume on the same connection after a catch-up leave the bars played
-  // between the catch-up and their return unread (here bars 160-179 of 300): the FeedActor backfills
-  // again only when a second silence drops the connection. Marked todo until it backfills up to the
-  // first frame after a catch-up.
-  it('silence: a stale alert, a catch-up over REST, and MARKET still holds each source bar once, in order', {
-    todo: 'FeedActor: no backfill when frames resume after a catch-up on the same connection',
-  }, async () => {
+  it('silence: a stale alert, a catch-up over REST, and MARKET still holds each source bar once, in order', async () => {
     const bars = source
       .filter((bar) => new Date(bar.ts_event).toISOString().startsWith('2011-01-05'))
       .slice(0, 300);
