@@ -75,7 +75,8 @@ export async function* recordedFrames(
   try {
     const reader = await jetstream.consumers.get(stream, consumer.name);
     for (;;) {
-      const pending = (await reader.info(true)).num_pending;
+      // Fresh info: the cached one keeps the count at creation and the loop would never end.
+      const pending = (await reader.info()).num_pending;
       if (pending === 0) return;
       const batch = await reader.fetch({ max_messages: Math.min(pending, 1_000), expires: 5_000 });
       for await (const message of batch) {
