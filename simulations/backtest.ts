@@ -11,8 +11,8 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Kysely } from 'kysely';
 import { venueFor } from '../actors/execution/config.ts';
 import { getFeatureSet } from '../actors/feature/feature-set.ts';
-import { StaticModelSource } from '../actors/inference/registry.ts';
-import { startPipeline } from '../actors/pipeline.ts';
+import { type ModelSource, StaticModelSource } from '../actors/inference/registry.ts';
+import { type PipelineConfig, startPipeline } from '../actors/pipeline.ts';
 import { sizerFor } from '../actors/risk/config.ts';
 import { parseRiskLimits } from '../actors/risk/limits.ts';
 import { ReplayClock } from '../core/clock.ts';
@@ -26,7 +26,7 @@ import { InProcessBus } from '../streams/in-process-bus.ts';
 import { applyStreams, streamName } from '../streams/topology.ts';
 import { type Database, json, toTimestamp } from '../timescale/database.ts';
 import type { BacktestConfig } from './backtest-config.ts';
-import { type JsonValue, Ledger } from './ledger.ts';
+import { appendSignal, type ExecutionEntry, executionLedger, type JsonValue, Ledger } from './ledger.ts';
 import { type BacktestMetrics, computeMetrics, type EquityPoint } from './metrics.ts';
 import { waitForQuiet } from './quiescence.ts';
 import { writeReportHtml } from './report-html.ts';
@@ -53,8 +53,10 @@ export interface BacktestOptions {
   db?: Kysely<Database>;
   /** Folder for the HTML report (and trained models); none when undefined. */
   reportDir?: string;
-  /** Folder with sentiment/sent_train.csv and sent_valid.csv (the bundled sample by default). */
-  sentimentDataDir: string;
+  /** Folder with sentiment/sent_train.csv and sent_valid.csv: where a run that scores news trains on. */
+  sentimentDataDir?: string;
+  /** Models to score with instead of training them (config.model and sentimentDataDir are then unused). */
+  models?: BacktestModels;
   partitions?: number;
   onEvent?: (eventsDone: number) => void;
   logger?: Logger;
@@ -113,8 +115,6 @@ function subjectOf(subjects: Subjects, event: MarketEvent): string {
   }
 }
 
-type ExecutionEntry = { kind: 'order'; event: OrderEvent } | { kind: 'fill'; event: Fill };
-
 class RunRecorder {
   /** Order events and fills; hashed in canonical order (see ledger()). */
   private readonly executions: ExecutionEntry[] = [];
@@ -141,11 +141,6 @@ class RunRecorder {
   }
 
   /**
-   * The order and fill ledger in canonical order: by event time, then id. Within one event's cascade
-   * the execution actor's order events and fills may reach the stream in either order over NATS;
-   * sorting keeps the hash a function of what happened, not of delivery interleaving.
-   */
-  /**
    * End-of-UTC-day equity over the window: the series the metrics and the report are computed on.
    * It starts on the window's first day with the starting cash (the portfolio's start-up snapshot is
    * stamped before any event).
@@ -156,14 +151,7 @@ class RunRecorder {
   }
 
   ledger(): Ledger {
-    const ledger = new Ledger();
-    const sorted = [...this.executions].sort(
-      (a, b) =>
-        a.event.ts_event - b.event.ts_event ||
-        (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0),
-    );
-    for (const entry of sorted) ledger.append(entry.kind, entry.event);
-    return ledger;
+    return executionLedger(this.executions);
   }
 
   onDecision(decision: RiskDecision): void {
@@ -208,26 +196,28 @@ class RunRecorder {
       messages: ['signal'],
       handler: (signal) => {
         this.signals++;
-        this.signalLedger.append('signal', {
-          id: signal.id,
-          direction: signal.direction,
-          probability: signal.probability,
-        });
+        appendSignal(this.signalLedger, signal);
       },
     });
   }
 }
 
-export async function runBacktest(options: BacktestOptions): Promise<BacktestSummary> {
-  const { config, runId, mode, logger } = options;
-  const from = dateMillis(config.data.from);
-  const to = dateMillis(config.data.to);
-  const featureSet = getFeatureSet(config.featureSet, '/featureSet');
-  const modelDir = options.reportDir
-    ? join(options.reportDir, runId, 'models')
-    : mkdtempSync(join(tmpdir(), 'sluice-bt-'));
+/** The models a run scores with: where inference finds them, and the ids active for the config. */
+export interface BacktestModels {
+  source: ModelSource;
+  strategy: string;
+  sentiment: string | null;
+}
 
-  // Walk-forward: the model learns from bars before the backtest window only.
+/**
+ * Walk-forward: the strategy model learns from the config's price files before the window only (and
+ * the sentiment model from `sentimentDataDir` when the config scores news).
+ */
+function trainBacktestModels(
+  config: BacktestConfig,
+  modelDir: string,
+  sentimentDataDir: string | undefined,
+): BacktestModels {
   const trained = trainTabularModel({
     model: config.model.kind,
     symbols: config.data.symbols ?? [],
@@ -241,15 +231,16 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
     mlp: { hidden: 16, epochs: 20, activation: 'tanh', seed: config.seed },
     outputDir: modelDir,
     from: dateMillis(config.model.trainFrom),
-    to: from,
+    to: dateMillis(config.data.from),
   });
   const models = new StaticModelSource([{ manifest: trained.manifest, bytes: trained.onnx }], {
     [config.strategy]: trained.manifest.modelId,
   });
   let sentimentModelId: string | null = null;
   if (config.news) {
+    if (sentimentDataDir === undefined) throw new Error('a backtest that scores news needs sentimentDataDir');
     const sentiment = trainSentimentModel({
-      dataDir: options.sentimentDataDir,
+      dataDir: sentimentDataDir,
       outputDir: modelDir,
       seed: config.seed,
     });
@@ -257,6 +248,61 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
     models.activate('news-sentiment', sentiment.manifest.modelId);
     sentimentModelId = sentiment.manifest.modelId;
   }
+  return { source: models, strategy: trained.manifest.modelId, sentiment: sentimentModelId };
+}
+
+/**
+ * What each actor of a backtest is configured with. A live session that is to be replayed runs its
+ * pipeline with the same, so the replay's ledger can be compared with the session's.
+ */
+export function backtestPipelineConfig(config: BacktestConfig, runId: string): PipelineConfig {
+  const featureSet = getFeatureSet(config.featureSet, '/featureSet');
+  return {
+    feature: {
+      set: featureSet,
+      barInterval: config.barInterval,
+      staleAfterMs: 7 * DAY_MS,
+    },
+    inference: {
+      strategy: config.strategy,
+      featureSet,
+      maxBatchSize: config.inference.maxBatchSize,
+      maxWaitMs: config.inference.maxWaitMs,
+      neutralBand: config.inference.neutralBand,
+      executionProviders: ['cpu'],
+      drift: false,
+    },
+    news: { executionProviders: ['cpu'] },
+    trading: {
+      account: config.trading.account,
+      startingCash: config.trading.startingCash,
+      risk: {
+        limits: parseRiskLimits(config.trading.limits, '/trading/limits'),
+        sizer: sizerFor(config.trading.sizing),
+      },
+      venue: venueFor(config.trading.venue, config.seed),
+      startState: 'active',
+      runId,
+      // Gate and execution share this process; a key from the run keeps reruns identical.
+      gateKey: GateKey.forRun(runId),
+    },
+  };
+}
+
+export async function runBacktest(options: BacktestOptions): Promise<BacktestSummary> {
+  const { config, runId, mode, logger } = options;
+  const from = dateMillis(config.data.from);
+  const to = dateMillis(config.data.to);
+  // Given models (a recorded live session replayed with the models it ran) skip training.
+  const models =
+    options.models ??
+    trainBacktestModels(
+      config,
+      options.reportDir
+        ? join(options.reportDir, runId, 'models')
+        : mkdtempSync(join(tmpdir(), 'sluice-bt-')),
+      options.sentimentDataDir,
+    );
 
   const partitions = options.partitions ?? 4;
   let bus: ActorBus;
@@ -276,37 +322,14 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
   const clock = new ReplayClock();
   const pipeline = await startPipeline(
     [...BACKTEST_ACTORS, ...(config.news ? (['news'] as const) : [])],
+    backtestPipelineConfig(config, runId),
     {
-      feature: {
-        set: featureSet,
-        barInterval: config.barInterval,
-        staleAfterMs: 7 * DAY_MS,
-      },
-      inference: {
-        strategy: config.strategy,
-        featureSet,
-        maxBatchSize: config.inference.maxBatchSize,
-        maxWaitMs: config.inference.maxWaitMs,
-        neutralBand: config.inference.neutralBand,
-        executionProviders: ['cpu'],
-        drift: false,
-      },
-      news: { executionProviders: ['cpu'] },
-      trading: {
-        account: config.trading.account,
-        startingCash: config.trading.startingCash,
-        risk: {
-          limits: parseRiskLimits(config.trading.limits, '/trading/limits'),
-          sizer: sizerFor(config.trading.sizing),
-        },
-        venue: venueFor(config.trading.venue, config.seed),
-        startState: 'active',
-        runId,
-        // Gate and execution share this process; a key from the run keeps reruns identical.
-        gateKey: GateKey.forRun(runId),
-      },
+      bus,
+      clock,
+      models: models.source,
+      ...(options.db ? { db: options.db } : {}),
+      ...(logger ? { logger } : {}),
     },
-    { bus, clock, models, ...(options.db ? { db: options.db } : {}), ...(logger ? { logger } : {}) },
   );
 
   const quiet =
@@ -392,7 +415,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
     signalHash: recorder.signalLedger.hash(),
     metrics,
     report,
-    models: { strategy: trained.manifest.modelId, sentiment: sentimentModelId },
+    models: { strategy: models.strategy, sentiment: models.sentiment },
   };
   if (options.db) await recordRun(options.db, summary, config, clock.now());
   return summary;

@@ -4,6 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 
 import type { JsonValue } from '../schemas/jobs.ts';
+import type { Fill, OrderEvent, Signal } from '../schemas/messages.ts';
 
 export type { JsonValue };
 
@@ -92,4 +93,28 @@ export class Ledger {
     if (!this.options.keepLines) throw new Error('this ledger keeps only its hash');
     return this.lines.map((line) => `${line}\n`).join('');
   }
+}
+
+/** What the order and fill ledger holds: the execution actor's order events and fills. */
+export type ExecutionEntry = { kind: 'order'; event: OrderEvent } | { kind: 'fill'; event: Fill };
+
+/**
+ * The order and fill ledger of a run, backtest or live session alike, in canonical order: by event
+ * time, then id. Within one event's cascade the execution actor's order events and fills may reach
+ * the stream in either order over NATS; sorting keeps the hash a function of what happened, not of
+ * delivery interleaving.
+ */
+export function executionLedger(entries: Iterable<ExecutionEntry>): Ledger {
+  const ledger = new Ledger();
+  const sorted = [...entries].sort(
+    (a, b) =>
+      a.event.ts_event - b.event.ts_event || (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0),
+  );
+  for (const entry of sorted) ledger.append(entry.kind, entry.event);
+  return ledger;
+}
+
+/** A signal's line in the signal ledger (arrival order): what a replay compares with its session. */
+export function appendSignal(ledger: Ledger, signal: Signal): void {
+  ledger.append('signal', { id: signal.id, direction: signal.direction, probability: signal.probability });
 }
