@@ -1,0 +1,399 @@
+// Crypto exchanges through ccxt (its WebSocket classes, ccxt.pro, and REST in one client): any ccxt
+// exchange by id, provider `ccxt:<exchange id>`. Binance is the one tested (against the loopback
+// fixture in test/support/loopback/binance.ts).
+//
+// Channels:
+// - trades: `watchTrades` per symbol (Binance: the `<symbol>@trade` stream, one frame per trade with
+//   the exchange trade id). Backfill on Binance pages `GET /api/v3/historicalTrades` forward by
+//   `fromId`: it returns the same trade ids as the `@trade` stream, so a trade seen live and again in
+//   the backfill maps to one event id and the stream's duplicate window drops the second. (ccxt's
+//   default, `aggTrades`, carries aggregate ids that never match the live ids.) ccxt asks for an API
+//   key on historicalTrades, so a Binance trade backfill needs `credentials.apiKey` (a key with no
+//   permissions will do). Without `afterId`, the first trade id at `fromMs` comes from one public
+//   `aggTrades` call (its `f`, first trade id). Other exchanges page `fetchTrades` forward by `since`.
+// - quotes: `watchBidsAsks` (Binance: `<symbol>@bookTicker`). ccxt hands over the latest top of book
+//   per symbol each time it is read, so quotes arriving between two reads are conflated to the last.
+//   Binance spot's bookTicker frame has no exchange time: ts_event is then the receive time. There is
+//   no REST history of top of book, so quotes are not backfilled.
+//
+// A frame ccxt fails to parse (its handler throws) is handed over as `{ unparsed, error }` so the
+// FeedActor dead-letters it, instead of ccxt rejecting every pending watch with that error.
+import ccxt, { type Exchange } from 'ccxt';
+import type { Clock } from '../../../core/clock.ts';
+import type { JsonValue } from '../../../schemas/jobs.ts';
+import {
+  EARLIEST_MARKET_TIME_MS,
+  LATEST_TIME_MS,
+  type QuoteTick,
+  type TradeTick,
+} from '../../../schemas/messages.ts';
+import {
+  type BackfillRequest,
+  type FeedAdapter,
+  FeedAuthError,
+  type FeedChannel,
+  FeedSubscriptionError,
+  type FeedSubscriptionRequest,
+  type FrameDecoding,
+  feedEventId,
+  type RawFrame,
+} from '../adapter.ts';
+
+export interface CcxtFeedAdapterOptions {
+  /** ccxt exchange id, e.g. `binance`. */
+  readonly exchange: string;
+  /** Receiving clock: every frame's receivedAt. */
+  readonly clock: Clock;
+  /** Public market data needs none; Binance's trade backfill (historicalTrades) needs an API key. */
+  readonly credentials?: { readonly apiKey: string; readonly secret?: string };
+  /**
+   * Where the exchange lives; tests point these at loopback. `rest` replaces `urls.api.public`, `ws`
+   * replaces `urls.api.ws.spot` (the keys Binance-family exchanges use in ccxt).
+   */
+  readonly urls?: { readonly rest?: string; readonly ws?: string };
+  /** Trades per backfill request; Binance allows 1,000. */
+  readonly backfillPageSize?: number;
+  /** Longest wait after an HTTP 429 without Retry-After (the wait doubles from 1 s up to this). */
+  readonly maxRateLimitWaitMs?: number;
+}
+
+type ExchangeConstructor = new (config: Record<string, unknown>) => Exchange;
+type JsonObject = { readonly [key: string]: JsonValue };
+
+/** A unified ccxt symbol (`BTC/USDT`, or `BTC/USDT:USDT` for a contract); ccxt falls back to the raw id for unknown markets. */
+const UNIFIED_SYMBOL = /^[A-Z0-9]{1,24}\/[A-Z0-9]{1,24}(:[A-Z0-9]{1,24})?$/;
+const MAX_ID_LENGTH = 64;
+
+export class CcxtFeedAdapter implements FeedAdapter {
+  readonly provider: string;
+  readonly channels: readonly FeedChannel[] = ['trades', 'quotes'];
+  private readonly exchange: Exchange;
+  private readonly venue: string;
+  private generation = 0;
+  private ended: ((reason: string) => void) | undefined;
+  private gone: Promise<string> = Promise.resolve('not connected');
+  private onFrame: ((frame: RawFrame) => void) | undefined;
+  private firstChannel: FeedChannel = 'trades';
+
+  constructor(private readonly options: CcxtFeedAdapterOptions) {
+    this.venue = options.exchange;
+    this.provider = `ccxt:${options.exchange}`;
+    const Pro = (ccxt.pro as unknown as Record<string, ExchangeConstructor | undefined>)[options.exchange];
+    if (!Pro) throw new Error(`ccxt has no WebSocket exchange "${options.exchange}"`);
+    const adapter = this;
+    // ccxt's client rejects every pending watch when a frame handler throws; catching it here keeps
+    // the stream going and hands the frame to the FeedActor's dead letters instead.
+    class Guarded extends Pro {
+      override handleMessage(client: unknown, message: unknown): void {
+        try {
+          super.handleMessage(client, message);
+        } catch (error) {
+          adapter.unparsed(message, error);
+        }
+      }
+    }
+    this.exchange = new Guarded({
+      enableRateLimit: true,
+      apiKey: options.credentials?.apiKey,
+      secret: options.credentials?.secret,
+      options: {
+        defaultType: 'spot',
+        // Only the spot market list (Binance: GET /api/v3/exchangeInfo); no private currency or margin calls.
+        fetchMarkets: { types: ['spot'] },
+        fetchCurrencies: false,
+        fetchMargins: false,
+        // ccxt keeps trades in a ring between two reads; room for a burst of a busy market.
+        tradesLimit: 20_000,
+        watchTrades: { name: 'trade' },
+      },
+    });
+    const api = this.exchange.urls.api as Record<string, unknown> & { ws?: Record<string, unknown> };
+    if (options.urls?.rest) api.public = options.urls.rest;
+    if (options.urls?.ws && api.ws) api.ws.spot = options.urls.ws;
+  }
+
+  async connect(): Promise<void> {
+    this.generation++;
+    this.gone = new Promise((resolve) => {
+      this.ended = resolve;
+    });
+    // ccxt opens a plain ws:// socket (a loopback or private endpoint) only through an http agent it loads first.
+    if (this.options.urls?.ws?.startsWith('ws://')) await this.exchange.loadHttpProxyAgent();
+    await this.exchange.loadMarkets();
+  }
+
+  async authenticate(): Promise<void> {
+    // Public market data: nothing to prove. A key given for the backfill is checked when it is used.
+  }
+
+  async subscribe(request: FeedSubscriptionRequest): Promise<void> {
+    for (const symbol of request.symbols) {
+      if (!this.exchange.markets?.[symbol])
+        throw new FeedSubscriptionError(this.provider, `unknown symbol ${symbol}`);
+    }
+    for (const channel of request.channels) {
+      if (!this.channels.includes(channel)) {
+        throw new FeedSubscriptionError(this.provider, `channel ${channel} is not offered`);
+      }
+    }
+    this.onFrame = request.onFrame;
+    this.firstChannel = request.channels[0] ?? 'trades';
+    const generation = this.generation;
+    for (const symbol of request.symbols) {
+      for (const channel of request.channels) void this.pump(generation, channel, symbol, request.onFrame);
+    }
+  }
+
+  disconnected(): Promise<string> {
+    return this.gone;
+  }
+
+  async close(): Promise<void> {
+    await this.exchange.close();
+    this.end('closed by client');
+  }
+
+  async *backfill(request: BackfillRequest): AsyncIterable<RawFrame> {
+    if (request.channel !== 'trades') return; // no REST history of top of book
+    if (this.exchange.id.startsWith('binance')) yield* this.binanceTrades(request);
+    else yield* this.tradesSince(request);
+  }
+
+  decode(frame: RawFrame): FrameDecoding {
+    const payload = frame.payload;
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+      return { ok: false, reason: 'frame is not an object' };
+    }
+    const item = payload as JsonObject;
+    if ('unparsed' in item)
+      return { ok: false, reason: `ccxt could not parse the frame: ${String(item.error)}` };
+    const symbol = item.symbol;
+    if (typeof symbol !== 'string' || !UNIFIED_SYMBOL.test(symbol)) {
+      return { ok: false, reason: `unknown symbol ${JSON.stringify(symbol)?.slice(0, 80)}` };
+    }
+    if (frame.channel === 'trades') return this.decodeTrade(item, symbol, frame.receivedAt);
+    if (frame.channel === 'quotes') return this.decodeQuote(item, symbol, frame.receivedAt);
+    return { ok: false, reason: `channel ${frame.channel} is not offered by ${this.provider}` };
+  }
+
+  private decodeTrade(item: JsonObject, symbol: string, receivedAt: number): FrameDecoding {
+    const id = item.id;
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
+      return { ok: false, reason: 'trade id missing or malformed' };
+    }
+    const time = marketTime(item.timestamp);
+    if (time === undefined) return { ok: false, reason: 'trade timestamp missing or out of range' };
+    const price = positive(item.price);
+    if (price === undefined)
+      return { ok: false, reason: 'trade price missing, not a number or not positive' };
+    const size = nonNegative(item.amount);
+    if (size === undefined) return { ok: false, reason: 'trade amount missing, not a number or negative' };
+    const side = item.side;
+    const tick: TradeTick = {
+      schema: 'trade_tick.v1',
+      id: feedEventId(this.provider, 'trade', symbol, id),
+      ts_event: time,
+      ts_init: receivedAt,
+      symbol,
+      price,
+      size,
+      aggressor: side === 'buy' || side === 'sell' ? side : 'unknown',
+      trade_id: id,
+      venue: this.venue,
+    };
+    return { ok: true, events: [tick] };
+  }
+
+  private decodeQuote(item: JsonObject, symbol: string, receivedAt: number): FrameDecoding {
+    // Binance spot's bookTicker has no time; its order book update id `u` keys the quote.
+    const time =
+      item.timestamp === null || item.timestamp === undefined ? receivedAt : marketTime(item.timestamp);
+    if (time === undefined) return { ok: false, reason: 'quote timestamp out of range' };
+    const bid = positive(item.bid);
+    const ask = positive(item.ask);
+    if (bid === undefined || ask === undefined)
+      return { ok: false, reason: 'quote bid or ask missing or not positive' };
+    const bidSize = nonNegative(item.bidVolume);
+    const askSize = nonNegative(item.askVolume);
+    if (bidSize === undefined || askSize === undefined)
+      return { ok: false, reason: 'quote size missing or negative' };
+    const info = item.info;
+    const update =
+      info !== null && typeof info === 'object' && !Array.isArray(info) ? (info as JsonObject).u : undefined;
+    const key =
+      typeof update === 'number' || (typeof update === 'string' && update.length <= MAX_ID_LENGTH)
+        ? update
+        : time;
+    const quote: QuoteTick = {
+      schema: 'quote_tick.v1',
+      id: feedEventId(this.provider, 'quote', symbol, key),
+      ts_event: time,
+      ts_init: receivedAt,
+      symbol,
+      bid,
+      ask,
+      bid_size: bidSize,
+      ask_size: askSize,
+      venue: this.venue,
+    };
+    return { ok: true, events: [quote] };
+  }
+
+  /** One watch loop: reads until the connection ends, then ends the whole connection (all loops). */
+  private async pump(
+    generation: number,
+    channel: FeedChannel,
+    symbol: string,
+    onFrame: (frame: RawFrame) => void,
+  ): Promise<void> {
+    for (;;) {
+      let items: readonly object[];
+      try {
+        items =
+          channel === 'trades'
+            ? await this.exchange.watchTrades(symbol)
+            : Object.values(await this.exchange.watchBidsAsks([symbol]));
+      } catch (error) {
+        if (generation !== this.generation) return;
+        const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        // One socket gone means the feed is: close the others so a reconnect starts clean.
+        await this.exchange.close().catch(() => undefined);
+        this.end(reason);
+        return;
+      }
+      if (generation !== this.generation) return;
+      const receivedAt = this.options.clock.now();
+      for (const item of items) onFrame({ payload: toJson(item), channel, receivedAt, origin: 'stream' });
+    }
+  }
+
+  private end(reason: string): void {
+    this.ended?.(reason);
+    this.ended = undefined;
+  }
+
+  /** Called from ccxt's message handler when it threw on a frame. */
+  private unparsed(message: unknown, error: unknown): void {
+    let unparsed: JsonValue;
+    try {
+      unparsed = toJson(message);
+    } catch {
+      unparsed = String(message).slice(0, 4096);
+    }
+    this.onFrame?.({
+      payload: { unparsed, error: error instanceof Error ? error.message.slice(0, 500) : String(error) },
+      channel: this.firstChannel,
+      receivedAt: this.options.clock.now(),
+      origin: 'stream',
+    });
+  }
+
+  /** Binance: historicalTrades forward by trade id, from afterId + 1 or the first trade at fromMs. */
+  private async *binanceTrades(request: BackfillRequest): AsyncIterable<RawFrame> {
+    if (!this.exchange.apiKey) {
+      throw new FeedAuthError(
+        this.provider,
+        'trade backfill (GET /api/v3/historicalTrades) needs an API key',
+      );
+    }
+    let fromId =
+      request.afterId === undefined ? await this.firstTradeIdAt(request) : Number(request.afterId) + 1;
+    const limit = this.options.backfillPageSize ?? 1000;
+    while (fromId !== undefined) {
+      const from = fromId;
+      const page = await this.rateLimited(() =>
+        this.exchange.fetchTrades(request.symbol, undefined, limit, {
+          fetchTradesMethod: 'publicGetHistoricalTrades',
+          fromId: from,
+        }),
+      );
+      const receivedAt = this.options.clock.now();
+      for (const trade of page) {
+        if ((trade.timestamp ?? 0) >= request.toMs) return;
+        yield { payload: toJson(trade), channel: 'trades', receivedAt, origin: 'backfill' };
+      }
+      const last = page[page.length - 1];
+      fromId = page.length < limit || !last ? undefined : Number(last.id) + 1;
+    }
+  }
+
+  /** The id of the first trade at or after fromMs (public aggTrades: its `f`), an hour window at a time. */
+  private async firstTradeIdAt(request: BackfillRequest): Promise<number | undefined> {
+    for (let start = request.fromMs; start < request.toMs; start += 3_600_000) {
+      const until = Math.min(request.toMs, start + 3_600_000) - 1;
+      const page = await this.rateLimited(() =>
+        this.exchange.fetchTrades(request.symbol, start, 1, {
+          fetchTradesMethod: 'publicGetAggTrades',
+          until,
+        }),
+      );
+      const first = page[0]?.info as { f?: unknown } | undefined;
+      if (first?.f !== undefined) return Number(first.f);
+    }
+    return undefined;
+  }
+
+  /** Other exchanges: fetchTrades forward by time; the duplicate window drops trades a page repeats. */
+  private async *tradesSince(request: BackfillRequest): AsyncIterable<RawFrame> {
+    const limit = this.options.backfillPageSize ?? 1000;
+    let since = request.fromMs;
+    const seen = new Set<string>(request.afterId === undefined ? [] : [request.afterId]);
+    for (;;) {
+      const from = since;
+      const page = await this.rateLimited(() => this.exchange.fetchTrades(request.symbol, from, limit));
+      const receivedAt = this.options.clock.now();
+      let advanced = false;
+      for (const trade of page) {
+        if ((trade.timestamp ?? 0) >= request.toMs) return;
+        if (trade.id !== undefined && seen.has(trade.id)) continue;
+        if (trade.id !== undefined) seen.add(trade.id);
+        if ((trade.timestamp ?? 0) > since) {
+          since = trade.timestamp ?? since;
+          advanced = true;
+        }
+        yield { payload: toJson(trade), channel: 'trades', receivedAt, origin: 'backfill' };
+      }
+      if (page.length < limit || !advanced) return;
+    }
+  }
+
+  /** Runs a REST call, waiting out HTTP 429/418 (Retry-After when the exchange sends it) instead of failing. */
+  private async rateLimited<T>(call: () => Promise<T>): Promise<T> {
+    let backoffMs = 1_000;
+    const maxWaitMs = this.options.maxRateLimitWaitMs ?? 60_000;
+    for (;;) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof ccxt.DDoSProtection || error instanceof ccxt.RateLimitExceeded)) throw error;
+        const headers = (this.exchange.last_response_headers ?? {}) as Record<string, unknown>;
+        const retryAfter = Number(headers['Retry-After']);
+        const waitMs = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : backoffMs;
+        backoffMs = Math.min(backoffMs * 2, maxWaitMs);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(waitMs, maxWaitMs)));
+      }
+    }
+  }
+}
+
+/** ccxt structures hold `undefined` fields; a frame is recorded as JSON, so it is made JSON here. */
+function toJson(value: unknown): JsonValue {
+  return JSON.parse(JSON.stringify(value) ?? 'null') as JsonValue;
+}
+
+function marketTime(value: JsonValue | undefined): number | undefined {
+  return typeof value === 'number' &&
+    Number.isInteger(value) &&
+    value >= EARLIEST_MARKET_TIME_MS &&
+    value <= LATEST_TIME_MS
+    ? value
+    : undefined;
+}
+
+function positive(value: JsonValue | undefined): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+function nonNegative(value: JsonValue | undefined): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+}
