@@ -53,6 +53,8 @@ export interface CcxtFeedAdapterOptions {
   readonly urls?: { readonly rest?: string; readonly ws?: string };
   /** Trades per backfill request; Binance allows 1,000. */
   readonly backfillPageSize?: number;
+  /** How long subscribe() waits for the exchange to confirm its subscriptions; default 5 s. */
+  readonly subscribeTimeoutMs?: number;
   /** Longest wait after an HTTP 429 without Retry-After (the wait doubles from 1 s up to this). */
   readonly maxRateLimitWaitMs?: number;
 }
@@ -74,6 +76,8 @@ export class CcxtFeedAdapter implements FeedAdapter {
   private gone: Promise<string> = Promise.resolve('not connected');
   private onFrame: ((frame: RawFrame) => void) | undefined;
   private firstChannel: FeedChannel = 'trades';
+  /** Counts down the subscriptions not yet confirmed live; see subscribe(). */
+  private live: () => void = () => undefined;
 
   constructor(private readonly options: CcxtFeedAdapterOptions) {
     this.venue = options.exchange;
@@ -85,11 +89,17 @@ export class CcxtFeedAdapter implements FeedAdapter {
     // the stream going and hands the frame to the FeedActor's dead letters instead.
     class Guarded extends Pro {
       override handleMessage(client: unknown, message: unknown): void {
+        const refused = adapter.refusal(message);
+        if (refused !== undefined) {
+          adapter.unparsed(message, new Error(refused));
+          return;
+        }
         try {
           super.handleMessage(client, message);
         } catch (error) {
           adapter.unparsed(message, error);
         }
+        if (isSubscriptionAck(message)) adapter.live();
       }
     }
     this.exchange = new Guarded({
@@ -107,6 +117,9 @@ export class CcxtFeedAdapter implements FeedAdapter {
         watchTrades: { name: 'trade' },
       },
     });
+    // The FeedActor owns reconnecting (capped, jittered backoff); ccxt's own redial delay would add to it.
+    const ws = (this.exchange.options.ws ?? {}) as Record<string, unknown>;
+    this.exchange.options.ws = { ...ws, backoff: { base: 0, max: 0 } };
     const api = this.exchange.urls.api as Record<string, unknown> & { ws?: Record<string, unknown> };
     if (options.urls?.rest) api.public = options.urls.rest;
     if (options.urls?.ws && api.ws) api.ws.spot = options.urls.ws;
@@ -139,9 +152,29 @@ export class CcxtFeedAdapter implements FeedAdapter {
     this.onFrame = request.onFrame;
     this.firstChannel = request.channels[0] ?? 'trades';
     const generation = this.generation;
+    // Resolve once the exchange confirms every subscription (Binance answers {"result":null,"id":n}),
+    // or a frame shows one live: the FeedActor reads the gap over REST after this, so a trade printed
+    // before the stream is live must already be visible to that read.
+    let pending = request.symbols.length * request.channels.length;
+    const confirmed = new Promise<void>((resolve) => {
+      this.live = () => {
+        if (--pending <= 0) resolve();
+      };
+    });
     for (const symbol of request.symbols) {
       for (const channel of request.channels) void this.pump(generation, channel, symbol, request.onFrame);
     }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      confirmed,
+      this.gone,
+      // An exchange whose acknowledgement ccxt's frames do not show: go on after a while.
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, this.options.subscribeTimeoutMs ?? 5_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.live = () => undefined;
   }
 
   disconnected(): Promise<string> {
@@ -263,6 +296,7 @@ export class CcxtFeedAdapter implements FeedAdapter {
       }
       if (generation !== this.generation) return;
       const receivedAt = this.options.clock.now();
+      this.live();
       for (const item of items) onFrame({ payload: toJson(item), channel, receivedAt, origin: 'stream' });
     }
   }
@@ -272,7 +306,26 @@ export class CcxtFeedAdapter implements FeedAdapter {
     this.ended = undefined;
   }
 
-  /** Called from ccxt's message handler when it threw on a frame. */
+  /**
+   * Frames ccxt would drop without a word: text that is not JSON (ccxt logs it and passes it on), and
+   * a Binance event for a market not loaded (ccxt files it under a symbol nobody watches).
+   */
+  private refusal(message: unknown): string | undefined {
+    if (typeof message === 'string') return 'frame is not JSON';
+    if (!this.exchange.id.startsWith('binance') || typeof message !== 'object' || message === null)
+      return undefined;
+    const { e: event, s: marketId } = message as { e?: unknown; s?: unknown };
+    if (
+      typeof event === 'string' &&
+      typeof marketId === 'string' &&
+      !this.exchange.markets_by_id?.[marketId]
+    ) {
+      return `unknown market id ${marketId.slice(0, 40)}`;
+    }
+    return undefined;
+  }
+
+  /** Called from ccxt's message handler when it threw on a frame, or for a frame refusal() names. */
   private unparsed(message: unknown, error: unknown): void {
     let unparsed: JsonValue;
     try {
@@ -374,6 +427,17 @@ export class CcxtFeedAdapter implements FeedAdapter {
       }
     }
   }
+}
+
+/** A JSON-RPC style answer to a SUBSCRIBE (Binance: `{"result":null,"id":1}`). */
+function isSubscriptionAck(message: unknown): boolean {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    'result' in message &&
+    'id' in message &&
+    !('e' in message)
+  );
 }
 
 /** ccxt structures hold `undefined` fields; a frame is recorded as JSON, so it is made JSON here. */
