@@ -298,6 +298,9 @@ export class CcxtFeedAdapter implements FeedAdapter {
       const receivedAt = this.options.clock.now();
       this.live();
       for (const item of items) onFrame({ payload: toJson(item), channel, receivedAt, origin: 'stream' });
+      // Handed over: emptying ccxt's trade cache keeps it from filling, where each new trade would
+      // shift the whole cache (ccxt's ArrayCache drops its oldest entry by moving every other one).
+      if (channel === 'trades') this.exchange.trades[symbol]?.clear();
     }
   }
 

@@ -181,6 +181,7 @@ export class BinanceLoopback {
   private retryAfterSeconds = 1;
   private dropAtTrade: number | undefined;
   private muted = false;
+  private refusing = false;
   private paused = false;
   private readonly printedListeners: Array<() => void> = [];
   private readonly autoStart: boolean;
@@ -206,7 +207,7 @@ export class BinanceLoopback {
     const server = new BinanceLoopback(http, wss, port, options);
     http.on('request', (request, response) => server.onRequest(request, response));
     http.on('upgrade', (request, socket, head) => {
-      if (!(request.url ?? '').startsWith('/ws')) {
+      if (!(request.url ?? '').startsWith('/ws') || server.refusing) {
         socket.destroy();
         return;
       }
@@ -246,6 +247,12 @@ export class BinanceLoopback {
   dropConnections(): void {
     for (const subscriber of this.subscribers) subscriber.socket.terminate();
     this.subscribers.clear();
+  }
+
+  /** An outage: drops every WebSocket and refuses new ones until called with false; the tape goes on. */
+  refuseConnections(on: boolean): void {
+    this.refusing = on;
+    if (on) this.dropConnections();
   }
 
   /** The stream goes silent while the tape keeps printing (REST still serves what printed). */
