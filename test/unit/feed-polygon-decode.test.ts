@@ -3,8 +3,10 @@
 // a reason that says what is wrong).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import type { FeedChannel, RawFrame } from '../../actors/feed/adapter.ts';
 import { decodePolygon, PolygonFeedAdapter } from '../../actors/feed/adapters/polygon.ts';
+import { WallClock } from '../../core/clock.ts';
 import type { JsonValue } from '../../schemas/jobs.ts';
 import { aggregateFrame, spyMinuteBars } from '../support/loopback/polygon.ts';
 
@@ -263,5 +265,19 @@ describe('Polygon decode: hostile frames are refused with a reason', () => {
       reasonOf({ rest: 'trades', ticker: 'SPY', result: { ...TRADE, sip_timestamp: 'x' } }),
       /trade_tick: \/ts_event/,
     );
+  });
+});
+
+describe('Polygon adapter credentials', () => {
+  it('the key shows neither when the adapter is serialised nor when it is inspected (logged)', () => {
+    const key = 'pk-secret-7f3e9a';
+    const adapter = new PolygonFeedAdapter({
+      apiKey: key,
+      clock: new WallClock(),
+      restBase: 'http://127.0.0.1:9',
+      wsBase: 'ws://127.0.0.1:9',
+    });
+    assert.ok(!JSON.stringify(adapter).includes(key));
+    assert.ok(!inspect(adapter, { depth: 10, showHidden: true }).includes(key));
   });
 });

@@ -197,7 +197,9 @@ class Connection {
 export class PolygonFeedAdapter implements FeedAdapter {
   readonly provider = PROVIDER;
   readonly channels: readonly FeedChannel[] = ['trades', 'quotes', 'bars'];
-  private readonly rest: DefaultApi;
+  // Private fields (#): the key is in both, and neither may show when the adapter is logged or serialised.
+  readonly #options: PolygonFeedOptions;
+  readonly #rest: DefaultApi;
   private readonly barMs: number;
   private readonly answerTimeoutMs: number;
   private readonly windowMs: { readonly bars: number; readonly ticks: number };
@@ -205,9 +207,10 @@ export class PolygonFeedAdapter implements FeedAdapter {
   private readonly maxWaitMs: number;
   private connection: Connection | undefined;
 
-  constructor(private readonly options: PolygonFeedOptions) {
+  constructor(options: PolygonFeedOptions) {
+    this.#options = options;
     // pagination: the client follows next_url (appending the key) and returns every page in one answer.
-    this.rest = restClient(options.apiKey, options.restBase, { pagination: true });
+    this.#rest = restClient(options.apiKey, options.restBase, { pagination: true });
     this.barMs = options.barInterval === '1s' ? SECOND_MS : MINUTE_MS;
     this.answerTimeoutMs = options.answerTimeoutMs ?? 10_000;
     this.windowMs = {
@@ -222,12 +225,12 @@ export class PolygonFeedAdapter implements FeedAdapter {
     if (this.connection && !this.connection.isClosed) throw new Error(`${PROVIDER}: already connected`);
     // The client's socket type comes from @types/websocket, which is not installed: state what is used.
     const socket = websocketClient(
-      this.options.apiKey,
-      this.options.wsBase,
+      this.#options.apiKey,
+      this.#options.wsBase,
     ).stocks() as unknown as ClientSocket;
     // The client throws nothing on a failed connect: the socket fires error, then close.
     socket.addEventListener('error', () => {});
-    const connection = new Connection(socket, this.options.clock);
+    const connection = new Connection(socket, this.#options.clock);
     this.connection = connection;
     await connection.opened();
   }
@@ -284,7 +287,7 @@ export class PolygonFeedAdapter implements FeedAdapter {
         channel === 'bars'
           ? await this.barWindow(request.symbol, start, end)
           : await this.tickWindow(request.symbol, channel, start, end);
-      const receivedAt = this.options.clock.now();
+      const receivedAt = this.#options.clock.now();
       for (const payload of envelopes) yield { payload, channel, receivedAt, origin: 'backfill' };
     }
   }
@@ -313,7 +316,7 @@ export class PolygonFeedAdapter implements FeedAdapter {
         ? GetStocksAggregatesTimespanEnum.Second
         : GetStocksAggregatesTimespanEnum.Minute;
     const answer = await this.call(`aggregates ${symbol}`, () =>
-      this.rest.getStocksAggregates({
+      this.#rest.getStocksAggregates({
         stocksTicker: symbol,
         multiplier,
         timespan,
@@ -348,12 +351,12 @@ export class PolygonFeedAdapter implements FeedAdapter {
     };
     const answer = await this.call<unknown>(`${channel} ${symbol}`, () =>
       channel === 'trades'
-        ? this.rest.getStocksTrades({
+        ? this.#rest.getStocksTrades({
             ...span,
             order: GetStocksTradesOrderEnum.Asc,
             sort: GetStocksTradesSortEnum.Timestamp,
           })
-        : this.rest.getStocksQuotes({
+        : this.#rest.getStocksQuotes({
             ...span,
             order: GetStocksQuotesOrderEnum.Asc,
             sort: GetStocksQuotesSortEnum.Timestamp,
@@ -392,7 +395,9 @@ export class PolygonFeedAdapter implements FeedAdapter {
         if (status === 401 || status === 403)
           throw new FeedAuthError(PROVIDER, `REST ${what}: HTTP ${status}`);
         const reason = status !== undefined ? `HTTP ${status}` : String((error as Error).message);
-        throw new Error(`${PROVIDER}: REST ${what} failed: ${reason.split(this.options.apiKey).join('***')}`);
+        throw new Error(
+          `${PROVIDER}: REST ${what} failed: ${reason.split(this.#options.apiKey).join('***')}`,
+        );
       }
     }
   }
