@@ -4,10 +4,14 @@
 // frames on the wire and a dropped connection.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { FeedActor } from '../../actors/feed/actor.ts';
 import { FeedAuthError, type FeedChannel, type RawFrame } from '../../actors/feed/adapter.ts';
 import { AlpacaFeedAdapter, type AlpacaFeedOptions } from '../../actors/feed/adapters/alpaca.ts';
-import { ReplayClock } from '../../core/clock.ts';
-import type { Bar, NewsItem } from '../../schemas/messages.ts';
+import { ReplayClock, WallClock } from '../../core/clock.ts';
+import { SeededRandom } from '../../core/random.ts';
+import type { Alert, Bar, DeadLetter, NewsItem } from '../../schemas/messages.ts';
+import type { StreamName } from '../../schemas/subjects.ts';
+import { startTestBus, type TestBus } from '../support/bus.ts';
 import {
   type AlpacaLoopback,
   type AlpacaNewsItem,
@@ -94,6 +98,8 @@ describe('Alpaca adapter against the loopback Alpaca server', () => {
       assert.ok(error instanceof FeedAuthError, String(error));
       assert.match(error.message, /alpaca: authentication failed: auth failed \(code 402\)/);
       assert.doesNotMatch(error.message, /wrong-secret-value|PKLOOPBACKKEY/);
+      // Logged whole (pino serializes through toJSON), the adapter shows no credential either.
+      assert.doesNotMatch(JSON.stringify({ feed }), /wrong-secret-value|PKLOOPBACKKEY/);
       await feed.close();
     });
 
@@ -290,6 +296,192 @@ describe('Alpaca adapter against the loopback Alpaca server', () => {
       assert.ok(seen >= 1 && seen <= 50, `${seen} frames`);
       await feed.close();
       await feed.close();
+    } finally {
+      await loopback.close();
+    }
+  });
+});
+
+/** Every message in `stream`, decoded as JSON, in stream order. */
+async function streamMessages<T>(bus: TestBus, stream: StreamName): Promise<T[]> {
+  const { state } = await bus.manager.streams.info(stream);
+  const out: T[] = [];
+  if (state.messages === 0) return out;
+  const messages = await (await bus.jetstream.consumers.get(stream)).consume();
+  for await (const message of messages) {
+    out.push(message.json<T>());
+    if (out.length >= state.messages) break;
+  }
+  messages.stop();
+  return out;
+}
+
+describe('FeedActor with the Alpaca adapter, the loopback Alpaca server and a real nats-server', () => {
+  let bus: TestBus;
+  let source: Bar[];
+
+  before(async () => {
+    bus = await startTestBus();
+    source = await readSpyBars(1000);
+  });
+  after(() => bus?.close());
+
+  /** A loopback server whose SPY bars are published under `symbol` (one symbol per test, one bus). */
+  function serve(symbol: string, tickMs: number): Promise<AlpacaLoopback> {
+    return startAlpacaLoopback({
+      keyId: KEY,
+      secretKey: SECRET,
+      bars: { [symbol]: source.map(alpacaBar) },
+      tickMs,
+    });
+  }
+
+  function feed(
+    loopback: AlpacaLoopback,
+    symbol: string,
+    options: { staleAfterMs?: number; secretKey?: string } = {},
+  ) {
+    return FeedActor.start({
+      adapter: adapter(loopback, {
+        channels: ['bars'],
+        clock: new WallClock(),
+        ...(options.secretKey ? { secretKey: options.secretKey } : {}),
+      }),
+      jetstream: bus.jetstream,
+      subjects: bus.subjects,
+      symbols: [symbol],
+      channels: ['bars'],
+      clock: new WallClock(),
+      random: new SeededRandom(16),
+      reconnect: { initialDelayMs: 100, maxDelayMs: 400 },
+      ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
+    });
+  }
+
+  async function marketBars(symbol: string): Promise<Bar[]> {
+    return (await streamMessages<Bar>(bus, 'MARKET')).filter(
+      (bar) => bar.schema === 'bar.v1' && bar.symbol === symbol,
+    );
+  }
+
+  /** MARKET holds every source bar of `symbol` once, in order. */
+  async function assertExactlySource(symbol: string): Promise<void> {
+    const stored = await marketBars(symbol);
+    assert.equal(stored.length, source.length, 'one message per source bar');
+    assert.deepEqual(stored.map(barFields), source.map(barFields));
+    assert.equal(new Set(stored.map((bar) => bar.id)).size, source.length);
+  }
+
+  it('a connection dropped mid-stream: reconnect, the gap backfilled over REST, MARKET holds the source bars once each, in order', async () => {
+    const symbol = 'SPYDROP';
+    const loopback = await serve(symbol, 3);
+    const actor = await feed(loopback, symbol);
+    try {
+      loopback.dropAfter(250);
+      await loopback.played('bars');
+      await until(
+        'every bar published',
+        async () => (await marketBars(symbol)).length >= source.length,
+        30_000,
+      );
+      await actor.caughtUp();
+      await assertExactlySource(symbol);
+      const status = actor.status();
+      assert.ok(status.reconnects >= 1, `reconnects ${status.reconnects}`);
+      assert.ok(status.backfilled > 0, `backfilled ${status.backfilled}`);
+      assert.equal(status.published, source.length);
+      assert.deepEqual(status.rejected, {});
+      assert.ok(loopback.requests.some((request) => request.path === `/v2/stocks/${symbol}/bars`));
+    } finally {
+      await actor.stop();
+      await loopback.close();
+    }
+  });
+
+  it('silence: alert.warning.feed_stale, then a catch-up over REST; MARKET still holds the source bars once each, in order', async () => {
+    const symbol = 'SPYQUIET';
+    const loopback = await serve(symbol, 3);
+    const actor = await feed(loopback, symbol, { staleAfterMs: 300 });
+    try {
+      await until('some bars live', () => loopback.framesSent() >= 100, 10_000);
+      loopback.setSilent(true);
+      await until('a stale alert', () => actor.status().staleAlerts >= 1, 10_000);
+      loopback.setSilent(false);
+      await loopback.played('bars');
+      await until(
+        'every bar published',
+        async () => (await marketBars(symbol)).length >= source.length,
+        30_000,
+      );
+      await actor.caughtUp();
+      await assertExactlySource(symbol);
+      assert.ok(actor.status().backfilled > 0);
+      const alerts = await streamMessages<Alert>(bus, 'ALERTS');
+      assert.ok(alerts.some((alert) => alert.code === 'feed_stale' && alert.source === 'feed:alpaca'));
+    } finally {
+      await actor.stop();
+      await loopback.close();
+    }
+  });
+
+  it('hostile frames are dead-lettered with the raw frame and a reason; the bars after them are published', async () => {
+    const symbol = 'SPYBAD';
+    const loopback = await serve(symbol, 3);
+    const actor = await feed(loopback, symbol);
+    try {
+      const first = alpacaBar(source[0] as Bar);
+      loopback.inject([
+        { T: 'b', S: symbol, ...first, h: -1, t: timestampExt(first.t) },
+        { T: 'b', S: symbol, ...first, t: Date.parse(first.t) },
+        { T: 'q', S: symbol, bp: 1, ap: 2, bs: 1, as: 1, t: timestampExt(first.t) },
+      ]);
+      loopback.injectBytes(Buffer.from([0xc1]));
+      await loopback.played('bars');
+      await until(
+        'every bar published',
+        async () => (await marketBars(symbol)).length >= source.length,
+        30_000,
+      );
+      await actor.caughtUp();
+      await assertExactlySource(symbol);
+      assert.deepEqual(actor.status().rejected, { unmappable: 4 });
+      const letters = (await streamMessages<DeadLetter>(bus, 'DEADLETTER')).filter((letter) =>
+        letter.consumer.startsWith('feed:alpaca'),
+      );
+      const reasons = letters.map((letter) => letter.reason).join('\n');
+      assert.match(reasons, /inconsistent bar/);
+      assert.match(reasons, /t: not an RFC-3339 time/);
+      assert.match(reasons, /frame type q arrived on channel bars/);
+      assert.match(reasons, /could not decode/);
+      assert.ok(letters.some((letter) => letter.payload.includes(`"S":"${symbol}"`)));
+    } finally {
+      await actor.stop();
+      await loopback.close();
+    }
+  });
+
+  it('credentials revoked mid-session: the reconnect is refused, the feed stops with the reason', async () => {
+    const symbol = 'SPYREVOKED';
+    const loopback = await serve(symbol, 3);
+    const actor = await feed(loopback, symbol);
+    try {
+      await until('some bars live', () => loopback.framesSent() >= 20, 10_000);
+      loopback.rejectCredentials(true);
+      loopback.dropAfter(1);
+      await until('the feed stopped', () => actor.status().state === 'stopped', 10_000);
+      assert.match(actor.status().lastError ?? '', /alpaca: authentication failed: auth failed \(code 402\)/);
+      assert.ok(actor.status().reconnects >= 1);
+    } finally {
+      await actor.stop();
+      await loopback.close();
+    }
+  });
+
+  it('wrong credentials: FeedActor.start rejects with FeedAuthError and the feed stops', async () => {
+    const loopback = await serve('SPYAUTH', 3);
+    try {
+      await assert.rejects(feed(loopback, 'SPYAUTH', { secretKey: 'not-the-secret' }), FeedAuthError);
+      await until('the refused connection closed', () => loopback.connections() === 0, 5_000);
     } finally {
       await loopback.close();
     }

@@ -11,6 +11,9 @@
 //   come here as Alpaca wrote them (msgpack timestamps as RFC-3339 text with nanoseconds).
 // - The SDK's reconnect and its REST retry are off: the FeedActor owns reconnect (with backfill of
 //   the gap), and a 429 is waited out here for as long as it takes, not given up after a few tries.
+// REST bodies are read from the SDK's raw responses (its models turn times into Dates and drop the
+// nanoseconds) with JSON.parse: Alpaca's stock and news ids fit 2^53; one that does not is refused by
+// decode rather than rounded into another id.
 //
 // News: a news item names several symbols; decode maps it to one news_item per symbol it names, not
 // only the subscribed ones. decode stays pure (a recorded frame replays to the same events whatever
@@ -94,6 +97,10 @@ const STOCK_CHANNELS: readonly FeedChannel[] = ['trades', 'quotes', 'bars'];
 class FrameStream extends streaming.MarketDataStream {
   /** The last error frame the server sent (`[{"T":"error","code":..,"msg":..}]`). */
   serverError: { code: number | undefined; msg: string } | undefined;
+  /** What the SDK last reported as an error (a failed connect says why here). */
+  lastError: string | undefined;
+  /** The channels subscribed on this socket, the first of them the channel of unroutable frames. */
+  subscribed: readonly FeedChannel[] = [];
 
   constructor(
     options: streaming.AlpacaWebSocketOptions,
@@ -126,7 +133,7 @@ class FrameStream extends streaming.MarketDataStream {
 
 interface Socket {
   readonly stream: FrameStream;
-  /** The channels served on this socket, in FEED_CHANNELS order. */
+  /** The channels this socket can serve (stocks: trades, quotes, bars; news). */
   readonly channels: readonly FeedChannel[];
 }
 
@@ -139,8 +146,7 @@ export class AlpacaFeedAdapter implements FeedAdapter {
   private onFrame: ((frame: RawFrame) => void) | undefined;
   private lost: Promise<string> = Promise.resolve('not connected');
   private markLost: (reason: string) => void = () => {};
-  /** 429 answers waited out so far (for metrics and tests). */
-  rateLimitWaits = 0;
+  private waits = 0;
 
   constructor(private readonly options: AlpacaFeedOptions) {
     this.channels = options.channels ?? ['trades', 'quotes', 'bars', 'news'];
@@ -187,6 +193,7 @@ export class AlpacaFeedAdapter implements FeedAdapter {
         const wanted = channels.filter((channel) => request.channels.includes(channel));
         if (wanted.length === 0) return;
         stream.serverError = undefined;
+        stream.subscribed = wanted;
         const acknowledged = subscriptionAcknowledged(stream, wanted, symbols, this.handshakeTimeoutMs());
         for (const channel of wanted) {
           if (channel === 'trades') stream.subscribeForTrades(symbols);
@@ -208,7 +215,8 @@ export class AlpacaFeedAdapter implements FeedAdapter {
     const feed = this.options.feed ?? 'iex';
     const stockLimit = Math.min(this.options.pageLimit ?? MAX_STOCK_PAGE, MAX_STOCK_PAGE);
     const newsLimit = Math.min(this.options.pageLimit ?? MAX_NEWS_PAGE, MAX_NEWS_PAGE);
-    // A bar's ts_event is its close; Alpaca stamps and filters bars by their start.
+    // A bar's ts_event is its close; Alpaca stamps and filters bars by their start. Alpaca pages by
+    // time, not by id, so `afterId` is not needed: the event at `fromMs` read again is a duplicate.
     const start = new Date(channel === 'bars' ? fromMs - MINUTE_MS : fromMs);
     const end = new Date(toMs);
     let pageToken: string | undefined;
@@ -242,6 +250,16 @@ export class AlpacaFeedAdapter implements FeedAdapter {
     } while (pageToken);
   }
 
+  /** What logging the adapter shows: never its credentials (held here and in the SDK's clients). */
+  toJSON(): { provider: string; channels: readonly FeedChannel[]; feed: string } {
+    return { provider: this.provider, channels: this.channels, feed: this.options.feed ?? 'iex' };
+  }
+
+  /** 429 answers waited out so far (for metrics and tests). */
+  get rateLimitWaits(): number {
+    return this.waits;
+  }
+
   decode(frame: RawFrame): FrameDecoding {
     return decodeAlpacaFrame(frame);
   }
@@ -261,19 +279,31 @@ export class AlpacaFeedAdapter implements FeedAdapter {
         reconnect: false,
         pingIntervalMs: this.options.pingIntervalMs ?? 10_000,
       },
-      (payload) => {
-        const type = isObject(payload) ? payload.T : undefined;
-        const channel = (typeof type === 'string' && CHANNEL_OF_TYPE[type]) || (channels[0] as FeedChannel);
-        this.onFrame?.({ payload, channel, receivedAt: this.options.clock.now(), origin: 'stream' });
-      },
+      (payload) =>
+        this.onFrame?.({
+          payload,
+          channel: channelOf(payload),
+          receivedAt: this.options.clock.now(),
+          origin: 'stream',
+        }),
     );
+    // A frame goes on the channel its type names when that channel is subscribed here. Anything else
+    // (an unknown type, a channel nobody asked for) goes on this socket's first channel, where decode
+    // refuses it as wrongly routed instead of it being published.
+    const channelOf = (payload: JsonValue): FeedChannel => {
+      const type = isObject(payload) ? payload.T : undefined;
+      const named = typeof type === 'string' ? CHANNEL_OF_TYPE[type] : undefined;
+      const subscribed = stream.subscribed.length > 0 ? stream.subscribed : channels;
+      return named && subscribed.includes(named) ? named : (subscribed[0] as FeedChannel);
+    };
     // A message the SDK cannot decode (not msgpack) reaches no handler of ours: hand over what the
     // SDK says about it, so it is dead-lettered and counted instead of vanishing.
     stream.onError((message) => {
+      stream.lastError = message;
       if (message.startsWith('failed to decode message'))
         this.onFrame?.({
           payload: { undecodable: message },
-          channel: channels[0] as FeedChannel,
+          channel: channelOf(null),
           receivedAt: this.options.clock.now(),
           origin: 'stream',
         });
@@ -300,7 +330,7 @@ export class AlpacaFeedAdapter implements FeedAdapter {
         response = await call();
       } catch (error) {
         if (error instanceof RateLimitError) {
-          this.rateLimitWaits++;
+          this.waits++;
           const asked = error.retryAfterMs ?? this.options.rateLimitFallbackMs ?? 1_000;
           await sleep(Math.min(asked, this.options.rateLimitMaxWaitMs ?? 60_000));
           continue;
@@ -310,13 +340,18 @@ export class AlpacaFeedAdapter implements FeedAdapter {
         }
         throw error;
       }
-      const body: unknown = JSON.parse(await response.raw.text());
-      const key = channel === 'news' ? 'news' : channel;
-      const items = isObject(body) ? (body[key] ?? []) : undefined;
+      let body: unknown;
+      try {
+        body = JSON.parse(await response.raw.text());
+      } catch {
+        body = undefined;
+      }
+      // Alpaca answers `"bars": null` (not []) for a span without data.
+      const items = isObject(body) ? (body[channel] ?? []) : undefined;
       const next = isObject(body) ? body.next_page_token : undefined;
       if (!Array.isArray(items) || !items.every(isObject) || (next != null && typeof next !== 'string')) {
         throw new Error(
-          `alpaca: REST ${channel} page${pageToken ? ` ${pageToken}` : ''} is not {${key}: [...], next_page_token}`,
+          `alpaca: REST ${channel} page${pageToken ? ` ${pageToken}` : ''} is not JSON {${channel}: [...], next_page_token}`,
         );
       }
       return { items: items as Json[], next: next || undefined };
@@ -340,17 +375,15 @@ function opened(stream: FrameStream): Promise<void> {
     const check = (state: streaming.STATE) => {
       if (state === streaming.STATE.DISCONNECTED) {
         stream.off(streaming.EVENT.STATE_CHANGE, check);
-        reject(new Error(`alpaca: could not connect: ${lastError.get(stream) ?? 'connection closed'}`));
+        reject(new Error(`alpaca: could not connect: ${stream.lastError ?? 'connection closed'}`));
       } else if (state !== streaming.STATE.CONNECTING) {
         stream.off(streaming.EVENT.STATE_CHANGE, check);
         resolve();
       }
     };
-    stream.onError((message) => lastError.set(stream, message));
     stream.onStateChange(check);
   });
 }
-const lastError = new WeakMap<FrameStream, string>();
 
 /**
  * Resolves once the server's subscription message lists every symbol on every wanted channel;

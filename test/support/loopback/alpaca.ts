@@ -164,10 +164,6 @@ export interface AlpacaLoopback {
   framesSent(): number;
   /** Open stream connections. */
   connections(): number;
-  /** How far each timeline has played: the index of its next item. */
-  playhead(channel: 'bars' | 'news'): number;
-  /** Push rate: ms between items. */
-  setTickMs(ms: number): void;
   /** Cut every stream connection (no close handshake) once `frames` more data frames went out. */
   dropAfter(frames: number): void;
   /** Silent: connections stay open, nothing is sent, the market moves on. */
@@ -210,7 +206,7 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
   };
   const requests: RestRequest[] = [];
   const connections = new Set<Connection>();
-  let tickMs = options.tickMs ?? 5;
+  const tickMs = options.tickMs ?? 5;
   let silent = false;
   let dropAt: number | undefined;
   let sent = 0;
@@ -254,10 +250,6 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
       }
     }
   };
-  const schedule = () => {
-    if (timer) clearInterval(timer);
-    timer = setInterval(tick, tickMs);
-  };
 
   const onMessage = (connection: Connection, data: Buffer, binary: boolean) => {
     let message: unknown;
@@ -300,7 +292,7 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
     send(connection, [answer]);
     if (!started) {
       started = true;
-      schedule();
+      timer = setInterval(tick, tickMs);
     }
   };
 
@@ -421,11 +413,6 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
     requests,
     framesSent: () => sent,
     connections: () => connections.size,
-    playhead: (channel) => timelines[channel].next,
-    setTickMs(ms) {
-      tickMs = ms;
-      if (started) schedule();
-    },
     dropAfter(frames) {
       dropAt = sent + frames;
     },
