@@ -11,6 +11,7 @@ import { ReplayClock, WallClock } from '../../core/clock.ts';
 import { SeededRandom } from '../../core/random.ts';
 import type { Alert, Bar, DeadLetter, NewsItem } from '../../schemas/messages.ts';
 import type { StreamName } from '../../schemas/subjects.ts';
+import { emptyRecordingStats, recordedSessionSource } from '../../simulations/sources/feed-recording.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import {
   type AlpacaLoopback,
@@ -339,7 +340,7 @@ describe('FeedActor with the Alpaca adapter, the loopback Alpaca server and a re
   function feed(
     loopback: AlpacaLoopback,
     symbol: string,
-    options: { staleAfterMs?: number; secretKey?: string } = {},
+    options: { staleAfterMs?: number; secretKey?: string; record?: boolean } = {},
   ) {
     return FeedActor.start({
       adapter: adapter(loopback, {
@@ -355,6 +356,7 @@ describe('FeedActor with the Alpaca adapter, the loopback Alpaca server and a re
       random: new SeededRandom(16),
       reconnect: { initialDelayMs: 100, maxDelayMs: 400 },
       ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
+      ...(options.record ? { record: true } : {}),
     });
   }
 
@@ -398,15 +400,13 @@ describe('FeedActor with the Alpaca adapter, the loopback Alpaca server and a re
     }
   });
 
-  it('silence: alert.warning.feed_stale, then a catch-up over REST; MARKET still holds the source bars once each, in order', async () => {
+  it('a silent open connection: alert.warning.feed_stale, a catch-up over REST, then a new connection; MARKET holds the source bars once each, in order', async () => {
     const symbol = 'SPYQUIET';
     const loopback = await serve(symbol, 3);
     const actor = await feed(loopback, symbol, { staleAfterMs: 300 });
     try {
       await until('some bars live', () => loopback.framesSent() >= 100, 10_000);
-      loopback.setSilent(true);
-      await until('a stale alert', () => actor.status().staleAlerts >= 1, 10_000);
-      loopback.setSilent(false);
+      loopback.silenceOpenConnections();
       await loopback.played('bars');
       await until(
         'every bar published',
@@ -415,7 +415,11 @@ describe('FeedActor with the Alpaca adapter, the loopback Alpaca server and a re
       );
       await actor.caughtUp();
       await assertExactlySource(symbol);
-      assert.ok(actor.status().backfilled > 0);
+      const status = actor.status();
+      assert.ok(
+        status.staleAlerts >= 1 && status.reconnects >= 1 && status.backfilled > 0,
+        JSON.stringify(status),
+      );
       const alerts = await streamMessages<Alert>(bus, 'ALERTS');
       assert.ok(alerts.some((alert) => alert.code === 'feed_stale' && alert.source === 'feed:alpaca'));
     } finally {
@@ -454,6 +458,40 @@ describe('FeedActor with the Alpaca adapter, the loopback Alpaca server and a re
       assert.match(reasons, /frame type q arrived on channel bars/);
       assert.match(reasons, /could not decode/);
       assert.ok(letters.some((letter) => letter.payload.includes(`"S":"${symbol}"`)));
+    } finally {
+      await actor.stop();
+      await loopback.close();
+    }
+  });
+
+  it('a recorded session (with a reconnect and its backfill) replays through decode to exactly what MARKET holds', async () => {
+    const symbol = 'SPYREC';
+    const loopback = await serve(symbol, 3);
+    const actor = await feed(loopback, symbol, { record: true });
+    try {
+      loopback.dropAfter(300);
+      await loopback.played('bars');
+      await until(
+        'every bar published',
+        async () => (await marketBars(symbol)).length >= source.length,
+        30_000,
+      );
+      await actor.caughtUp();
+      assert.ok(actor.status().recorded >= source.length && actor.status().backfilled > 0);
+      const stats = emptyRecordingStats();
+      const replayed = [];
+      const decoder = adapter(loopback);
+      for await (const event of recordedSessionSource(
+        bus.jetstream,
+        bus.manager,
+        bus.subjects,
+        decoder,
+        {},
+        stats,
+      ))
+        if (event.symbol === symbol) replayed.push(event);
+      assert.deepEqual(replayed, await marketBars(symbol));
+      assert.equal(stats.refused, 0);
     } finally {
       await actor.stop();
       await loopback.close();

@@ -15,7 +15,9 @@
 //
 // The live streams play a timeline: once something subscribes, one item per tick goes to every
 // connection subscribed to its symbol, and the playhead moves on whether or not anybody listens
-// (the market does not wait for a reconnect). REST serves the whole history.
+// (the market does not wait for a reconnect). REST serves history up to "now": before the stream
+// starts, everything (a closed market); once it plays, only what it has played, so a backfill after
+// a reconnect reads the gap and no further, as it would on Alpaca.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -135,6 +137,7 @@ interface Connection {
   readonly socket: WebSocket;
   readonly kind: 'stocks' | 'news';
   authenticated: boolean;
+  silent: boolean;
   readonly subscriptions: Record<Channel, Set<string>>;
 }
 
@@ -166,8 +169,11 @@ export interface AlpacaLoopback {
   connections(): number;
   /** Cut every stream connection (no close handshake) once `frames` more data frames went out. */
   dropAfter(frames: number): void;
-  /** Silent: connections stay open, nothing is sent, the market moves on. */
-  setSilent(silent: boolean): void;
+  /**
+   * The open connections go silent: they stay open and get nothing more (a dead socket), while the
+   * market moves on. Connections made later are served.
+   */
+  silenceOpenConnections(): void;
   /** Sends these frames, msgpack-encoded as one message, to every authenticated stocks connection. */
   inject(frames: unknown, kind?: 'stocks' | 'news'): void;
   /** Sends bytes that are not msgpack to every authenticated connection of that kind. */
@@ -207,7 +213,6 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
   const requests: RestRequest[] = [];
   const connections = new Set<Connection>();
   const tickMs = options.tickMs ?? 5;
-  let silent = false;
   let dropAt: number | undefined;
   let sent = 0;
   let limited = 0;
@@ -230,19 +235,21 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
       if (!item) continue;
       timeline.next++;
       const symbols = typeof item.symbol === 'string' ? [item.symbol] : item.symbol;
-      if (!silent) {
-        const frame = { ...item.frame };
-        if (timeline.channel === 'bars') frame.t = timestampExt(frame.t as string);
-        for (const connection of connections) {
-          const wanted = connection.subscriptions[timeline.channel];
-          if (!connection.authenticated || !symbols.some((symbol) => wanted.has(symbol) || wanted.has('*')))
-            continue;
-          send(connection, [frame]);
-          sent++;
-          if (dropAt !== undefined && sent >= dropAt) {
-            dropAt = undefined;
-            for (const open of connections) open.socket.terminate();
-          }
+      const frame = { ...item.frame };
+      if (timeline.channel === 'bars') frame.t = timestampExt(frame.t as string);
+      for (const connection of connections) {
+        const wanted = connection.subscriptions[timeline.channel];
+        if (
+          connection.silent ||
+          !connection.authenticated ||
+          !symbols.some((symbol) => wanted.has(symbol) || wanted.has('*'))
+        )
+          continue;
+        send(connection, [frame]);
+        sent++;
+        if (dropAt !== undefined && sent >= dropAt) {
+          dropAt = undefined;
+          for (const open of connections) open.socket.terminate();
         }
       }
       if (timeline.next === timeline.items.length) {
@@ -314,6 +321,7 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
         socket: ws,
         kind,
         authenticated: false,
+        silent: false,
         subscriptions: { trades: new Set(), quotes: new Set(), bars: new Set(), news: new Set() },
       };
       connections.add(connection);
@@ -323,6 +331,15 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
       send(connection, [{ T: 'success', msg: 'connected' }]);
     });
   });
+
+  /** The time of the last item the stream played ("now" for REST); no limit before it starts. */
+  function playedUntil(channel: 'bars' | 'news'): number {
+    if (!started) return Number.POSITIVE_INFINITY;
+    const { items, next } = timelines[channel];
+    const last = items[next - 1]?.frame;
+    if (!last) return Number.NEGATIVE_INFINITY;
+    return Date.parse(String(channel === 'bars' ? last.t : last.created_at));
+  }
 
   function json(
     response: ServerResponse,
@@ -372,9 +389,10 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
       const symbol = decodeURIComponent(stock[1] ?? '');
       const kind = stock[2] as 'bars' | 'trades' | 'quotes';
       const source = kind === 'bars' ? (barsBySymbol[symbol] ?? []) : [];
+      const until = playedUntil('bars');
       const inSpan = source.filter((item) => {
         const at = Date.parse(item.t);
-        return at >= start && at <= end;
+        return at >= start && at <= end && at <= until;
       });
       if (query.sort === 'desc') inSpan.reverse();
       const { page, next } = pageOf(inSpan);
@@ -389,9 +407,11 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
         return;
       }
       const symbols = new Set((query.symbols ?? '').split(',').filter(Boolean));
+      const until = playedUntil('news');
       const inSpan = news.filter((item) => {
         const at = Date.parse(item.created_at);
-        return at >= start && at <= end && (symbols.size === 0 || item.symbols.some((s) => symbols.has(s)));
+        const named = symbols.size === 0 || item.symbols.some((s) => symbols.has(s));
+        return at >= start && at <= end && at <= until && named;
       });
       // Alpaca's news endpoint answers newest first unless asked for sort=asc.
       if (query.sort !== 'asc') inSpan.reverse();
@@ -416,8 +436,8 @@ export async function startAlpacaLoopback(options: AlpacaLoopbackOptions): Promi
     dropAfter(frames) {
       dropAt = sent + frames;
     },
-    setSilent(value) {
-      silent = value;
+    silenceOpenConnections() {
+      for (const connection of connections) connection.silent = true;
     },
     inject(frames, kind = 'stocks') {
       for (const connection of connections)
