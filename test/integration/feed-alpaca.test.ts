@@ -4,6 +4,7 @@
 // frames on the wire and a dropped connection.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import { FeedActor } from '../../actors/feed/actor.ts';
 import { FeedAuthError, type FeedChannel, type RawFrame } from '../../actors/feed/adapter.ts';
 import { AlpacaFeedAdapter, type AlpacaFeedOptions } from '../../actors/feed/adapters/alpaca.ts';
@@ -99,8 +100,9 @@ describe('Alpaca adapter against the loopback Alpaca server', () => {
       assert.ok(error instanceof FeedAuthError, String(error));
       assert.match(error.message, /alpaca: authentication failed: auth failed \(code 402\)/);
       assert.doesNotMatch(error.message, /wrong-secret-value|PKLOOPBACKKEY/);
-      // Logged whole (pino serializes through toJSON), the adapter shows no credential either.
+      // Logged or inspected whole, the adapter shows no credential either.
       assert.doesNotMatch(JSON.stringify({ feed }), /wrong-secret-value|PKLOOPBACKKEY/);
+      assert.doesNotMatch(inspect(feed, { depth: 10 }), /wrong-secret-value|PKLOOPBACKKEY/);
       await feed.close();
     });
 

@@ -140,23 +140,27 @@ interface Socket {
 export class AlpacaFeedAdapter implements FeedAdapter {
   readonly provider = ALPACA_PROVIDER;
   readonly channels: readonly FeedChannel[];
-  private readonly stocks: marketData.StockApi;
-  private readonly news: marketData.NewsApi;
-  private sockets: Socket[] = [];
+  // Credentials live in these and in the SDK clients they hold: #private, so logging or inspecting
+  // the adapter shows none of them.
+  readonly #options: AlpacaFeedOptions;
+  readonly #stocks: marketData.StockApi;
+  readonly #news: marketData.NewsApi;
+  #sockets: Socket[] = [];
   private onFrame: ((frame: RawFrame) => void) | undefined;
   private lost: Promise<string> = Promise.resolve('not connected');
   private markLost: (reason: string) => void = () => {};
   private waits = 0;
 
-  constructor(private readonly options: AlpacaFeedOptions) {
+  constructor(options: AlpacaFeedOptions) {
+    this.#options = options;
     this.channels = options.channels ?? ['trades', 'quotes', 'bars', 'news'];
     const configuration = new marketData.Configuration({
       keyId: options.keyId,
       secret: options.secretKey,
       basePath: (options.dataUrl ?? DEFAULT_DATA_URL).replace(/\/+$/, ''),
     });
-    this.stocks = new marketData.StockApi(configuration);
-    this.news = new marketData.NewsApi(configuration);
+    this.#stocks = new marketData.StockApi(configuration);
+    this.#news = new marketData.NewsApi(configuration);
   }
 
   async connect(): Promise<void> {
@@ -164,18 +168,18 @@ export class AlpacaFeedAdapter implements FeedAdapter {
     this.lost = new Promise((resolve) => {
       this.markLost = resolve;
     });
-    const base = (this.options.streamUrl ?? DEFAULT_STREAM_URL).replace(/\/+$/, '');
+    const base = (this.#options.streamUrl ?? DEFAULT_STREAM_URL).replace(/\/+$/, '');
     const stockChannels = this.channels.filter((channel) => STOCK_CHANNELS.includes(channel));
     const specs: { url: string; channels: readonly FeedChannel[] }[] = [];
     if (stockChannels.length > 0)
-      specs.push({ url: `${base}/v2/${this.options.feed ?? 'iex'}`, channels: stockChannels });
+      specs.push({ url: `${base}/v2/${this.#options.feed ?? 'iex'}`, channels: stockChannels });
     if (this.channels.includes('news')) specs.push({ url: `${base}/v1beta1/news`, channels: ['news'] });
-    this.sockets = specs.map(({ url, channels }) => ({ stream: this.openStream(url, channels), channels }));
-    await Promise.all(this.sockets.map(({ stream }) => opened(stream)));
+    this.#sockets = specs.map(({ url, channels }) => ({ stream: this.openStream(url, channels), channels }));
+    await Promise.all(this.#sockets.map(({ stream }) => opened(stream)));
   }
 
   async authenticate(): Promise<void> {
-    for (const { stream } of this.sockets) {
+    for (const { stream } of this.#sockets) {
       const result = await stream.waitForAuthenticationResult(this.handshakeTimeoutMs());
       if (result.status === streaming.STREAM_AUTH_STATUS.SERVER_REJECTED) {
         throw new FeedAuthError(this.provider, `${result.message} (code ${result.code ?? 'none'})`);
@@ -189,7 +193,7 @@ export class AlpacaFeedAdapter implements FeedAdapter {
     this.onFrame = request.onFrame;
     const symbols = [...request.symbols];
     await Promise.all(
-      this.sockets.map(async ({ stream, channels }) => {
+      this.#sockets.map(async ({ stream, channels }) => {
         const wanted = channels.filter((channel) => request.channels.includes(channel));
         if (wanted.length === 0) return;
         stream.serverError = undefined;
@@ -212,9 +216,9 @@ export class AlpacaFeedAdapter implements FeedAdapter {
 
   async *backfill(request: BackfillRequest): AsyncIterable<RawFrame> {
     const { symbol, channel, fromMs, toMs } = request;
-    const feed = this.options.feed ?? 'iex';
-    const stockLimit = Math.min(this.options.pageLimit ?? MAX_STOCK_PAGE, MAX_STOCK_PAGE);
-    const newsLimit = Math.min(this.options.pageLimit ?? MAX_NEWS_PAGE, MAX_NEWS_PAGE);
+    const feed = this.#options.feed ?? 'iex';
+    const stockLimit = Math.min(this.#options.pageLimit ?? MAX_STOCK_PAGE, MAX_STOCK_PAGE);
+    const newsLimit = Math.min(this.#options.pageLimit ?? MAX_NEWS_PAGE, MAX_NEWS_PAGE);
     // A bar's ts_event is its close; Alpaca stamps and filters bars by their start. Alpaca pages by
     // time, not by id, so `afterId` is not needed: the event at `fromMs` read again is a duplicate.
     const start = new Date(channel === 'bars' ? fromMs - MINUTE_MS : fromMs);
@@ -224,7 +228,7 @@ export class AlpacaFeedAdapter implements FeedAdapter {
       const page = await this.page(channel, pageToken, () => {
         const span = { start, end, pageToken, sort: 'asc' } as const;
         if (channel === 'bars')
-          return this.stocks.stockBarSingleRaw({
+          return this.#stocks.stockBarSingleRaw({
             ...span,
             symbol,
             timeframe: '1Min',
@@ -232,10 +236,10 @@ export class AlpacaFeedAdapter implements FeedAdapter {
             feed,
           });
         if (channel === 'trades')
-          return this.stocks.stockTradeSingleRaw({ ...span, symbol, limit: stockLimit, feed });
+          return this.#stocks.stockTradeSingleRaw({ ...span, symbol, limit: stockLimit, feed });
         if (channel === 'quotes')
-          return this.stocks.stockQuoteSingleRaw({ ...span, symbol, limit: stockLimit, feed });
-        return this.news.newsRaw({ ...span, symbols: symbol, limit: newsLimit });
+          return this.#stocks.stockQuoteSingleRaw({ ...span, symbol, limit: stockLimit, feed });
+        return this.#news.newsRaw({ ...span, symbols: symbol, limit: newsLimit });
       });
       for (const item of page.items) {
         // The single-symbol endpoints leave the symbol and the frame type out of each item: put back,
@@ -244,15 +248,10 @@ export class AlpacaFeedAdapter implements FeedAdapter {
           channel === 'news' ? { T: 'n', ...item } : { T: TYPE_OF_CHANNEL[channel], S: symbol, ...item };
         const at = eventTime(payload);
         if (at !== undefined && (at < fromMs || at >= toMs)) continue;
-        yield { payload, channel, receivedAt: this.options.clock.now(), origin: 'backfill' };
+        yield { payload, channel, receivedAt: this.#options.clock.now(), origin: 'backfill' };
       }
       pageToken = page.next;
     } while (pageToken);
-  }
-
-  /** What logging the adapter shows: never its credentials (held here and in the SDK's clients). */
-  toJSON(): { provider: string; channels: readonly FeedChannel[]; feed: string } {
-    return { provider: this.provider, channels: this.channels, feed: this.options.feed ?? 'iex' };
   }
 
   /** 429 answers waited out so far (for metrics and tests). */
@@ -265,8 +264,8 @@ export class AlpacaFeedAdapter implements FeedAdapter {
   }
 
   async close(): Promise<void> {
-    const sockets = this.sockets;
-    this.sockets = [];
+    const sockets = this.#sockets;
+    this.#sockets = [];
     for (const { stream } of sockets) stream.disconnect();
     this.markLost('closed');
   }
@@ -274,16 +273,16 @@ export class AlpacaFeedAdapter implements FeedAdapter {
   private openStream(url: string, channels: readonly FeedChannel[]): FrameStream {
     const stream = new FrameStream(
       {
-        credentials: { keyId: this.options.keyId, secret: this.options.secretKey },
+        credentials: { keyId: this.#options.keyId, secret: this.#options.secretKey },
         url,
         reconnect: false,
-        pingIntervalMs: this.options.pingIntervalMs ?? 10_000,
+        pingIntervalMs: this.#options.pingIntervalMs ?? 10_000,
       },
       (payload) =>
         this.onFrame?.({
           payload,
           channel: channelOf(payload),
-          receivedAt: this.options.clock.now(),
+          receivedAt: this.#options.clock.now(),
           origin: 'stream',
         }),
     );
@@ -304,7 +303,7 @@ export class AlpacaFeedAdapter implements FeedAdapter {
         this.onFrame?.({
           payload: { undecodable: message },
           channel: channelOf(null),
-          receivedAt: this.options.clock.now(),
+          receivedAt: this.#options.clock.now(),
           origin: 'stream',
         });
     });
@@ -331,8 +330,8 @@ export class AlpacaFeedAdapter implements FeedAdapter {
       } catch (error) {
         if (error instanceof RateLimitError) {
           this.waits++;
-          const asked = error.retryAfterMs ?? this.options.rateLimitFallbackMs ?? 1_000;
-          await sleep(Math.min(asked, this.options.rateLimitMaxWaitMs ?? 60_000));
+          const asked = error.retryAfterMs ?? this.#options.rateLimitFallbackMs ?? 1_000;
+          await sleep(Math.min(asked, this.#options.rateLimitMaxWaitMs ?? 60_000));
           continue;
         }
         if (error instanceof AuthError || error instanceof PermissionError) {
@@ -359,7 +358,7 @@ export class AlpacaFeedAdapter implements FeedAdapter {
   }
 
   private handshakeTimeoutMs(): number {
-    return this.options.handshakeTimeoutMs ?? 10_000;
+    return this.#options.handshakeTimeoutMs ?? 10_000;
   }
 }
 
