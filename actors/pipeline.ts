@@ -87,6 +87,9 @@ export interface PipelineServices {
   logger?: Logger;
 }
 
+/** The actors on the ActorBus; the feed publishes to JetStream itself (runtime.ts starts it). */
+export type PipelineActorName = Exclude<ActorName, 'feed'>;
+
 interface PipelineActors {
   feature: FeatureActor | LeasedFeatureActors;
   inference: InferenceActor;
@@ -101,16 +104,20 @@ interface PipelineActors {
  * One entry per actor: present for exactly those started when their names are literals
  * (`startTrading`), possibly absent when they are only known at run time (`sluice run --actors`).
  */
-type PerActor<A extends ActorName, T extends Record<ActorName, unknown>> = {
-  readonly [K in ActorName]: ActorName extends A ? T[K] | undefined : K extends A ? T[K] : undefined;
+type PerActor<A extends PipelineActorName, T extends Record<PipelineActorName, unknown>> = {
+  readonly [K in PipelineActorName]: PipelineActorName extends A
+    ? T[K] | undefined
+    : K extends A
+      ? T[K]
+      : undefined;
 };
 
-export type PipelineStatus<A extends ActorName = ActorName> = PerActor<
+export type PipelineStatus<A extends PipelineActorName = PipelineActorName> = PerActor<
   A,
-  { [K in ActorName]: ReturnType<PipelineActors[K]['status']> }
+  { [K in PipelineActorName]: ReturnType<PipelineActors[K]['status']> }
 >;
 
-export type Pipeline<A extends ActorName = ActorName> = PerActor<A, PipelineActors> & {
+export type Pipeline<A extends PipelineActorName = PipelineActorName> = PerActor<A, PipelineActors> & {
   status(): PipelineStatus<A>;
   /** Stops upstream first, so nothing an actor still publishes reaches one already stopped. */
   stop(): Promise<void>;
@@ -124,12 +131,12 @@ export const TRADING_ACTORS = ['risk', 'execution', 'portfolio'] as const;
  * then execution, the portfolio, one shared market-data consumer for the three, the alerts, then
  * inference, news and last the feature actor, which sends the first vector.
  */
-export async function startPipeline<A extends ActorName>(
+export async function startPipeline<A extends PipelineActorName>(
   actors: Iterable<A>,
   config: PipelineConfig,
   services: PipelineServices,
 ): Promise<Pipeline<A>> {
-  const names = new Set<ActorName>(actors);
+  const names = new Set<PipelineActorName>(actors);
   const { bus, store, db, logger } = services;
   const log = (actor: ActorName) => (logger ? { logger: logger.child({ actor }) } : {});
   const trading = (actor: ActorName) => required(actor, 'its section of the pipeline config', config.trading);

@@ -7,11 +7,13 @@ import { checkConfig, readJsonFile } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { GATE_KEY_VARIABLE, GateKey } from '../../core/gate-seal.ts';
 import { BarIntervalSchema, FeatureSetNameSchema } from '../feature/config.ts';
+import { FEED_CHANNELS } from '../feed/adapter.ts';
 import { InferenceOptionsProperties, StrategyNameSchema } from '../inference/config.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
 import { TradingSectionSchema } from '../trading-config.ts';
 
 export const ACTOR_NAMES = [
+  'feed',
   'feature',
   'inference',
   'news',
@@ -46,6 +48,32 @@ const SinkSchema = Type.Object(
     maxBackoffMs: Type.Optional(Millis),
     retryBudgetMs: Type.Optional(Millis),
     requestTimeoutMs: Type.Optional(Millis),
+  },
+  { additionalProperties: false },
+);
+
+/** The live market-data feed (actors/feed/actor.ts): one provider, its symbols and channels. */
+const FeedSectionSchema = Type.Object(
+  {
+    /** `alpaca`, `polygon` or `ccxt:<exchange id>`; credentials come from the environment. */
+    provider: Type.String({ pattern: '^(alpaca|polygon|ccxt:[a-z0-9]+)$' }),
+    symbols: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true }),
+    channels: Type.Array(Type.Union(FEED_CHANNELS.map((channel) => Type.Literal(channel))), {
+      minItems: 1,
+      uniqueItems: true,
+    }),
+    /** Every raw frame to the RAW stream as well, for `sluice feed replay`. */
+    record: Type.Optional(Type.Boolean()),
+    /** No frame for this long: alert.warning.feed_stale, then a catch-up backfill. */
+    staleAfterMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    reconnect: Type.Optional(
+      Type.Object(
+        { initialDelayMs: Type.Optional(Millis), maxDelayMs: Type.Optional(Millis) },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Frames held in memory at most while JetStream is behind (the feed then sheds and backfills). */
+    maxQueuedFrames: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 );
@@ -89,6 +117,8 @@ export const RunConfigSchema = Type.Object(
       ),
     ),
     trading: TradingSectionSchema,
+    /** Needed where the feed actor runs; without it `sluice run` runs every other actor. */
+    feed: Type.Optional(FeedSectionSchema),
     /** Held until positions are reconciled; `halted` unless said otherwise (fail closed). */
     startState: Type.Optional(Type.Union([Type.Literal('halted'), Type.Literal('reducing')])),
     snapshotBucket: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$' })),
@@ -157,9 +187,14 @@ export function readRunConfig(path: string): RunConfig {
   return parseRunConfig(readJsonFile(path));
 }
 
-/** `--actors feature,risk` → the set; unknown names are a ConfigError. */
-export function parseActorList(list: string | undefined): Set<ActorName> {
-  if (list === undefined) return new Set(ACTOR_NAMES);
+/**
+ * `--actors feature,risk` → the set; unknown names are a ConfigError. Without a list, every actor,
+ * the feed only when the config has a `feed` section (without a config, every actor).
+ */
+export function parseActorList(list: string | undefined, config?: Pick<RunConfig, 'feed'>): Set<ActorName> {
+  if (list === undefined) {
+    return new Set(ACTOR_NAMES.filter((name) => name !== 'feed' || config === undefined || config.feed));
+  }
   const names = list.split(',').map((name) => name.trim());
   const unknown = names.filter((name) => !(ACTOR_NAMES as readonly string[]).includes(name));
   if (unknown.length > 0 || names.length === 0) {
@@ -167,6 +202,13 @@ export function parseActorList(list: string | undefined): Set<ActorName> {
       '--actors',
       `unknown actor ${unknown.join(', ')}`,
       `Use a comma-separated subset of ${ACTOR_NAMES.join(',')}`,
+    );
+  }
+  if (names.includes('feed') && config && !config.feed) {
+    throw new ConfigError(
+      '/feed',
+      'is missing, and --actors names the feed',
+      'Add a feed section (provider, symbols, channels; see README "Going live")',
     );
   }
   return new Set(names as ActorName[]);

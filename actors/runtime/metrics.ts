@@ -1,15 +1,17 @@
 // Prometheus metrics of a `sluice run` process. Actor counters and gauges are read from the actors'
 // status() at scrape time; consumer lag and dead-letter counts are polled from JetStream (one
-// request per stream, not per scrape); risk decisions and inference latency are observed on core NATS
-// subscriptions, which see JetStream publishes without taking part in any consumer.
+// request per stream, not per scrape); risk decisions, inference latency and the feed's lag are
+// observed on core NATS subscriptions, which see JetStream publishes without taking part in any consumer.
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Clock } from '../../core/clock.ts';
 import type { Logger } from '../../core/logger.ts';
 import { type Subjects, streamNames } from '../../schemas/subjects.ts';
 import { decodeMessage } from '../../schemas/validate.ts';
 import type { NatsConnection } from '../../streams/connection.ts';
 import { streamName } from '../../streams/topology.ts';
 import type { FeatureRejections } from '../feature/core.ts';
+import type { FeedStatus } from '../feed/actor.ts';
 import type { PortfolioStatus } from '../portfolio/actor.ts';
 import type { RiskGateStatus } from '../risk/actor.ts';
 
@@ -29,6 +31,8 @@ export interface MetricSources {
   featureRejections?: () => readonly FeatureRejections[];
   risk?: () => RiskGateStatus;
   portfolio?: () => PortfolioStatus;
+  /** The feed actor runs here: its counters, and the clock its lag is measured with. */
+  feed?: { status: () => FeedStatus; clock: Clock };
   /** Observe decisions (the risk gate runs here). */
   watchDecisions: boolean;
   /** Observe feature → signal latency (inference runs here). */
@@ -43,6 +47,28 @@ export interface RuntimeMetrics {
 }
 
 const TRADING_STATES = ['active', 'reducing', 'halted'] as const;
+const FEED_STATES = [
+  'connecting',
+  'authenticating',
+  'subscribing',
+  'streaming',
+  'backfilling',
+  'stale',
+  'reconnecting',
+  'stopped',
+] as const satisfies readonly FeedStatus['state'][];
+/** FeedStatus counters exported as sluice_feed_<name>_total. */
+const FEED_COUNTERS = {
+  frames: ['framesIn', 'Frames the feed received, live and backfilled'],
+  published: ['published', 'Events the feed published that the stream stored as new'],
+  duplicates: ['duplicates', 'Events the stream dropped as already held (reconnect and backfill overlap)'],
+  reconnects: ['reconnects', 'Connections to the provider lost and made again'],
+  backfilled: ['backfilled', 'Frames read over REST to fill a gap'],
+  shed: ['shed', 'Frames not read while JetStream was behind (each read again by the backfill)'],
+  price_jumps: ['priceJumps', 'Events the integrity check found jumping in price (alerted, still published)'],
+  stale_alerts: ['staleAlerts', 'Silences that raised alert.warning.feed_stale'],
+  recorded: ['recorded', 'Frames written to the RAW stream'],
+} as const satisfies Record<string, readonly [keyof FeedStatus, string]>;
 /** Feature ids waiting for their signal; the oldest are forgotten past this. */
 const LATENCY_MEMORY = 10_000;
 
@@ -134,6 +160,8 @@ export function startMetrics(sources: MetricSources): RuntimeMetrics {
       .then(poll)
       .catch((error) => sources.logger?.warn({ err: error }, 'metrics poll failed'));
   }, sources.pollIntervalMs);
+
+  if (sources.feed) registerFeedMetrics(registry, sources.feed.status);
 
   if (sources.risk) {
     const risk = sources.risk;
@@ -237,6 +265,36 @@ export function startMetrics(sources: MetricSources): RuntimeMetrics {
     );
   }
 
+  if (sources.feed) {
+    const { status, clock } = sources.feed;
+    const provider = status().provider;
+    const lag = new Histogram({
+      name: 'sluice_feed_lag_seconds',
+      help: "From an event's ts_event (the provider's time) to its publish by the feed, backfills included",
+      labelNames: ['provider'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    });
+    // The feed's own events only (ids start with its provider), whoever else publishes market data.
+    const prefix = `${provider}:`;
+    const observe = (error: Error | null, message: { data: Uint8Array }) => {
+      if (error) return;
+      const at = clock.now();
+      let event: { id?: unknown; ts_event?: unknown };
+      try {
+        event = JSON.parse(new TextDecoder().decode(message.data));
+      } catch {
+        return;
+      }
+      if (typeof event.id !== 'string' || !event.id.startsWith(prefix)) return;
+      if (typeof event.ts_event !== 'number') return;
+      lag.observe({ provider }, Math.max(0, at - event.ts_event) / 1000);
+    };
+    for (const kind of ['tick', 'bar', 'news'] as const) {
+      subscriptions.push(sources.connection.subscribe(subjects.marketFilter(kind), { callback: observe }));
+    }
+  }
+
   return {
     registry,
     stop: async () => {
@@ -245,4 +303,45 @@ export function startMetrics(sources: MetricSources): RuntimeMetrics {
       for (const subscription of subscriptions) subscription.unsubscribe();
     },
   };
+}
+
+/** The feed's counters and state, read from its status() at scrape time. */
+function registerFeedMetrics(registry: Registry, status: () => FeedStatus): void {
+  for (const [name, [field, help]] of Object.entries(FEED_COUNTERS)) {
+    const counter: Counter = new Counter({
+      name: `sluice_feed_${name}_total`,
+      help,
+      labelNames: ['provider'],
+      registers: [registry],
+      collect() {
+        const current = status();
+        counter.reset();
+        counter.inc({ provider: current.provider }, current[field] as number);
+      },
+    });
+  }
+  const rejected: Counter = new Counter({
+    name: 'sluice_feed_rejected_total',
+    help: 'Frames or events the feed dead-lettered, by reason (unmappable, contract, unrecordable)',
+    labelNames: ['provider', 'reason'],
+    registers: [registry],
+    collect() {
+      const current = status();
+      rejected.reset();
+      for (const [reason, count] of Object.entries(current.rejected)) {
+        rejected.inc({ provider: current.provider, reason }, count);
+      }
+    },
+  });
+  const state: Gauge = new Gauge({
+    name: 'sluice_feed_state',
+    help: 'Lifecycle state of the feed (1 on the current state)',
+    labelNames: ['provider', 'state'],
+    registers: [registry],
+    collect() {
+      const current = status();
+      for (const s of FEED_STATES)
+        state.set({ provider: current.provider, state: s }, s === current.state ? 1 : 0);
+    },
+  });
 }

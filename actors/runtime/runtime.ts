@@ -6,9 +6,10 @@
 import { hostname } from 'node:os';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Kysely } from 'kysely';
-import { WallClock } from '../../core/clock.ts';
+import { type Clock, WallClock } from '../../core/clock.ts';
 import type { GateKey } from '../../core/gate-seal.ts';
 import type { Logger } from '../../core/logger.ts';
+import { type RandomSource, SeededRandom } from '../../core/random.ts';
 import type { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import type { NatsConnection } from '../../streams/connection.ts';
@@ -21,8 +22,17 @@ import { migrateToLatest } from '../../timescale/migrate.ts';
 import { venueFor } from '../execution/config.ts';
 import { parseDuration } from '../feature/bars.ts';
 import { getFeatureSet } from '../feature/feature-set.ts';
+import { FeedActor } from '../feed/actor.ts';
+import type { FeedAdapter } from '../feed/adapter.ts';
+import { refusalAsConfigError } from '../feed/adapters/index.ts';
+import { assetClassOfProvider, FeedIntegrity, priceJumpAlerts } from '../feed/integrity.ts';
 import { ModelRegistry } from '../inference/registry.ts';
-import { lastMarketDataFromStream, type PipelineConfig, startPipeline } from '../pipeline.ts';
+import {
+  lastMarketDataFromStream,
+  type PipelineActorName,
+  type PipelineConfig,
+  startPipeline,
+} from '../pipeline.ts';
 import { sizerFor } from '../risk/config.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
 import type { ActorName, RunConfig } from './config.ts';
@@ -41,6 +51,8 @@ export interface RuntimeOptions {
   databaseUrl: string;
   /** The risk gate's seal key (gateKeyFor): present whenever risk or execution runs. */
   gateKey?: GateKey;
+  /** The provider's adapter (createFeedAdapter of the config's feed section) when the feed runs. */
+  feedAdapter?: FeedAdapter;
   logger: Logger;
 }
 
@@ -49,6 +61,51 @@ export interface Runtime {
   readiness(): Readiness;
   /** Stops everything in order; safe to call once. */
   stop(): Promise<void>;
+}
+
+/** What a feed is asked to do: the run config's `feed` section, or `sluice feed`'s flags. */
+export type FeedSettings = Omit<NonNullable<RunConfig['feed']>, 'provider'>;
+
+/**
+ * A FeedActor on `adapter` as `sluice feed` and `sluice run` start it: price jumps checked by the
+ * provider's asset class (crypto for ccxt, equities otherwise), silence judged in that market's
+ * sessions, and a refused login or subscription as a ConfigError (one line, exit 2).
+ */
+export function startFeedActor(
+  adapter: FeedAdapter,
+  settings: FeedSettings,
+  services: {
+    jetstream: JetStreamClient;
+    subjects: Subjects;
+    clock: Clock;
+    random: RandomSource;
+    logger: Logger;
+  },
+): Promise<FeedActor> {
+  const { symbols, channels, record, staleAfterMs, reconnect, maxQueuedFrames } = settings;
+  const integrity = new FeedIntegrity({
+    defaultClass: assetClassOfProvider(adapter.provider),
+    ...(staleAfterMs !== undefined ? { staleAfterMs } : {}),
+  });
+  integrity.watch(symbols, services.clock.now());
+  return FeedActor.start({
+    adapter,
+    jetstream: services.jetstream,
+    subjects: services.subjects,
+    symbols,
+    channels,
+    clock: services.clock,
+    random: services.random,
+    integrity: priceJumpAlerts(integrity),
+    isTradingTime: (ms) => integrity.isTradingTime(ms),
+    ...(record !== undefined ? { record } : {}),
+    ...(staleAfterMs !== undefined ? { staleAfterMs } : {}),
+    ...(reconnect ? { reconnect } : {}),
+    ...(maxQueuedFrames !== undefined ? { maxQueuedFrames } : {}),
+    logger: services.logger,
+  }).catch((error: unknown) => {
+    throw refusalAsConfigError(error);
+  });
 }
 
 /** Actors that write rows need the database. */
@@ -116,7 +173,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   };
   const leases = runs('feature') ? config.featureLeases : undefined;
-  const pipeline = await startPipeline(actors, pipelineConfig, {
+  const pipelineActors = [...actors].filter((name): name is PipelineActorName => name !== 'feed');
+  const pipeline = await startPipeline(pipelineActors, pipelineConfig, {
     bus,
     clock,
     ...(runs('inference') || runs('news') ? { models: await ModelRegistry.open(jetstream) } : {}),
@@ -137,6 +195,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     logger,
   });
   const { feature: features, inference, news, risk, execution, portfolio, alerts } = pipeline;
+  // Started last: what it publishes finds the consumers of this process already there.
+  const feed =
+    runs('feed') && config.feed && options.feedAdapter
+      ? await startFeedActor(options.feedAdapter, config.feed, {
+          jetstream,
+          subjects,
+          clock,
+          // Only the reconnect jitter: nothing published depends on it.
+          random: new SeededRandom(config.seed),
+          logger: logger.child({ actor: 'feed' }),
+        })
+      : undefined;
 
   const control: ControlServer[] = serveOperatorControl({
     connection,
@@ -150,6 +220,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   const flows = (): Record<string, ActorFlow> => {
     const flow: Record<string, ActorFlow> = {};
+    if (feed) {
+      const status = feed.status();
+      flow.feed = { in: status.framesIn, out: status.published };
+    }
     if (features) {
       const { counters, published } = features.status();
       flow.feature = {
@@ -185,6 +259,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     manager,
     subjects,
     flows,
+    ...(feed ? { feed: { status: () => feed.status(), clock } } : {}),
     ...(features ? { featureRejections: () => features.rejections() } : {}),
     ...(risk ? { risk: () => risk.status() } : {}),
     ...(portfolio ? { portfolio: () => portfolio.status() } : {}),
@@ -208,6 +283,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (connection.isClosed() || !natsConnected) reasons.push('NATS is not connected');
     if (db && !migrated) reasons.push('database is not migrated');
     if (risk && !risk.status().reconciled) reasons.push('risk gate has not reconciled its positions');
+    const feedStatus = feed?.status();
+    if (feedStatus?.state === 'stopped') {
+      reasons.push(`feed ${feedStatus.provider} stopped: ${feedStatus.lastError ?? 'refused'}`);
+    }
     return { ready: reasons.length === 0, reasons };
   };
   const http: OperatorHttp = await startOperatorHttp({
@@ -224,6 +303,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     stop: async () => {
       stuck.stop();
       for (const server of control) await server.stop();
+      // Upstream first: the feed's last frames are published before the consumers drain.
+      await feed?.stop();
       await pipeline.stop();
       await bus.close();
       await metrics.stop();

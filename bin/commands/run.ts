@@ -5,18 +5,29 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
+import { checkChannels, createFeedAdapter, parseFeedProvider } from '../../actors/feed/adapters/index.ts';
 import { gateKeyFor, parseActorList, readRunConfig } from '../../actors/runtime/config.ts';
 import { DATABASE_ACTORS, startRuntime } from '../../actors/runtime/runtime.ts';
+import { WallClock } from '../../core/clock.ts';
 import { readEnvironment } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { connectBus, databaseUrl, reachDatabase } from '../services.ts';
 
 export async function runMain(options: { config: string; actors?: string }): Promise<void> {
   const config = readRunConfig(options.config);
-  const actors = parseActorList(options.actors);
+  const actors = parseActorList(options.actors, config);
   const gateKey = gateKeyFor(actors);
   const run = `${config.name}-${randomUUID().slice(0, 8)}`;
   const logger = createLogger({ run });
+  // Missing credentials or a channel the provider lacks: one line before NATS or the database.
+  const feed = actors.has('feed') && config.feed ? config.feed : undefined;
+  const feedAdapter = feed
+    ? await createFeedAdapter(parseFeedProvider(feed.provider, '/feed/provider'), {
+        clock: new WallClock(),
+        channels: feed.channels,
+      })
+    : undefined;
+  if (feedAdapter && feed) checkChannels(feedAdapter, feed.channels, '/feed/channels');
   // Said in one line (exit 3) before anything starts, rather than as a migration's stack trace.
   if (DATABASE_ACTORS.some((actor) => actors.has(actor))) {
     await reachDatabase(databaseUrl(readEnvironment()));
@@ -45,6 +56,7 @@ export async function runMain(options: { config: string; actors?: string }): Pro
       subjects: bus.subjects,
       databaseUrl: databaseUrl(bus.environment),
       ...(gateKey ? { gateKey } : {}),
+      ...(feedAdapter ? { feedAdapter } : {}),
       logger,
     });
     const signal = await stopRequested;
@@ -62,7 +74,7 @@ export function register(program: Command): void {
     .requiredOption('--config <file>', 'run configuration (JSON; see deploy/sluice.json)')
     .option(
       '--actors <list>',
-      'comma-separated subset of feature,inference,news,risk,execution,portfolio,alerts (default: all)',
+      'comma-separated subset of feed,feature,inference,news,risk,execution,portfolio,alerts (default: all; feed when the config has a feed section)',
     )
     .action(async (options: { config: string; actors?: string }) => {
       await runMain(options);
