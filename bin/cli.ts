@@ -22,6 +22,7 @@ const commandModules = [
   await import('./commands/backtest.ts'),
   await import('./commands/demo.ts'),
   await import('./commands/run.ts'),
+  await import('./commands/feed.ts'),
   await import('./commands/control.ts'),
   await import('./commands/tail.ts'),
 ];

@@ -3,6 +3,8 @@
 // A malformed job goes to DEADLETTER (bootstrapped with the other streams) with the reason.
 import type { Command } from 'commander';
 import type { FeedAdapter } from '../../actors/feed/adapter.ts';
+import { createFeedAdapter, parseFeedProvider } from '../../actors/feed/adapters/index.ts';
+import { WallClock } from '../../core/clock.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { backtestJobRunner } from '../../simulations/backtest-job.ts';
@@ -114,6 +116,9 @@ export function register(program: Command): void {
         }
       }
       const summary = await workerMain({
+        // feed_backfill jobs (`sluice feed check --submit-backfills`) read the provider's REST API.
+        createFeedAdapter: (provider) =>
+          createFeedAdapter(parseFeedProvider(provider, 'provider'), { clock: new WallClock() }),
         ...(options.sweep !== undefined ? { sweep: options.sweep } : {}),
         ...(options.maxJobs !== undefined ? { maxJobs: options.maxJobs } : {}),
         ...(options.idleExit !== undefined ? { idleExitMs: options.idleExit * 1000 } : {}),
