@@ -4,8 +4,9 @@
 // under its user with no permissions violation on any server: `sluice ingest` as feed (dead letters
 // included), `sluice run` with the feature and inference actors as strategy (and the model registry
 // read as strategy), the risk gate, execution, portfolio and alerts each as their user (a bar, a
-// signal, an order, a fill), and `sluice halt` as operator. (The news actor needs an active sentiment
-// model to start; it reads the same registry as inference.)
+// signal, an order, a fill), `sluice halt` as operator, and the feed actor recording a loopback
+// provider's session as feed, which `sluice feed replay` and `sluice feed check` read as replay. (The
+// news actor needs an active sentiment model to start; it reads the same registry as inference.)
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { Subjects } from '../../schemas/subjects.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
 import { fetchText, repoRoot, runCli, type SluiceRun, startSluiceRun } from '../support/cli.ts';
 import { type DeployCluster, type Role, startDeployCluster } from '../support/deploy-nats.ts';
+import { alpacaBar, readSpyBars, startAlpacaLoopback } from '../support/loopback/alpaca.ts';
 import { postgresForTests } from '../support/postgres.ts';
 
 let cluster: DeployCluster;
@@ -277,5 +279,92 @@ test('each role runs its own code path under its user, with no permissions viola
   for (const connection of [feed, strategy, admin]) await connection.close();
   for (const run of runs) run.child.kill('SIGTERM');
   for (const run of runs) assert.equal(await run.exited, 0, run.stderr());
+  assert.deepEqual(cluster.violations().slice(violationsBefore), []);
+});
+
+test('the feed runs as feed (recording, metrics) and its session replays as replay, with no permissions violation', async (t) => {
+  const violationsBefore = cluster.violations().length;
+  const bars = 60;
+  const market = await startAlpacaLoopback({
+    keyId: 'deploy-key',
+    secretKey: 'deploy-secret',
+    bars: { SPY: (await readSpyBars(bars)).map(alpacaBar) },
+    tickMs: 5,
+  });
+  t.after(() => market.close());
+  const provider = {
+    ALPACA_API_KEY_ID: 'deploy-key',
+    ALPACA_API_SECRET_KEY: 'deploy-secret',
+    SLUICE_FEED_REST_URL: market.dataUrl,
+    SLUICE_FEED_WS_URL: market.streamUrl,
+    SLUICE_LOG_LEVEL: 'warn',
+    SLUICE_PARTITIONS: '4',
+  };
+  const run = await startSluiceRun({
+    dir,
+    name: 'deploy-feed',
+    actors: 'feed',
+    env: { ...cluster.envFor('feed'), ...provider },
+    extra: { feed: { provider: 'alpaca', symbols: ['SPY'], channels: ['bars'], record: true } },
+    bootstrap: false,
+  });
+  t.after(() => {
+    if (run.child.exitCode === null) run.child.kill('SIGKILL');
+  });
+  await run.ready();
+  await market.played('bars');
+  const recorded = () =>
+    asAdmin(
+      async (manager) =>
+        (await manager.streams.info('RAW', { subjects_filter: 'raw.alpaca.bars' })).state.messages,
+    );
+  for (const deadline = Date.now() + 30_000; (await recorded()) < bars - 1 && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // The lag histogram and the consumer-lag poll ran under the feed user too.
+  const metrics = (await fetchText(`${run.base}/metrics`))?.text ?? '';
+  assert.match(metrics, /^sluice_feed_lag_seconds_count\{provider="alpaca"\} [1-9]/m);
+  run.child.kill('SIGTERM');
+  assert.equal(await run.exited, 0, run.stderr());
+  const frames = await recorded();
+  assert.ok(frames >= bars - 1, `${frames} frames recorded`);
+
+  const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+  const replay = await runCli(
+    [
+      'feed',
+      'replay',
+      '--provider',
+      'alpaca',
+      '--from',
+      day(-1),
+      '--to',
+      day(1),
+      '--report-dir',
+      dir,
+      '--json',
+    ],
+    { ...cluster.envFor('replay'), SLUICE_LOG_LEVEL: 'warn', SLUICE_PARTITIONS: '4' },
+  );
+  assert.equal(replay.code, 0, replay.stderr);
+  assert.equal(JSON.parse(replay.stdout).recording.frames, frames);
+  const check = await runCli(
+    [
+      'feed',
+      'check',
+      '--provider',
+      'alpaca',
+      '--symbols',
+      'SPY',
+      '--from',
+      '2011-01-01',
+      '--to',
+      '2011-02-01',
+      '--json',
+    ],
+    { ...cluster.envFor('replay'), SLUICE_LOG_LEVEL: 'warn', SLUICE_PARTITIONS: '4' },
+  );
+  assert.equal(check.code, 0, check.stderr);
+  assert.equal(JSON.parse(check.stdout).totals.events, frames, 'every published bar seen by the check');
   assert.deepEqual(cluster.violations().slice(violationsBefore), []);
 });

@@ -1,5 +1,6 @@
 // The role users of deploy/nats/accounts.conf (unmodified) on a real 3-node cluster: each role tries
-// every JetStream API call and subject it must not use, and each is refused; the hostile scenario of
+// every JetStream API call and subject it must not use, and each is refused (the feed also the
+// subjects next to its grants: other alert codes, other dead letters; the replay user all messages); the hostile scenario of
 // issue #14 (a feed narrowing MARKET, adding a stream that republishes into ord.intent.>, cutting
 // ORDERS to one message) is refused and leaves the streams as bootstrapped. Each role's own code
 // paths under its user are in deploy-nats.test.ts.
@@ -15,12 +16,22 @@ import {
   startDeployCluster,
 } from '../support/deploy-nats.ts';
 
-const ACTOR_ROLES = ['feed', 'strategy', 'risk', 'execution', 'portfolio', 'alerts', 'operator'] as const;
+const ACTOR_ROLES = [
+  'feed',
+  'replay',
+  'strategy',
+  'risk',
+  'execution',
+  'portfolio',
+  'alerts',
+  'operator',
+] as const;
 type ActorRole = (typeof ACTOR_ROLES)[number];
 
 /** The streams each role reads (consumer rights); everything else must refuse it a consumer. */
 const READS: Record<ActorRole, readonly string[]> = {
   feed: [],
+  replay: ['RAW', 'MARKET', 'DEADLETTER'],
   strategy: ['MARKET', 'FEATURES', 'KV_sluice_partitions', 'KV_sluice-model-active', 'OBJ_sluice-models'],
   risk: ['SIGNALS', 'ORDERS', 'MARKET'],
   execution: ['ORDERS', 'MARKET'],
@@ -50,6 +61,10 @@ const OWNED_SUBJECTS: readonly [string, ActorRole | undefined][] = [
   ['sig.daily-lr.AAPL', 'strategy'],
   ['md.bar.0.AAPL', 'feed'],
   ['md.tick.0.AAPL', 'feed'],
+  ['md.news.0.AAPL', 'feed'],
+  ['raw.alpaca.trades', 'feed'],
+  ['raw.ccxt:binance.quotes', 'feed'],
+  ['dlq.raw.alpaca.bars', 'feed'],
   ['ctl.risk.halt', 'operator'],
   ['ctl.execution.orders', 'operator'],
   ['md.evil.AAPL', undefined],
@@ -60,6 +75,22 @@ const OWNED_SUBJECTS: readonly [string, ActorRole | undefined][] = [
   ['$KV.sluice-model-active.daily-lr', undefined],
   ['$O.sluice-models.M.bW9kZWw', undefined],
   ['$O.sluice-models.C.abc', undefined],
+];
+
+/**
+ * What the feed must not publish although its grants come near: alerts other than its own two codes
+ * (NATS matches whole tokens), other roles' dead letters, the audit subjects.
+ */
+const FEED_NEAR_MISSES = [
+  'alert.critical.feed_stale',
+  'alert.warning.feed_stale_evil',
+  'alert.warning.consumer_stuck',
+  'alert.critical.risk_halted',
+  'dlq.ord.intent.AAPL',
+  'dlq.sig.daily-lr.AAPL',
+  'risk.decision.AAPL',
+  'sig.anything.AAPL',
+  'feat.anything',
 ];
 
 /** Every publish `role` must be refused. */
@@ -90,6 +121,10 @@ function forbiddenFor(role: ActorRole): string[] {
     );
   }
   for (const [subject, owner] of OWNED_SUBJECTS) if (owner !== role) forbidden.push(subject);
+  if (role === 'feed') forbidden.push(...FEED_NEAR_MISSES);
+  // The replay user publishes no message at all: only its RAW consumer's API calls.
+  if (role === 'replay')
+    forbidden.push('alert.warning.feed_stale', 'md.sentiment.0.AAPL', 'dlq.md.tick.0.AAPL');
   return forbidden;
 }
 

@@ -19,6 +19,7 @@ import { freePort } from './ports.ts';
 export const ROLES = [
   'sys',
   'feed',
+  'replay',
   'strategy',
   'risk',
   'execution',
