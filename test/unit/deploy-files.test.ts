@@ -11,6 +11,8 @@ import { describe, it } from 'node:test';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Command } from 'commander';
 import { parse, parseAllDocuments } from 'yaml';
+import type { FeedStatus } from '../../actors/feed/actor.ts';
+import { feedEnvironmentVariables } from '../../actors/feed/adapters/index.ts';
 import type { PortfolioStatus } from '../../actors/portfolio/actor.ts';
 import type { RiskGateStatus } from '../../actors/risk/actor.ts';
 import {
@@ -21,6 +23,7 @@ import {
   type RunConfig,
 } from '../../actors/runtime/config.ts';
 import { startMetrics } from '../../actors/runtime/metrics.ts';
+import { DATABASE_ACTORS } from '../../actors/runtime/runtime.ts';
 import { register as registerBootstrap } from '../../bin/commands/bootstrap.ts';
 import { register as registerRun } from '../../bin/commands/run.ts';
 import { readEnvironment } from '../../core/config.ts';
@@ -64,7 +67,10 @@ async function parseRunArgs(
   return parsed;
 }
 
-/** Environment variables Sluice reads: those readEnvironment() looks up, plus process.env.X in core/. */
+/**
+ * Environment variables Sluice reads: those readEnvironment() looks up, process.env.X in core/, and
+ * what the feed adapter registry reads (credentials, their *_FILE forms, URL overrides).
+ */
 function environmentSluiceReads(): Set<string> {
   const names = new Set<string>();
   readEnvironment(
@@ -76,6 +82,9 @@ function environmentSluiceReads(): Set<string> {
     }),
   );
   names.add(GATE_KEY_VARIABLE);
+  for (const provider of ['alpaca', 'polygon'] as const) {
+    for (const name of feedEnvironmentVariables(provider)) names.add(name);
+  }
   for (const file of readdirSync(join(repoRoot, 'core'))) {
     for (const match of read(join(repoRoot, 'core', file)).matchAll(/process\.env\.([A-Z0-9_]+)/g)) {
       names.add(match[1]!);
@@ -83,6 +92,10 @@ function environmentSluiceReads(): Set<string> {
   }
   return names;
 }
+
+/** Whether a `sluice run --actors <list>` writes to the database. */
+const needsDatabase = (actors: string) =>
+  [...parseActorList(actors)].some((actor) => DATABASE_ACTORS.includes(actor));
 
 /** Whether a `sluice run --actors <list>` needs SLUICE_GATE_KEY (the risk gate or execution). */
 const needsGateKey = (actors: string) =>
@@ -402,6 +415,10 @@ async function exportedSeries(): Promise<{ series: Set<string>; sluiceMetrics: M
     flows: () => ({}),
     risk: () => ({}) as RiskGateStatus,
     portfolio: () => ({}) as PortfolioStatus,
+    feed: {
+      status: () => ({ provider: 'alpaca', rejected: {} }) as unknown as FeedStatus,
+      clock: { now: () => 0 },
+    },
     watchDecisions: true,
     watchInference: true,
     pollIntervalMs: 60_000,
@@ -601,7 +618,7 @@ describe('kubernetes manifests', () => {
       assert.equal(env.has(GATE_KEY_VARIABLE), needsGateKey(options.actors), `${name}: ${GATE_KEY_VARIABLE}`);
       const secrets = [
         'NATS_PASSWORD',
-        'DATABASE_URL',
+        ...(needsDatabase(options.actors) ? ['DATABASE_URL'] : []),
         ...(needsGateKey(options.actors) ? [GATE_KEY_VARIABLE] : []),
       ];
       for (const variable of secrets) {
@@ -610,6 +627,18 @@ describe('kubernetes manifests', () => {
         assert.ok(
           secretKeys.has(`${ref.name}/${ref.key}`),
           `${name}: secret ${ref.name}/${ref.key} not in the example`,
+        );
+      }
+      // A credential file (the feed's *_FILE) is a key of a Secret of the example, mounted read-only.
+      for (const [variable, entry] of env) {
+        if (!variable.endsWith('_FILE')) continue;
+        const mount = container.volumeMounts.find((m: Loose) => entry.value?.startsWith(`${m.mountPath}/`));
+        assert.ok(mount?.readOnly, `${name}: ${variable} is not under a read-only volume mount`);
+        const secret = pod.volumes.find((v: Loose) => v.name === mount.name)?.secret?.secretName;
+        const key = entry.value.slice(mount.mountPath.length + 1);
+        assert.ok(
+          secretKeys.has(`${secret}/${key}`),
+          `${name}: ${variable}: secret ${secret}/${key} not in the example`,
         );
       }
       assert.equal(deployment.spec.replicas, 1, `${name}: one instance per role`);
