@@ -15,13 +15,14 @@ import {
   parseFeedProvider,
 } from '../../actors/feed/adapters/index.ts';
 import { assetClassOfProvider } from '../../actors/feed/integrity.ts';
+import { ModelRegistry } from '../../actors/inference/registry.ts';
+import { DEFAULT_SENTIMENT_MODEL_KEY } from '../../actors/news/actor.ts';
 import { startFeedActor } from '../../actors/runtime/runtime.ts';
 import { WallClock } from '../../core/clock.ts';
 import { checkDate, dateMillis } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { SeededRandom } from '../../core/random.ts';
-import { type BacktestSummary, runBacktest } from '../../simulations/backtest.ts';
 import {
   type BacktestConfig,
   checkModelPrices,
@@ -35,11 +36,7 @@ import {
   formatFeedCheckText,
   reportGaps,
 } from '../../simulations/feed-check.ts';
-import {
-  emptyRecordingStats,
-  type RecordingStats,
-  recordedSessionSource,
-} from '../../simulations/sources/feed-recording.ts';
+import { type FeedReplaySummary, replayRecordedSession } from '../../simulations/feed-replay.ts';
 import { connectBus } from '../services.ts';
 import { newRunId, printSummary } from './backtest.ts';
 
@@ -157,6 +154,8 @@ export interface ReplayCommandOptions {
   from?: string;
   to?: string;
   config: string;
+  /** Train the config's model walk-forward instead of scoring with the registry's active models. */
+  trained?: boolean;
   reportDir: string;
   json?: boolean;
 }
@@ -176,8 +175,9 @@ const DAY_MS = 86_400_000;
 const isoDay = (millis: number) => new Date(millis).toISOString().slice(0, 10);
 
 /**
- * The backtest replays events whose ts_init (here the receive time) falls in its data window, and
- * trains its model on the days before it: --from and --to move the window to the days they cover.
+ * The backtest replays events whose ts_init (here the receive time) falls in its data window (and
+ * with --trained trains its model on the days before it): --from and --to move the window to the
+ * days they cover.
  */
 function withReplayWindow(config: BacktestConfig, fromMs?: number, toMs?: number): BacktestConfig {
   const data = {
@@ -197,11 +197,10 @@ function withReplayWindow(config: BacktestConfig, fromMs?: number, toMs?: number
 
 /**
  * A recorded session (RAW, `sluice feed --record`) through the same adapter's decode and then a
- * backtest of the config's strategy: the ledger a live session would have given.
+ * backtest (simulations/feed-replay.ts): scored by the registry's active models, the ledger the live
+ * session gave; with --trained, what the config's strategy would have done on it.
  */
-export async function replayMain(
-  options: ReplayCommandOptions,
-): Promise<{ summary: BacktestSummary; recording: RecordingStats }> {
+export async function replayMain(options: ReplayCommandOptions): Promise<FeedReplaySummary> {
   if (options.provider === undefined) {
     throw new ConfigError('--provider', 'is required', 'Name the recorded feed, e.g. --provider alpaca');
   }
@@ -212,34 +211,41 @@ export async function replayMain(
     throw new ConfigError('--to', `${options.to} is not after ${options.from}`, 'Give a later end');
   }
   const config = withReplayWindow(readBacktestConfig(options.config), fromMs, toMs);
-  checkModelPrices(config, '/data/symbols');
+  if (options.trained) checkModelPrices(config, '/data/symbols');
   const adapter = await createFeedAdapter(provider, { clock: new WallClock(), decodeOnly: true });
   const bus = await connectBus('sluice-feed-replay', 'require');
-  const recording = emptyRecordingStats();
   try {
-    const events = recordedSessionSource(
-      bus.jetstream,
-      bus.manager,
-      bus.subjects,
+    const models = options.trained ? undefined : await ModelRegistry.open(bus.jetstream);
+    // The session's models must be there to score it as live did; say so in one line, not a stack.
+    for (const key of models
+      ? [config.strategy, ...(config.news ? [DEFAULT_SENTIMENT_MODEL_KEY] : [])]
+      : []) {
+      if ((await models?.active(key)) === undefined) {
+        throw new ConfigError(
+          '--config',
+          `no model is active for ${key} in the registry`,
+          'Activate the models the session ran with (sluice models activate), or give --trained',
+        );
+      }
+    }
+    return await replayRecordedSession({
+      config,
+      runId: newRunId(`${config.name}-replay`),
+      jetstream: bus.jetstream,
+      manager: bus.manager,
+      subjects: bus.subjects,
       adapter,
-      {
+      selection: {
         ...(options.session !== undefined ? { session: options.session } : {}),
         ...(fromMs !== undefined ? { fromMs } : {}),
         ...(toMs !== undefined ? { toMs } : {}),
       },
-      recording,
-    );
-    const summary = await runBacktest({
-      config,
-      runId: newRunId(`${config.name}-replay`),
-      mode: 'inprocess',
-      events,
+      ...(models ? { models } : {}),
       reportDir: resolve(options.reportDir),
       sentimentDataDir: join(bundledSampleDir, 'sentiment'),
       partitions: bus.environment.partitions,
       logger: createLogger({ actor: 'feed-replay' }),
     });
-    return { summary, recording };
   } finally {
     await bus.connection.drain();
   }
@@ -329,22 +335,32 @@ export function register(program: Command): void {
     .description('a recorded session (RAW) through the same adapter, then a backtest; prints the ledger hash')
     .option('--provider <provider>', 'the recorded feed: alpaca | polygon | ccxt:<exchange>')
     .option('--session <id>', 'one recorded session (default: every session of the provider)')
-    .option('--from <time>', 'frames received from this time: YYYY-MM-DD (UTC) or ISO time')
-    .option('--to <time>', 'frames received before this time: YYYY-MM-DD (UTC) or ISO time')
+    .option(
+      '--from <time>',
+      'frames received from this time, YYYY-MM-DD (UTC) or ISO; the backtest window starts that day',
+    )
+    .option(
+      '--to <time>',
+      'frames received before this time, YYYY-MM-DD (UTC) or ISO; the window ends after that day',
+    )
     .option(
       '--config <file>',
-      'backtest config: strategy, model, risk, venue',
+      'backtest config: strategy, risk, venue, and the model --trained trains',
       'simulations/configs/sample-daily.json',
+    )
+    .option(
+      '--trained',
+      "train the config's model on the days before the window instead of scoring with the registry's active models (those the live session ran with)",
     )
     .option('--report-dir <dir>', 'where the HTML report goes', join(repoRoot, 'reports'))
     .option('--json', 'print one JSON object')
     .action(async (options: ReplayCommandOptions) => {
-      const { summary, recording } = await replayMain(options);
+      const summary = await replayMain(options);
       if (options.json) {
-        console.log(JSON.stringify({ ...summary, recording }, null, 2));
+        console.log(JSON.stringify(summary, null, 2));
         return;
       }
-      const { frames, events, duplicates, refused, malformed } = recording;
+      const { frames, events, duplicates, refused, malformed } = summary.recording;
       console.log(
         `Recorded ${options.provider}: frames ${frames}  events ${events}  duplicates ${duplicates}  refused ${refused}  malformed ${malformed}`,
       );

@@ -330,22 +330,13 @@ test('the feed runs as feed (recording, metrics) and its session replays as repl
   assert.ok(frames >= bars - 1, `${frames} frames recorded`);
 
   const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
-  const replay = await runCli(
-    [
-      'feed',
-      'replay',
-      '--provider',
-      'alpaca',
-      '--from',
-      day(-1),
-      '--to',
-      day(1),
-      '--report-dir',
-      dir,
-      '--json',
-    ],
-    { ...cluster.envFor('replay'), SLUICE_LOG_LEVEL: 'warn', SLUICE_PARTITIONS: '4' },
-  );
+  const asReplay = { ...cluster.envFor('replay'), SLUICE_LOG_LEVEL: 'warn', SLUICE_PARTITIONS: '4' };
+  const replayArgs = ['feed', 'replay', '--provider', 'alpaca', '--from', day(-1), '--to', day(1)];
+  // Scored by the registry's active models by default: the registry is read as replay, and has none.
+  const unscored = await runCli([...replayArgs, '--report-dir', dir], asReplay);
+  assert.equal(unscored.code, 2, unscored.stderr);
+  assert.match(unscored.stderr, /--config: no model is active for daily-lr in the registry/);
+  const replay = await runCli([...replayArgs, '--trained', '--report-dir', dir, '--json'], asReplay);
   assert.equal(replay.code, 0, replay.stderr);
   assert.equal(JSON.parse(replay.stdout).recording.frames, frames);
   const check = await runCli(
@@ -362,7 +353,7 @@ test('the feed runs as feed (recording, metrics) and its session replays as repl
       '2011-02-01',
       '--json',
     ],
-    { ...cluster.envFor('replay'), SLUICE_LOG_LEVEL: 'warn', SLUICE_PARTITIONS: '4' },
+    asReplay,
   );
   assert.equal(check.code, 0, check.stderr);
   assert.equal(JSON.parse(check.stdout).totals.events, frames, 'every published bar seen by the check');

@@ -329,11 +329,22 @@ describe('sluice feed against the loopback Alpaca server on NATS', () => {
     assert.match(result.stdout, new RegExp(`^total: ${BARS} events, `, 'm'));
   });
 
-  it('feed replay: the recorded session, backtested twice, gives one ledger hash', async () => {
+  it('feed replay: the recorded session, backtested twice with the trained model, gives one ledger hash', async () => {
     // The backtest keeps events by ts_init, here the receive time: a window around now.
     const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
     const window = ['--from', day(-1), '--to', day(1)];
-    const args = ['feed', 'replay', '--provider', 'alpaca', ...window, '--report-dir', dir, '--json'];
+    // The registry has no model: scored by the config's, trained on the days before the window.
+    const args = [
+      'feed',
+      'replay',
+      '--provider',
+      'alpaca',
+      ...window,
+      '--trained',
+      '--report-dir',
+      dir,
+      '--json',
+    ];
     const runs = [];
     for (let run = 0; run < 2; run++) {
       const result = await runCli(args, env, 60_000);

@@ -31,7 +31,7 @@ type ActorRole = (typeof ACTOR_ROLES)[number];
 /** The streams each role reads (consumer rights); everything else must refuse it a consumer. */
 const READS: Record<ActorRole, readonly string[]> = {
   feed: [],
-  replay: ['RAW', 'MARKET', 'DEADLETTER'],
+  replay: ['RAW', 'MARKET', 'DEADLETTER', 'KV_sluice-model-active', 'OBJ_sluice-models'],
   strategy: ['MARKET', 'FEATURES', 'KV_sluice_partitions', 'KV_sluice-model-active', 'OBJ_sluice-models'],
   risk: ['SIGNALS', 'ORDERS', 'MARKET'],
   execution: ['ORDERS', 'MARKET'],
