@@ -50,6 +50,9 @@ export interface FeedCommandOptions {
   staleAfter?: string;
 }
 
+/** How long a stop (SIGTERM) may take to publish what is in hand before the process exits anyway. */
+const STOP_TIMEOUT_MS = 30_000;
+
 /** `--symbols A,B`: at least one, none empty or repeated. */
 export function parseSymbols(list: string | undefined, field = '--symbols'): string[] {
   const fix = 'Give comma-separated symbols as the provider names them, e.g. SPY,AAPL or BTC/USDT';
@@ -113,8 +116,16 @@ export async function feedMain(options: FeedCommandOptions): Promise<void> {
 
   const bus = await connectBus(`sluice-feed-${provider}`, 'require');
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+    const stop = (signal: NodeJS.Signals) => {
+      resolve(signal);
+      // Armed at the signal, so it also ends a start that waits on a provider that never answers.
+      setTimeout(() => {
+        logger.error({ signal, drainTimeoutMs: STOP_TIMEOUT_MS }, 'did not stop in time; exiting');
+        process.exit(1);
+      }, STOP_TIMEOUT_MS).unref();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
   });
   try {
     const actor = await startFeedActor(
