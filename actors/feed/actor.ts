@@ -57,6 +57,8 @@ export interface FeedActorOptions {
   maxQueuedFrames?: number;
   /** Checks each published event (price jumps); a finding raises alert.warning.feed_price_jump. */
   integrity?: FeedEventCheck;
+  /** Called with each published event's lag, from its ts_event to its publish (ms): /metrics. */
+  onPublished?: (lagMs: number) => void;
   /** Whether silence at this time is news (a session is open); always, when not given (24/7 markets). */
   isTradingTime?: (epochMillis: number) => boolean;
   logger?: Logger;
@@ -203,7 +205,10 @@ export class FeedActor implements Actor<FeedStatus> {
     this.lifecycle.send({ type: 'STOP' });
   }
 
-  /** Starts the session loop; resolves once it first streams, rejects when the provider refuses it. */
+  /**
+   * Starts the session loop. Resolves once it first streams, or once a first attempt failed for a
+   * reason that retrying may cure (it goes on retrying); rejects when the provider refuses it.
+   */
   private begin(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.sessions = this.runSessions(resolve, reject);
@@ -260,6 +265,9 @@ export class FeedActor implements Actor<FeedStatus> {
         const reason = (error as Error).message;
         this.lifecycle.send({ type: 'CONNECTION_LOST', reason });
         this.options.logger?.warn({ provider: this.adapter.provider, reason }, 'feed connection failed');
+        // A provider that is down is retried in the background: the process serves its other actors
+        // (and /health) meanwhile, and its status says the feed is reconnecting.
+        started();
       }
       this.interrupt = undefined;
       this.requestCatchUp = undefined;
@@ -430,6 +438,7 @@ export class FeedActor implements Actor<FeedStatus> {
       const lag = this.options.clock.now() - event.ts_event;
       this.lag.last = lag;
       if (lag > this.lag.max) this.lag.max = lag;
+      this.options.onPublished?.(lag);
       const jump = this.options.integrity?.observe(event);
       if (jump !== undefined) {
         this.counters.priceJumps++;

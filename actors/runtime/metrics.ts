@@ -4,7 +4,6 @@
 // observed on core NATS subscriptions, which see JetStream publishes without taking part in any consumer.
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Clock } from '../../core/clock.ts';
 import type { Logger } from '../../core/logger.ts';
 import { type Subjects, streamNames } from '../../schemas/subjects.ts';
 import { decodeMessage } from '../../schemas/validate.ts';
@@ -31,14 +30,19 @@ export interface MetricSources {
   featureRejections?: () => readonly FeatureRejections[];
   risk?: () => RiskGateStatus;
   portfolio?: () => PortfolioStatus;
-  /** The feed actor runs here: its counters, and the clock its lag is measured with. */
-  feed?: { status: () => FeedStatus; clock: Clock };
+  /** The feed actor runs here: its counters, and the sink it reports each event's lag to. */
+  feed?: { status: () => FeedStatus; lag: FeedLagSink };
   /** Observe decisions (the risk gate runs here). */
   watchDecisions: boolean;
   /** Observe feature → signal latency (inference runs here). */
   watchInference: boolean;
   pollIntervalMs: number;
   logger?: Logger;
+}
+
+/** Where the feed reports each published event's lag (ms); the metrics fill in `observe`. */
+export interface FeedLagSink {
+  observe?: (lagMs: number) => void;
 }
 
 export interface RuntimeMetrics {
@@ -266,33 +270,16 @@ export function startMetrics(sources: MetricSources): RuntimeMetrics {
   }
 
   if (sources.feed) {
-    const { status, clock } = sources.feed;
+    const { status, lag } = sources.feed;
     const provider = status().provider;
-    const lag = new Histogram({
+    const histogram = new Histogram({
       name: 'sluice_feed_lag_seconds',
       help: "From an event's ts_event (the provider's time) to its publish by the feed, backfills included",
       labelNames: ['provider'],
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
     });
-    // The feed's own events only (ids start with its provider), whoever else publishes market data.
-    const prefix = `${provider}:`;
-    const observe = (error: Error | null, message: { data: Uint8Array }) => {
-      if (error) return;
-      const at = clock.now();
-      let event: { id?: unknown; ts_event?: unknown };
-      try {
-        event = JSON.parse(new TextDecoder().decode(message.data));
-      } catch {
-        return;
-      }
-      if (typeof event.id !== 'string' || !event.id.startsWith(prefix)) return;
-      if (typeof event.ts_event !== 'number') return;
-      lag.observe({ provider }, Math.max(0, at - event.ts_event) / 1000);
-    };
-    for (const kind of ['tick', 'bar', 'news'] as const) {
-      subscriptions.push(sources.connection.subscribe(subjects.marketFilter(kind), { callback: observe }));
-    }
+    lag.observe = (lagMs) => histogram.observe({ provider }, Math.max(0, lagMs) / 1000);
   }
 
   return {

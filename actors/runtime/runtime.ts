@@ -37,7 +37,7 @@ import { sizerFor } from '../risk/config.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
 import type { ActorName, RunConfig } from './config.ts';
 import { type OperatorHttp, type Readiness, startOperatorHttp } from './http.ts';
-import { type ActorFlow, type RuntimeMetrics, startMetrics } from './metrics.ts';
+import { type ActorFlow, type FeedLagSink, type RuntimeMetrics, startMetrics } from './metrics.ts';
 import { serveOperatorControl } from './operator-control.ts';
 import { StuckConsumerWatch } from './stuck-consumers.ts';
 
@@ -80,6 +80,8 @@ export function startFeedActor(
     clock: Clock;
     random: RandomSource;
     logger: Logger;
+    /** Each published event's lag in ms (the /metrics histogram). */
+    onPublished?: (lagMs: number) => void;
   },
 ): Promise<FeedActor> {
   const { symbols, channels, record, staleAfterMs, reconnect, maxQueuedFrames } = settings;
@@ -98,6 +100,7 @@ export function startFeedActor(
     random: services.random,
     integrity: priceJumpAlerts(integrity),
     isTradingTime: (ms) => integrity.isTradingTime(ms),
+    ...(services.onPublished ? { onPublished: services.onPublished } : {}),
     ...(record !== undefined ? { record } : {}),
     ...(staleAfterMs !== undefined ? { staleAfterMs } : {}),
     ...(reconnect ? { reconnect } : {}),
@@ -195,6 +198,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     logger,
   });
   const { feature: features, inference, news, risk, execution, portfolio, alerts } = pipeline;
+  // The lag histogram lives in the metrics registry, made once the actors run: the feed reports to it
+  // through this holder from its first event on.
+  const feedLag: FeedLagSink = {};
   // Started last: what it publishes finds the consumers of this process already there.
   const feed =
     runs('feed') && config.feed && options.feedAdapter
@@ -205,6 +211,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           // Only the reconnect jitter: nothing published depends on it.
           random: new SeededRandom(config.seed),
           logger: logger.child({ actor: 'feed' }),
+          onPublished: (lagMs) => feedLag.observe?.(lagMs),
         })
       : undefined;
 
@@ -259,7 +266,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     manager,
     subjects,
     flows,
-    ...(feed ? { feed: { status: () => feed.status(), clock } } : {}),
+    ...(feed ? { feed: { status: () => feed.status(), lag: feedLag } } : {}),
     ...(features ? { featureRejections: () => features.rejections() } : {}),
     ...(risk ? { risk: () => risk.status() } : {}),
     ...(portfolio ? { portfolio: () => portfolio.status() } : {}),
@@ -286,6 +293,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const feedStatus = feed?.status();
     if (feedStatus?.state === 'stopped') {
       reasons.push(`feed ${feedStatus.provider} stopped: ${feedStatus.lastError ?? 'refused'}`);
+    } else if (feedStatus?.state === 'reconnecting' || feedStatus?.state === 'connecting') {
+      reasons.push(
+        `feed ${feedStatus.provider} is ${feedStatus.state}: ${feedStatus.lastError ?? 'no connection yet'}`,
+      );
     }
     return { ready: reasons.length === 0, reasons };
   };

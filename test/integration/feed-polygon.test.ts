@@ -10,6 +10,7 @@ import { SeededRandom } from '../../core/random.ts';
 import type { Bar, DeadLetter, TradeTick } from '../../schemas/messages.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import { aggregateFrame, LoopbackPolygon, spyMinuteBars } from '../support/loopback/polygon.ts';
+import { freePort } from '../support/ports.ts';
 import { until } from '../support/wait.ts';
 
 const KEY = 'loopback-polygon-key-7f3a';
@@ -244,7 +245,11 @@ describe('FeedActor with the Polygon adapter on a real nats-server', () => {
     servers.push(server);
     return server;
   };
-  const feed = async (server: LoopbackPolygon, apiKey = KEY, extra: Partial<FeedActorOptions> = {}) => {
+  const feed = async (
+    server: Pick<LoopbackPolygon, 'restBase' | 'wsBase'>,
+    apiKey = KEY,
+    extra: Partial<FeedActorOptions> = {},
+  ) => {
     const actor = await FeedActor.start({
       ...extra,
       adapter: new PolygonFeedAdapter({
@@ -387,6 +392,36 @@ describe('FeedActor with the Polygon adapter on a real nats-server', () => {
     assert.ok((await alerts.info()).num_pending >= 1);
     assert.deepEqual((await marketBars(bars)).map(market), bars.map(expectedBar));
     await actor.stop();
+  });
+
+  it('a provider that is down at start: start returns, the feed reconnects in the background and streams once it is up', async () => {
+    const port = await freePort();
+    const down = { restBase: `http://127.0.0.1:${port}`, wsBase: `ws://127.0.0.1:${port}` };
+    const actor = await feed(down);
+    assert.equal(actor.status().state, 'reconnecting');
+    assert.match(actor.status().lastError ?? '', /./);
+    // A day no other test publishes: every bar is new to MARKET.
+    const bars = source
+      .filter((bar) => new Date(bar.ts_event).toISOString().startsWith('2011-01-10'))
+      .slice(0, 30);
+    const server = await LoopbackPolygon.start({
+      apiKey: KEY,
+      bars,
+      framesPerSecond: 500,
+      pageSize: 40,
+      port,
+    });
+    servers.push(server);
+    await server.played();
+    await until(
+      'the bars published',
+      async () => {
+        await actor.caughtUp();
+        return actor.status().published >= bars.length;
+      },
+      10_000,
+    );
+    assert.deepEqual((await marketBars(bars)).map(market), bars.map(expectedBar));
   });
 
   it('a wrong key stops the feed with a FeedAuthError', async () => {

@@ -41,7 +41,7 @@ describe('JetStream plumbing on a real nats-server', () => {
 
   it('applies streams idempotently', async () => {
     const again = await applyStreams(bus.manager, { replicas: 1 });
-    assert.deepEqual(again, ['MARKET', 'FEATURES', 'SIGNALS', 'ORDERS', 'ALERTS', 'DEADLETTER']);
+    assert.deepEqual(again, ['MARKET', 'FEATURES', 'SIGNALS', 'ORDERS', 'ALERTS', 'DEADLETTER', 'RAW']);
     const info = await bus.manager.streams.info('MARKET');
     assert.deepEqual(info.config.subjects, ['md.>']);
   });

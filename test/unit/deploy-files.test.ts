@@ -417,7 +417,7 @@ async function exportedSeries(): Promise<{ series: Set<string>; sluiceMetrics: M
     portfolio: () => ({}) as PortfolioStatus,
     feed: {
       status: () => ({ provider: 'alpaca', rejected: {} }) as unknown as FeedStatus,
-      clock: { now: () => 0 },
+      lag: {},
     },
     watchDecisions: true,
     watchInference: true,

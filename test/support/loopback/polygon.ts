@@ -74,6 +74,8 @@ export interface LoopbackPolygonOptions {
   readonly framesPerSecond?: number;
   /** Largest REST page whatever `limit` asks (Polygon caps at 50,000); small to force pagination. */
   readonly pageSize?: number;
+  /** Listen here (a provider coming up where a feed already dials); a free port when absent. */
+  readonly port?: number;
 }
 
 const TICK_MS = 10;
@@ -104,7 +106,7 @@ export class LoopbackPolygon {
   static async start(options: LoopbackPolygonOptions): Promise<LoopbackPolygon> {
     const http = createServer();
     const sockets = new WebSocketServer({ server: http, path: '/stocks' });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => http.listen(options.port ?? 0, '127.0.0.1', resolve));
     const address = http.address();
     const port = typeof address === 'object' && address ? address.port : 0;
     const server = new LoopbackPolygon(options, http, sockets, port);
