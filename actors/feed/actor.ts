@@ -28,7 +28,14 @@ import {
   FeedSubscriptionError,
   type RawFrame,
 } from './adapter.ts';
-import { channelOf, DEFAULT_RECONNECT, FeedCursors, feedFrameId, reconnectDelayMs } from './core.ts';
+import {
+  channelOf,
+  DEFAULT_RECONNECT,
+  FeedCursors,
+  FifoQueue,
+  feedFrameId,
+  reconnectDelayMs,
+} from './core.ts';
 import { createFeedLifecycle, type FeedLifecycleActor, type FeedLifecycleState } from './machine.ts';
 import { feedSubject, publishFeedEvent } from './publish.ts';
 
@@ -80,6 +87,9 @@ export interface FeedStatus {
   backfilled: number;
   /** Frames not read because the feed was shedding load; each is read again by the backfill. */
   shed: number;
+  /** Frames held in memory now (queued or held during a backfill), and the most ever held. */
+  queued: number;
+  queuedPeak: number;
   priceJumps: number;
   staleAlerts: number;
   recorded: number;
@@ -112,8 +122,9 @@ export class FeedActor implements Actor<FeedStatus> {
   private readonly rejected: Record<string, number> = {};
   private readonly lag = { last: 0, max: 0 };
   private sequence = 0;
+  private queuedPeak = 0;
   /** Frames waiting to be handled, oldest first. */
-  private queue: RawFrame[] = [];
+  private readonly queue = new FifoQueue<RawFrame>();
   /** Live frames that arrived while the gap before them is backfilled. */
   private held: RawFrame[] | undefined;
   private shedding = false;
@@ -165,6 +176,8 @@ export class FeedActor implements Actor<FeedStatus> {
       reconnects: this.counters.reconnects,
       backfilled: this.counters.backfilled,
       shed: this.counters.shed,
+      queued: this.queue.size + (this.held?.length ?? 0),
+      queuedPeak: this.queuedPeak,
       priceJumps: this.counters.priceJumps,
       staleAlerts: this.counters.staleAlerts,
       recorded: this.counters.recorded,
@@ -186,7 +199,7 @@ export class FeedActor implements Actor<FeedStatus> {
       await this.pumping;
       await this.events.flush();
       await this.sidecar.flush();
-      if (this.queue.length === 0 && this.pumping === undefined && this.state === 'streaming') return;
+      if (this.queue.size === 0 && this.pumping === undefined && this.state === 'streaming') return;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
@@ -325,9 +338,11 @@ export class FeedActor implements Actor<FeedStatus> {
       this.held = [];
       this.requestCatchUp();
     }
-    const target = this.held ?? this.queue;
-    target.push(frame);
-    if (this.queue.length + (this.held?.length ?? 0) > this.maxQueued) {
+    if (this.held) this.held.push(frame);
+    else this.queue.push(frame);
+    const queued = this.queue.size + (this.held?.length ?? 0);
+    if (queued > this.queuedPeak) this.queuedPeak = queued;
+    if (queued > this.maxQueued) {
       // JetStream is behind: stop reading; the backfill after the reconnect reads what is missed.
       this.shedding = true;
       this.interrupt?.('shedding load: JetStream is behind');
@@ -344,7 +359,7 @@ export class FeedActor implements Actor<FeedStatus> {
         // after the cursors) and reconnect; the backfill reads it again.
         const reason = `publish failed: ${(error as Error).message}`;
         this.options.logger?.error({ provider: this.adapter.provider, reason }, 'feed publish failed');
-        this.queue = [];
+        this.queue.clear();
         this.shedding = true;
         this.interrupt?.(reason);
       })
@@ -355,17 +370,15 @@ export class FeedActor implements Actor<FeedStatus> {
 
   /** Until nothing is queued or being handled. */
   private async settle(): Promise<void> {
-    while (this.queue.length > 0 || this.pumping !== undefined) {
+    while (this.queue.size > 0 || this.pumping !== undefined) {
       this.pump();
       await this.pumping;
     }
   }
 
   private async drainQueue(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue;
-      this.queue = [];
-      for (const frame of batch) await this.handle(frame);
+    for (let frame = this.queue.shift(); frame !== undefined; frame = this.queue.shift()) {
+      await this.handle(frame);
     }
   }
 
@@ -395,7 +408,7 @@ export class FeedActor implements Actor<FeedStatus> {
     }
     const held = this.held ?? [];
     this.held = undefined;
-    this.queue = held.concat(this.queue);
+    this.queue.unshiftAll(held);
     this.pump();
     return held.length;
   }

@@ -20,6 +20,9 @@ export interface NatsServerHandle {
   kill(): Promise<void>;
   /** Starts the server again on the same port and store. */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered; resume() thaws it. */
+  pause(): void;
+  resume(): void;
   /** Stops the server and removes its temp dir. */
   dispose(): Promise<void>;
 }
@@ -109,6 +112,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     storeDir,
     stop: () => terminate('SIGTERM'),
     kill: () => terminate('SIGKILL'),
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     restart: async () => {
       await terminate('SIGTERM');
       await launch();

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createActor } from 'xstate';
 import type { FeedEvent } from '../../actors/feed/adapter.ts';
-import { DEFAULT_RECONNECT, FeedCursors, reconnectDelayMs } from '../../actors/feed/core.ts';
+import { DEFAULT_RECONNECT, FeedCursors, FifoQueue, reconnectDelayMs } from '../../actors/feed/core.ts';
 import { feedLifecycleMachine } from '../../actors/feed/machine.ts';
 import { SeededRandom } from '../../core/random.ts';
 
@@ -117,4 +117,23 @@ test('cursors: each symbol and channel from its last event; out of order never m
       { symbol: 'SPY', channel: 'bars', fromMs: 60_000, toMs: 120_000 },
     ],
   );
+});
+
+test('queue: first in first out across its compaction, with frames put back ahead', () => {
+  const queue = new FifoQueue<number>();
+  for (let item = 0; item < 3_000; item++) queue.push(item);
+  const taken: number[] = [];
+  for (let index = 0; index < 2_000; index++) taken.push(queue.shift() ?? -1);
+  assert.deepEqual(
+    taken,
+    Array.from({ length: 2_000 }, (_, index) => index),
+  );
+  assert.equal(queue.size, 1_000);
+  queue.unshiftAll([-2, -1]);
+  assert.equal(queue.shift(), -2);
+  assert.equal(queue.shift(), -1);
+  assert.equal(queue.shift(), 2_000);
+  queue.clear();
+  assert.equal(queue.size, 0);
+  assert.equal(queue.shift(), undefined);
 });
