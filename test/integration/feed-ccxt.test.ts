@@ -24,8 +24,17 @@ function adapterFor(server: BinanceLoopback, backfillPageSize = 1000): CcxtFeedA
   });
 }
 
+// Live trades come as Binance's own frames, backfilled ones as ccxt's unified trades: decode reads both.
+const decoder = new CcxtFeedAdapter({ exchange: 'binance', clock: new WallClock() });
+
 function tradeIds(frames: readonly RawFrame[]): string[] {
-  return frames.map((frame) => String((frame.payload as { id: string }).id));
+  return frames.map((frame) => {
+    const decoded = decoder.decode(frame);
+    const event = decoded.ok ? decoded.events[0] : undefined;
+    return event?.schema === 'trade_tick.v1'
+      ? (event.trade_id ?? 'no trade id')
+      : `not a trade: ${JSON.stringify(frame.payload)}`;
+  });
 }
 
 function sourceIds(trades: readonly SourceTrade[]): string[] {

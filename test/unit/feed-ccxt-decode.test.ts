@@ -1,5 +1,7 @@
 // The ccxt adapter's decode on ccxt's own parse of real Binance frames (the trades of
-// ../shared/data/binance-btcusdt-ticks), and on hostile frames: every one is ok:false with a reason.
+// ../shared/data/binance-btcusdt-ticks) and on the same frames as Binance sends them (the live path,
+// which skips ccxt's parse): both give the same events. Hostile frames of either form are ok:false
+// with a reason.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import ccxt from 'ccxt';
@@ -58,6 +60,15 @@ describe('ccxt adapter decode', () => {
       assert.equal(event.aggressor, trade.isBuyerMaker ? 'sell' : 'buy');
       assert.equal(event.venue, 'binance');
       assert.equal(validateMessage('trade_tick', event).ok, true);
+    }
+  });
+
+  it("maps Binance's own trade frames to exactly the events of ccxt's parse of them", () => {
+    for (const trade of trades) {
+      const raw = fixture(trade);
+      const live = adapter.decode(tradeFrame({ symbol: 'BTC/USDT', frame: raw as JsonValue }));
+      assert.ok(live.ok, `trade ${trade.id}`);
+      assert.deepEqual(live, adapter.decode(tradeFrame(parsedTrade(raw))), `trade ${trade.id}`);
     }
   });
 
@@ -126,6 +137,42 @@ describe('ccxt adapter decode', () => {
       assert.ok((decoded.ok ? '' : decoded.reason).length < 300, 'the reason stays short');
     });
   }
+
+  const rawFrame = fixture(trades[0] as never) as { [key: string]: JsonValue };
+  const hostileRaw: Array<[string, JsonValue, RegExp]> = [
+    ['price not a number', { ...rawFrame, p: 'abc' }, /price/],
+    ['negative price', { ...rawFrame, p: '-5' }, /price/],
+    ['zero price', { ...rawFrame, p: '0.00000000' }, /price/],
+    ['price as a JSON number', { ...rawFrame, p: 39432.48 }, /price/],
+    ['price in exponent form', { ...rawFrame, p: '3e4' }, /price/],
+    ['huge price text', { ...rawFrame, p: '9'.repeat(100_000) }, /price/],
+    ['missing quantity', { ...rawFrame, q: undefined as never }, /amount/],
+    ['negative quantity', { ...rawFrame, q: '-0.1' }, /amount/],
+    ['missing trade id', { ...rawFrame, t: null }, /trade id/],
+    ['trade id as a string', { ...rawFrame, t: '553287559' }, /trade id/],
+    ['negative trade id', { ...rawFrame, t: -1 }, /trade id/],
+    ['fractional trade id', { ...rawFrame, t: 1.5 }, /trade id/],
+    ['trade time before 1990', { ...rawFrame, T: 1 }, /timestamp/],
+    ['trade time as a string', { ...rawFrame, T: '1610064000278' }, /timestamp/],
+    ['missing maker flag', { ...rawFrame, m: null }, /maker flag/],
+    ['maker flag as a string', { ...rawFrame, m: 'true' }, /maker flag/],
+    ['raw frame not an object', 'trade', /not an object/],
+    ['raw frame an array', [rawFrame], /not an object/],
+  ];
+  for (const [name, raw, reason] of hostileRaw) {
+    it(`rejects a raw Binance trade frame with ${name}, with a reason`, () => {
+      const decoded = adapter.decode(tradeFrame({ symbol: 'BTC/USDT', frame: raw }));
+      assert.equal(decoded.ok, false);
+      assert.match(decoded.ok ? '' : decoded.reason, reason);
+      assert.ok((decoded.ok ? '' : decoded.reason).length < 300, 'the reason stays short');
+    });
+  }
+
+  it('rejects a raw trade frame under a symbol that is not unified', () => {
+    const decoded = adapter.decode(tradeFrame({ symbol: 'BTCUSDT', frame: rawFrame }));
+    assert.equal(decoded.ok, false);
+    assert.match(decoded.ok ? '' : decoded.reason, /unknown symbol/);
+  });
 
   it('rejects a quote with a crossed-out bid and a channel it does not offer', () => {
     const quote = adapter.decode({

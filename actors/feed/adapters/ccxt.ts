@@ -16,6 +16,13 @@
 //   Binance spot's bookTicker frame has no exchange time: ts_event is then the receive time. There is
 //   no REST history of top of book, so quotes are not backfilled.
 //
+// Binance-family live trades skip ccxt's parse: a `trade` frame is taken off the socket as received and
+// handed over as `{ symbol, frame }` (the unified symbol, the exchange's own frame), so the feed keeps
+// (and records) Binance's own frames and does not pay for ccxt's per-trade structures, most of the
+// feed's CPU. ccxt still sends the SUBSCRIBE (watchTrades); that watch then never resolves and ends
+// only when ccxt rejects it on close, which is how the pump sees the connection end. decode maps the
+// raw frame and ccxt's unified trade (REST backfill, other exchanges) to the same trade_tick.
+//
 // A frame ccxt fails to parse (its handler throws) is handed over as `{ unparsed, error }` so the
 // FeedActor dead-letters it, instead of ccxt rejecting every pending watch with that error.
 import ccxt, { type Exchange } from 'ccxt';
@@ -76,6 +83,8 @@ export class CcxtFeedAdapter implements FeedAdapter {
   private gone: Promise<string> = Promise.resolve('not connected');
   private onFrame: ((frame: RawFrame) => void) | undefined;
   private firstChannel: FeedChannel = 'trades';
+  /** Binance market id -> unified symbol of the subscribed trade streams, whose frames skip ccxt. */
+  private rawTradeSymbols = new Map<string, string>();
   /** Counts down the subscriptions not yet confirmed live; see subscribe(). */
   private live: () => void = () => undefined;
 
@@ -94,6 +103,7 @@ export class CcxtFeedAdapter implements FeedAdapter {
           adapter.unparsed(message, new Error(refused));
           return;
         }
+        if (adapter.rawTrade(message)) return;
         try {
           super.handleMessage(client, message);
         } catch (error) {
@@ -150,6 +160,13 @@ export class CcxtFeedAdapter implements FeedAdapter {
       }
     }
     this.onFrame = request.onFrame;
+    this.rawTradeSymbols = new Map();
+    if (this.exchange.id.startsWith('binance') && request.channels.includes('trades')) {
+      for (const symbol of request.symbols) {
+        const marketId = this.exchange.market(symbol).id;
+        if (marketId) this.rawTradeSymbols.set(marketId, symbol);
+      }
+    }
     this.firstChannel = request.channels[0] ?? 'trades';
     const generation = this.generation;
     // Resolve once the exchange confirms every subscription (Binance answers {"result":null,"id":n}),
@@ -209,19 +226,21 @@ export class CcxtFeedAdapter implements FeedAdapter {
     return { ok: false, reason: `channel ${frame.channel} is not offered by ${this.provider}` };
   }
 
+  /** One mapping for both forms of a trade: Binance's own frame (live) and ccxt's unified trade. */
   private decodeTrade(item: JsonObject, symbol: string, receivedAt: number): FrameDecoding {
-    const id = item.id;
+    const fields = 'frame' in item ? binanceTradeFields(item.frame) : unifiedTradeFields(item);
+    if (typeof fields === 'string') return { ok: false, reason: fields };
+    const { id, aggressor } = fields;
     if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
       return { ok: false, reason: 'trade id missing or malformed' };
     }
-    const time = marketTime(item.timestamp);
+    const time = marketTime(fields.time);
     if (time === undefined) return { ok: false, reason: 'trade timestamp missing or out of range' };
-    const price = positive(item.price);
+    const price = positive(fields.price);
     if (price === undefined)
       return { ok: false, reason: 'trade price missing, not a number or not positive' };
-    const size = nonNegative(item.amount);
+    const size = nonNegative(fields.size);
     if (size === undefined) return { ok: false, reason: 'trade amount missing, not a number or negative' };
-    const side = item.side;
     const tick: TradeTick = {
       schema: 'trade_tick.v1',
       id: feedEventId(this.provider, 'trade', symbol, id),
@@ -230,7 +249,7 @@ export class CcxtFeedAdapter implements FeedAdapter {
       symbol,
       price,
       size,
-      aggressor: side === 'buy' || side === 'sell' ? side : 'unknown',
+      aggressor,
       trade_id: id,
       venue: this.venue,
     };
@@ -326,6 +345,32 @@ export class CcxtFeedAdapter implements FeedAdapter {
       return `unknown market id ${marketId.slice(0, 40)}`;
     }
     return undefined;
+  }
+
+  /**
+   * A Binance `trade` frame of a subscribed market, handed over as received instead of through ccxt's
+   * parse (see the header). False for every other frame, which ccxt handles.
+   */
+  private rawTrade(message: unknown): boolean {
+    if (this.rawTradeSymbols.size === 0 || typeof message !== 'object' || message === null) return false;
+    const { e: event, s: marketId } = message as { e?: unknown; s?: unknown };
+    if (event !== 'trade') return false;
+    const symbol = typeof marketId === 'string' ? this.rawTradeSymbols.get(marketId) : undefined;
+    if (symbol === undefined) {
+      this.unparsed(
+        message,
+        new Error(`trade for a market not subscribed: ${String(marketId).slice(0, 40)}`),
+      );
+      return true;
+    }
+    this.live();
+    this.onFrame?.({
+      payload: { symbol, frame: message as JsonValue },
+      channel: 'trades',
+      receivedAt: this.options.clock.now(),
+      origin: 'stream',
+    });
+    return true;
   }
 
   /** Called from ccxt's message handler when it threw on a frame, or for a frame refusal() names. */
@@ -427,6 +472,52 @@ export class CcxtFeedAdapter implements FeedAdapter {
       }
     }
   }
+}
+
+interface TradeFields {
+  readonly id: JsonValue | undefined;
+  readonly time: JsonValue | undefined;
+  readonly price: JsonValue | undefined;
+  readonly size: JsonValue | undefined;
+  readonly aggressor: TradeTick['aggressor'];
+}
+
+/** ccxt's unified trade. */
+function unifiedTradeFields(item: JsonObject): TradeFields {
+  const side = item.side;
+  return {
+    id: item.id,
+    time: item.timestamp,
+    price: item.price,
+    size: item.amount,
+    aggressor: side === 'buy' || side === 'sell' ? side : 'unknown',
+  };
+}
+
+/**
+ * Binance's `<symbol>@trade` frame: `t` trade id, `T` trade time, `p`/`q` decimal strings, `m` true
+ * when the buyer is the maker (the seller hit the bid: aggressor sell), read as ccxt's parseWsTrade does.
+ */
+function binanceTradeFields(frame: JsonValue | undefined): TradeFields | string {
+  if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+    return 'raw trade frame is not an object';
+  }
+  const { t: id, T: time, p: price, q: size, m: buyerIsMaker } = frame as JsonObject;
+  if (typeof buyerIsMaker !== 'boolean') return 'trade maker flag (m) missing or not a boolean';
+  return {
+    id: typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? String(id) : undefined,
+    time,
+    price: decimal(price),
+    size: decimal(size),
+    aggressor: buyerIsMaker ? 'sell' : 'buy',
+  };
+}
+
+const DECIMAL = /^\d{1,30}(\.\d{1,30})?$/;
+
+/** A decimal string as Binance sends prices and sizes; anything else (a number, `-5`, `1e3`) is not one. */
+function decimal(value: JsonValue | undefined): number | undefined {
+  return typeof value === 'string' && DECIMAL.test(value) ? Number(value) : undefined;
 }
 
 /** A JSON-RPC style answer to a SUBSCRIBE (Binance: `{"result":null,"id":1}`). */
