@@ -427,15 +427,17 @@ export class FeedActor implements Actor<FeedStatus> {
     return firstHeld;
   }
 
+  private rawSubjectOf(frame: RawFrame): string {
+    return this.options.subjects.rawFrame(this.adapter.provider, frame.channel);
+  }
+
   /** Records, maps, checks and publishes one frame; a frame that cannot be mapped is dead-lettered. */
   private async handle(frame: RawFrame): Promise<void> {
-    const provider = this.adapter.provider;
     const sequence = this.sequence++;
-    const rawSubject = this.options.subjects.rawFrame(provider, frame.channel);
-    if (this.options.record) await this.record(frame, sequence, rawSubject);
+    if (this.options.record) await this.record(frame, sequence, this.rawSubjectOf(frame));
     const decoded = this.adapter.decode(frame);
     if (!decoded.ok) {
-      await this.deadLetter(rawSubject, 'unmappable', decoded.reason, frame, sequence);
+      await this.deadLetter(this.rawSubjectOf(frame), 'unmappable', decoded.reason, frame, sequence);
       return;
     }
     for (const event of decoded.events) {

@@ -46,24 +46,32 @@ interface Cursor {
 
 /** The last published event of each symbol and channel. */
 export class FeedCursors {
-  private readonly cursors = new Map<string, Cursor>();
+  private readonly cursors = new Map<FeedChannel, Map<string, Cursor>>();
+  private count = 0;
 
   advance(event: FeedEvent): void {
     const channel = channelOf(event);
-    const key = `${channel}\u0000${event.symbol}`;
-    const known = this.cursors.get(key);
+    // Keyed per channel, then symbol: called for every event, so no key string is built.
+    let bySymbol = this.cursors.get(channel);
+    if (bySymbol === undefined) {
+      bySymbol = new Map();
+      this.cursors.set(channel, bySymbol);
+    }
+    const providerId = event.schema === 'trade_tick.v1' ? event.trade_id : undefined;
+    const known = bySymbol.get(event.symbol);
+    if (known === undefined) {
+      bySymbol.set(event.symbol, { symbol: event.symbol, channel, tsEvent: event.ts_event, providerId });
+      this.count++;
+      return;
+    }
     // Out-of-order frames are published (the consumers judge them), but never move a cursor back.
-    if (known && event.ts_event < known.tsEvent) return;
-    this.cursors.set(key, {
-      symbol: event.symbol,
-      channel,
-      tsEvent: event.ts_event,
-      providerId: event.schema === 'trade_tick.v1' ? event.trade_id : undefined,
-    });
+    if (event.ts_event < known.tsEvent) return;
+    known.tsEvent = event.ts_event;
+    known.providerId = providerId;
   }
 
   get size(): number {
-    return this.cursors.size;
+    return this.count;
   }
 
   /**
@@ -72,13 +80,15 @@ export class FeedCursors {
    * the same millisecond after it is not missed.
    */
   backfillRequests(untilMs: (symbol: string, channel: FeedChannel) => number): BackfillRequest[] {
-    return [...this.cursors.values()].map((cursor) => ({
-      symbol: cursor.symbol,
-      channel: cursor.channel,
-      fromMs: cursor.tsEvent,
-      ...(cursor.providerId !== undefined ? { afterId: cursor.providerId } : {}),
-      toMs: untilMs(cursor.symbol, cursor.channel),
-    }));
+    return [...this.cursors.values()]
+      .flatMap((bySymbol) => [...bySymbol.values()])
+      .map((cursor) => ({
+        symbol: cursor.symbol,
+        channel: cursor.channel,
+        fromMs: cursor.tsEvent,
+        ...(cursor.providerId !== undefined ? { afterId: cursor.providerId } : {}),
+        toMs: untilMs(cursor.symbol, cursor.channel),
+      }));
   }
 }
 
