@@ -1,13 +1,18 @@
-// The feed's data-integrity loop over a real nats-server: real SPY minute bars and Binance trades with
-// parts taken out and a bad print put in are published to MARKET, dead letters to DEADLETTER; the
-// feed check reports exactly those gaps, jumps and rejects per symbol and day; the gaps become
-// feed_backfill jobs (the same gap twice is one job), a worker runs them, and the check comes back clean.
+// The feed's data-integrity loop over a real nats-server: real SPY minute bars with parts taken out, and
+// the real BTCUSDT trades the ccxt adapter receives from the Binance loopback server (a bad print on the
+// tape) less 10 s of them, are published to MARKET, dead letters to DEADLETTER; the feed check reports
+// exactly those gaps, jumps and rejects per symbol and day; the gaps become feed_backfill jobs (the same
+// gap twice is one job), a worker runs them with the real ccxt adapter over the server's REST, and the
+// check comes back clean.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { feedEventId, type RawFrame } from '../../actors/feed/adapter.ts';
+import { CcxtFeedAdapter } from '../../actors/feed/adapters/ccxt.ts';
 import { feedSubject, publishFeedEvent } from '../../actors/feed/publish.ts';
+import { type Clock, ReplayClock, WallClock } from '../../core/clock.ts';
 import { readDatasetFile } from '../../core/dataset-files.ts';
-import { binanceTradeFile, ninjaTraderMinuteFile } from '../../core/datasets.ts';
+import { ninjaTraderMinuteFile } from '../../core/datasets.ts';
 import type { Bar, TradeTick } from '../../schemas/messages.ts';
 import {
   FEED_BACKFILL_KIND,
@@ -33,25 +38,48 @@ import {
 import { sendToDeadLetter } from '../../streams/dead-letter.ts';
 import { EventPublisher } from '../../streams/publisher.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
-import { FILE_FEED_PROVIDER, FileFeedAdapter, tradeFrame } from '../support/file-feed-adapter.ts';
+import { BinanceLoopback, loadSourceTrades } from '../support/loopback/binance.ts';
+import { until } from '../support/wait.ts';
 
 const DATA = join(import.meta.dirname, '..', '..', '..', 'shared', 'data');
 const utc = (iso: string) => Date.parse(iso);
 const JANUARY = { fromMs: utc('2011-01-01T00:00Z'), toMs: utc('2011-02-01T00:00Z') };
 
+const PROVIDER = 'ccxt:binance';
+const BTC = 'BTC/USDT';
+
 let bus: TestBus;
+let binance: BinanceLoopback;
 const spy: Bar[] = [];
+/** The whole tape as the ccxt adapter decodes the live frames. */
 const trades: TradeTick[] = [];
-/** Trades of the 10 s taken out of the Binance file, and the bad print. */
+/** Trades of the 10 s kept out of MARKET, and the bad print. */
 let cutFrom = 0;
 let cutTo = 0;
 const SPIKE = 1500;
+
+/** The real ccxt adapter against the loopback server (historicalTrades wants any API key). */
+class LoopbackCcxtAdapter extends CcxtFeedAdapter {
+  closed = 0;
+  constructor(server: BinanceLoopback, clock: Clock = new WallClock()) {
+    super({
+      exchange: 'binance',
+      clock,
+      urls: { rest: server.restUrl, ws: server.wsUrl },
+      credentials: { apiKey: 'loopback-read-only-key' },
+    });
+  }
+  override async close(): Promise<void> {
+    this.closed++;
+    await super.close();
+  }
+}
 
 const missingSpy = (bar: Bar) =>
   (bar.ts_event > utc('2011-01-18T15:00Z') && bar.ts_event <= utc('2011-01-18T15:10Z')) ||
   bar.ts_event === utc('2011-01-25T21:00Z');
 
-const integrityOptions = { defaultClass: 'equity', symbolClasses: { BTCUSDT: 'crypto' }, tradeGapMs: 2_000 };
+const integrityOptions = { defaultClass: 'equity', symbolClasses: { [BTC]: 'crypto' }, tradeGapMs: 2_000 };
 
 before(async () => {
   bus = await startTestBus();
@@ -59,28 +87,40 @@ before(async () => {
     ninjaTraderMinuteFile(join(DATA, 'spy-minute-pyalgotrade', 'ninjatrader_spy_minute_2011-01.csv')),
   ))
     if (row.kind === 'bar') spy.push(row.event);
-  for await (const row of readDatasetFile(
-    binanceTradeFile(join(DATA, 'binance-btcusdt-ticks', 'btcusdt_trades_2021-01-08.csv')),
-  ))
-    if (row.kind === 'trade') trades.push(row.event);
-  cutFrom = trades[0]!.ts_event + 10_000;
-  cutTo = trades[0]!.ts_event + 20_000;
+  // The exchange's tape holds one bad print: a real trade at 1.5 times its price.
+  const tape = loadSourceTrades().map((trade, index) =>
+    index === SPIKE ? { ...trade, price: (Number(trade.price) * 1.5).toFixed(2) } : trade,
+  );
+  binance = await BinanceLoopback.start({ trades: tape, tradesPerSecond: 0 });
   const publisher = new EventPublisher(bus.jetstream);
   for (const bar of spy)
     if (!missingSpy(bar)) await publishFeedEvent(publisher, feedSubject(bus.subjects, bar), bar);
-  // Trades as a live ccxt feed publishes them (the adapter's ids), less 10 s, with one bad print.
-  const adapter = new FileFeedAdapter(trades);
-  for (const [index, trade] of trades.entries()) {
-    if (trade.ts_event >= cutFrom && trade.ts_event < cutTo) continue;
-    const decoded = adapter.decode(
-      tradeFrame(index === SPIKE ? { ...trade, price: trade.price * 1.5 } : trade, 'stream'),
-    );
-    assert.ok(decoded.ok);
-    for (const event of decoded.events)
-      await publishFeedEvent(publisher, feedSubject(bus.subjects, event), event);
+  // The whole tape prints (REST serves only printed trades) while the real adapter takes it off the
+  // socket; then a hostile frame: a trade without a valid price.
+  const live = new LoopbackCcxtAdapter(binance);
+  const frames: RawFrame[] = [];
+  await live.connect();
+  await live.subscribe({ symbols: [BTC], channels: ['trades'], onFrame: (frame) => frames.push(frame) });
+  await binance.allPrinted();
+  await until('every trade frame', () => frames.length >= tape.length);
+  binance.inject({ ...binance.tradeFrame(tape[3]!), p: 'NaN' });
+  await until('the hostile frame', () => frames.length > tape.length);
+  await live.close();
+  const decoded = frames.map((frame) => live.decode(frame));
+  for (const result of decoded.slice(0, tape.length)) {
+    assert.ok(result.ok);
+    trades.push(result.events[0] as TradeTick);
   }
+  cutFrom = trades[0]!.ts_event + 10_000;
+  cutTo = trades[0]!.ts_event + 20_000;
+  // What a live feed publishes, less 10 s of trades: the stream went silent there.
+  for (const trade of trades)
+    if (trade.ts_event < cutFrom || trade.ts_event >= cutTo)
+      await publishFeedEvent(publisher, feedSubject(bus.subjects, trade), trade);
   await publisher.flush();
-  // A SPY bar that broke its contract, and a Binance frame that could not be mapped, as the FeedActor letters them.
+  const hostile = decoded[tape.length]!;
+  assert.ok(!hostile.ok);
+  // A SPY bar that broke its contract, and the Binance frame that could not be mapped, as the FeedActor letters them.
   await sendToDeadLetter(publisher, bus.subjects, {
     originalSubject: bus.subjects.bar('SPY'),
     reason: 'stream frame 17: /close: Expected number',
@@ -90,18 +130,22 @@ before(async () => {
     sourceRow: 17,
   });
   await sendToDeadLetter(publisher, bus.subjects, {
-    originalSubject: bus.subjects.rawFrame(FILE_FEED_PROVIDER, 'trades'),
-    reason: 'stream frame 3: trade without a numeric price',
+    originalSubject: bus.subjects.rawFrame(PROVIDER, 'trades'),
+    reason: `stream frame ${tape.length}: ${hostile.reason}`,
     consumer: 'feed:ccxt:binance:s1',
-    payload: '{"price":"NaN"}',
+    payload: JSON.stringify(frames[tape.length]!.payload),
     receivedAt: trades[0]!.ts_event + 5_000,
-    sourceRow: 3,
+    sourceRow: tape.length,
   });
 });
 
 after(async () => {
+  await binance?.close();
   await bus?.close();
 });
+
+/** The reason both hostile frames get, live and over REST, from the adapter's decode. */
+const UNMAPPABLE = 'unmappable: trade price missing, not a number or not positive';
 
 const btcWindow = () => ({ fromMs: trades[0]!.ts_event, toMs: trades.at(-1)!.ts_event + 1 });
 
@@ -147,7 +191,7 @@ describe('feed check', () => {
   it('reports the Binance silence, the bad print out and back, and the unmappable frame', async () => {
     const report = await feedCheckReport({
       ...bus,
-      symbols: ['BTCUSDT'],
+      symbols: [BTC],
       ...btcWindow(),
       integrity: integrityOptions,
     });
@@ -155,12 +199,9 @@ describe('feed check', () => {
     assert.equal(report.totals.priceJumps, 2);
     const [day] = report.days;
     assert.equal(day?.day, '2021-01-08');
-    assert.equal(
-      day?.priceJumps[0]?.eventId,
-      `${FILE_FEED_PROVIDER}:trade:BTCUSDT:${trades[SPIKE]!.trade_id}`,
-    );
+    assert.equal(day?.priceJumps[0]?.eventId, feedEventId(PROVIDER, 'trade', BTC, trades[SPIKE]!.trade_id!));
     assert.deepEqual(report.unattributedRejects, {
-      '2021-01-08': { 'unmappable: trade without a numeric price': 1 },
+      '2021-01-08': { [UNMAPPABLE]: 1 },
     });
     const [gap] = reportGaps(report);
     assert.ok(gap!.fromMs < cutFrom && gap!.toMs >= cutTo, 'the silence spans the 10 s taken out');
@@ -213,17 +254,17 @@ describe('catch-up jobs', () => {
     await applySweepTopology(bus.manager, { sweep: FEED_BACKFILL_SWEEP });
     const before = await feedCheckReport({
       ...bus,
-      symbols: ['BTCUSDT'],
+      symbols: [BTC],
       ...btcWindow(),
       integrity: integrityOptions,
     });
     const gaps = reportGaps(before);
-    assert.deepEqual(await submitFeedBackfills(bus.jetstream, FILE_FEED_PROVIDER, gaps), {
+    assert.deepEqual(await submitFeedBackfills(bus.jetstream, PROVIDER, gaps), {
       published: 1,
       duplicates: 0,
     });
     // The same gap found again by the next check: one job still.
-    assert.deepEqual(await submitFeedBackfills(bus.jetstream, FILE_FEED_PROVIDER, gaps), {
+    assert.deepEqual(await submitFeedBackfills(bus.jetstream, PROVIDER, gaps), {
       published: 0,
       duplicates: 1,
     });
@@ -238,8 +279,14 @@ describe('catch-up jobs', () => {
       }),
     ]);
     assert.equal(await pendingSweepJobs(bus.manager, FEED_BACKFILL_SWEEP), 2);
-    // The provider serves the full file, plus one frame it cannot map.
-    const adapter = new FileFeedAdapter(trades, [{ price: 'NaN' }]);
+    // The server's REST serves the whole printed tape, one trade of it corrupt: one the stream
+    // delivered already, at the silence's start.
+    const [gap] = gaps;
+    const corrupt = trades.find((trade) => trade.ts_event >= gap!.fromMs)!;
+    assert.ok(corrupt.ts_event < cutFrom);
+    binance.corruptRestTrade(Number(corrupt.trade_id));
+    // The worker runs on the tape's day, just after it: its dead letters are dated then.
+    const adapter = new LoopbackCcxtAdapter(binance, new ReplayClock(trades.at(-1)!.ts_event));
     const summary = await runWorker({
       js: bus.jetstream,
       manager: bus.manager,
@@ -248,7 +295,10 @@ describe('catch-up jobs', () => {
         feedBackfillJobRunner({
           jetstream: bus.jetstream,
           subjects: bus.subjects,
-          createAdapter: async () => adapter,
+          createAdapter: async (provider) => {
+            assert.equal(provider, PROVIDER);
+            return adapter;
+          },
         }),
       ]),
       workerId: 'test',
@@ -261,30 +311,27 @@ describe('catch-up jobs', () => {
     assert.match(failed?.error ?? '', /feed_backfill: \/provider/);
     const done = results.find((result) => result.status === 'ok')!;
     const missing = trades.filter((trade) => trade.ts_event >= cutFrom && trade.ts_event < cutTo).length;
-    const [gap] = gaps;
     const inSpan = trades.filter(
       (trade) => trade.ts_event >= gap!.fromMs && trade.ts_event < gap!.toMs,
     ).length;
     assert.deepEqual(done.details, {
-      frames: inSpan + 1,
+      frames: inSpan,
       published: missing,
-      // The trades at the silence's start were held already: the duplicate window drops them.
-      duplicates: inSpan - missing,
+      // The trades at the silence's start were held already: the duplicate window drops them (all
+      // but the corrupt one, dead-lettered).
+      duplicates: inSpan - missing - 1,
       rejected: 1,
     });
     assert.equal(adapter.closed, 1);
     const afterwards = await feedCheckReport({
       ...bus,
-      symbols: ['BTCUSDT'],
+      symbols: [BTC],
       ...btcWindow(),
       integrity: integrityOptions,
     });
     assert.equal(afterwards.totals.gaps, 0);
     assert.equal(afterwards.totals.events, trades.length);
     // The backfill's unmappable frame joins the live one.
-    assert.equal(
-      afterwards.unattributedRejects['2021-01-08']?.['unmappable: trade without a numeric price'],
-      2,
-    );
+    assert.equal(afterwards.unattributedRejects['2021-01-08']?.[UNMAPPABLE], 2);
   });
 });

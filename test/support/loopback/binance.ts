@@ -5,6 +5,7 @@
 //         GET /api/v3/historicalTrades  (symbol, fromId inclusive, limit default 500 max 1000)
 //         GET /api/v3/aggTrades         (symbol, fromId | startTime+endTime, limit)
 //         HTTP 429 with Retry-After and Binance's -1003 body when told to
+//         a corrupt historicalTrades row (negative price) when told to (`corruptRestTrade`)
 //   WS    /ws and /ws/<anything> (ccxt appends a stream index), SUBSCRIBE / UNSUBSCRIBE method frames
 //         answered {"result":null,"id":n}; pushes `<symbol>@trade` and `<symbol>@bookTicker` frames.
 // The data is REAL: ../shared/data/binance-btcusdt-ticks (Binance BTCUSDT spot trades and top of book,
@@ -185,6 +186,7 @@ export class BinanceLoopback {
   private rateLimited = 0;
   private retryAfterSeconds = 1;
   private dropAtTrade: number | undefined;
+  private readonly corruptRestTrades = new Set<number>();
   private muted = false;
   private refusing = false;
   private paused = false;
@@ -275,6 +277,14 @@ export class BinanceLoopback {
   rateLimitNext(count: number, retryAfterSeconds = 1): void {
     this.rateLimited = count;
     this.retryAfterSeconds = retryAfterSeconds;
+  }
+
+  /**
+   * Test control: historicalTrades serves trade `id` with a negative price, a hostile REST row; the
+   * stream and aggTrades keep the real trade.
+   */
+  corruptRestTrade(id: number): void {
+    this.corruptRestTrades.add(id);
   }
 
   /** Sends `frame` (an object, JSON-encoded, or a raw string as is) to every subscribed socket. */
@@ -478,7 +488,7 @@ export class BinanceLoopback {
         200,
         visible.slice(start, start + limit).map((trade) => ({
           id: trade.id,
-          price: trade.price,
+          price: this.corruptRestTrades.has(trade.id) ? `-${trade.price}` : trade.price,
           qty: trade.qty,
           quoteQty: (Number(trade.price) * Number(trade.qty)).toFixed(8),
           time: trade.time,
