@@ -8,10 +8,11 @@ import { CcxtFeedAdapter } from '../../actors/feed/adapters/ccxt.ts';
 import { WallClock } from '../../core/clock.ts';
 import { SeededRandom } from '../../core/random.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
-import { BinanceLoopback, type SourceTrade } from '../support/loopback/binance.ts';
+import { BinanceLoopback, type SourceKline, type SourceTrade } from '../support/loopback/binance.ts';
 import { until } from '../support/wait.ts';
 
 const SYMBOL = 'BTC/USDT';
+const BAR_SYMBOL = 'ADA/BTC';
 
 function adapterFor(server: BinanceLoopback, backfillPageSize = 1000): CcxtFeedAdapter {
   return new CcxtFeedAdapter({
@@ -35,6 +36,19 @@ function tradeIds(frames: readonly RawFrame[]): string[] {
       ? (event.trade_id ?? 'no trade id')
       : `not a trade: ${JSON.stringify(frame.payload)}`;
   });
+}
+
+/** The open time of each bar the frames map to (open updates map to none). */
+function barOpenTimes(frames: readonly RawFrame[]): number[] {
+  return frames.flatMap((frame) => {
+    const decoded = decoder.decode(frame);
+    if (!decoded.ok) return [`rejected: ${decoded.reason}` as never];
+    return decoded.events.map((event) => event.ts_event - 60_000);
+  });
+}
+
+function sourceOpenTimes(klines: readonly SourceKline[]): number[] {
+  return klines.map((kline) => kline[0]);
 }
 
 function sourceIds(trades: readonly SourceTrade[]): string[] {
@@ -162,6 +176,48 @@ describe('ccxt adapter against the Binance loopback server', () => {
     assert.equal(server.restCalls.filter((call) => call.status === 429).length, 3);
   });
 
+  it('streams 1-minute bars from kline_1m: each closed candle once, in order, open updates not', async () => {
+    const { server, adapter } = await setUp(0);
+    const frames: RawFrame[] = [];
+    await adapter.subscribe({ symbols: [BAR_SYMBOL], channels: ['bars'], onFrame: (f) => frames.push(f) });
+    assert.deepEqual([...server.subscribedStreams()], ['adabtc@kline_1m']);
+    await server.klinesClosedAt();
+    await until('every kline frame', () => frames.length >= server.klines.length * 3);
+    assert.equal(frames.length, server.klines.length * 3, 'two open updates and the close per candle');
+    assert.deepEqual(barOpenTimes(frames), sourceOpenTimes(server.klines));
+    assert.ok(frames.every((frame) => frame.origin === 'stream' && frame.channel === 'bars'));
+  });
+
+  it('backfills a span of bars with exactly the source candles, page by page, through a 429', async () => {
+    const { server, adapter } = await setUp(0, 4);
+    await adapter.subscribe({ symbols: [BAR_SYMBOL], channels: ['bars'], onFrame: () => undefined });
+    await server.klinesClosedAt();
+    const { klines } = server;
+    const fromMs = (klines[2] as SourceKline)[0] + 60_000; // the close of the third candle, inclusive
+    const toMs = (klines[18] as SourceKline)[0] + 60_000; // the close of the 19th, exclusive
+    server.rateLimitNext(1, 1);
+    const backfilled = await collect(adapter.backfill({ symbol: BAR_SYMBOL, channel: 'bars', fromMs, toMs }));
+    assert.deepEqual(barOpenTimes(backfilled), sourceOpenTimes(klines.slice(2, 18)));
+    assert.ok(backfilled.every((frame) => frame.origin === 'backfill'));
+    const calls = server.restCalls.filter((call) => call.path === '/api/v3/klines');
+    assert.equal(calls.filter((call) => call.status === 429).length, 1);
+    assert.ok(calls.filter((call) => call.status === 200).length >= 4, 'paged by 4');
+    // The whole tape, and nothing from a span with no candle.
+    const all = await collect(
+      adapter.backfill({ symbol: BAR_SYMBOL, channel: 'bars', fromMs: 0, toMs: 2e12 }),
+    );
+    assert.deepEqual(barOpenTimes(all), sourceOpenTimes(klines));
+    const none = await collect(
+      adapter.backfill({
+        symbol: BAR_SYMBOL,
+        channel: 'bars',
+        fromMs: 1_637_000_000_000,
+        toMs: 1_637_000_600_000,
+      }),
+    );
+    assert.deepEqual(none, []);
+  });
+
   it('resolves disconnected() when the exchange drops the socket, and close() is safe twice', async () => {
     const { server, adapter } = await setUp(500);
     await adapter.subscribe({ symbols: [SYMBOL], channels: ['trades'], onFrame: () => undefined });
@@ -239,6 +295,51 @@ describe('ccxt adapter under the FeedActor, onto a real JetStream', () => {
     const status = actor.status();
     assert.ok(status.reconnects >= 1, 'reconnected');
     assert.ok(status.backfilled > 0, 'the gap came over REST');
+  });
+
+  it('bars: an outage mid-day, reconnect and backfill: MARKET holds each source candle once, in order', async () => {
+    const server = await BinanceLoopback.start({ klinesPerSecond: 10 });
+    cleanups.push(() => server.close());
+    const { bus, actor } = await feed(server, { symbols: [BAR_SYMBOL], channels: ['bars'] });
+    await server.klinesClosedAt(4);
+    const first = server.klines[0] as SourceKline;
+    server.inject(server.klineFrame(first, true)); // a duplicate, out of order
+    server.inject({ ...server.klineFrame(first, true), s: 'BTCUSDT' }); // a market with no bars subscribed
+    const bad = server.klineFrame(first, true) as { k: Record<string, unknown> };
+    server.inject({ ...bad, k: { ...bad.k, h: '-1' } }); // malformed
+    server.inject({ ...bad, k: { ...bad.k, i: '5m' } }); // wrong interval
+    await server.klinesClosedAt(6);
+    server.refuseConnections(true);
+    await server.klinesClosedAt(12);
+    server.refuseConnections(false);
+    await server.klinesClosedAt();
+    await until(
+      'every bar published',
+      async () => {
+        await actor.caughtUp();
+        return actor.status().published >= server.klines.length;
+      },
+      30_000,
+      100,
+    );
+    const { state } = await bus.manager.streams.info('MARKET');
+    const ids: string[] = [];
+    const messages = await (await bus.jetstream.consumers.get('MARKET')).consume();
+    for await (const message of messages) {
+      ids.push(String((message.json() as { id: string }).id));
+      if (message.seq >= state.last_seq) break;
+    }
+    assert.deepEqual(
+      ids,
+      server.klines.map((kline) => `ccxt:binance:bar:${BAR_SYMBOL}:${kline[0]}`),
+    );
+    const status = actor.status();
+    assert.ok(status.reconnects >= 1, 'reconnected');
+    assert.ok(status.backfilled > 0, 'the gap came over REST');
+    assert.ok(status.duplicates >= 1, `duplicates ${status.duplicates}`);
+    const rejected = Object.values(status.rejected).reduce((sum, count) => sum + count, 0);
+    assert.equal(rejected, 3, JSON.stringify(status.rejected));
+    assert.equal((await bus.manager.streams.info('DEADLETTER')).state.messages, 3);
   });
 
   it('duplicate, out-of-order and malformed frames: dead letters counted, nothing blocked, nothing twice', async () => {

@@ -84,7 +84,7 @@ describe('sluice feed: bad input is one line and exit 2, before NATS is reached'
       [
         ['feed', '--provider', 'ccxt:binance', '--symbols', 'BTC/USDT', '--channels', 'news'],
         env,
-        /--channels: ccxt:binance has no news channel\. Use ccxt:binance's channels: trades,quotes/,
+        /--channels: ccxt:binance has no news channel\. Use ccxt:binance's channels: trades,quotes,bars/,
       ],
       [
         ['feed', '--provider', 'alpaca', '--symbols', 'SPY', '--channels', 'trades,smoke'],

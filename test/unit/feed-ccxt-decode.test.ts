@@ -10,7 +10,7 @@ import { CcxtFeedAdapter } from '../../actors/feed/adapters/ccxt.ts';
 import { ReplayClock } from '../../core/clock.ts';
 import type { JsonValue } from '../../schemas/jobs.ts';
 import { validateMessage } from '../../schemas/validate.ts';
-import { BinanceLoopback, loadSourceTrades } from '../support/loopback/binance.ts';
+import { BinanceLoopback, loadSourceKlines, loadSourceTrades } from '../support/loopback/binance.ts';
 
 const adapter = new CcxtFeedAdapter({ exchange: 'binance', clock: new ReplayClock(0) });
 const RECEIVED = 1_700_000_000_000;
@@ -18,6 +18,18 @@ const RECEIVED = 1_700_000_000_000;
 // ccxt's parser for Binance's @trade frames, with BTCUSDT known as ccxt learns it from exchangeInfo.
 const parser = new ccxt.pro.binance({ options: { fetchMarkets: { types: ['spot'] } } });
 parser.setMarkets([
+  {
+    id: 'ADABTC',
+    symbol: 'ADA/BTC',
+    base: 'ADA',
+    quote: 'BTC',
+    baseId: 'ADA',
+    quoteId: 'BTC',
+    type: 'spot',
+    spot: true,
+    active: true,
+    precision: { price: 0.00000001, amount: 0.1 },
+  } as never,
   {
     id: 'BTCUSDT',
     symbol: 'BTC/USDT',
@@ -184,5 +196,106 @@ describe('ccxt adapter decode', () => {
     assert.equal(quote.ok, false);
     const news = adapter.decode({ payload: real, channel: 'news', receivedAt: RECEIVED, origin: 'stream' });
     assert.equal(news.ok, false);
+  });
+});
+
+describe('ccxt adapter decode: 1-minute bars', () => {
+  const klines = loadSourceKlines();
+  const klineFrame = BinanceLoopback.prototype.klineFrame;
+  const barFrame = (payload: JsonValue, origin: RawFrame['origin'] = 'stream'): RawFrame => ({
+    payload,
+    channel: 'bars',
+    receivedAt: RECEIVED,
+    origin,
+  });
+  // ccxt's own parse of a GET /api/v3/klines row: what fetchOHLCV hands the backfill.
+  const ccxtCandle = (row: readonly JsonValue[]): JsonValue =>
+    parser.parseOHLCV(row as never, parser.market('ADA/BTC')) as JsonValue;
+
+  it('maps every real kline, as the closing frame and as ccxt fetchOHLCV array, to the same valid bar', () => {
+    assert.equal(klines.length, 21);
+    for (const kline of klines) {
+      const live = adapter.decode(
+        barFrame({ symbol: 'ADA/BTC', frame: klineFrame(kline, true) as JsonValue }),
+      );
+      const rest = adapter.decode(barFrame({ symbol: 'ADA/BTC', ohlcv: ccxtCandle(kline) }, 'backfill'));
+      assert.ok(live.ok, `kline ${kline[0]}`);
+      assert.deepEqual(rest, live, `kline ${kline[0]}`);
+      const [bar] = live.events;
+      assert.ok(bar && bar.schema === 'bar.v1');
+      assert.equal(bar.id, `ccxt:binance:bar:ADA/BTC:${kline[0]}`);
+      assert.equal(bar.ts_event, kline[0] + 60_000);
+      assert.equal(bar.ts_event, kline[6] + 1, 'the close is Binance close time + 1 ms');
+      assert.equal(bar.ts_init, RECEIVED);
+      assert.equal(bar.interval, '1m');
+      assert.deepEqual(
+        [bar.open, bar.high, bar.low, bar.close, bar.volume],
+        [kline[1], kline[2], kline[3], kline[4], kline[5]].map(Number),
+      );
+      assert.equal(validateMessage('bar', bar).ok, true);
+    }
+  });
+
+  it('an update of a candle still open is no event and no error', () => {
+    const decoded = adapter.decode(
+      barFrame({ symbol: 'ADA/BTC', frame: klineFrame(klines[0] as never, false) as JsonValue }),
+    );
+    assert.deepEqual(decoded, { ok: true, events: [] });
+  });
+
+  const closing = klineFrame(klines[0] as never, true) as { [key: string]: JsonValue };
+  const k = closing.k as { [key: string]: JsonValue };
+  const withK = (patch: { [key: string]: JsonValue | undefined }): JsonValue =>
+    ({ ...closing, k: { ...k, ...patch } }) as JsonValue;
+  const hostileKlines: Array<[string, JsonValue, RegExp]> = [
+    ['no k', { ...closing, k: null }, /kline \(k\) missing/],
+    ['k an array', { ...closing, k: [k] }, /kline \(k\) missing/],
+    ['another interval', withK({ i: '5m' }), /interval/],
+    ['a huge interval text', withK({ i: 'x'.repeat(100_000) }), /interval/],
+    ['closed flag missing', withK({ x: undefined }), /closed flag/],
+    ['closed flag as a string', withK({ x: 'true' }), /closed flag/],
+    ['open price not a number', withK({ o: 'abc' }), /price/],
+    ['zero close', withK({ c: '0.00000000' }), /price/],
+    ['negative low', withK({ l: '-0.00002851' }), /price/],
+    ['high as a JSON number', withK({ h: 0.00002854 }), /price/],
+    ['high below the close', withK({ h: '0.00002800' }), /high\/low/],
+    ['low above the open', withK({ l: '0.00002900' }), /high\/low/],
+    ['volume negative', withK({ v: '-1' }), /volume/],
+    ['volume missing', withK({ v: undefined }), /volume/],
+    ['open time before 1990', withK({ t: 60_000 }), /open time/],
+    ['open time not on a minute', withK({ t: 1637971200001 }), /open time/],
+    ['open time as a string', withK({ t: '1637971200000' }), /open time/],
+    ['frame not an object', 'kline', /not an object/],
+  ];
+  for (const [name, raw, reason] of hostileKlines) {
+    it(`rejects a raw Binance kline frame with ${name}, with a reason`, () => {
+      const decoded = adapter.decode(barFrame({ symbol: 'ADA/BTC', frame: raw }));
+      assert.equal(decoded.ok, false);
+      assert.match(decoded.ok ? '' : decoded.reason, reason);
+      assert.ok((decoded.ok ? '' : decoded.reason).length < 300, 'the reason stays short');
+    });
+  }
+
+  const candle = ccxtCandle(klines[0] as never) as JsonValue[];
+  const hostileCandles: Array<[string, JsonValue, RegExp]> = [
+    ['not an array', { t: 1 }, /array of 6/],
+    ['too short', candle.slice(0, 5), /array of 6/],
+    ['NaN close (null in JSON)', [...candle.slice(0, 4), null, candle[5] ?? 0], /price/],
+    ['price as a string', [candle[0] ?? 0, '0.00002853', ...candle.slice(2)], /price/],
+    ['negative volume', [...candle.slice(0, 5), -1], /volume/],
+    ['fractional open time', [1637971200000.5, ...candle.slice(1)], /open time/],
+  ];
+  for (const [name, ohlcv, reason] of hostileCandles) {
+    it(`rejects a ccxt candle ${name}, with a reason`, () => {
+      const decoded = adapter.decode(barFrame({ symbol: 'ADA/BTC', ohlcv }, 'backfill'));
+      assert.equal(decoded.ok, false);
+      assert.match(decoded.ok ? '' : decoded.reason, reason);
+    });
+  }
+
+  it('rejects a bar under a symbol that is not unified', () => {
+    const decoded = adapter.decode(barFrame({ symbol: 'ADABTC', ohlcv: candle }));
+    assert.equal(decoded.ok, false);
+    assert.match(decoded.ok ? '' : decoded.reason, /unknown symbol/);
   });
 });

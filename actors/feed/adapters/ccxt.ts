@@ -15,6 +15,11 @@
 //   per symbol each time it is read, so quotes arriving between two reads are conflated to the last.
 //   Binance spot's bookTicker frame has no exchange time: ts_event is then the receive time. There is
 //   no REST history of top of book, so quotes are not backfilled.
+// - bars: 1-minute bars (interval "1m"), `watchOHLCV(symbol, '1m')` (Binance: `<symbol>@kline_1m`). A
+//   bar is published once closed: Binance's kline frame says so (`k.x`), taken off the socket as
+//   received like trades; on other exchanges a candle is handed over when a later one starts.
+//   Backfill pages `fetchOHLCV` forward by open time (Binance: GET /api/v3/klines). ts_event is the
+//   close (open + 1 min); the id keys on the open time, so a bar seen live and backfilled is one event.
 //
 // Binance-family live trades skip ccxt's parse: a `trade` frame is taken off the socket as received and
 // handed over as `{ symbol, frame }` (the unified symbol, the exchange's own frame), so the feed keeps
@@ -25,10 +30,11 @@
 //
 // A frame ccxt fails to parse (its handler throws) is handed over as `{ unparsed, error }` so the
 // FeedActor dead-letters it, instead of ccxt rejecting every pending watch with that error.
-import ccxt, { type Exchange } from 'ccxt';
+import ccxt, { type Exchange, type OHLCV } from 'ccxt';
 import type { Clock } from '../../../core/clock.ts';
 import type { JsonValue } from '../../../schemas/jobs.ts';
 import {
+  type Bar,
   EARLIEST_MARKET_TIME_MS,
   LATEST_TIME_MS,
   type QuoteTick,
@@ -72,10 +78,18 @@ type JsonObject = { readonly [key: string]: JsonValue };
 /** A unified ccxt symbol (`BTC/USDT`, or `BTC/USDT:USDT` for a contract); ccxt falls back to the raw id for unknown markets. */
 const UNIFIED_SYMBOL = /^[A-Z0-9]{1,24}\/[A-Z0-9]{1,24}(:[A-Z0-9]{1,24})?$/;
 const MAX_ID_LENGTH = 64;
+/** The one bar length offered: ccxt's timeframe, Binance's kline interval and bar.v1's interval. */
+const BAR_INTERVAL = '1m';
+const BAR_MS = 60_000;
+/** Binance stream event -> the channel whose frames skip ccxt's parse. */
+const RAW_EVENTS: ReadonlyMap<string, FeedChannel> = new Map([
+  ['trade', 'trades'],
+  ['kline', 'bars'],
+]);
 
 export class CcxtFeedAdapter implements FeedAdapter {
   readonly provider: string;
-  readonly channels: readonly FeedChannel[] = ['trades', 'quotes'];
+  readonly channels: readonly FeedChannel[] = ['trades', 'quotes', 'bars'];
   private readonly exchange: Exchange;
   private readonly venue: string;
   private generation = 0;
@@ -83,8 +97,8 @@ export class CcxtFeedAdapter implements FeedAdapter {
   private gone: Promise<string> = Promise.resolve('not connected');
   private onFrame: ((frame: RawFrame) => void) | undefined;
   private firstChannel: FeedChannel = 'trades';
-  /** Binance market id -> unified symbol of the subscribed trade streams, whose frames skip ccxt. */
-  private rawTradeSymbols = new Map<string, string>();
+  /** Per raw channel (trades, bars): Binance market id -> unified symbol of the subscribed streams. */
+  private rawSymbols = new Map<FeedChannel, Map<string, string>>();
   /** Counts down the subscriptions not yet confirmed live; see subscribe(). */
   private live: () => void = () => undefined;
 
@@ -103,7 +117,7 @@ export class CcxtFeedAdapter implements FeedAdapter {
           adapter.unparsed(message, new Error(refused));
           return;
         }
-        if (adapter.rawTrade(message)) return;
+        if (adapter.rawFrame(message)) return;
         try {
           super.handleMessage(client, message);
         } catch (error) {
@@ -160,11 +174,16 @@ export class CcxtFeedAdapter implements FeedAdapter {
       }
     }
     this.onFrame = request.onFrame;
-    this.rawTradeSymbols = new Map();
-    if (this.exchange.id.startsWith('binance') && request.channels.includes('trades')) {
-      for (const symbol of request.symbols) {
-        const marketId = this.exchange.market(symbol).id;
-        if (marketId) this.rawTradeSymbols.set(marketId, symbol);
+    this.rawSymbols = new Map();
+    if (this.exchange.id.startsWith('binance')) {
+      for (const channel of request.channels) {
+        if (channel !== 'trades' && channel !== 'bars') continue;
+        const symbols = new Map<string, string>();
+        for (const symbol of request.symbols) {
+          const marketId = this.exchange.market(symbol).id;
+          if (marketId) symbols.set(marketId, symbol);
+        }
+        this.rawSymbols.set(channel, symbols);
       }
     }
     this.firstChannel = request.channels[0] ?? 'trades';
@@ -204,6 +223,7 @@ export class CcxtFeedAdapter implements FeedAdapter {
   }
 
   async *backfill(request: BackfillRequest): AsyncIterable<RawFrame> {
+    if (request.channel === 'bars') yield* this.barsSince(request);
     if (request.channel !== 'trades') return; // no REST history of top of book
     if (this.exchange.id.startsWith('binance')) yield* this.binanceTrades(request);
     else yield* this.tradesSince(request);
@@ -223,6 +243,7 @@ export class CcxtFeedAdapter implements FeedAdapter {
     }
     if (frame.channel === 'trades') return this.decodeTrade(item, symbol, frame.receivedAt);
     if (frame.channel === 'quotes') return this.decodeQuote(item, symbol, frame.receivedAt);
+    if (frame.channel === 'bars') return this.decodeBar(item, symbol, frame.receivedAt);
     return { ok: false, reason: `channel ${frame.channel} is not offered by ${this.provider}` };
   }
 
@@ -291,6 +312,40 @@ export class CcxtFeedAdapter implements FeedAdapter {
     return { ok: true, events: [quote] };
   }
 
+  /** One mapping for both forms of a bar: Binance's kline frame (live) and ccxt's OHLCV array. */
+  private decodeBar(item: JsonObject, symbol: string, receivedAt: number): FrameDecoding {
+    const fields = 'frame' in item ? binanceKlineFields(item.frame) : ohlcvFields(item.ohlcv);
+    if (typeof fields === 'string') return { ok: false, reason: fields };
+    if (!fields.closed) return { ok: true, events: [] }; // the candle is still open: its close comes later
+    const openTime = marketTime(fields.openTime);
+    if (openTime === undefined || openTime % BAR_MS !== 0 || openTime + BAR_MS > LATEST_TIME_MS) {
+      return { ok: false, reason: 'bar open time missing, out of range or not on a minute' };
+    }
+    const [open, high, low, close] = fields.prices.map(positive);
+    if (open === undefined || high === undefined || low === undefined || close === undefined) {
+      return { ok: false, reason: 'bar price missing, not a number or not positive' };
+    }
+    if (high < low || high < Math.max(open, close) || low > Math.min(open, close)) {
+      return { ok: false, reason: 'bar high/low do not bound its open and close' };
+    }
+    const volume = nonNegative(fields.volume);
+    if (volume === undefined) return { ok: false, reason: 'bar volume missing, not a number or negative' };
+    const bar: Bar = {
+      schema: 'bar.v1',
+      id: feedEventId(this.provider, 'bar', symbol, openTime),
+      ts_event: openTime + BAR_MS,
+      ts_init: receivedAt,
+      symbol,
+      interval: BAR_INTERVAL,
+      open,
+      high,
+      low,
+      close,
+      volume,
+    };
+    return { ok: true, events: [bar] };
+  }
+
   /** One watch loop: reads until the connection ends, then ends the whole connection (all loops). */
   private async pump(
     generation: number,
@@ -298,13 +353,17 @@ export class CcxtFeedAdapter implements FeedAdapter {
     symbol: string,
     onFrame: (frame: RawFrame) => void,
   ): Promise<void> {
+    // Bars on exchanges without a closed flag: the latest candle, handed over once a later one starts.
+    const openCandle: { candle?: OHLCV } = {};
     for (;;) {
       let items: readonly object[];
       try {
         items =
           channel === 'trades'
             ? await this.exchange.watchTrades(symbol)
-            : Object.values(await this.exchange.watchBidsAsks([symbol]));
+            : channel === 'bars'
+              ? closedCandles(openCandle, await this.exchange.watchOHLCV(symbol, BAR_INTERVAL))
+              : Object.values(await this.exchange.watchBidsAsks([symbol]));
       } catch (error) {
         if (generation !== this.generation) return;
         const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -316,7 +375,10 @@ export class CcxtFeedAdapter implements FeedAdapter {
       if (generation !== this.generation) return;
       const receivedAt = this.options.clock.now();
       this.live();
-      for (const item of items) onFrame({ payload: toJson(item), channel, receivedAt, origin: 'stream' });
+      for (const item of items) {
+        const payload = channel === 'bars' ? { symbol, ohlcv: toJson(item) } : toJson(item);
+        onFrame({ payload, channel, receivedAt, origin: 'stream' });
+      }
       // Handed over: emptying ccxt's trade cache keeps it from filling, where each new trade would
       // shift the whole cache (ccxt's ArrayCache drops its oldest entry by moving every other one).
       if (channel === 'trades') this.exchange.trades[symbol]?.clear();
@@ -348,25 +410,27 @@ export class CcxtFeedAdapter implements FeedAdapter {
   }
 
   /**
-   * A Binance `trade` frame of a subscribed market, handed over as received instead of through ccxt's
-   * parse (see the header). False for every other frame, which ccxt handles.
+   * A Binance `trade` or `kline` frame of a subscribed market, handed over as received instead of
+   * through ccxt's parse (see the header). False for every other frame, which ccxt handles.
    */
-  private rawTrade(message: unknown): boolean {
-    if (this.rawTradeSymbols.size === 0 || typeof message !== 'object' || message === null) return false;
+  private rawFrame(message: unknown): boolean {
+    if (this.rawSymbols.size === 0 || typeof message !== 'object' || message === null) return false;
     const { e: event, s: marketId } = message as { e?: unknown; s?: unknown };
-    if (event !== 'trade') return false;
-    const symbol = typeof marketId === 'string' ? this.rawTradeSymbols.get(marketId) : undefined;
+    const channel = typeof event === 'string' ? RAW_EVENTS.get(event) : undefined;
+    const symbols = channel === undefined ? undefined : this.rawSymbols.get(channel);
+    if (channel === undefined || symbols === undefined) return false;
+    const symbol = typeof marketId === 'string' ? symbols.get(marketId) : undefined;
     if (symbol === undefined) {
       this.unparsed(
         message,
-        new Error(`trade for a market not subscribed: ${String(marketId).slice(0, 40)}`),
+        new Error(`${event} for a market not subscribed: ${String(marketId).slice(0, 40)}`),
       );
       return true;
     }
     this.live();
     this.onFrame?.({
       payload: { symbol, frame: message as JsonValue },
-      channel: 'trades',
+      channel,
       receivedAt: this.options.clock.now(),
       origin: 'stream',
     });
@@ -431,6 +495,33 @@ export class CcxtFeedAdapter implements FeedAdapter {
     return undefined;
   }
 
+  /** fetchOHLCV forward by open time: the closed bars whose close is in [fromMs, toMs). */
+  private async *barsSince(request: BackfillRequest): AsyncIterable<RawFrame> {
+    const limit = this.options.backfillPageSize ?? 1000;
+    let since = Math.max(0, request.fromMs - BAR_MS);
+    const until = request.toMs - BAR_MS - 1;
+    while (since <= until) {
+      const from = since;
+      const page = await this.rateLimited(() =>
+        this.exchange.fetchOHLCV(request.symbol, BAR_INTERVAL, from, limit, { until }),
+      );
+      const receivedAt = this.options.clock.now();
+      for (const candle of page) {
+        const openTime = candle[0] ?? 0;
+        // Open times only go forward (a page may repeat none); a candle not yet closed is not a bar.
+        if (openTime < since || openTime > until || openTime + BAR_MS > receivedAt) continue;
+        since = openTime + BAR_MS;
+        yield {
+          payload: { symbol: request.symbol, ohlcv: toJson(candle) },
+          channel: 'bars',
+          receivedAt,
+          origin: 'backfill',
+        };
+      }
+      if (page.length < limit || since === from) return;
+    }
+  }
+
   /** Other exchanges: fetchTrades forward by time; the duplicate window drops trades a page repeats. */
   private async *tradesSince(request: BackfillRequest): AsyncIterable<RawFrame> {
     const limit = this.options.backfillPageSize ?? 1000;
@@ -480,6 +571,58 @@ interface TradeFields {
   readonly price: JsonValue | undefined;
   readonly size: JsonValue | undefined;
   readonly aggressor: TradeTick['aggressor'];
+}
+
+interface BarFields {
+  readonly closed: boolean;
+  readonly openTime: JsonValue | undefined;
+  /** open, high, low, close */
+  readonly prices: readonly [
+    JsonValue | undefined,
+    JsonValue | undefined,
+    JsonValue | undefined,
+    JsonValue | undefined,
+  ];
+  readonly volume: JsonValue | undefined;
+}
+
+/** ccxt's OHLCV array `[open time, open, high, low, close, volume]`; handed over only once closed. */
+function ohlcvFields(ohlcv: JsonValue | undefined): BarFields | string {
+  if (!Array.isArray(ohlcv) || ohlcv.length !== 6) return 'OHLCV is not an array of 6';
+  const [openTime, open, high, low, close, volume] = ohlcv;
+  return { closed: true, openTime, prices: [open, high, low, close], volume };
+}
+
+/**
+ * Binance's `<symbol>@kline_1m` frame: `k` the candle, `t` open time, `o`/`h`/`l`/`c`/`v` decimal
+ * strings, `x` true on the update that closes it.
+ */
+function binanceKlineFields(frame: JsonValue | undefined): BarFields | string {
+  if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+    return 'raw kline frame is not an object';
+  }
+  const kline = (frame as JsonObject).k;
+  if (kline === null || typeof kline !== 'object' || Array.isArray(kline)) return 'kline (k) missing';
+  const { t: openTime, i: interval, x: closed, o, h, l, c, v } = kline as JsonObject;
+  if (interval !== BAR_INTERVAL) return `kline interval ${JSON.stringify(interval)?.slice(0, 20)} is not 1m`;
+  if (typeof closed !== 'boolean') return 'kline closed flag (x) missing or not a boolean';
+  return {
+    closed,
+    openTime,
+    prices: [decimal(o), decimal(h), decimal(l), decimal(c)],
+    volume: decimal(v),
+  };
+}
+
+/** ccxt's candles of one read: those a later candle has closed (see pump); `state` keeps the latest. */
+function closedCandles(state: { candle?: OHLCV }, candles: readonly OHLCV[]): OHLCV[] {
+  const out: OHLCV[] = [];
+  for (const candle of candles) {
+    const latest = state.candle;
+    if (latest !== undefined && (candle[0] ?? 0) > (latest[0] ?? 0)) out.push(latest);
+    state.candle = candle;
+  }
+  return out;
 }
 
 /** ccxt's unified trade. */

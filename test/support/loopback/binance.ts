@@ -1,17 +1,23 @@
 // TEST FIXTURE, not production code: a Binance spot server on a free 127.0.0.1 port for the ccxt feed
 // adapter's tests and benches. It speaks the parts of Binance's documented spot protocol that ccxt
 // calls for public market data:
-//   REST  GET /api/v3/exchangeInfo      (BTCUSDT only, with Binance's real filters)
+//   REST  GET /api/v3/exchangeInfo      (BTCUSDT and ADABTC, with Binance's real filters)
 //         GET /api/v3/historicalTrades  (symbol, fromId inclusive, limit default 500 max 1000)
 //         GET /api/v3/aggTrades         (symbol, fromId | startTime+endTime, limit)
+//         GET /api/v3/klines            (ADABTC, interval 1m, startTime/endTime on open time, inclusive,
+//                                        limit default 500 max 1000; without startTime the latest)
 //         HTTP 429 with Retry-After and Binance's -1003 body when told to
 //         a corrupt historicalTrades row (negative price) when told to (`corruptRestTrade`)
 //   WS    /ws and /ws/<anything> (ccxt appends a stream index), SUBSCRIBE / UNSUBSCRIBE method frames
-//         answered {"result":null,"id":n}; pushes `<symbol>@trade` and `<symbol>@bookTicker` frames.
+//         answered {"result":null,"id":n}; pushes `<symbol>@trade` and `<symbol>@bookTicker` frames,
+//         and `adabtc@kline_1m`: each candle as two open updates then its closing update (x: true).
 // The data is REAL: ../shared/data/binance-btcusdt-ticks (Binance BTCUSDT spot trades and top of book,
 // 2021-01-08, see PROVENANCE.txt). The fixture models an exchange tape: once the first client
 // subscribes, trades "print" at the configured rate whether or not anyone is connected, so a client
 // that drops misses them on the stream and finds them over REST (only printed trades are served).
+// Klines are REAL too: ../shared/data/intraday-bars-nautilus/binance_adabtc_1m_klines_2021-11-2{7,8}.csv
+// (Binance ADABTC 1-minute klines, 21 candles, see PROVENANCE.txt), a tape of their own that starts at
+// the first `@kline_1m` subscription; REST serves only the candles already closed on it.
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -41,9 +47,55 @@ export interface SourceQuote {
   readonly askQty: string;
 }
 
-function csvRows(file: string): string[][] {
-  const lines = readFileSync(join(dataDir, file), 'utf8').trim().split('\n').slice(1);
+function csvRows(file: string, directory = dataDir, header = true): string[][] {
+  const lines = readFileSync(join(directory, file), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(header ? 1 : 0);
   return lines.map((line) => line.split(','));
+}
+
+/**
+ * One real 1-minute candle as Binance's public data and GET /api/v3/klines give it: open time, open,
+ * high, low, close, volume, close time, quote volume, trade count, taker buy base and quote volume, ignore.
+ */
+export type SourceKline = readonly [
+  number,
+  string,
+  string,
+  string,
+  string,
+  string,
+  number,
+  string,
+  number,
+  string,
+  string,
+  string,
+];
+
+/** The 21 real ADABTC 1-minute candles, oldest first. */
+export function loadSourceKlines(): SourceKline[] {
+  const directory = join(dataDir, '../intraday-bars-nautilus');
+  return ['27', '28'].flatMap((day) =>
+    csvRows(`binance_adabtc_1m_klines_2021-11-${day}.csv`, directory, false).map(
+      ([t, o, h, l, c, v, closeTime, q, n, takerBase, takerQuote, ignore]) =>
+        [
+          Number(t),
+          o ?? '',
+          h ?? '',
+          l ?? '',
+          c ?? '',
+          v ?? '',
+          Number(closeTime),
+          q ?? '',
+          Number(n),
+          takerBase ?? '',
+          takerQuote ?? '',
+          ignore ?? '',
+        ] as const,
+    ),
+  );
 }
 
 /** The 2,001 real trades of btcusdt_trades_2021-01-08.csv, oldest first. */
@@ -143,6 +195,31 @@ const EXCHANGE_INFO_SYMBOL = {
   allowedSelfTradePreventionModes: ['EXPIRE_TAKER', 'EXPIRE_MAKER', 'EXPIRE_BOTH'],
 };
 
+const KLINE_SYMBOL = 'ADABTC';
+
+/** ADABTC as Binance's exchangeInfo lists it: the BTCUSDT entry with ADABTC's assets and filters. */
+const EXCHANGE_INFO_KLINE_SYMBOL = {
+  ...EXCHANGE_INFO_SYMBOL,
+  symbol: KLINE_SYMBOL,
+  baseAsset: 'ADA',
+  quoteAsset: 'BTC',
+  filters: [
+    {
+      filterType: 'PRICE_FILTER',
+      minPrice: '0.00000001',
+      maxPrice: '1000.00000000',
+      tickSize: '0.00000001',
+    },
+    { filterType: 'LOT_SIZE', minQty: '0.10000000', maxQty: '90000000.00000000', stepSize: '0.10000000' },
+    {
+      filterType: 'NOTIONAL',
+      minNotional: '0.00010000',
+      applyMinToMarket: true,
+      maxNotional: '9000000.00000000',
+    },
+  ],
+};
+
 export interface BinanceLoopbackOptions {
   /** The tape; defaults to the real source trades once. */
   trades?: readonly SourceTrade[];
@@ -151,6 +228,10 @@ export interface BinanceLoopbackOptions {
   tradesPerSecond?: number;
   /** Start the tape at the first `@trade` subscription (default) or only when `startTape()` is called. */
   autoStart?: boolean;
+  /** The kline tape; defaults to the real ADABTC candles. */
+  klines?: readonly SourceKline[];
+  /** Candles closed per second on the kline tape. Default 20. */
+  klinesPerSecond?: number;
 }
 
 /** The TCP socket under a ws WebSocket (ws keeps it as `_socket`). */
@@ -172,6 +253,7 @@ export interface RestCall {
 export class BinanceLoopback {
   readonly trades: readonly SourceTrade[];
   readonly quotes: readonly SourceQuote[];
+  readonly klines: readonly SourceKline[];
   /** Every REST call, in order (for paging and 429 assertions). */
   readonly restCalls: RestCall[] = [];
   /** Trade frames sent over WebSockets (all connections). */
@@ -192,6 +274,10 @@ export class BinanceLoopback {
   private paused = false;
   private readonly printedListeners: Array<() => void> = [];
   private readonly autoStart: boolean;
+  private readonly klinesPerSecond: number;
+  private klineTicker: NodeJS.Timeout | undefined;
+  private klinesClosed = 0;
+  private readonly klineListeners: Array<{ count: number; resolve: () => void }> = [];
 
   private constructor(
     private readonly http: Server,
@@ -203,6 +289,8 @@ export class BinanceLoopback {
     this.quotes = options.quotes ?? loadSourceQuotes();
     this.tradesPerSecond = options.tradesPerSecond ?? 1_000;
     this.autoStart = options.autoStart ?? true;
+    this.klines = options.klines ?? loadSourceKlines();
+    this.klinesPerSecond = options.klinesPerSecond ?? 20;
   }
 
   static async start(options: BinanceLoopbackOptions = {}): Promise<BinanceLoopback> {
@@ -308,6 +396,46 @@ export class BinanceLoopback {
     };
   }
 
+  /** How many candles of the kline tape have closed (are visible over REST). */
+  get klinesClosedCount(): number {
+    return this.klinesClosed;
+  }
+
+  /** Resolves once `count` candles (default all) have closed on the kline tape. */
+  klinesClosedAt(count = this.klines.length): Promise<void> {
+    if (this.klinesClosed >= count) return Promise.resolve();
+    return new Promise((resolve) => this.klineListeners.push({ count, resolve }));
+  }
+
+  /** The `@kline_1m` stream frame of a candle, as Binance sends it; `closed` sets `x`. */
+  klineFrame(kline: SourceKline, closed: boolean, eventTime = kline[6]): Record<string, unknown> {
+    const [t, o, h, l, c, v, closeTime, q, n, takerBase, takerQuote] = kline;
+    return {
+      e: 'kline',
+      E: eventTime,
+      s: KLINE_SYMBOL,
+      k: {
+        t,
+        T: closeTime,
+        s: KLINE_SYMBOL,
+        i: '1m',
+        f: -1,
+        L: -1,
+        o,
+        c,
+        h,
+        l,
+        v,
+        n,
+        x: closed,
+        q,
+        V: takerBase,
+        Q: takerQuote,
+        B: '0',
+      },
+    };
+  }
+
   /** Resolves once the whole tape has printed. */
   allPrinted(): Promise<void> {
     if (this.printed >= this.trades.length) return Promise.resolve();
@@ -316,6 +444,7 @@ export class BinanceLoopback {
 
   async close(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
+    if (this.klineTicker) clearInterval(this.klineTicker);
     for (const subscriber of this.subscribers) subscriber.socket.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     this.http.closeAllConnections();
@@ -339,6 +468,7 @@ export class BinanceLoopback {
         for (const stream of params) subscriber.streams.add(stream);
         socket.send(JSON.stringify({ result: null, id: request.id }));
         if (this.autoStart && params.some((stream) => stream.endsWith('@trade'))) this.startTape();
+        if (params.some((stream) => stream.endsWith('@kline_1m'))) this.startKlines();
       } else if (request.method === 'UNSUBSCRIBE') {
         for (const stream of params) subscriber.streams.delete(stream);
         socket.send(JSON.stringify({ result: null, id: request.id }));
@@ -360,6 +490,52 @@ export class BinanceLoopback {
     if (this.ticker) return;
     this.setRate(this.tradesPerSecond);
     this.ticker = setInterval(() => this.printDue(), 5);
+  }
+
+  /** Starts the kline tape (once): one candle a tick, its open updates then its close. */
+  private startKlines(): void {
+    if (this.klineTicker) return;
+    this.klineTicker = setInterval(() => {
+      const kline = this.klines[this.klinesClosed];
+      if (!kline) {
+        clearInterval(this.klineTicker);
+        return;
+      }
+      // Updates while the candle is open: at its open (open price only, nothing traded yet), then as
+      // it stands just before its close; the closing update carries the real candle with x: true.
+      const [t, o] = kline;
+      const opening: SourceKline = [
+        t,
+        o,
+        o,
+        o,
+        o,
+        '0.00000000',
+        kline[6],
+        '0.00000000',
+        0,
+        '0.00000000',
+        '0.00000000',
+        '0',
+      ];
+      this.pushKline(this.klineFrame(opening, false, t));
+      this.pushKline(this.klineFrame(kline, false, kline[6] - 1));
+      this.klinesClosed++;
+      this.pushKline(this.klineFrame(kline, true));
+      for (const listener of [...this.klineListeners]) {
+        if (this.klinesClosed < listener.count) continue;
+        this.klineListeners.splice(this.klineListeners.indexOf(listener), 1);
+        listener.resolve();
+      }
+    }, 1000 / this.klinesPerSecond);
+  }
+
+  private pushKline(frame: Record<string, unknown>): void {
+    const stream = `${KLINE_SYMBOL.toLowerCase()}@kline_1m`;
+    const text = JSON.stringify(frame);
+    for (const subscriber of this.subscribers) {
+      if (subscriber.streams.has(stream)) subscriber.socket.send(text);
+    }
   }
 
   /** Prints the trades due by now at the current rate; as-fast-as-possible prints in socket-sized batches. */
@@ -449,7 +625,7 @@ export class BinanceLoopback {
           { rateLimitType: 'RAW_REQUESTS', interval: 'MINUTE', intervalNum: 5, limit: 61000 },
         ],
         exchangeFilters: [],
-        symbols: [EXCHANGE_INFO_SYMBOL],
+        symbols: [EXCHANGE_INFO_SYMBOL, EXCHANGE_INFO_KLINE_SYMBOL],
       });
       return;
     }
@@ -463,6 +639,10 @@ export class BinanceLoopback {
         },
         { 'retry-after': String(this.retryAfterSeconds) },
       );
+      return;
+    }
+    if (url.pathname === '/api/v3/klines') {
+      this.klinesReply(query, reply);
       return;
     }
     if (query.symbol !== SYMBOL) {
@@ -522,6 +702,32 @@ export class BinanceLoopback {
       return;
     }
     reply(404, { code: -1000, msg: `unknown endpoint ${url.pathname}` });
+  }
+
+  /** GET /api/v3/klines: the closed candles with open time in [startTime, endTime], the first `limit`. */
+  private klinesReply(query: Record<string, string>, reply: (status: number, body: unknown) => void): void {
+    if (query.symbol !== KLINE_SYMBOL) {
+      reply(400, { code: -1121, msg: 'Invalid symbol.' });
+      return;
+    }
+    if (query.interval !== '1m') {
+      reply(400, { code: -1120, msg: 'Invalid interval.' });
+      return;
+    }
+    const limit = query.limit === undefined ? 500 : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      reply(400, {
+        code: -1100,
+        msg: "Illegal characters found in parameter 'limit'; legal range is '1-1000'.",
+      });
+      return;
+    }
+    const closed = this.klines.slice(0, this.klinesClosed);
+    const start = query.startTime === undefined ? undefined : Number(query.startTime);
+    const end = Number(query.endTime ?? Number.MAX_SAFE_INTEGER);
+    const inSpan = closed.filter((kline) => (start === undefined || kline[0] >= start) && kline[0] <= end);
+    // With startTime Binance pages forward from it; without, it answers the latest `limit`.
+    reply(200, start === undefined ? inSpan.slice(-limit) : inSpan.slice(0, limit));
   }
 }
 
