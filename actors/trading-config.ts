@@ -3,13 +3,14 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { VenueConfigSchema } from './execution/config.ts';
 import { PortfolioConfigProperties } from './portfolio/config.ts';
-import { RiskLimitsConfigSchema, SizingConfigSchema } from './risk/config.ts';
+import { InstrumentsConfigSchema, RiskLimitsConfigSchema, SizingConfigSchema } from './risk/config.ts';
 
 export const TradingSectionSchema = Type.Object(
   {
     ...PortfolioConfigProperties,
     sizing: SizingConfigSchema,
     limits: RiskLimitsConfigSchema,
+    instruments: Type.Optional(InstrumentsConfigSchema),
     venue: VenueConfigSchema,
   },
   { additionalProperties: false },

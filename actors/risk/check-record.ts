@@ -2,6 +2,7 @@
 // the first failure decides. A reason is built only for the deciding failure, and results that carry
 // nothing specific to the signal are shared frozen objects (bench/risk.bench.ts counts decisions).
 import type { RiskDecision } from '../../schemas/messages.ts';
+import type { InstrumentDenial } from './instruments.ts';
 
 /** A pre-trade check; its name is also the denial code when it fails. */
 export type RiskCheck =
@@ -15,6 +16,7 @@ export type RiskCheck =
   | 'DAILY_LOSS'
   | 'DRAWDOWN'
   | 'REDUCE_ONLY'
+  | InstrumentDenial
   | 'QUANTITY_OUT_OF_RANGE'
   | 'PRICE_COLLAR'
   | 'MAX_NOTIONAL'

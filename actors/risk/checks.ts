@@ -12,12 +12,15 @@ import {
   sharedPair,
 } from './check-record.ts';
 import type { EquityTriggers, TradingState } from './equity-triggers.ts';
+import type { InstrumentSpec, VenueQuantity } from './instruments.ts';
 import type { InstrumentLimits, RiskLimits, TradingSession } from './limits.ts';
 import type { Throttle } from './throttle.ts';
 
 /** What the gate keeps per symbol beside the book: its limits, read once, and its same-side throttles. */
 export interface SymbolRules {
   readonly instrument: InstrumentLimits | undefined;
+  /** The venue's lot, minimum and tick rules, when the trading config gives them. */
+  readonly venue: InstrumentSpec | undefined;
   readonly restricted: boolean;
   /** Same-side pass times, when repeatedExecution is configured. */
   readonly buys: Throttle | undefined;
@@ -45,7 +48,10 @@ export class ProposedOrder {
   /** Reference price; NaN when there is none. */
   price = Number.NaN;
   side: Side = 'buy';
+  /** After the venue's rules: whole lots, or 0 below the venue's minimum. */
   quantity = 0;
+  /** The venue's rules applied to a positive asked quantity; undefined without rules or when nothing was asked. */
+  venue: VenueQuantity | undefined = undefined;
   position = 0;
   workingBuy = 0;
   workingSell = 0;
@@ -228,6 +234,21 @@ function checkReduceOnly(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRec
     out.reason = `trading is reducing and this ${o.side} does not reduce the ${o.symbol} position`;
 }
 
+/** The venue's rules: skipped for a symbol without them and for a signal that asked for nothing. */
+function checkVenueMinQuantity(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRecorder): void {
+  const v = o.venue;
+  if (v === undefined || v.minQuantity === 0) return;
+  if (out.check('BELOW_MIN_QUANTITY', v.denial !== 'BELOW_MIN_QUANTITY', v.lots, v.minQuantity))
+    out.reason = `${o.symbol} quantity ${v.lots} in whole lots is below the venue's minimum ${v.minQuantity}`;
+}
+
+function checkVenueMinNotional(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRecorder): void {
+  const v = o.venue;
+  if (v === undefined || v.minNotional === undefined) return;
+  if (out.check('BELOW_MIN_NOTIONAL', v.notional >= v.minNotional, v.notional, v.minNotional))
+    out.reason = `${o.symbol} notional ${v.notional} is below the venue's minimum ${v.minNotional}`;
+}
+
 function checkQuantity(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRecorder): void {
   const instrument = o.instrument;
   if (instrument === undefined) return;
@@ -363,6 +384,8 @@ export const preTradeChecks: readonly PreTradeCheck[] = [
   checkDailyLoss,
   checkDrawdown,
   checkReduceOnly,
+  checkVenueMinQuantity,
+  checkVenueMinNotional,
   checkQuantity,
   checkPriceCollar,
   checkNotional,

@@ -23,6 +23,23 @@ export const SizingConfigSchema = Type.Union([
 
 export type SizingConfig = Static<typeof SizingConfigSchema>;
 
+// A step below 1e-12 would overflow the lot count of an ordinary quantity (instruments.ts rounds with it).
+const step = (description: string) => Type.Number({ minimum: 1e-12, description });
+
+/** The venue's rules per symbol, applied to the sized quantity before the checks (instruments.ts). */
+export const InstrumentsConfigSchema = Type.Record(
+  Type.String({ minLength: 1 }),
+  Type.Object(
+    {
+      lotSize: Type.Optional(step('quantity step: quantities round down to whole lots')),
+      minQuantity: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+      minNotional: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+      tickSize: Type.Optional(step('price step of limit prices, rounded never more aggressive')),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 /** Passed to the risk gate's limit parser (parseRiskLimits); a missing limit denies (fail closed). */
 export const RiskLimitsConfigSchema = Type.Record(Type.String(), Type.Unknown());
 

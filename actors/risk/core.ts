@@ -37,6 +37,7 @@ import {
   type SymbolState,
 } from './checks.ts';
 import { EquityTriggers, type RiskTrigger, type TradingState } from './equity-triggers.ts';
+import { type InstrumentSpec, roundPriceToTick, venueQuantity } from './instruments.ts';
 import type { RiskLimits } from './limits.ts';
 import { RecentIds } from './recent-ids.ts';
 import type { Sizer } from './sizing.ts';
@@ -56,6 +57,8 @@ export interface RiskResult {
 export interface RiskGateCoreOptions {
   limits: RiskLimits;
   sizer: Sizer;
+  /** The venue's lot, minimum and tick rules by symbol (trading.instruments); a symbol without is unchanged. */
+  instruments?: Readonly<Record<string, InstrumentSpec>>;
   /** Stamps ts_init of decisions and intents; decisions themselves use event time. */
   clock: Clock;
   /** Market orders, or limit orders priced `limitOffsetBps` through the reference price. */
@@ -101,6 +104,7 @@ export class RiskGateCore {
     this.book = new PositionBook<SymbolRules>(
       (symbol) => ({
         instrument: limits.instruments?.[symbol],
+        venue: options.instruments?.[symbol],
         restricted: restricted?.has(symbol) ?? false,
         buys: repeated && new Throttle(repeated.maxOrders, repeated.windowMs),
         sells: repeated && new Throttle(repeated.maxOrders, repeated.windowMs),
@@ -248,7 +252,11 @@ export class RiskGateCore {
     o.instrument = s === undefined ? this.limits.instruments?.[signal.symbol] : s.rules.instrument;
     o.price = price;
     o.side = side;
-    o.quantity = this.state === 'reducing' && reduces ? Math.min(sized, reducible) : sized;
+    const asked = this.state === 'reducing' && reduces ? Math.min(sized, reducible) : sized;
+    const spec = s?.rules.venue;
+    // Rounding down keeps a reducing order within what it reduces.
+    o.venue = spec !== undefined && asked > 0 ? venueQuantity(spec, asked, price) : undefined;
+    o.quantity = o.venue === undefined ? asked : o.venue.quantity;
     o.position = position;
     o.workingBuy = workingBuy;
     o.workingSell = workingSell;
@@ -258,10 +266,16 @@ export class RiskGateCore {
     return o;
   }
 
-  /** Price the order is expected to trade at: the far touch for market orders, the limit otherwise. */
+  /**
+   * Price the order is expected to trade at: the far touch for market orders, the limit otherwise (on the
+   * venue's tick when it has one, never more aggressive).
+   */
   private orderPrice(s: SymbolState | undefined, side: Side, reference: number): number {
-    if (this.orderType === 'limit')
-      return reference * (side === 'buy' ? 1 + this.limitOffset : 1 - this.limitOffset);
+    if (this.orderType === 'limit') {
+      const limit = reference * (side === 'buy' ? 1 + this.limitOffset : 1 - this.limitOffset);
+      const tick = s?.rules.venue?.tickSize;
+      return tick === undefined ? limit : roundPriceToTick(limit, tick, side);
+    }
     const touch = side === 'buy' ? s?.ask : s?.bid;
     return touch !== undefined && touch > 0 ? touch : reference;
   }

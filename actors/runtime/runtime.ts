@@ -162,7 +162,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     trading: {
       account: trading.account,
       startingCash: trading.startingCash,
-      risk: { limits, sizer: sizerFor(trading.sizing) },
+      risk: {
+        limits,
+        sizer: sizerFor(trading.sizing),
+        ...(trading.instruments ? { instruments: trading.instruments } : {}),
+      },
       venue: venueFor(trading.venue, config.seed),
       startState: config.startState ?? 'halted',
       ...(options.gateKey ? { gateKey: options.gateKey } : {}),

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startTrading } from '../../actors/pipeline.ts';
-import { type DecisionCode, RiskGateCore, type TradingState } from '../../actors/risk/core.ts';
+import {
+  type DecisionCode,
+  RiskGateCore,
+  type RiskGateCoreOptions,
+  type TradingState,
+} from '../../actors/risk/core.ts';
 import {
   instrumentLimitNames,
   limitNames,
@@ -422,6 +427,68 @@ describe('risk gate: fail closed', () => {
     const { decision } = core.evaluate(signal());
     assert.equal(decision.code, 'DAILY_LOSS');
     assert.match(decision.reason, /no portfolio snapshot/);
+  });
+});
+
+describe("risk gate: the venue's instrument rules", () => {
+  /** Prices of 100 (spread 99.99/100.01); the sizer asks for 1234.5 / 100 = 12.345 AAPL. */
+  function venueGate(options: Partial<RiskGateCoreOptions> = {}): RiskGateCore {
+    const core = new RiskGateCore({
+      limits: limits(),
+      sizer: new FixedNotionalSizer(1234.5),
+      clock: new ReplayClock(T0),
+      tradingState: 'active',
+      instruments: { AAPL: { lotSize: 5, minNotional: 500, tickSize: 0.02 } },
+      ...options,
+    });
+    for (const symbol of ['AAPL', 'MSFT']) marketAt(core, symbol, T0);
+    core.onPortfolio(portfolio(1_000_000, T0));
+    return core;
+  }
+
+  it('rounds the intent quantity down to whole lots and records the venue checks', () => {
+    const { decision, intent } = venueGate().evaluate(signal());
+    assert.equal(decision.code, 'OK', decision.reason);
+    assert.equal(intent?.quantity, 10);
+    assert.deepEqual(
+      decision.checks.filter((c) => c.check.startsWith('BELOW_MIN')),
+      [
+        { check: 'BELOW_MIN_QUANTITY', passed: true, value: 10, limit: 5 },
+        { check: 'BELOW_MIN_NOTIONAL', passed: true, value: 1000, limit: 500 },
+      ],
+    );
+  });
+
+  it('a symbol without rules is sized as before and records no venue check', () => {
+    const { decision, intent } = venueGate().evaluate(signal({ symbol: 'MSFT' }));
+    assert.equal(intent?.quantity, 12.345);
+    assert.ok(!decision.checks.some((c) => c.check.startsWith('BELOW_MIN')));
+  });
+
+  it("below the venue's minimum notional the order is denied, naming it", () => {
+    const core = venueGate({ instruments: { AAPL: { lotSize: 1, minNotional: 2000 } } });
+    const { decision, intent } = core.evaluate(signal());
+    assert.equal(intent, undefined);
+    assert.equal(decision.code, 'BELOW_MIN_NOTIONAL');
+    assert.match(decision.reason, /AAPL notional 1200 is below the venue's minimum 2000/);
+    assert.ok(validateMessage('risk_decision', decision).ok);
+  });
+
+  it('below one lot the order is denied as below the minimum quantity', () => {
+    const { decision } = venueGate({ instruments: { AAPL: { lotSize: 20 } } }).evaluate(signal());
+    assert.equal(decision.code, 'BELOW_MIN_QUANTITY');
+    assert.deepEqual(
+      decision.checks.find((c) => c.check === 'BELOW_MIN_QUANTITY'),
+      { check: 'BELOW_MIN_QUANTITY', passed: false, value: 0, limit: 20 },
+    );
+  });
+
+  it('limit prices land on the tick, never more aggressive', () => {
+    const core = venueGate({ orderType: 'limit', limitOffsetBps: 3 });
+    const buy = core.evaluate(signal()).intent;
+    const sell = core.evaluate(signal({ direction: -1, ts_event: T0 + 1500 })).intent;
+    assert.equal(buy?.limit_price, 100.02); // 100.03 rounded down
+    assert.equal(sell?.limit_price, 99.98); // 99.97 rounded up
   });
 });
 
