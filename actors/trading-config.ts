@@ -3,14 +3,14 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { VenueConfigSchema } from './execution/config.ts';
 import { PortfolioConfigProperties } from './portfolio/config.ts';
-import { InstrumentsConfigSchema, RiskLimitsConfigSchema, SizingConfigSchema } from './risk/config.ts';
+import { RiskLimitsConfigSchema, SizingConfigSchema, VenueRulesConfigSchema } from './risk/config.ts';
 
 export const TradingSectionSchema = Type.Object(
   {
     ...PortfolioConfigProperties,
     sizing: SizingConfigSchema,
     limits: RiskLimitsConfigSchema,
-    instruments: Type.Optional(InstrumentsConfigSchema),
+    venueRules: Type.Optional(VenueRulesConfigSchema),
     venue: VenueConfigSchema,
   },
   { additionalProperties: false },

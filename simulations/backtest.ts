@@ -279,7 +279,7 @@ export function backtestPipelineConfig(config: BacktestConfig, runId: string): P
       risk: {
         limits: parseRiskLimits(config.trading.limits, '/trading/limits'),
         sizer: sizerFor(config.trading.sizing),
-        ...(config.trading.instruments ? { instruments: config.trading.instruments } : {}),
+        ...(config.trading.venueRules ? { venueRules: config.trading.venueRules } : {}),
       },
       venue: venueFor(config.trading.venue, config.seed),
       startState: 'active',

@@ -2,7 +2,7 @@
 // the first failure decides. A reason is built only for the deciding failure, and results that carry
 // nothing specific to the signal are shared frozen objects (bench/risk.bench.ts counts decisions).
 import type { RiskDecision } from '../../schemas/messages.ts';
-import type { InstrumentDenial } from './instruments.ts';
+import type { InstrumentDenial } from './venue-rules.ts';
 
 /** A pre-trade check; its name is also the denial code when it fails. */
 export type RiskCheck =

@@ -12,9 +12,9 @@ import {
   sharedPair,
 } from './check-record.ts';
 import type { EquityTriggers, TradingState } from './equity-triggers.ts';
-import type { InstrumentSpec, VenueQuantity } from './instruments.ts';
 import type { InstrumentLimits, RiskLimits, TradingSession } from './limits.ts';
 import type { Throttle } from './throttle.ts';
+import type { InstrumentSpec, VenueQuantity } from './venue-rules.ts';
 
 /** What the gate keeps per symbol beside the book: its limits, read once, and its same-side throttles. */
 export interface SymbolRules {

@@ -23,11 +23,11 @@ export const SizingConfigSchema = Type.Union([
 
 export type SizingConfig = Static<typeof SizingConfigSchema>;
 
-// A step below 1e-12 would overflow the lot count of an ordinary quantity (instruments.ts rounds with it).
+// A step below 1e-12 would overflow the lot count of an ordinary quantity (venue-rules.ts rounds with it).
 const step = (description: string) => Type.Number({ minimum: 1e-12, description });
 
-/** The venue's rules per symbol, applied to the sized quantity before the checks (instruments.ts). */
-export const InstrumentsConfigSchema = Type.Record(
+/** The venue's rules per symbol, applied to the sized quantity before the checks (venue-rules.ts). */
+export const VenueRulesConfigSchema = Type.Record(
   Type.String({ minLength: 1 }),
   Type.Object(
     {

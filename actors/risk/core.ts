@@ -37,11 +37,11 @@ import {
   type SymbolState,
 } from './checks.ts';
 import { EquityTriggers, type RiskTrigger, type TradingState } from './equity-triggers.ts';
-import { type InstrumentSpec, roundPriceToTick, venueQuantity } from './instruments.ts';
 import type { RiskLimits } from './limits.ts';
 import { RecentIds } from './recent-ids.ts';
 import type { Sizer } from './sizing.ts';
 import { Throttle } from './throttle.ts';
+import { type InstrumentSpec, roundPriceToTick, venueQuantity } from './venue-rules.ts';
 
 export type { Side } from './book.ts';
 export type { DecisionCode, DenialCode, RiskCheck } from './check-record.ts';
@@ -57,8 +57,8 @@ export interface RiskResult {
 export interface RiskGateCoreOptions {
   limits: RiskLimits;
   sizer: Sizer;
-  /** The venue's lot, minimum and tick rules by symbol (trading.instruments); a symbol without is unchanged. */
-  instruments?: Readonly<Record<string, InstrumentSpec>>;
+  /** The venue's lot, minimum and tick rules by symbol (trading.venueRules); a symbol without is unchanged. */
+  venueRules?: Readonly<Record<string, InstrumentSpec>>;
   /** Stamps ts_init of decisions and intents; decisions themselves use event time. */
   clock: Clock;
   /** Market orders, or limit orders priced `limitOffsetBps` through the reference price. */
@@ -104,7 +104,7 @@ export class RiskGateCore {
     this.book = new PositionBook<SymbolRules>(
       (symbol) => ({
         instrument: limits.instruments?.[symbol],
-        venue: options.instruments?.[symbol],
+        venue: options.venueRules?.[symbol],
         restricted: restricted?.has(symbol) ?? false,
         buys: repeated && new Throttle(repeated.maxOrders, repeated.windowMs),
         sells: repeated && new Throttle(repeated.maxOrders, repeated.windowMs),

@@ -165,7 +165,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       risk: {
         limits,
         sizer: sizerFor(trading.sizing),
-        ...(trading.instruments ? { instruments: trading.instruments } : {}),
+        ...(trading.venueRules ? { venueRules: trading.venueRules } : {}),
       },
       venue: venueFor(trading.venue, config.seed),
       startState: config.startState ?? 'halted',

@@ -438,7 +438,7 @@ describe("risk gate: the venue's instrument rules", () => {
       sizer: new FixedNotionalSizer(1234.5),
       clock: new ReplayClock(T0),
       tradingState: 'active',
-      instruments: { AAPL: { lotSize: 5, minNotional: 500, tickSize: 0.02 } },
+      venueRules: { AAPL: { lotSize: 5, minNotional: 500, tickSize: 0.02 } },
       ...options,
     });
     for (const symbol of ['AAPL', 'MSFT']) marketAt(core, symbol, T0);
@@ -466,7 +466,7 @@ describe("risk gate: the venue's instrument rules", () => {
   });
 
   it("below the venue's minimum notional the order is denied, naming it", () => {
-    const core = venueGate({ instruments: { AAPL: { lotSize: 1, minNotional: 2000 } } });
+    const core = venueGate({ venueRules: { AAPL: { lotSize: 1, minNotional: 2000 } } });
     const { decision, intent } = core.evaluate(signal());
     assert.equal(intent, undefined);
     assert.equal(decision.code, 'BELOW_MIN_NOTIONAL');
@@ -475,7 +475,7 @@ describe("risk gate: the venue's instrument rules", () => {
   });
 
   it('below one lot the order is denied as below the minimum quantity', () => {
-    const { decision } = venueGate({ instruments: { AAPL: { lotSize: 20 } } }).evaluate(signal());
+    const { decision } = venueGate({ venueRules: { AAPL: { lotSize: 20 } } }).evaluate(signal());
     assert.equal(decision.code, 'BELOW_MIN_QUANTITY');
     assert.deepEqual(
       decision.checks.find((c) => c.check === 'BELOW_MIN_QUANTITY'),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { roundPriceToTick, roundToLot, venueQuantity } from '../../actors/risk/instruments.ts';
+import { roundPriceToTick, roundToLot, venueQuantity } from '../../actors/risk/venue-rules.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { parseBacktestConfig } from '../../simulations/backtest-config.ts';
 
@@ -83,32 +83,32 @@ describe('instrument rules: minimums', () => {
 
 describe('instrument rules: the trading config', () => {
   const sample = JSON.parse(readFileSync('simulations/configs/sample-daily.json', 'utf8'));
-  const withInstruments = (instruments: unknown) => ({
+  const withVenueRules = (venueRules: unknown) => ({
     ...sample,
-    trading: { ...sample.trading, instruments },
+    trading: { ...sample.trading, venueRules },
   });
 
   it('takes a spec per symbol', () => {
     const spec = { lotSize: 0.001, minQuantity: 0.001, minNotional: 10, tickSize: 0.01 };
-    const config = parseBacktestConfig(withInstruments({ 'BTC/USDT': spec }));
-    assert.deepEqual(config.trading.instruments, { 'BTC/USDT': spec });
+    const config = parseBacktestConfig(withVenueRules({ 'BTC/USDT': spec }));
+    assert.deepEqual(config.trading.venueRules, { 'BTC/USDT': spec });
   });
 
   const hostile: [string, unknown, string][] = [
-    ['a zero lot', { SPY: { lotSize: 0 } }, '/trading/instruments/SPY/lotSize'],
-    ['a negative tick', { SPY: { tickSize: -0.01 } }, '/trading/instruments/SPY/tickSize'],
-    ['a step too small to count lots with', { SPY: { lotSize: 1e-300 } }, '/trading/instruments/SPY/lotSize'],
-    ['a zero minimum notional', { SPY: { minNotional: 0 } }, '/trading/instruments/SPY/minNotional'],
-    ['a negative minimum quantity', { SPY: { minQuantity: -1 } }, '/trading/instruments/SPY/minQuantity'],
-    ['a string for a number', { SPY: { lotSize: '1' } }, '/trading/instruments/SPY/lotSize'],
-    ['a misspelt rule', { SPY: { lotsize: 1 } }, '/trading/instruments/SPY/lotsize'],
-    ['a spec that is not an object', { SPY: 1 }, '/trading/instruments/SPY'],
-    ['a list instead of a map', [{ lotSize: 1 }], '/trading/instruments'],
+    ['a zero lot', { SPY: { lotSize: 0 } }, '/trading/venueRules/SPY/lotSize'],
+    ['a negative tick', { SPY: { tickSize: -0.01 } }, '/trading/venueRules/SPY/tickSize'],
+    ['a step too small to count lots with', { SPY: { lotSize: 1e-300 } }, '/trading/venueRules/SPY/lotSize'],
+    ['a zero minimum notional', { SPY: { minNotional: 0 } }, '/trading/venueRules/SPY/minNotional'],
+    ['a negative minimum quantity', { SPY: { minQuantity: -1 } }, '/trading/venueRules/SPY/minQuantity'],
+    ['a string for a number', { SPY: { lotSize: '1' } }, '/trading/venueRules/SPY/lotSize'],
+    ['a misspelt rule', { SPY: { lotsize: 1 } }, '/trading/venueRules/SPY/lotsize'],
+    ['a spec that is not an object', { SPY: 1 }, '/trading/venueRules/SPY'],
+    ['a list instead of a map', [{ lotSize: 1 }], '/trading/venueRules'],
   ];
-  for (const [name, instruments, field] of hostile) {
+  for (const [name, venueRules, field] of hostile) {
     it(`refuses ${name}, naming ${field}`, () => {
       assert.throws(
-        () => parseBacktestConfig(withInstruments(instruments)),
+        () => parseBacktestConfig(withVenueRules(venueRules)),
         (error: unknown) => error instanceof ConfigError && error.field === field,
       );
     });
