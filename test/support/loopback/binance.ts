@@ -234,6 +234,17 @@ export interface BinanceLoopbackOptions {
   klinesPerSecond?: number;
 }
 
+/** Binance's `limit` (default 500, 1 to 1000), or undefined once a 400 is answered for a bad one. */
+function pageLimit(
+  query: Record<string, string>,
+  reply: (status: number, body: unknown) => void,
+): number | undefined {
+  const limit = query.limit === undefined ? 500 : Number(query.limit);
+  if (Number.isInteger(limit) && limit >= 1 && limit <= 1000) return limit;
+  reply(400, { code: -1100, msg: "Illegal characters found in parameter 'limit'; legal range is '1-1000'." });
+  return undefined;
+}
+
 /** The TCP socket under a ws WebSocket (ws keeps it as `_socket`). */
 function rawSocketOf(socket: WebSocket): { cork(): void; uncork(): void } | undefined {
   return (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
@@ -649,14 +660,8 @@ export class BinanceLoopback {
       reply(400, { code: -1121, msg: 'Invalid symbol.' });
       return;
     }
-    const limit = query.limit === undefined ? 500 : Number(query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      reply(400, {
-        code: -1100,
-        msg: "Illegal characters found in parameter 'limit'; legal range is '1-1000'.",
-      });
-      return;
-    }
+    const limit = pageLimit(query, reply);
+    if (limit === undefined) return;
     const visible = this.trades.slice(0, this.printed);
     if (url.pathname === '/api/v3/historicalTrades') {
       // Old trade lookup: from `fromId` inclusive, else the most recent `limit`.
@@ -714,14 +719,8 @@ export class BinanceLoopback {
       reply(400, { code: -1120, msg: 'Invalid interval.' });
       return;
     }
-    const limit = query.limit === undefined ? 500 : Number(query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      reply(400, {
-        code: -1100,
-        msg: "Illegal characters found in parameter 'limit'; legal range is '1-1000'.",
-      });
-      return;
-    }
+    const limit = pageLimit(query, reply);
+    if (limit === undefined) return;
     const closed = this.klines.slice(0, this.klinesClosed);
     const start = query.startTime === undefined ? undefined : Number(query.startTime);
     const end = Number(query.endTime ?? Number.MAX_SAFE_INTEGER);
