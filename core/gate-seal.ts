@@ -10,7 +10,7 @@
 // them (a real intent with its quantity raised) breaks the seal.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
-import type { OrderIntent } from '../schemas/messages.ts';
+import type { OrderIntent, OrderIntentV1 } from '../schemas/messages.ts';
 import { ConfigError } from './errors.ts';
 
 export const GATE_KEY_VARIABLE = 'SLUICE_GATE_KEY';
@@ -22,12 +22,14 @@ const SEAL_PATTERN = /^[0-9a-f]{64}$/;
 const SEAL_DOMAIN = 'sluice order_intent v1 passed by the risk gate';
 
 type SealedField = Exclude<keyof OrderIntent, 'seal'>;
+type SealedFieldV1 = Exclude<keyof OrderIntentV1, 'seal'>;
+type AnyIntent = OrderIntent | OrderIntentV1;
 
 /**
- * Every field of an intent but the seal, in the order they are sealed. A Record, so that a field
+ * Every field of a v1 intent but the seal, in the order they are sealed. A Record, so that a field
  * added to the contract fails to compile here until it is sealed too.
  */
-const SEALED_FIELDS: Record<SealedField, true> = {
+const SEALED_FIELDS_V1: Record<SealedFieldV1, true> = {
   schema: true,
   id: true,
   ts_event: true,
@@ -44,7 +46,15 @@ const SEALED_FIELDS: Record<SealedField, true> = {
   decision_id: true,
   gate_term: true,
 };
-const SEALED_FIELD_NAMES = Object.keys(SEALED_FIELDS) as SealedField[];
+/** v2 seals v1's fields in v1's order, then its own: a v1 intent sealed before v2 still verifies. */
+const SEALED_FIELDS_V2: Record<Exclude<SealedField, SealedFieldV1>, true> = {
+  stop_price: true,
+  bracket: true,
+  exit_after: true,
+  exit_reason: true,
+};
+const SEALED_FIELD_NAMES_V1 = Object.keys(SEALED_FIELDS_V1) as SealedFieldV1[];
+const SEALED_FIELD_NAMES_V2 = [...SEALED_FIELD_NAMES_V1, ...Object.keys(SEALED_FIELDS_V2)] as SealedField[];
 
 /** The secret the gate seals with. Never printed: logs and JSON show `[redacted]`. */
 export class GateKey {
@@ -88,14 +98,14 @@ export class GateKey {
   }
 
   /** The seal of `intent` (its `seal` field, if any, is ignored): 64 lowercase hex characters. */
-  seal(intent: OrderIntent): string {
+  seal(intent: AnyIntent): string {
     const hmac = createHmac('sha256', this.#bytes);
     hmac.update(sealedText(intent));
     return hmac.digest('hex');
   }
 
   /** Whether `seal` (hex) is this key's seal of `intent`, compared in constant time. */
-  matches(intent: OrderIntent, seal: string): boolean {
+  matches(intent: AnyIntent, seal: string): boolean {
     const expected = Buffer.from(this.seal(intent), 'hex');
     const given = Buffer.from(seal, 'hex');
     return given.length === expected.length && timingSafeEqual(given, expected);
@@ -119,9 +129,11 @@ export class GateKey {
  * a JSON array (absent optional fields as null). JSON numbers print the shortest round-trip form,
  * so the text is the same after the intent went through JSON on the bus.
  */
-function sealedText(intent: OrderIntent): string {
+function sealedText(intent: AnyIntent): string {
   const values: unknown[] = [SEAL_DOMAIN];
-  for (const field of SEALED_FIELD_NAMES) values.push(intent[field] ?? null);
+  const fields = intent.schema === 'order_intent.v1' ? SEALED_FIELD_NAMES_V1 : SEALED_FIELD_NAMES_V2;
+  const record = intent as Partial<Record<SealedField, unknown>>;
+  for (const field of fields) values.push(record[field] ?? null);
   return JSON.stringify(values);
 }
 
@@ -141,7 +153,7 @@ export function sealIntent(
 }
 
 /** Why an intent is not the gate's sealed pass, or undefined when its seal matches. */
-export function sealProblem(intent: OrderIntent, key: GateKey): string | undefined {
+export function sealProblem(intent: AnyIntent, key: GateKey): string | undefined {
   if (intent.seal === undefined || intent.decision_id === undefined) {
     return `not sealed by the risk gate (${intent.seal === undefined ? 'no seal' : 'no decision_id'})`;
   }

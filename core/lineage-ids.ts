@@ -9,6 +9,8 @@
 //
 // The backtest ledger hashes these ids byte for byte: changing a rule here changes every ledger hash.
 
+import { createHash } from 'node:crypto';
+
 export function featureVectorIdFor(barId: string, featureSet: string): string {
   return `${barId}:feat:${featureSet}`;
 }
@@ -43,6 +45,31 @@ export function orderEventIdFor(orderId: string, sequence: number): string {
 /** The `sequence`-th fill (1, 2, …) of the order. */
 export function fillIdFor(orderId: string, sequence: number): string {
   return `${orderId}:fill:${sequence}`;
+}
+
+/**
+ * The id a broker knows the order by (its client order id): short and of letters, digits and '-',
+ * because venues limit it (Binance to 36 characters, Alpaca to 128), and a pure function of the
+ * order id, so a resubmission after a crash asks the venue for the same order instead of placing
+ * another.
+ */
+export function clientOrderIdFor(orderId: string): string {
+  return `sl-${createHash('sha256').update(orderId).digest('hex').slice(0, 32)}`;
+}
+
+/** A child of a bracket order: its take-profit or stop-loss exit. */
+export function bracketChildIdFor(orderId: string, leg: 'take_profit' | 'stop_loss'): string {
+  return `${orderId}:${leg}`;
+}
+
+/** A fill a broker reported, named by the broker's execution id: reported twice, it keeps one id. */
+export function venueFillIdFor(orderId: string, venueFillId: string): string {
+  return `${orderId}:fill:venue:${venueFillId}`;
+}
+
+/** A broker's report of an order state: the same state reported twice keeps one id. */
+export function venueOrderEventIdFor(orderId: string, status: string, filledQuantity: number): string {
+  return `${orderId}:event:${status}:${filledQuantity}`;
 }
 
 /** The risk gate's cancel of a working order. */

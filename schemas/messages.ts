@@ -168,10 +168,11 @@ export const Signal = event('signal', 1, 'A model output for one symbol.', {
   feature_id: EventId,
 });
 
-export const OrderIntent = event(
+/** The first order contract (market and limit only): still read, upgraded to v2 on arrival (upgradeOrderIntent). */
+export const OrderIntentV1 = event(
   'order_intent',
   1,
-  'An order the risk gate let through; the only input to execution.',
+  'An order the risk gate let through (market or limit); read and upgraded to order_intent.v2.',
   {
     strategy: Type.String({ minLength: 1 }),
     symbol: SymbolName,
@@ -181,6 +182,85 @@ export const OrderIntent = event(
     limit_price: Type.Optional(PositivePrice),
     time_in_force: Type.Union([Type.Literal('gtc'), Type.Literal('ioc'), Type.Literal('day')]),
     reduce_only: Type.Boolean(),
+    signal_id: EventId,
+    // Optional in the contract so that the execution actor, not the decoder, refuses an unsealed
+    // intent: it dead-letters it with the reason and raises alert.critical.unauthorised_intent.
+    /** The id of the pass risk_decision that let this intent through. */
+    decision_id: Type.Optional(EventId),
+    gate_term: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'leadership term of the risk gate that passed it, when the gate runs under an election',
+      }),
+    ),
+    seal: Type.Optional(
+      Type.String({
+        description:
+          "the risk gate's HMAC-SHA256 (64 hex characters) over every other field of the intent, with the key shared only by the risk and execution roles (core/gate-seal.ts); the execution actor refuses an intent without a matching seal",
+      }),
+    ),
+  },
+);
+
+const OrderType = Type.Union([
+  Type.Literal('market'),
+  Type.Literal('limit'),
+  Type.Literal('stop'),
+  Type.Literal('stop_limit'),
+]);
+const TimeInForce = Type.Union([
+  Type.Literal('day'),
+  Type.Literal('gtc'),
+  Type.Literal('ioc'),
+  Type.Literal('fok'),
+]);
+/** Why an order closes (part of) a position; absent on an order that opens or adds. */
+export const ExitReason = Type.Union([
+  Type.Literal('signal'),
+  Type.Literal('take_profit'),
+  Type.Literal('stop_loss'),
+  Type.Literal('time'),
+  Type.Literal('flatten'),
+]);
+
+/**
+ * Exits attached to an entry (a bracket): once the entry fills, a take-profit limit and a stop-loss
+ * stop (or stop-limit) work together as one-cancels-other on the filled quantity, reduce-only.
+ */
+export const Bracket = Type.Object(
+  {
+    take_profit: Type.Object({ limit_price: PositivePrice }, { additionalProperties: false }),
+    stop_loss: Type.Object(
+      { stop_price: PositivePrice, limit_price: Type.Optional(PositivePrice) },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const OrderIntent = event(
+  'order_intent',
+  2,
+  'An order the risk gate let through; the only input to execution.',
+  {
+    strategy: Type.String({ minLength: 1 }),
+    symbol: SymbolName,
+    side: Side,
+    quantity: Type.Number({ exclusiveMinimum: 0 }),
+    order_type: OrderType,
+    /** limit and stop_limit orders. */
+    limit_price: Type.Optional(PositivePrice),
+    /** stop and stop_limit orders: the price whose touch triggers them. */
+    stop_price: Type.Optional(PositivePrice),
+    time_in_force: TimeInForce,
+    reduce_only: Type.Boolean(),
+    bracket: Type.Optional(Bracket),
+    /**
+     * Time exit of a bracket (epoch ms): when the entry's exits are still working then, the risk gate
+     * cancels them and closes the position at market (the triple-barrier vertical barrier).
+     */
+    exit_after: Type.Optional(EpochMillis),
+    exit_reason: Type.Optional(ExitReason),
     signal_id: EventId,
     // Optional in the contract so that the execution actor, not the decoder, refuses an unsealed
     // intent: it dead-letters it with the reason and raises alert.critical.unauthorised_intent.
@@ -241,6 +321,16 @@ export const OrderStatus = Type.Union([
   Type.Literal('pending_cancel'),
 ]);
 
+/**
+ * Whose money an order moves: the simulated venue's (backtests, paper in process), a broker's paper
+ * account, or a live account (real money, opt-in with `live: true`).
+ */
+export const AccountMode = Type.Union([
+  Type.Literal('simulated'),
+  Type.Literal('paper'),
+  Type.Literal('live'),
+]);
+
 export const OrderEvent = event('order_event', 1, 'A change of an order state.', {
   order_id: EventId,
   intent_id: EventId,
@@ -249,6 +339,9 @@ export const OrderEvent = event('order_event', 1, 'A change of an order state.',
   filled_quantity: NonNegative,
   leaves_quantity: NonNegative,
   reason: Type.Optional(Type.String()),
+  account_mode: Type.Optional(AccountMode),
+  /** The venue's own id of the order, where the venue is not the simulated one. */
+  venue_order_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
 });
 
 export const Fill = event('fill', 1, 'A (partial) execution of an order.', {
@@ -259,6 +352,10 @@ export const Fill = event('fill', 1, 'A (partial) execution of an order.', {
   price: PositivePrice,
   fee: Type.Number(),
   liquidity: Type.Union([Type.Literal('maker'), Type.Literal('taker')]),
+  account_mode: Type.Optional(AccountMode),
+  venue_order_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /** The venue's id of this execution: a fill reported twice by the venue keeps one id here. */
+  venue_fill_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
 });
 
 export const Position = Type.Object(
@@ -367,6 +464,7 @@ export const messageSchemas = {
   feature_vector: FeatureVector,
   signal: Signal,
   order_intent: OrderIntent,
+  order_intent_v1: OrderIntentV1,
   risk_decision: RiskDecision,
   order_event: OrderEvent,
   fill: Fill,
@@ -389,6 +487,12 @@ export type SentimentScore = Static<typeof SentimentScore>;
 export type FeatureVector = Static<typeof FeatureVector>;
 export type Signal = Static<typeof Signal>;
 export type OrderIntent = Static<typeof OrderIntent>;
+export type OrderIntentV1 = Static<typeof OrderIntentV1>;
+export type OrderType = Static<typeof OrderType>;
+export type TimeInForce = Static<typeof TimeInForce>;
+export type ExitReason = Static<typeof ExitReason>;
+export type Bracket = Static<typeof Bracket>;
+export type AccountMode = Static<typeof AccountMode>;
 export type RiskDecision = Static<typeof RiskDecision>;
 export type OrderStatus = Static<typeof OrderStatus>;
 export type Side = Static<typeof Side>;

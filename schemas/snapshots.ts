@@ -4,7 +4,7 @@
 // (`risk_state.v2`), never an edit of a released one; a loader knows the versions it can read.
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { OrderIntent } from './messages.ts';
+import { OrderIntent, OrderIntentV1 } from './messages.ts';
 import type { Decoded } from './validate.ts';
 
 const SymbolName = Type.String({ minLength: 1, maxLength: 64 });
@@ -25,7 +25,8 @@ export const RiskState = Type.Object(
 /** The execution actor's working orders and the highest gate term it has accepted. */
 export const ExecutionState = Type.Object(
   {
-    open: Type.Array(OrderIntent),
+    /** v1 intents in snapshots from before order_intent.v2, upgraded on restore. */
+    open: Type.Array(Type.Union([OrderIntent, OrderIntentV1])),
     /** IntentGuard's highest gate term, 0 before any election (absent in snapshots from before the seal). */
     gateTerm: Type.Optional(Type.Integer({ minimum: 0 })),
   },

@@ -53,7 +53,7 @@ export const subjectSpecs = {
   },
   orderIntent: {
     address: 'ord.intent.{symbol}',
-    messages: ['order_intent'],
+    messages: ['order_intent', 'order_intent_v1'],
     stream: 'ORDERS',
     description: 'Orders that passed the risk gate; only the risk gate publishes here.',
   },

@@ -17,6 +17,7 @@ import {
   ModelManifest as ModelManifestSchema,
   modelManifestTag,
 } from './model-manifest.ts';
+import { orderIntentProblem } from './order-intent.ts';
 
 type KeyCheck = (value: unknown) => boolean;
 
@@ -100,6 +101,7 @@ const invariants: Partial<{ [N in MessageName]: (message: MessageOf<N>) => strin
     if (bar.open < bar.low || bar.close < bar.low) return 'bar: /open or /close is below /low';
     return undefined;
   },
+  order_intent: orderIntentProblem,
   quote_tick: (quote) =>
     quote.bid > quote.ask ? `quote_tick: crossed: /bid ${quote.bid} > /ask ${quote.ask}` : undefined,
 };

@@ -33,10 +33,12 @@ import type {
   Fill,
   OrderEvent,
   OrderIntent,
+  OrderIntentV1,
   OrderStatus,
   QuoteTick,
   TradeTick,
 } from '../../schemas/messages.ts';
+import { upgradeOrderIntent } from '../../schemas/order-intent.ts';
 import { type ExecutionState, snapshotContracts } from '../../schemas/snapshots.ts';
 import {
   type ActorBus,
@@ -194,7 +196,8 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     this.restoredSequence = saved.sequence;
     this.lastSequence = saved.sequence;
     this.guard = new IntentGuard(this.options.gateKey, saved.value.gateTerm);
-    for (const intent of saved.value.open) {
+    for (const savedIntent of saved.value.open) {
+      const intent = upgradeOrderIntent(savedIntent);
       this.clock.advanceTo(intent.ts_event);
       this.submitted.add(intent.id);
       this.open.set(orderIdFor(intent.id), intent);
@@ -211,7 +214,7 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
         durable: ORDERS_DURABLE,
         stream: 'ORDERS',
         filterSubject: `${subjects.namespace}ord.>`,
-        messages: ['order_intent', 'control_command'],
+        messages: ['order_intent', 'order_intent_v1', 'control_command'],
         handler: (message, delivery) => {
           // Already handled before a restart: the snapshot reflects it.
           if (delivery.streamSequence <= this.restoredSequence) {
@@ -219,9 +222,9 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
             return;
           }
           this.lastSequence = delivery.streamSequence;
-          return message.schema === 'order_intent.v1'
-            ? this.onIntent(message, delivery)
-            : this.onCancel(message);
+          return message.schema === 'control_command.v1'
+            ? this.onCancel(message)
+            : this.onIntent(message, delivery);
         },
         ...this.checkpoint,
       }),
@@ -229,10 +232,12 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     if (!this.options.sharedMarketData) this.subscriptions.push(...(await subscribeMarketData(bus, [this])));
   }
 
-  private async onIntent(intent: OrderIntent, delivery: Delivery): Promise<void> {
-    // Checked before anything else: a refused intent must not move the clock or take an id.
-    const refusal = this.guard.refusal(intent);
-    if (refusal !== undefined) return this.refuse(intent, delivery, refusal);
+  private async onIntent(received: OrderIntent | OrderIntentV1, delivery: Delivery): Promise<void> {
+    // Checked before anything else (on the intent as sealed): a refused intent must not move the
+    // clock or take an id.
+    const refusal = this.guard.refusal(received);
+    if (refusal !== undefined) return this.refuse(received, delivery, refusal);
+    const intent = upgradeOrderIntent(received);
     this.clock.advanceTo(intent.ts_event);
     if (!this.submitted.add(intent.id)) {
       this.counts.duplicatesSkipped++;
@@ -259,7 +264,11 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
    * the same dead letter and alert ids, which the streams drop) and raises a critical alert. Both
    * are stamped with the actor's event time, not the intent's, which its sender chose.
    */
-  private async refuse(intent: OrderIntent, delivery: Delivery, reason: string): Promise<void> {
+  private async refuse(
+    intent: OrderIntent | OrderIntentV1,
+    delivery: Delivery,
+    reason: string,
+  ): Promise<void> {
     this.counts.unauthorised++;
     const { bus, logger } = this.options;
     const now = this.clock.now();

@@ -3,7 +3,7 @@
 // leads. Defence in depth behind the NATS permissions, which cannot stop a consumer's deliver
 // subject from pointing at ord.intent.* (see core/gate-seal.ts). Synchronous and free of I/O.
 import { type GateKey, sealProblem } from '../../core/gate-seal.ts';
-import type { OrderIntent } from '../../schemas/messages.ts';
+import type { OrderIntent, OrderIntentV1 } from '../../schemas/messages.ts';
 
 /** The alert code (alert.critical.unauthorised_intent) of a refused intent. */
 export const UNAUTHORISED_INTENT = 'unauthorised_intent';
@@ -28,7 +28,7 @@ export class IntentGuard {
   }
 
   /** Why `intent` must not reach the venue, or undefined when it may (its term is then noted). */
-  refusal(intent: OrderIntent): string | undefined {
+  refusal(intent: OrderIntent | OrderIntentV1): string | undefined {
     const problem = sealProblem(intent, this.key);
     if (problem !== undefined) return `unauthorised intent: ${problem}`;
     const term = intent.gate_term ?? 0;

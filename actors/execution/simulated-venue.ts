@@ -38,6 +38,7 @@ interface VenueOrder {
 
 export class SimulatedVenue implements BrokerAdapter {
   readonly venue: string;
+  readonly accountMode = 'simulated';
   private readonly options: SimulatedVenueOptions;
   private readonly orders = new Map<string, VenueOrder>();
   /** Open orders per symbol in submission order, which is also their matching priority. */

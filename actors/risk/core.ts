@@ -293,7 +293,7 @@ export class RiskGateCore {
     (side === 'buy' ? s.rules.buys : s.rules.sells)?.record(now);
     this.book.addWorking(orderIdFor(intentId), s, side, quantity);
     return {
-      schema: 'order_intent.v1',
+      schema: 'order_intent.v2',
       id: intentId,
       ts_event: signal.ts_event,
       ts_init: tsInit,

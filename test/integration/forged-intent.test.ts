@@ -61,7 +61,7 @@ async function storedCopies(test: TestBus, stream: StreamName, id: string): Prom
 /** An intent as someone without the gate key would write it. */
 function forgedIntent(id: string, symbol: string, at: number, seal?: string): OrderIntent {
   return {
-    schema: 'order_intent.v1',
+    schema: 'order_intent.v2',
     id,
     ts_event: at,
     ts_init: at,

@@ -378,7 +378,7 @@ async function ordersLedger(test: TestBus): Promise<{ intents: OrderIntent[]; de
   let seen = 0;
   for await (const message of messages) {
     const event = message.json<{ schema: string }>();
-    if (event.schema === 'order_intent.v1') out.intents.push(event as OrderIntent);
+    if (event.schema === 'order_intent.v2') out.intents.push(event as OrderIntent);
     if (event.schema === 'risk_decision.v1') out.decisions.push(event as RiskDecision);
     if (++seen >= state.messages) break;
   }

@@ -228,7 +228,7 @@ describe('deploy NATS permissions', () => {
     }
     // What the execution actor filled in the finding: an order intent no risk gate decided.
     const intent = {
-      schema: 'order_intent.v1',
+      schema: 'order_intent.v2',
       id: 'evil:intent:AAPL:1',
       ts_event: Date.now(),
       ts_init: Date.now(),

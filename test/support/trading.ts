@@ -93,7 +93,7 @@ export async function ordersLedger(test: TestBus) {
   let seen = 0;
   for await (const message of messages) {
     const event = message.json<{ schema: string }>();
-    if (event.schema === 'order_intent.v1') out.intents.push(event as OrderIntent);
+    if (event.schema === 'order_intent.v2') out.intents.push(event as OrderIntent);
     if (event.schema === 'order_event.v1') out.events.push(event as OrderEvent);
     if (event.schema === 'fill.v1') out.fills.push(event as Fill);
     if (event.schema === 'risk_decision.v1') out.decisions.push(event as RiskDecision);

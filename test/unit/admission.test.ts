@@ -79,6 +79,18 @@ const messages: { [N in MessageName]: MessageOf<N> } = {
     feature_id: 'f',
   },
   order_intent: {
+    schema: 'order_intent.v2',
+    ...header,
+    strategy: 's',
+    symbol: 'AAPL',
+    side: 'buy',
+    quantity: 1,
+    order_type: 'market',
+    time_in_force: 'gtc',
+    reduce_only: false,
+    signal_id: 'sig',
+  },
+  order_intent_v1: {
     schema: 'order_intent.v1',
     ...header,
     strategy: 's',

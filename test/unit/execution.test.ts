@@ -25,7 +25,7 @@ import { InProcessBus } from '../../streams/in-process-bus.ts';
 
 function intent(overrides: Partial<OrderIntent> = {}): OrderIntent {
   return {
-    schema: 'order_intent.v1',
+    schema: 'order_intent.v2',
     id: 'sig-1:intent',
     ts_event: 1000,
     ts_init: 1000,

@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { ConfigError } from '../../core/errors.ts';
 import { GATE_KEY_VARIABLE, GateKey, sealIntent, sealProblem } from '../../core/gate-seal.ts';
-import type { OrderIntent } from '../../schemas/messages.ts';
+import type { OrderIntent, OrderIntentV1 } from '../../schemas/messages.ts';
+import { upgradeOrderIntent } from '../../schemas/order-intent.ts';
 import { validateMessage } from '../../schemas/validate.ts';
 import { repoRoot } from '../support/cli.ts';
 
@@ -14,7 +15,7 @@ const KEY_HEX = 'a1'.repeat(32);
 const key = GateKey.fromHex(KEY_HEX);
 
 const unsealed: OrderIntent = {
-  schema: 'order_intent.v1',
+  schema: 'order_intent.v2',
   id: 'sig-1:intent',
   ts_event: 1_700_000_000_000,
   ts_init: 1_700_000_000_001,
@@ -59,6 +60,10 @@ describe('gate seal', () => {
     ts_init: { ts_init: 1_700_000_000_002 },
     decision_id: { decision_id: 'sig-2:decision' },
     gate_term: { gate_term: 8 },
+    stop_price: { stop_price: 149 },
+    bracket: { bracket: { take_profit: { limit_price: 160 }, stop_loss: { stop_price: 140 } } },
+    exit_after: { exit_after: 1_700_000_060_000 },
+    exit_reason: { exit_reason: 'time' },
   };
   for (const [field, change] of Object.entries(alterations)) {
     it(`an intent whose ${field} was changed after sealing does not match`, () => {
@@ -91,6 +96,23 @@ describe('gate seal', () => {
     assert.match(sealProblem(sealed, otherKey) ?? '', /^seal does not match/);
     const forgedWithOtherKey = sealIntent(unsealed, { decisionId: 'sig-1:decision' }, otherKey);
     assert.match(sealProblem(forgedWithOtherKey, key) ?? '', /^seal does not match/);
+  });
+
+  it('an order_intent.v1 sealed before v2 still checks out, and only as v1 (the guard checks it before upgrading)', () => {
+    const { schema: _schema, seal: _seal, ...fields } = sealed;
+    const v1: OrderIntentV1 = {
+      ...fields,
+      schema: 'order_intent.v1',
+      order_type: 'limit',
+      time_in_force: 'gtc',
+    };
+    const sealedV1: OrderIntentV1 = { ...v1, seal: key.seal(v1) };
+    assert.equal(validateMessage('order_intent_v1', sealedV1).ok, true);
+    assert.equal(sealProblem(sealedV1, key), undefined);
+    const upgraded = upgradeOrderIntent(sealedV1);
+    assert.equal(upgraded.schema, 'order_intent.v2');
+    assert.equal(upgraded.limit_price, sealedV1.limit_price);
+    assert.match(sealProblem(upgraded, key) ?? '', /does not match/);
   });
 
   it('resealing replaces an old seal rather than covering it', () => {

@@ -349,3 +349,67 @@ describe('model manifest contract', () => {
     assert.match(broken.ok ? '' : broken.reason, /^model_manifest\.v1: malformed JSON/);
   });
 });
+
+describe('order_intent.v2', () => {
+  const base = {
+    schema: 'order_intent.v2',
+    id: 'sig:s:b:intent',
+    ts_event: 1_700_000_000_000,
+    ts_init: 1_700_000_000_000,
+    strategy: 's',
+    symbol: 'AAPL',
+    side: 'buy',
+    quantity: 10,
+    order_type: 'market',
+    time_in_force: 'gtc',
+    reduce_only: false,
+    signal_id: 'sig:s:b',
+  };
+  const bracket = { take_profit: { limit_price: 110 }, stop_loss: { stop_price: 95 } };
+
+  it('takes every order type with the prices it needs, fok, and a bracket with a time exit', () => {
+    for (const order of [
+      {},
+      { order_type: 'limit', limit_price: 100 },
+      { order_type: 'stop', stop_price: 99 },
+      { order_type: 'stop_limit', stop_price: 99, limit_price: 98.5 },
+      { time_in_force: 'fok' },
+      { bracket, exit_after: 1_700_000_600_000 },
+      { side: 'sell', reduce_only: true, exit_reason: 'take_profit' },
+    ]) {
+      const result = validateMessage('order_intent', { ...base, ...order });
+      assert.equal(result.ok, true, JSON.stringify(order) + (result.ok ? '' : result.reason));
+    }
+  });
+
+  it('refuses a price its type does not have or lacks, a bracket the wrong way round or on an exit', () => {
+    const refused: [object, RegExp][] = [
+      [{ order_type: 'limit' }, /limit_price is required for a limit order/],
+      [{ limit_price: 100 }, /limit_price is not allowed for a market order/],
+      [{ order_type: 'stop' }, /stop_price is required for a stop order/],
+      [{ order_type: 'stop_limit', stop_price: 99 }, /limit_price is required/],
+      [{ order_type: 'limit', limit_price: 100, stop_price: 99 }, /stop_price is not allowed/],
+      [
+        { bracket: { ...bracket, take_profit: { limit_price: 90 } } },
+        /take-profit 90 must be above the stop-loss 95/,
+      ],
+      [{ side: 'sell', bracket }, /must be below the stop-loss/],
+      [{ bracket, reduce_only: true }, /only for an entry/],
+      [{ exit_after: 1_700_000_600_000 }, /exit_after needs a \/bracket/],
+      [{ bracket, exit_reason: 'signal' }, /exit_reason marks an exit/],
+      [{ time_in_force: 'gtd' }, /time_in_force/],
+    ];
+    for (const [order, reason] of refused) {
+      const result = validateMessage('order_intent', { ...base, ...order });
+      assert.equal(result.ok, false, JSON.stringify(order));
+      if (!result.ok) assert.match(result.reason, reason);
+    }
+  });
+
+  it('still reads order_intent.v1, which has neither stop orders nor fok', () => {
+    const v1 = { ...base, schema: 'order_intent.v1' };
+    assert.equal(validateMessage('order_intent_v1', v1).ok, true);
+    assert.equal(validateMessage('order_intent_v1', { ...v1, time_in_force: 'fok' }).ok, false);
+    assert.equal(validateMessage('order_intent_v1', { ...v1, order_type: 'stop', stop_price: 1 }).ok, false);
+  });
+});
