@@ -3,7 +3,7 @@
 // Yahoo-format CSVs (Date,Open,High,Low,Close,Adj Close,Volume) by their one reader, core/datasets.ts.
 import { readFileSync } from 'node:fs';
 import { barDate, parseDatasetText, stocknetPriceFile } from '../../core/datasets.ts';
-import { rollingVolatility } from './labels.ts';
+import { rollingVolatility } from '../../core/volatility.ts';
 
 export interface DailyBar {
   readonly date: string;

@@ -3,8 +3,9 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SeededRandom } from '../../core/random.ts';
+import { rollingVolatility } from '../../core/volatility.ts';
 import { type LabelWindow, purgedWalkForwardSplits } from '../../simulations/research/cross-validation.ts';
-import { rollingVolatility, tripleBarrierLabels } from '../../simulations/research/labels.ts';
+import { tripleBarrierLabels } from '../../simulations/research/labels.ts';
 import { readDailyBars } from '../../simulations/research/price-features.ts';
 
 const dataDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'data');
