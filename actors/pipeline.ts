@@ -69,7 +69,10 @@ export interface PipelineServices {
   bus: ActorBus;
   /** Wall clock live, the replay clock in a backtest: stamps what is not event-timed (rejection log). */
   clock?: Clock;
-  /** Where inference and news find their models (the registry live, trained models in a backtest). */
+  /**
+   * Where inference and news find their models (the registry live, trained models in a backtest), and
+   * the risk gate their label settings when it gives entries barrier exits.
+   */
   models?: ModelSource;
   /** KV snapshots of the trading actors (live); without it they keep no state across restarts. */
   store?: SnapshotStore;
@@ -167,6 +170,15 @@ export async function startPipeline<A extends PipelineActorName>(
         ...(services.lastMarketData ? { lastMarketData: services.lastMarketData } : {}),
         ...(services.lastPortfolioSnapshot ? { lastPortfolioSnapshot: services.lastPortfolioSnapshot } : {}),
         ...(trading('risk').denialBurst ? { denialBurst: trading('risk').denialBurst } : {}),
+        // Barrier exits read the label settings of the models the signals come from.
+        ...(trading('risk').risk.barrierExits
+          ? {
+              barrierModels: {
+                source: required('risk', 'a model source for barrier exits', services.models),
+                ...(config.inference ? { strategy: config.inference.strategy } : {}),
+              },
+            }
+          : {}),
       })
     : undefined;
   const execution = names.has('execution')

@@ -11,6 +11,11 @@ export const TradingSectionSchema = Type.Object(
     sizing: SizingConfigSchema,
     limits: RiskLimitsConfigSchema,
     venueRules: Type.Optional(VenueRulesConfigSchema),
+    /**
+     * Entries get the take-profit, stop-loss and time exits of the triple-barrier labels their model
+     * was trained on, over bars of the config's barInterval (actors/risk/barrier-exits.ts). Off by default.
+     */
+    barrierExits: Type.Optional(Type.Boolean()),
     venue: VenueConfigSchema,
   },
   { additionalProperties: false },

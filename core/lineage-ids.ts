@@ -6,6 +6,7 @@
 //   bar ─▶ feature vector ─▶ signal ─▶ risk decision, order intent ─▶ order ─▶ order events, fills
 //   news ─▶ sentiment score          fill ─▶ portfolio snapshot      order ─▶ cancel command
 //   operator command ─▶ reply, flatten signals      message ─▶ dead letter ─▶ rate alert
+//   bracket entry order ─▶ its take-profit and stop-loss children, its time exit intent
 //
 // The backtest ledger hashes these ids byte for byte: changing a rule here changes every ledger hash.
 
@@ -60,6 +61,11 @@ export function clientOrderIdFor(orderId: string): string {
 /** A child of a bracket order: its take-profit or stop-loss exit. */
 export function bracketChildIdFor(orderId: string, leg: 'take_profit' | 'stop_loss'): string {
   return `${orderId}:${leg}`;
+}
+
+/** The risk gate's closing order for a bracket entry whose time limit (its exit_after) passed. */
+export function timeExitIntentIdFor(entryOrderId: string): string {
+  return `${entryOrderId}:time_exit`;
 }
 
 /** A fill a broker reported, named by the broker's execution id: reported twice, it keeps one id. */

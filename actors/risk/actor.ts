@@ -11,6 +11,14 @@
 // bus too, and the execution actor reads intents and cancels from one consumer in one order: a
 // cancel can never overtake the intent it cancels.
 //
+// Barrier exits (barrier-exits.ts), when the trading config turns them on: the gate reads the label
+// settings of each model whose signals it trades from the model source (the registry live, the trained
+// models in a backtest) before deciding its first signal, the active model's at start. Its exits go out
+// on the same subjects as everything else: the cancels of a closed position's bracket first, then the
+// closing intent; a time exit on the symbol's first market event at or after its time limit. Not yet
+// snapshotted: a restarted gate knows no bracketed entries (their children still work at the venue,
+// their time exits are lost) and warms the volatility again.
+//
 // Restart: the gate saves {positions, last fill} with the fill's stream sequence before acking each
 // fill, restores them on start, and skips redelivered fills at or below that sequence. It starts in
 // `startState` (reducing or halted) and is released only when the portfolio, at the same last fill
@@ -29,6 +37,7 @@ import type {
   ControlCommand,
   Fill,
   OrderEvent,
+  OrderIntent,
   PortfolioSnapshot,
   QuoteTick,
   RiskDecision,
@@ -62,8 +71,16 @@ import type { Database } from '../../timescale/database.ts';
 import { riskDecisionWriter } from '../../timescale/rows/risk-decisions.ts';
 import type { StatefulActor } from '../actor.ts';
 import { isTerminal } from '../execution/order.ts';
-import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
-import { RiskGateCore, type RiskGateCoreOptions, type TradingState } from './core.ts';
+import type { ModelSource, ModelWatch } from '../inference/registry.ts';
+import { type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
+import { type BarrierExitCounts, modelBarriers } from './barrier-exits.ts';
+import {
+  FLATTEN_STRATEGY,
+  RiskGateCore,
+  type RiskGateCoreOptions,
+  type TimeExit,
+  type TradingState,
+} from './core.ts';
 import { type GateEffects, type OperatorCommand, RiskGate } from './machine.ts';
 
 /** Alert when this many signals are denied within `windowMs` of event time. */
@@ -99,6 +116,12 @@ export interface RiskGateActorOptions {
   lastPortfolioSnapshot?: () => Promise<PortfolioSnapshot | undefined>;
   /** True when the process hands it market data with other readers (subscribeMarketData). */
   sharedMarketData?: boolean;
+  /**
+   * Where the label settings of the models behind the signals are read, with barrier exits on
+   * (core.barrierExits): each model's manifest by the signal's model_version, and the active model of
+   * `strategy` at start and on each activation, so its volatility warms from the first bar.
+   */
+  barrierModels?: { source: ModelSource; strategy?: string };
   logger?: Logger;
 }
 
@@ -112,6 +135,8 @@ export interface RiskGateStatus {
   lastEventTs: number;
   workingOrders: number;
   positions: { symbol: string; quantity: number }[];
+  /** With barrier exits on: entries sent with and without them, and time exits sent. */
+  barrierExits: BarrierExitCounts | undefined;
 }
 
 const QUANTITY_EPSILON = 1e-9;
@@ -132,6 +157,9 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
   private mismatchAlerted: string | undefined;
   private denialTimes: number[] = [];
   private readonly counts = { decisions: 0, passed: 0, denied: 0, cancelsSent: 0 };
+  /** Models whose manifest could not be read, and when (event time): tried again a bar later. */
+  private readonly unreadModels = new Map<string, number>();
+  private modelWatch: ModelWatch | undefined;
 
   private constructor(private readonly options: RiskGateActorOptions) {
     const core = new RiskGateCore({ ...options.core, clock: this.clock });
@@ -155,6 +183,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     );
     const actor = new RiskGateActor(loaded.ok ? options : { ...options, startState: 'halted' });
     await actor.restore(loaded.ok ? loaded.snapshot : undefined);
+    await actor.watchActiveModel();
     if (!loaded.ok) {
       await actor.alert(
         'critical',
@@ -192,6 +221,39 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     }
     const portfolio = await this.options.lastPortfolioSnapshot?.();
     if (portfolio !== undefined) await this.onPortfolio(portfolio);
+  }
+
+  /** With barrier exits: the active model's settings now, and each newly activated model's. */
+  private async watchActiveModel(): Promise<void> {
+    const models = this.options.barrierModels;
+    if (this.gate.core.barrierExits === undefined || models?.strategy === undefined) return;
+    const active = await models.source.active(models.strategy);
+    if (active !== undefined) await this.learnModel(active);
+    this.modelWatch = await models.source.watch(models.strategy, (modelId) => void this.learnModel(modelId));
+  }
+
+  /**
+   * Reads a model's barrier settings from its manifest, once. A manifest that cannot be read is logged
+   * and tried again on a signal a bar interval later; meanwhile its entries go without barrier exits.
+   */
+  private async learnModel(modelId: string): Promise<void> {
+    const barriers = this.gate.core.barrierExits;
+    const source = this.options.barrierModels?.source;
+    if (barriers === undefined || source === undefined || barriers.knows(modelId)) return;
+    const now = this.clock.now();
+    const failedAt = this.unreadModels.get(modelId);
+    if (failedAt !== undefined && now - failedAt < barriers.barIntervalMs) return;
+    try {
+      const { manifest } = await source.load(modelId);
+      barriers.setModel(modelId, modelBarriers(manifest));
+      this.unreadModels.delete(modelId);
+    } catch (error) {
+      this.unreadModels.set(modelId, now);
+      this.options.logger?.warn(
+        { modelId, err: error },
+        'barrier exits: the model manifest could not be read; its entries go without barrier exits',
+      );
+    }
   }
 
   private async subscribe(): Promise<void> {
@@ -264,6 +326,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
       lastEventTs: this.clock.now(),
       workingOrders: this.gate.core.workingOrderIds().length,
       positions: this.positions(),
+      barrierExits: this.gate.core.barrierExits && { ...this.gate.core.barrierExits.counts },
     };
   }
 
@@ -280,6 +343,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
   /** Stops taking messages (the one in hand finishes) and writes what is buffered. */
   async stop(): Promise<void> {
     await this.control?.stop();
+    this.modelWatch?.stop();
     for (const subscription of this.subscriptions) await subscription.drain();
     await this.writer?.flush();
     this.gate.stop();
@@ -287,6 +351,14 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
 
   private async onSignal(signal: Signal): Promise<void> {
     this.clock.advanceTo(signal.ts_event);
+    const barriers = this.gate.core.barrierExits;
+    if (
+      barriers !== undefined &&
+      signal.direction !== 0 &&
+      signal.strategy !== FLATTEN_STRATEGY &&
+      !barriers.knows(signal.model_version)
+    )
+      await this.learnModel(signal.model_version);
     const result = this.gate.evaluate(signal);
     const { decision, intent } = result;
     const { bus } = this.options;
@@ -294,10 +366,9 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     await bus.publish('risk_decision', bus.subjects.riskDecision(signal.symbol), decision);
     if (intent) {
       this.counts.passed++;
-      this.orderSymbols.set(orderIdFor(intent.id), intent.symbol);
-      const pass = { decisionId: decision.id, gateTerm: this.options.gateTerm };
-      const sealed = sealIntent(intent, pass, this.options.gateKey);
-      await bus.publish('order_intent', bus.subjects.orderIntent(intent.symbol), sealed);
+      const reason = `${intent.exit_reason} exit ${intent.id}`;
+      await this.sendCancels(result.exitCancels, reason, signal.ts_event, intent.symbol);
+      await this.sendIntent(intent, decision.id);
     } else {
       this.counts.denied++;
       await this.trackDenial(decision);
@@ -306,23 +377,47 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     await this.apply(result, signal.ts_event);
   }
 
+  /** Seals and publishes a passed intent; its order becomes cancellable on a halt. */
+  private async sendIntent(intent: OrderIntent, decisionId: string): Promise<void> {
+    const { bus } = this.options;
+    this.orderSymbols.set(orderIdFor(intent.id), intent.symbol);
+    const pass = { decisionId, gateTerm: this.options.gateTerm };
+    const sealed = sealIntent(intent, pass, this.options.gateKey);
+    await bus.publish('order_intent', bus.subjects.orderIntent(intent.symbol), sealed);
+  }
+
   readonly marketDataName = 'risk';
 
-  onMarketData(event: MarketData): undefined {
-    if (event.schema === 'bar.v1') this.onBar(event);
-    else this.onTick(event);
-    return undefined;
+  /** Synchronous unless the event set off time exits. */
+  onMarketData(event: MarketData): Promise<void> | undefined {
+    this.clock.advanceTo(event.ts_event);
+    const core = this.gate.core;
+    if (event.schema === 'bar.v1') core.onBar(event);
+    else if (event.schema === 'trade_tick.v1') core.onTrade(event);
+    else core.onQuote(event);
+    const exits = core.timeExits(event.symbol, event.ts_event);
+    return exits.length === 0 ? undefined : this.sendTimeExits(event.symbol, exits, event.ts_event);
   }
 
-  private onTick(tick: TradeTick | QuoteTick): void {
-    this.clock.advanceTo(tick.ts_event);
-    if (tick.schema === 'trade_tick.v1') this.gate.core.onTrade(tick);
-    else this.gate.core.onQuote(tick);
+  /**
+   * With a database, the time exits' audit rows are stored before the market event that set them off
+   * is acknowledged.
+   */
+  get storeMarketDataRows(): (() => Promise<void>) | undefined {
+    const writer = this.writer;
+    return writer && this.gate.core.barrierExits && (() => writer.flush());
   }
 
-  private onBar(bar: Bar): void {
-    this.clock.advanceTo(bar.ts_event);
-    this.gate.core.onTrade(barAsTrade(bar, bar.close));
+  private async sendTimeExits(symbol: string, exits: readonly TimeExit[], now: number): Promise<void> {
+    const { bus } = this.options;
+    for (const { exitCancels, pass } of exits) {
+      const reason = pass ? `time exit ${pass.intent.id}` : 'time limit of a closed entry';
+      await this.sendCancels(exitCancels, reason, now, symbol);
+      if (pass === undefined) continue;
+      await bus.publish('risk_decision', bus.subjects.riskDecision(pass.intent.symbol), pass.decision);
+      await this.sendIntent(pass.intent, pass.decision.id);
+      await this.writer?.add(pass.decision);
+    }
   }
 
   private async onExecution(report: OrderEvent | Fill, delivery: Delivery): Promise<void> {
@@ -373,24 +468,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
 
   /** Publishes what a decision, trigger or command asks for: cancels and a state-change alert. */
   private async apply(effects: GateEffects, now: number): Promise<void> {
-    const { bus } = this.options;
-    for (const orderId of effects.cancels) {
-      const symbol = this.orderSymbols.get(orderId);
-      if (symbol === undefined) continue;
-      const cancel: ControlCommand = {
-        schema: 'control_command.v1',
-        id: cancelIdFor(orderId),
-        ts_event: now,
-        ts_init: now,
-        actor: 'execution',
-        command: 'cancel',
-        operator: 'risk',
-        reason: effects.transition?.cause,
-        args: { order_id: orderId },
-      };
-      this.counts.cancelsSent++;
-      await bus.publish('control_command', cancelSubject(bus, symbol), cancel);
-    }
+    await this.sendCancels(effects.cancels, effects.transition?.cause, now);
     const transition = effects.transition;
     if (transition === undefined) return;
     const severity =
@@ -401,6 +479,36 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
       `risk gate ${transition.from} → ${transition.to}: ${transition.cause}`,
       now,
     );
+  }
+
+  /**
+   * One cancel command per order: of `symbol` (a barrier exit's, whose bracket children the gate never
+   * booked), or of the symbol the gate booked the order under (skipped when it has ended).
+   */
+  private async sendCancels(
+    orderIds: readonly string[],
+    reason: string | undefined,
+    now: number,
+    symbol?: string,
+  ): Promise<void> {
+    const { bus } = this.options;
+    for (const orderId of orderIds) {
+      const subjectSymbol = symbol ?? this.orderSymbols.get(orderId);
+      if (subjectSymbol === undefined) continue;
+      const cancel: ControlCommand = {
+        schema: 'control_command.v1',
+        id: cancelIdFor(orderId),
+        ts_event: now,
+        ts_init: now,
+        actor: 'execution',
+        command: 'cancel',
+        operator: 'risk',
+        reason,
+        args: { order_id: orderId },
+      };
+      this.counts.cancelsSent++;
+      await bus.publish('control_command', cancelSubject(bus, subjectSymbol), cancel);
+    }
   }
 
   private async trackDenial(decision: RiskDecision): Promise<void> {

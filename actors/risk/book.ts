@@ -6,7 +6,7 @@
 // Each symbol's exposure contribution (worst-case gross, long and short notional at its reference
 // price) is kept up to date when its price, position or working orders change; the totals are summed
 // again, in symbol order as always, only when a contribution changed.
-import type { Fill, OrderEvent, OrderIntent, QuoteTick, TradeTick } from '../../schemas/messages.ts';
+import type { Bar, Fill, OrderEvent, OrderIntent, QuoteTick, TradeTick } from '../../schemas/messages.ts';
 import { isTerminal } from '../execution/order.ts';
 import { RecentIds } from './recent-ids.ts';
 
@@ -81,9 +81,18 @@ export class PositionBook<Rules> {
   }
 
   onTrade(tick: TradeTick): void {
-    const s = this.entry(tick.symbol);
-    s.lastTrade = tick.price;
-    if (tick.ts_event > s.lastDataTs) s.lastDataTs = tick.ts_event;
+    this.mark(tick.symbol, tick.price, tick.ts_event);
+  }
+
+  /** A bar marks at its close: the last known price at its ts_event. */
+  onBar(bar: Bar): void {
+    this.mark(bar.symbol, bar.close, bar.ts_event);
+  }
+
+  private mark(symbol: string, price: number, ts: number): void {
+    const s = this.entry(symbol);
+    s.lastTrade = price;
+    if (ts > s.lastDataTs) s.lastDataTs = ts;
     this.contributionChanged(s);
   }
 
@@ -99,18 +108,19 @@ export class PositionBook<Rules> {
     this.entry(symbol).volatility = volatility;
   }
 
-  /** Applies a fill to positions and working orders; a fill id seen before is ignored. */
-  onFill(fill: Fill): void {
-    if (!this.seenFills.add(fill.id)) return;
+  /** Applies a fill to positions and working orders; a fill id seen before is ignored (false). */
+  onFill(fill: Fill): boolean {
+    if (!this.seenFills.add(fill.id)) return false;
     const s = this.entry(fill.symbol);
     s.position += fill.side === 'buy' ? fill.quantity : -fill.quantity;
     this.contributionChanged(s);
     const order = this.working.get(fill.order_id);
-    if (order === undefined) return;
+    if (order === undefined) return true;
     const applied = Math.min(fill.quantity, order.quantity - order.filled);
     order.filled += applied;
     this.release(order, applied);
     if (order.filled >= order.quantity) this.working.delete(fill.order_id);
+    return true;
   }
 
   /**

@@ -14,9 +14,16 @@
 // and its limits; the book's exposure is summed again only after a price, position or working order
 // changed; check results that carry nothing specific to the signal are shared frozen objects; denial
 // reasons are built only for the deciding check. Every check is still run and recorded with its values.
+//
+// Barrier exits (barrier-exits.ts), when configured: a passed entry carries the bracket and the time
+// limit of the triple-barrier labels its model was trained on; a passed order that closes a position
+// names its exit reason and cancels the closed entries' brackets first; and each market event of a
+// symbol may send the time exits that fell due (timeExits). With them off, orders are as before.
 import type { Clock } from '../../core/clock.ts';
-import { decisionIdFor, intentIdFor, orderIdFor } from '../../core/lineage-ids.ts';
+import { decisionIdFor, intentIdFor, orderIdFor, timeExitIntentIdFor } from '../../core/lineage-ids.ts';
 import type {
+  Bar,
+  ExitReason,
   Fill,
   OrderEvent,
   OrderIntent,
@@ -26,6 +33,13 @@ import type {
   Signal,
   TradeTick,
 } from '../../schemas/messages.ts';
+import {
+  type BarrierEntry,
+  type BarrierExitOptions,
+  BarrierExits,
+  type EntryExits,
+  exitCancelsOf,
+} from './barrier-exits.ts';
 import { type Exposure, PositionBook, referencePrice, type Side } from './book.ts';
 import { CheckRecorder } from './check-record.ts';
 import {
@@ -47,12 +61,30 @@ export type { Side } from './book.ts';
 export type { DecisionCode, DenialCode, RiskCheck } from './check-record.ts';
 export type { RiskTrigger, TradingState } from './equity-triggers.ts';
 
+/** The strategy of an operator's flatten signals (actors/runtime/operator-control.ts): their exits say 'flatten'. */
+export const FLATTEN_STRATEGY = 'flatten';
+
 export interface RiskResult {
   decision: RiskDecision;
   /** Present exactly when decision.outcome is 'pass'. */
   intent: OrderIntent | undefined;
   trigger: RiskTrigger | undefined;
+  /**
+   * Orders to cancel before the intent goes out: the bracket children (and entries still working) of
+   * the barrier positions it closes, so they cannot close them a second time.
+   */
+  exitCancels: readonly string[];
 }
+
+/** A time exit: the cancels always, and the closing order when the entry still holds a position. */
+export interface TimeExit {
+  exitCancels: readonly string[];
+  pass: { decision: RiskDecision; intent: OrderIntent } | undefined;
+}
+
+const NO_CANCELS: readonly string[] = Object.freeze([]);
+const NO_TIME_EXITS: readonly TimeExit[] = Object.freeze([]);
+const QUANTITY_EPSILON = 1e-9;
 
 export interface RiskGateCoreOptions {
   limits: RiskLimits;
@@ -69,6 +101,16 @@ export interface RiskGateCoreOptions {
   idMemory?: number;
   /** Fail closed until a binding says otherwise. */
   tradingState?: TradingState;
+  /** Entries get the exits of their model's triple-barrier labels (off when absent). */
+  barrierExits?: BarrierExitOptions;
+}
+
+/** What accept() adds to a pass decision beyond the intent. */
+interface Accepted {
+  intent: OrderIntent;
+  exitCancels: readonly string[];
+  /** Appended to the decision's reason: the entry's barrier exits, or why it has none. */
+  note: string | undefined;
 }
 
 export class RiskGateCore {
@@ -88,6 +130,8 @@ export class RiskGateCore {
   private readonly recorder = new CheckRecorder(preTradeChecks.length);
   private lastEventTs = 0;
   private readonly proposal = new ProposedOrder();
+  /** Present when barrier exits are configured; the binding gives it the models' label settings. */
+  readonly barrierExits: BarrierExits | undefined;
 
   constructor(options: RiskGateCoreOptions) {
     const limits = options.limits;
@@ -98,6 +142,7 @@ export class RiskGateCore {
     this.limitOffset = (options.limitOffsetBps ?? 0) / 10_000;
     this.timeInForce = options.timeInForce ?? (this.orderType === 'market' ? 'ioc' : 'day');
     this.state = options.tradingState ?? 'halted';
+    this.barrierExits = options.barrierExits && new BarrierExits(options.barrierExits);
     const restricted = limits.restricted && new Set(limits.restricted);
     const repeated = limits.repeatedExecution;
     // Each symbol's limits are read once, when the book first sees it.
@@ -144,6 +189,12 @@ export class RiskGateCore {
     this.book.onQuote(quote);
   }
 
+  /** A bar marks at its close (the last known price at its ts_event) and feeds the barrier volatility. */
+  onBar(bar: Bar): void {
+    this.book.onBar(bar);
+    this.barrierExits?.onBar(bar);
+  }
+
   /** Annualised volatility from the feature stream, for volatility-targeted sizing. */
   setVolatility(symbol: string, volatility: number): void {
     this.book.setVolatility(symbol, volatility);
@@ -161,12 +212,13 @@ export class RiskGateCore {
 
   /** Applies a fill to positions and working orders; a fill id seen before is ignored. */
   onFill(fill: Fill): void {
-    this.book.onFill(fill);
+    if (this.book.onFill(fill)) this.barrierExits?.onFill(fill);
   }
 
   /** Ends a working order on a terminal status (see PositionBook.onOrderEvent). */
   onOrderEvent(event: OrderEvent): void {
     this.book.onOrderEvent(event);
+    this.barrierExits?.onOrderEvent(event);
   }
 
   /** Replaces positions with reconciled ones (after a restart, from the portfolio or the venue). */
@@ -198,10 +250,11 @@ export class RiskGateCore {
     for (const check of preTradeChecks) check(order, this.view, out);
     const checks = out.finish();
     const tsInit = this.clock.now();
-    const intent =
+    const accepted =
       out.code === 'OK' && order.entry !== undefined
         ? this.accept(signal, order, order.entry, tsInit)
         : undefined;
+    const intent = accepted?.intent;
     const decision: RiskDecision = {
       schema: 'risk_decision.v1',
       id: decisionIdFor(signal.id, !order.fresh),
@@ -211,13 +264,83 @@ export class RiskGateCore {
       symbol: signal.symbol,
       outcome: intent ? 'pass' : 'deny',
       code: out.code,
-      reason: out.reason,
+      reason: accepted?.note === undefined ? out.reason : `${out.reason}; ${accepted.note}`,
       trading_state: this.state,
       checks,
       signal_id: signal.id,
       intent_id: intent?.id,
     };
-    return { decision, intent, trigger: this.equity.trigger(this.state) };
+    return {
+      decision,
+      intent,
+      trigger: this.equity.trigger(this.state),
+      exitCancels: accepted?.exitCancels ?? NO_CANCELS,
+    };
+  }
+
+  /**
+   * The time exits of `symbol` due at `ts`, on each of its market events (after the book took the
+   * event): every bracketed entry whose exit_after is at or before `ts` has its children cancelled and
+   * what it still holds closed at market (exit_reason 'time'), without the pre-trade checks: it only
+   * takes off a position the gate opened, and denying it would leave the position without its exit.
+   * Not while halted: they stay due and go out on the symbol's first event after trading resumes.
+   */
+  timeExits(symbol: string, ts: number): readonly TimeExit[] {
+    const barriers = this.barrierExits;
+    if (barriers === undefined || this.state === 'halted') return NO_TIME_EXITS;
+    const due = barriers.due(symbol, ts);
+    if (due === undefined) return NO_TIME_EXITS;
+    return due.map((entry) => this.timeExit(barriers, entry, ts));
+  }
+
+  private timeExit(barriers: BarrierExits, entry: BarrierEntry, ts: number): TimeExit {
+    const s = this.book.entry(entry.symbol);
+    const side: Side = entry.side === 'buy' ? 'sell' : 'buy';
+    // What the entry still holds, never more than the position on its side (nothing to flip).
+    const held = entry.side === 'buy' ? s.position : -s.position;
+    const open = Math.max(0, held);
+    const remaining = entry.filled - entry.closed;
+    // Within float error of the whole position it closes the whole position, leaving no residue.
+    const quantity = remaining >= open - QUANTITY_EPSILON ? open : remaining;
+    const cancels = exitCancelsOf(entry);
+    if (!(quantity > QUANTITY_EPSILON)) return { exitCancels: cancels, pass: undefined };
+    const intentId = timeExitIntentIdFor(entry.orderId);
+    const tsInit = this.clock.now();
+    this.orderRate?.record(ts);
+    this.book.addWorking(orderIdFor(intentId), s, side, quantity);
+    barriers.counts.timeExits++;
+    const intent: OrderIntent = {
+      schema: 'order_intent.v2',
+      id: intentId,
+      ts_event: ts,
+      ts_init: tsInit,
+      strategy: entry.strategy,
+      symbol: entry.symbol,
+      side,
+      quantity,
+      order_type: 'market',
+      // Works until the position is closed, where an IOC remainder would leave part of it open.
+      time_in_force: 'day',
+      reduce_only: true,
+      exit_reason: 'time',
+      signal_id: entry.signalId,
+    };
+    const decision: RiskDecision = {
+      schema: 'risk_decision.v1',
+      id: decisionIdFor(intentId),
+      ts_event: ts,
+      ts_init: tsInit,
+      strategy: entry.strategy,
+      symbol: entry.symbol,
+      outcome: 'pass',
+      code: 'OK',
+      reason: `time exit: entry ${entry.orderId} reached its time limit ${new Date(entry.exitAfter).toISOString()}; closing ${quantity} at market`,
+      trading_state: this.state,
+      checks: [],
+      signal_id: entry.signalId,
+      intent_id: intentId,
+    };
+    return { exitCancels: cancels, pass: { decision, intent } };
   }
 
   /** The order the signal asks for: its side, its size at the reference price, and what it reduces. */
@@ -240,7 +363,8 @@ export class RiskGateCore {
     const workingBuy = s === undefined ? 0 : s.workingBuy;
     const workingSell = s === undefined ? 0 : s.workingSell;
     const reducible = side === 'sell' ? position - workingSell : -(position + workingBuy);
-    const reduces = sized > 0 && reducible > 0;
+    // A float residue of a closed position (fills of fractional quantities) is nothing to reduce.
+    const reduces = sized > 0 && reducible > QUANTITY_EPSILON;
     const o = this.proposal;
     o.signalId = signal.id;
     o.symbol = signal.symbol;
@@ -252,7 +376,14 @@ export class RiskGateCore {
     o.instrument = s === undefined ? this.limits.instruments?.[signal.symbol] : s.rules.instrument;
     o.price = price;
     o.side = side;
-    const asked = this.state === 'reducing' && reduces ? Math.min(sized, reducible) : sized;
+    // With barrier exits a signal against the position closes all of it, as a labelled position ends
+    // whole at its first barrier; otherwise the sizer's order, capped at the position while reducing.
+    const asked =
+      reduces && this.barrierExits !== undefined
+        ? reducible
+        : this.state === 'reducing' && reduces
+          ? Math.min(sized, reducible)
+          : sized;
     const spec = s?.rules.venue;
     // Rounding down keeps a reducing order within what it reduces.
     o.venue = spec !== undefined && asked > 0 ? venueQuantity(spec, asked, price) : undefined;
@@ -280,19 +411,50 @@ export class RiskGateCore {
     return touch !== undefined && touch > 0 ? touch : reference;
   }
 
-  /** Books a passed order: the throttles count it and it works until fills or an end take it off. */
-  private accept(
-    signal: Signal,
-    order: Readonly<ProposedOrder>,
-    s: SymbolState,
-    tsInit: number,
-  ): OrderIntent {
+  /**
+   * Books a passed order: the throttles count it and it works until fills or an end take it off. An
+   * order that reduces the position names its exit reason; with barrier exits, it cancels the exits of
+   * the entries it closes, and an entry gets its own.
+   */
+  private accept(signal: Signal, order: Readonly<ProposedOrder>, s: SymbolState, tsInit: number): Accepted {
     const { side, quantity, now } = order;
     const intentId = intentIdFor(signal.id);
+    const orderId = orderIdFor(intentId);
     this.orderRate?.record(now);
     (side === 'buy' ? s.rules.buys : s.rules.sells)?.record(now);
-    this.book.addWorking(orderIdFor(intentId), s, side, quantity);
-    return {
+    this.book.addWorking(orderId, s, side, quantity);
+    const exitReason: ExitReason | undefined = order.reduces
+      ? signal.strategy === FLATTEN_STRATEGY
+        ? 'flatten'
+        : 'signal'
+      : undefined;
+    const barriers = this.barrierExits;
+    let exits: EntryExits | undefined;
+    let cancels = NO_CANCELS;
+    if (barriers !== undefined) {
+      if (order.reduces) {
+        cancels = barriers.closing(signal.symbol, side === 'buy' ? 'sell' : 'buy').flatMap(exitCancelsOf);
+      } else {
+        exits = barriers.exitsFor(
+          signal.model_version,
+          signal.symbol,
+          side,
+          signal.ts_event,
+          s.rules.venue?.tickSize,
+        );
+        if (exits.bracket !== undefined) {
+          barriers.track({
+            orderId,
+            symbol: signal.symbol,
+            side,
+            signalId: signal.id,
+            strategy: signal.strategy,
+            exitAfter: exits.exitAfter,
+          });
+        }
+      }
+    }
+    const intent: OrderIntent = {
       schema: 'order_intent.v2',
       id: intentId,
       ts_event: signal.ts_event,
@@ -305,7 +467,19 @@ export class RiskGateCore {
       limit_price: this.orderType === 'limit' ? order.orderPrice : undefined,
       time_in_force: this.timeInForce,
       reduce_only: this.state === 'reducing',
+      bracket: exits?.bracket,
+      exit_after: exits?.bracket === undefined ? undefined : exits.exitAfter,
+      exit_reason: exitReason,
       signal_id: signal.id,
     };
+    return { intent, exitCancels: cancels, note: exits && describeExits(exits, this.barrierExits) };
   }
+}
+
+/** The decision's note on an entry's barrier exits. */
+function describeExits(exits: EntryExits, barriers: BarrierExits | undefined): string {
+  if (exits.bracket === undefined) return `plain entry without barrier exits: ${exits.reason}`;
+  const { take_profit: takeProfit, stop_loss: stopLoss } = exits.bracket;
+  const { labels, volatility, reference } = exits;
+  return `barrier exits: take-profit ${takeProfit.limit_price}, stop-loss ${stopLoss.stop_price} (${labels.profitTake}/${labels.stopLoss} × volatility ${volatility.toPrecision(4)} over ${labels.volatilityWindow} ${barriers?.barInterval} bars from close ${reference}), time limit ${new Date(exits.exitAfter).toISOString()} (${labels.verticalBars} bars)`;
 }

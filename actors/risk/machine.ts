@@ -162,11 +162,9 @@ export class RiskGate {
 
   /** Per signal: the core decides; the machine is touched only when the core reports a trigger. */
   evaluate(signal: Signal): GateResult {
-    const { decision, intent, trigger } = this.core.evaluate(signal);
-    if (trigger === undefined)
-      return { decision, intent, trigger, cancels: noCancels, transition: undefined };
-    const { cancels, transition } = this.send(trigger);
-    return { decision, intent, trigger, cancels, transition };
+    const result = this.core.evaluate(signal);
+    if (result.trigger === undefined) return { ...result, cancels: noCancels, transition: undefined };
+    return { ...result, ...this.send(result.trigger) };
   }
 
   onPortfolio(...args: Parameters<RiskGateCore['onPortfolio']>): GateEffects {

@@ -16,8 +16,7 @@ import { type ControlResult, type ControlServer, serveControl } from '../../stre
 import type { ExecutionActor } from '../execution/actor.ts';
 import type { PortfolioActor } from '../portfolio/actor.ts';
 import type { RiskGateActor } from '../risk/actor.ts';
-
-export const FLATTEN_STRATEGY = 'flatten';
+import { FLATTEN_STRATEGY } from '../risk/core.ts';
 
 export interface OperatorControlOptions {
   connection: NatsConnection;

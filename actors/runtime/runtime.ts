@@ -166,6 +166,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         limits,
         sizer: sizerFor(trading.sizing),
         ...(trading.venueRules ? { venueRules: trading.venueRules } : {}),
+        ...(trading.barrierExits ? { barrierExits: { barInterval: config.barInterval } } : {}),
       },
       venue: venueFor(trading.venue, config.seed),
       startState: config.startState ?? 'halted',
@@ -184,7 +185,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const pipeline = await startPipeline(pipelineActors, pipelineConfig, {
     bus,
     clock,
-    ...(runs('inference') || runs('news') ? { models: await ModelRegistry.open(jetstream) } : {}),
+    ...(runs('inference') || runs('news') || (runs('risk') && trading.barrierExits)
+      ? { models: await ModelRegistry.open(jetstream) }
+      : {}),
     ...(store ? { store } : {}),
     ...(db ? { db } : {}),
     lastMarketData: lastMarketDataFromStream(manager, subjects, Object.keys(limits.instruments ?? {})),

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { BarrierExits } from '../../actors/risk/barrier-exits.ts';
 import { parseDatasetText, stocknetPriceFile } from '../../core/datasets.ts';
+import { barrierPrices } from '../../core/triple-barrier.ts';
 import { RollingVolatility, rollingVolatility } from '../../core/volatility.ts';
 import type { Bar } from '../../schemas/messages.ts';
 import { tripleBarrierLabels } from '../../simulations/research/labels.ts';
@@ -62,6 +64,34 @@ describe('rolling volatility', () => {
     const batch = rollingVolatility(closes, 20);
     for (const label of tripleBarrierLabels(closes, config))
       assert.equal(label.volatility, batch[label.start]);
+  });
+
+  it("the risk gate's barrier volatility, fed the real bars, equals the batch value at each signal's bar", () => {
+    const window = 20;
+    const labels = { profitTake: 1.5, stopLoss: 1, verticalBars: 5, volatilityWindow: window };
+    const barriers = new BarrierExits({ barInterval: '1d' });
+    barriers.setModel('m1', { labels });
+    const batch = rollingVolatility(closes, window);
+    bars.forEach((bar, t) => {
+      barriers.onBar(bar);
+      const exits = barriers.exitsFor('m1', 'AAPL', 'buy', bar.ts_event, undefined);
+      if (t < window) {
+        assert.equal(exits.bracket, undefined);
+        return;
+      }
+      assert.ok(exits.bracket !== undefined, `bar ${t}`);
+      assert.equal(exits.volatility, batch[t]);
+      assert.equal(exits.reference, closes[t]);
+      const { upper, lower } = barrierPrices(labels, batch[t]!, closes[t]!);
+      assert.equal(exits.bracket.take_profit.limit_price, upper);
+      assert.equal(exits.bracket.stop_loss.stop_price, lower);
+      // A signal decided after the next bar arrived still gets the values as of its own bar.
+      if (t > window) {
+        const late = barriers.exitsFor('m1', 'AAPL', 'buy', bars[t - 1]!.ts_event, undefined);
+        assert.ok(late.bracket !== undefined && late.volatility === batch[t - 1]);
+        assert.equal(late.reference, closes[t - 1]);
+      }
+    });
   });
 
   it('refuses a window shorter than two returns', () => {
