@@ -18,8 +18,19 @@ import { parseRiskLimits } from '../actors/risk/limits.ts';
 import { ReplayClock } from '../core/clock.ts';
 import { dateMillis } from '../core/config-file.ts';
 import { GateKey } from '../core/gate-seal.ts';
+import { bracketChildIdFor, orderIdFor } from '../core/lineage-ids.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Fill, MessageName, OrderEvent, PortfolioSnapshot, RiskDecision } from '../schemas/messages.ts';
+import type {
+  ExitReason,
+  Fill,
+  MessageName,
+  OrderEvent,
+  OrderIntent,
+  OrderIntentV1,
+  PortfolioSnapshot,
+  RiskDecision,
+} from '../schemas/messages.ts';
+import { upgradeOrderIntent } from '../schemas/order-intent.ts';
 import { Subjects } from '../schemas/subjects.ts';
 import { type ActorBus, NatsActorBus } from '../streams/bus.ts';
 import { InProcessBus } from '../streams/in-process-bus.ts';
@@ -32,7 +43,7 @@ import { waitForQuiet } from './quiescence.ts';
 import { writeReportHtml } from './report-html.ts';
 import { trainSentimentModel, trainTabularModel } from './research/train.ts';
 import type { MarketEvent } from './sources/replay.ts';
-import { RoundTripBuilder } from './trades.ts';
+import { type BacktestExits, RoundTripBuilder } from './trades.ts';
 
 export type BacktestMode = 'inprocess' | 'nats';
 
@@ -77,6 +88,7 @@ export interface BacktestSummary {
   /** SHA-256 over the signals (id, direction, probability) in arrival order. */
   signalHash: string;
   metrics: BacktestMetrics;
+  exits: BacktestExits;
   report: string | null;
   models: { strategy: string; sentiment: string | null };
 }
@@ -124,6 +136,10 @@ class RunRecorder {
   /** End-of-UTC-day equity, kept as it comes (a run can hold millions of snapshots). */
   private readonly equityByDay = new Map<number, EquityPoint>();
   readonly denialsByCode: Record<string, number> = {};
+  /** Why each closing order closed, where its intent says: exit intents, and bracket children by id. */
+  private readonly exitReasons = new Map<string, ExitReason>();
+  private bracketedEntries = 0;
+  private timeLimitedEntries = 0;
   signals = 0;
   orders = 0;
   fills = 0;
@@ -154,6 +170,25 @@ class RunRecorder {
     return executionLedger(this.executions);
   }
 
+  onIntent(received: OrderIntent | OrderIntentV1): void {
+    const intent = upgradeOrderIntent(received);
+    const orderId = orderIdFor(intent.id);
+    if (intent.exit_reason !== undefined) this.exitReasons.set(orderId, intent.exit_reason);
+    if (intent.bracket === undefined) return;
+    this.bracketedEntries++;
+    if (intent.exit_after !== undefined) this.timeLimitedEntries++;
+    this.exitReasons.set(bracketChildIdFor(orderId, 'take_profit'), 'take_profit');
+    this.exitReasons.set(bracketChildIdFor(orderId, 'stop_loss'), 'stop_loss');
+  }
+
+  exits(): BacktestExits {
+    return {
+      byReason: this.trips.exitsByReason((orderId) => this.exitReasons.get(orderId)),
+      bracketedEntries: this.bracketedEntries,
+      timeLimitedEntries: this.timeLimitedEntries,
+    };
+  }
+
   onDecision(decision: RiskDecision): void {
     if (decision.outcome === 'deny') {
       this.denials++;
@@ -173,6 +208,12 @@ class RunRecorder {
       this.onOrderEvent(event),
     );
     await on('bt-recorder-fills', `${ns}exec.fill.>`, ['fill'], (fill: Fill) => this.onFill(fill));
+    await on(
+      'bt-recorder-intents',
+      `${ns}ord.intent.>`,
+      ['order_intent', 'order_intent_v1'],
+      (intent: OrderIntent | OrderIntentV1) => this.onIntent(intent),
+    );
     await on('bt-recorder-decisions', `${ns}risk.decision.>`, ['risk_decision'], (decision: RiskDecision) =>
       this.onDecision(decision),
     );
@@ -280,6 +321,7 @@ export function backtestPipelineConfig(config: BacktestConfig, runId: string): P
         limits: parseRiskLimits(config.trading.limits, '/trading/limits'),
         sizer: sizerFor(config.trading.sizing),
         ...(config.trading.venueRules ? { venueRules: config.trading.venueRules } : {}),
+        ...(config.trading.barrierExits ? { barrierExits: { barInterval: config.barInterval } } : {}),
       },
       venue: venueFor(config.trading.venue, config.seed),
       startState: 'active',
@@ -389,6 +431,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
     tradedNotional: recorder.trips.tradedNotional,
   });
   const ledgerHash = recorder.ledger().hash();
+  const exits = recorder.exits();
   const report = options.reportDir
     ? await writeReportHtml(
         {
@@ -398,6 +441,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
           trades: recorder.trips.trades,
           denialsByCode: recorder.denialsByCode,
           metrics,
+          exits,
         },
         join(options.reportDir, `${runId}.html`),
       )
@@ -415,6 +459,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
     ledgerHash,
     signalHash: recorder.signalLedger.hash(),
     metrics,
+    exits,
     report,
     models: { strategy: models.strategy, sentiment: models.sentiment },
   };
@@ -436,7 +481,12 @@ async function recordRun(
       config: json(config),
       started_at: toTimestamp(dateMillis(config.data.from)),
       finished_at: toTimestamp(endedAt),
-      metrics: json({ ...summary.metrics, ledgerHash: summary.ledgerHash, events: summary.events }),
+      metrics: json({
+        ...summary.metrics,
+        ledgerHash: summary.ledgerHash,
+        events: summary.events,
+        exits: summary.exits.byReason,
+      }),
     })
     .onConflict((conflict) => conflict.column('id').doNothing())
     .execute();

@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { JsonValue } from './ledger.ts';
 import type { BacktestMetrics, ClosedTrade, EquityPoint } from './metrics.ts';
+import { type BacktestExits, EXIT_REASONS } from './trades.ts';
 
 export interface BacktestReportInput {
   runId: string;
@@ -14,6 +15,7 @@ export interface BacktestReportInput {
   /** Risk-gate denials counted by reason code. */
   denialsByCode: Readonly<Record<string, number>>;
   metrics: BacktestMetrics;
+  exits: BacktestExits;
 }
 
 /** More points than this are reduced to each bucket's first, minimum and maximum: the shape survives. */
@@ -229,6 +231,26 @@ function tradesTable(trades: readonly ClosedTrade[]): string {
   return `<table class="trades"><thead><tr><th>Symbol</th><th>Side</th><th>Qty</th><th>Entry</th><th>Price</th><th>Exit</th><th>Price</th><th>PnL</th></tr></thead><tbody>${rows.join('')}</tbody></table>${more}`;
 }
 
+const EXIT_LABELS: Readonly<Record<(typeof EXIT_REASONS)[number], string>> = {
+  signal: 'Signal',
+  take_profit: 'Take-profit',
+  stop_loss: 'Stop-loss',
+  time: 'Time limit',
+  flatten: 'Flatten',
+};
+
+function exitsTable(exits: BacktestExits): string {
+  const rows = EXIT_REASONS.map((reason) => {
+    const { exits: count, pnl } = exits.byReason[reason];
+    return `<tr><th>${EXIT_LABELS[reason]}</th><td>${count}</td><td class="${pnl >= 0 ? 'gain' : 'loss'}">${pnl.toFixed(2)}</td><td class="key">${reason}</td></tr>`;
+  });
+  const barriers =
+    exits.bracketedEntries === 0
+      ? 'No entry had barrier exits.'
+      : `${exits.bracketedEntries} entries had barrier exits (take-profit and stop-loss brackets), ${exits.timeLimitedEntries} of them a time limit.`;
+  return `<table class="metrics"><thead><tr><th>Reason</th><th>Exits</th><th>PnL</th><th></th></tr></thead><tbody>${rows.join('')}</tbody></table><p class="sub">${escapeHtml(barriers)}</p>`;
+}
+
 function denialsTable(denials: Readonly<Record<string, number>>): string {
   const entries = Object.entries(denials).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
   if (entries.length === 0) return '<p class="empty">No orders were denied.</p>';
@@ -283,6 +305,7 @@ export function renderReportHtml(report: BacktestReportInput): string {
         format: (y) => y.toFixed(1),
       }),
     ],
+    ['exits', 'Exits by reason', exitsTable(report.exits)],
     ['trades', `Trades (${report.trades.length})`, tradesTable(report.trades)],
     ['denials', 'Risk denials by code', denialsTable(report.denialsByCode)],
     ['config', 'Configuration', `<pre>${escapeHtml(JSON.stringify(report.config, null, 2))}</pre>`],

@@ -25,6 +25,7 @@ import {
   TIMESCALE_SOURCE_SCOPE,
 } from '../../simulations/backtest-source.ts';
 import { jetstreamSource, type MarketEvent } from '../../simulations/sources/replay.ts';
+import { EXIT_REASONS } from '../../simulations/trades.ts';
 import { createDatabase } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
 import { connectBus, reachDatabase } from '../services.ts';
@@ -42,6 +43,8 @@ export interface BacktestCommandOptions {
   reportDir: string;
   dataDir: string;
   progress?: boolean;
+  /** Turns trading.barrierExits on for this run. */
+  barrierExits?: boolean;
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -75,7 +78,8 @@ function withOverrides(config: BacktestConfig, options: BacktestCommandOptions):
   if (dateMillis(data.to) <= dateMillis(data.from)) {
     throw new ConfigError('--to', `${data.to} is not after ${data.from}`, 'Give a later end date');
   }
-  return { ...config, data };
+  const trading = options.barrierExits ? { ...config.trading, barrierExits: true } : config.trading;
+  return { ...config, data, trading };
 }
 
 /** A run id people can read and no two runs share: config name, UTC time, random suffix. */
@@ -169,6 +173,16 @@ export function printSummary(summary: BacktestSummary): void {
   console.log(
     `  win rate ${pct(m.winRate)}  profit factor ${num(m.profitFactor)}  PSR ${num(m.probabilisticSharpe)}`,
   );
+  const exits = EXIT_REASONS.map((reason) => {
+    const { exits: count, pnl } = summary.exits.byReason[reason];
+    return `${reason} ${count}${count > 0 ? ` (pnl ${pnl.toFixed(2)})` : ''}`;
+  });
+  console.log(`  exits ${exits.join('  ')}`);
+  if (summary.exits.bracketedEntries > 0) {
+    console.log(
+      `  barrier exits on ${summary.exits.bracketedEntries} entries (${summary.exits.timeLimitedEntries} with a time limit)`,
+    );
+  }
   console.log(`  ledger ${summary.ledgerHash}`);
   if (summary.report) console.log(`  report ${summary.report}`);
 }
@@ -186,6 +200,7 @@ export function register(program: Command): void {
     .option('--report-dir <dir>', 'where the HTML report goes', join(repoRoot, 'reports'))
     .option('--data-dir <dir>', 'shared data folder for file sources', join(repoRoot, '..', 'shared', 'data'))
     .option('--no-progress', 'no progress bar')
+    .option('--barrier-exits', "give entries their model's triple-barrier exits (trading.barrierExits)")
     .option('--json', 'print one JSON object')
     .action(async (options: BacktestCommandOptions) => {
       const summary = await backtestCommand(options);

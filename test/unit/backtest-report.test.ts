@@ -55,6 +55,17 @@ describe('HTML backtest report', () => {
       trades: run.trades,
       denialsByCode: { MAX_POSITION: 7, DAILY_LOSS: 2, STALE_PRICE: 1 },
       metrics: computeMetrics(run),
+      exits: {
+        byReason: {
+          signal: { exits: run.trades.length, pnl: run.trades.reduce((sum, t) => sum + t.pnl, 0) },
+          take_profit: { exits: 4, pnl: 812.5 },
+          stop_loss: { exits: 3, pnl: -640.25 },
+          time: { exits: 9, pnl: -12 },
+          flatten: { exits: 0, pnl: 0 },
+        },
+        bracketedEntries: 16,
+        timeLimitedEntries: 16,
+      },
     };
     path = await writeReportHtml(report, join(dir, 'nested', 'report.html'));
     html = readFileSync(path, 'utf8');
@@ -69,6 +80,7 @@ describe('HTML backtest report', () => {
       'drawdown',
       'monthly',
       'rolling-sharpe',
+      'exits',
       'trades',
       'denials',
       'config',
@@ -104,6 +116,22 @@ describe('HTML backtest report', () => {
     const february2015 = report.equity.filter((p) => new Date(p.t).toISOString().startsWith('2015-02'));
     const expected = (march2015.at(-1)!.equity / february2015.at(-1)!.equity - 1) * 100;
     assert.equal(cells.find((cell) => cell[1] === '2015-03')![2], expected.toFixed(2));
+  });
+
+  it('lists exits by reason with their PnL', () => {
+    const section = html.match(/<section id="exits">[\s\S]*?<\/section>/)![0];
+    const signal = report.exits.byReason.signal;
+    assert.match(
+      section,
+      new RegExp(
+        `<tr><th>Signal</th><td>${signal.exits}</td><td class="(gain|loss)">${signal.pnl.toFixed(2)}</td>`,
+      ),
+    );
+    assert.match(section, /<tr><th>Take-profit<\/th><td>4<\/td><td class="gain">812.50<\/td>/);
+    assert.match(section, /<tr><th>Stop-loss<\/th><td>3<\/td><td class="loss">-640.25<\/td>/);
+    assert.match(section, /<tr><th>Time limit<\/th><td>9<\/td><td class="loss">-12.00<\/td>/);
+    assert.match(section, /<tr><th>Flatten<\/th><td>0<\/td>/);
+    assert.match(section, /16 entries had barrier exits .*, 16 of them a time limit/);
   });
 
   it('lists trades, denials and metrics', () => {
