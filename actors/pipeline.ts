@@ -9,7 +9,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../core/clock.ts';
 import type { GateKey } from '../core/gate-seal.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Bar, PortfolioSnapshot, QuoteTick, TradeTick } from '../schemas/messages.ts';
+import type { Bar, PortfolioSnapshot, QuoteTick, Reconciliation, TradeTick } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
 import type { ActorBus, Subscription } from '../streams/bus.ts';
 import type { NatsConnection } from '../streams/connection.ts';
@@ -19,7 +19,7 @@ import { streamName } from '../streams/topology.ts';
 import type { Database } from '../timescale/database.ts';
 import { AlertActor, type AlertActorOptions } from './alerts/actor.ts';
 import { DeadLetterRateMonitor, type DeadLetterRateOptions } from './alerts/dead-letter-rate.ts';
-import { ExecutionActor } from './execution/actor.ts';
+import { type BrokerOptions, ExecutionActor } from './execution/actor.ts';
 import type { SimulatedVenueOptions } from './execution/simulated-venue.ts';
 import { FeatureActor, type FeatureActorOptions } from './feature/actor.ts';
 import { LeasedFeatureActors } from './feature/leased-partitions.ts';
@@ -38,6 +38,8 @@ export interface TradingConfig {
   /** Limits, sizer and order style of the risk gate. */
   risk: Omit<RiskGateCoreOptions, 'clock' | 'tradingState'>;
   venue: SimulatedVenueOptions;
+  /** A real broker instead of the simulated venue (`sluice run` only). */
+  broker?: BrokerOptions;
   /** `active` for a fresh backtest; `reducing` or `halted` live (held until reconciled). */
   startState: TradingState;
   markIntervalMs?: number;
@@ -83,6 +85,8 @@ export interface PipelineServices {
   lastMarketData?: () => Promise<(TradeTick | QuoteTick | Bar)[]>;
   /** The portfolio's last snapshot, for the risk gate at start (see lastPortfolioSnapshotFromStream). */
   lastPortfolioSnapshot?: () => Promise<PortfolioSnapshot | undefined>;
+  /** The venue's last reconciliation, for the risk gate at start (see lastReconciliationFromStream). */
+  lastReconciliation?: () => Promise<Reconciliation | undefined>;
   /** The risk gate's leadership term, when these actors run under an election (streams/leader-election.ts). */
   gateTerm?: number;
   /** Feature partitions leased among processes (actors/feature/leased-partitions.ts) instead of owned outright. */
@@ -169,6 +173,7 @@ export async function startPipeline<A extends PipelineActorName>(
         ...(services.control ? { control: services.control } : {}),
         ...(services.lastMarketData ? { lastMarketData: services.lastMarketData } : {}),
         ...(services.lastPortfolioSnapshot ? { lastPortfolioSnapshot: services.lastPortfolioSnapshot } : {}),
+        ...(services.lastReconciliation ? { lastReconciliation: services.lastReconciliation } : {}),
         ...(trading('risk').denialBurst ? { denialBurst: trading('risk').denialBurst } : {}),
         // Barrier exits read the label settings of the models the signals come from.
         ...(trading('risk').risk.barrierExits
@@ -185,6 +190,7 @@ export async function startPipeline<A extends PipelineActorName>(
     ? await ExecutionActor.start({
         ...common('execution'),
         venue: trading('execution').venue,
+        ...(trading('execution').broker ? { broker: trading('execution').broker } : {}),
         gateKey: gateKey('execution'),
       })
     : undefined;

@@ -78,6 +78,20 @@ export function venueOrderEventIdFor(orderId: string, status: string, filledQuan
   return `${orderId}:event:${status}:${filledQuantity}`;
 }
 
+/**
+ * The intent an order Sluice did not place stands under once adopted (an order placed by hand at the
+ * venue): named by the venue's order id, so its order id is orderIdFor(this) and a re-read adopts it
+ * under the same ids.
+ */
+export function adoptedIntentIdFor(venue: string, venueOrderId: string): string {
+  return `venue:${venue}:${venueOrderId}`;
+}
+
+/** One step (begun, or its outcome) of a reconciliation of `venue` begun at `ts`. */
+export function reconciliationIdFor(venue: string, trigger: string, ts: number, outcome: string): string {
+  return `reconcile:${venue}:${trigger}:${ts}:${outcome}`;
+}
+
 /** The risk gate's cancel of a working order. */
 export function cancelIdFor(orderId: string): string {
   return `${orderId}:cancel`;

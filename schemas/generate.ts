@@ -37,6 +37,7 @@ const parameterDescriptions: Record<string, string> = {
     'instrument symbol; characters a subject token cannot hold (. * > space ~ / \\) are written as ~XX hex',
   strategy: 'strategy name, encoded like a symbol',
   account: 'portfolio account, encoded like a symbol',
+  venue: 'the venue the execution actor trades at (SIM, alpaca, a ccxt exchange id), encoded like a symbol',
   severity: 'info, warning or critical',
   code: 'alert code',
   actor: 'actor kind, e.g. risk',

@@ -358,6 +358,62 @@ export const Fill = event('fill', 1, 'A (partial) execution of an order.', {
   venue_fill_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
 });
 
+const VenueOrderId = Type.String({ minLength: 1, maxLength: 128 });
+
+/** One thing a reconciliation found between the venue's books and Sluice's, and what it did about it. */
+export const ReconciliationDifference = Type.Object(
+  {
+    kind: Type.Union([
+      Type.Literal('missed_fill'),
+      Type.Literal('order_state'),
+      Type.Literal('resubmitted'),
+      Type.Literal('order_missing'),
+      Type.Literal('unknown_order'),
+      Type.Literal('position'),
+      Type.Literal('venue_unreachable'),
+    ]),
+    /**
+     * adopted: published from the venue's books (a fill, an order's state, an order placed by hand);
+     * cancelled: an order Sluice did not place, cancelled at the venue; resubmitted: an order the venue
+     * never received, sent again under its client order id; unexplained: the risk gate stays halted.
+     */
+    resolution: Type.Union([
+      Type.Literal('adopted'),
+      Type.Literal('cancelled'),
+      Type.Literal('resubmitted'),
+      Type.Literal('unexplained'),
+    ]),
+    symbol: Type.Optional(SymbolName),
+    order_id: Type.Optional(EventId),
+    venue_order_id: Type.Optional(VenueOrderId),
+    /** Positions: the venue's signed quantity and Sluice's (from the fills it published). */
+    venue_quantity: Type.Optional(Type.Number()),
+    sluice_quantity: Type.Optional(Type.Number()),
+    detail: Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+export const Reconciliation = event(
+  'reconciliation',
+  1,
+  "The execution actor's reconciliation with its venue (at start, after each reconnect, on an operator's request): begun, clean, or with a difference Sluice cannot explain. The risk gate leaves halted only after a clean one.",
+  {
+    venue: Type.String({ minLength: 1, maxLength: 64 }),
+    account_mode: AccountMode,
+    trigger: Type.Union([
+      Type.Literal('start'),
+      Type.Literal('reconnect'),
+      Type.Literal('operator'),
+      Type.Literal('unknown_order'),
+    ]),
+    outcome: Type.Union([Type.Literal('reconciling'), Type.Literal('ok'), Type.Literal('mismatch')]),
+    differences: Type.Array(ReconciliationDifference),
+    /** Venue time (epoch ms) from which the venue's fills were read; absent with the simulated venue. */
+    fills_since: Type.Optional(EpochMillis),
+  },
+);
+
 export const Position = Type.Object(
   {
     symbol: SymbolName,
@@ -468,6 +524,7 @@ export const messageSchemas = {
   risk_decision: RiskDecision,
   order_event: OrderEvent,
   fill: Fill,
+  reconciliation: Reconciliation,
   portfolio_snapshot: PortfolioSnapshot,
   alert: Alert,
   control_command: ControlCommand,
@@ -498,6 +555,8 @@ export type OrderStatus = Static<typeof OrderStatus>;
 export type Side = Static<typeof Side>;
 export type OrderEvent = Static<typeof OrderEvent>;
 export type Fill = Static<typeof Fill>;
+export type Reconciliation = Static<typeof Reconciliation>;
+export type ReconciliationDifference = Static<typeof ReconciliationDifference>;
 export type Position = Static<typeof Position>;
 export type PortfolioSnapshot = Static<typeof PortfolioSnapshot>;
 export type Alert = Static<typeof Alert>;

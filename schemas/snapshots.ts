@@ -4,7 +4,7 @@
 // (`risk_state.v2`), never an edit of a released one; a loader knows the versions it can read.
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { OrderIntent, OrderIntentV1 } from './messages.ts';
+import { OrderIntent, OrderIntentV1, OrderStatus, Side } from './messages.ts';
 import type { Decoded } from './validate.ts';
 
 const SymbolName = Type.String({ minLength: 1, maxLength: 64 });
@@ -22,13 +22,65 @@ export const RiskState = Type.Object(
   { additionalProperties: false },
 );
 
-/** The execution actor's working orders and the highest gate term it has accepted. */
-export const ExecutionState = Type.Object(
+/** execution_state.v1: the execution actor's working orders and the highest gate term it has accepted. */
+export const ExecutionStateV1 = Type.Object(
   {
     /** v1 intents in snapshots from before order_intent.v2, upgraded on restore. */
     open: Type.Array(Type.Union([OrderIntent, OrderIntentV1])),
     /** IntentGuard's highest gate term, 0 before any election (absent in snapshots from before the seal). */
     gateTerm: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+const VenueId = Type.String({ minLength: 1, maxLength: 128 });
+
+/** An order at a broker that Sluice follows: its own (with the intent) or one it adopted. */
+export const BrokerOrderState = Type.Object(
+  {
+    order_id: Type.String({ minLength: 1, maxLength: 256 }),
+    intent_id: Type.String({ minLength: 1, maxLength: 256 }),
+    /** Absent for an order placed by hand: the venue may hold none. */
+    client_order_id: Type.Optional(VenueId),
+    venue_order_id: Type.Optional(VenueId),
+    symbol: SymbolName,
+    side: Side,
+    quantity: Type.Number({ exclusiveMinimum: 0 }),
+    status: OrderStatus,
+    /** What the venue last said had filled. */
+    filled_quantity: Type.Number({ minimum: 0 }),
+    /** The venue ids of this order's fills already published: a partial fill survives a restart. */
+    venue_fill_ids: Type.Array(VenueId),
+    /** Sluice's own orders: sent again when the venue never received them. */
+    intent: Type.Optional(Type.Union([OrderIntent, OrderIntentV1])),
+  },
+  { additionalProperties: false },
+);
+
+/** What the execution actor keeps of a broker account between runs (absent with the simulated venue). */
+export const BrokerState = Type.Object(
+  {
+    orders: Type.Array(BrokerOrderState),
+    /** Signed position per symbol, from the fills published. */
+    positions: Type.Array(
+      Type.Object({ symbol: SymbolName, quantity: Type.Number() }, { additionalProperties: false }),
+    ),
+    /** Venue time (epoch ms) of the last fill Sluice knows: reconciliation reads the venue's fills from there. */
+    fillsSince: Type.Integer({ minimum: 0 }),
+    /** The fills published lately (venue id, venue time), oldest first: a fill read again is not published twice. */
+    recentVenueFills: Type.Array(
+      Type.Object({ id: VenueId, ts: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** execution_state.v2: v1's working intents (simulated venue) and, at a broker, its orders and fills. */
+export const ExecutionState = Type.Object(
+  {
+    open: Type.Array(Type.Union([OrderIntent, OrderIntentV1])),
+    gateTerm: Type.Optional(Type.Integer({ minimum: 0 })),
+    broker: Type.Optional(BrokerState),
   },
   { additionalProperties: false },
 );
@@ -60,6 +112,8 @@ export const PortfolioState = Type.Object(
 
 export type RiskState = Static<typeof RiskState>;
 export type ExecutionState = Static<typeof ExecutionState>;
+export type BrokerState = Static<typeof BrokerState>;
+export type BrokerOrderState = Static<typeof BrokerOrderState>;
 export type PortfolioState = Static<typeof PortfolioState>;
 
 /** One version of what an actor saves: its tag and the check of a loaded value. */
@@ -69,23 +123,35 @@ export interface SnapshotContract<T> {
   /** `<name>.v<version>`, saved beside the value. */
   readonly schema: string;
   check(value: unknown): Decoded<T>;
+  /** Earlier versions still read, by tag: each checks a value of its version and upgrades it. */
+  readonly earlier?: Readonly<Record<string, (value: unknown) => Decoded<T>>>;
 }
 
-function contract<S extends TSchema>(name: string, version: number, schema: S): SnapshotContract<Static<S>> {
+function checker<S extends TSchema>(schema: S): (value: unknown) => Decoded<Static<S>> {
   const compiled = TypeCompiler.Compile(schema);
-  return {
-    name,
-    schema: `${name}.v${version}`,
-    check: (value) => {
-      if (compiled.Check(value)) return { ok: true, value };
-      const first = compiled.Errors(value).First();
-      return { ok: false, reason: `${first?.path || '(root)'}: ${first?.message ?? 'invalid'}` };
-    },
+  return (value) => {
+    if (compiled.Check(value)) return { ok: true, value };
+    const first = compiled.Errors(value).First();
+    return { ok: false, reason: `${first?.path || '(root)'}: ${first?.message ?? 'invalid'}` };
   };
 }
 
+function contract<S extends TSchema>(
+  name: string,
+  version: number,
+  schema: S,
+  earlier?: Record<string, (value: unknown) => Decoded<Static<S>>>,
+): SnapshotContract<Static<S>> {
+  return { name, schema: `${name}.v${version}`, check: checker(schema), ...(earlier ? { earlier } : {}) };
+}
+
+/** A v1 snapshot is a v2 one without broker state (v1 predates the brokers). */
+const checkExecutionV1 = checker(ExecutionStateV1);
+
 export const snapshotContracts = {
   risk: contract('risk_state', 1, RiskState),
-  execution: contract('execution_state', 1, ExecutionState),
+  execution: contract('execution_state', 2, ExecutionState, {
+    'execution_state.v1': (value) => checkExecutionV1(value),
+  }),
   portfolio: contract('portfolio_state', 1, PortfolioState),
 };

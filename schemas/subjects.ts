@@ -82,6 +82,13 @@ export const subjectSpecs = {
     stream: 'ORDERS',
     description: 'Executions.',
   },
+  reconciliation: {
+    address: 'exec.reconcile.{venue}',
+    messages: ['reconciliation'],
+    stream: 'ORDERS',
+    description:
+      "The execution actor's reconciliations with its venue; the risk gate stays halted until one is clean.",
+  },
   portfolio: {
     address: 'pf.snapshot.{account}',
     messages: ['portfolio_snapshot'],
@@ -271,6 +278,9 @@ export class Subjects {
   }
   fill(symbol: string): string {
     return `${this.namespace}exec.fill.${this.token(symbol)}`;
+  }
+  reconciliation(venue: string): string {
+    return `${this.namespace}exec.reconcile.${this.token(venue)}`;
   }
   portfolio(account: string): string {
     return `${this.namespace}pf.snapshot.${this.token(account)}`;

@@ -1,8 +1,8 @@
 // The last message stored on a subject (JetStream's get by subject), for an actor that must know the
 // latest state at start, before its durable consumers deliver anything new: the latest prices, the
-// portfolio's latest snapshot.
+// portfolio's latest snapshot, the venue's latest reconciliation.
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type { MessageName, MessageOf, PortfolioSnapshot } from '../schemas/messages.ts';
+import type { MessageName, MessageOf, PortfolioSnapshot, Reconciliation } from '../schemas/messages.ts';
 import type { Subjects } from '../schemas/subjects.ts';
 import { decodeOneOf } from '../schemas/validate.ts';
 import { streamName } from './topology.ts';
@@ -31,4 +31,14 @@ export function lastPortfolioSnapshotFromStream(
 ): () => Promise<PortfolioSnapshot | undefined> {
   const stream = streamName('ORDERS', subjects.namespace);
   return () => lastStoredMessage(manager, stream, subjects.portfolio(account), ['portfolio_snapshot']);
+}
+
+/** The venue's last reconciliation (exec.reconcile.<venue>) in the ORDERS stream. */
+export function lastReconciliationFromStream(
+  manager: JetStreamManager,
+  subjects: Subjects,
+  venue: string,
+): () => Promise<Reconciliation | undefined> {
+  const stream = streamName('ORDERS', subjects.namespace);
+  return () => lastStoredMessage(manager, stream, subjects.reconciliation(venue), ['reconciliation']);
 }

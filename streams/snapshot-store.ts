@@ -53,12 +53,16 @@ export async function loadSnapshot<T>(
   const extra = Object.keys(rest);
   if (extra.length > 0) return refused(`unexpected ${extra.join(', ')}`);
   // Snapshots saved before the contracts were versioned carry no tag: their shape is the first version's.
-  const tag = schema ?? `${contract.name}.v1`;
-  if (tag !== contract.schema) return refused(`is ${String(tag)}; this release reads ${contract.schema}`);
+  const tag = String(schema ?? `${contract.name}.v1`);
+  const check = tag === contract.schema ? contract.check : contract.earlier?.[tag];
+  if (check === undefined) {
+    const readable = [contract.schema, ...Object.keys(contract.earlier ?? {})].join(', ');
+    return refused(`is ${tag}; this release reads ${readable}`);
+  }
   if (!Number.isSafeInteger(sequence) || (sequence as number) < 0)
     return refused('sequence: not a stream sequence');
-  const checked = contract.check(value);
-  if (!checked.ok) return refused(`${contract.schema}: ${checked.reason}`);
+  const checked = check(value);
+  if (!checked.ok) return refused(`${tag}: ${checked.reason}`);
   const wrong = mismatch?.(checked.value);
   if (wrong !== undefined) return refused(wrong);
   return { ok: true, snapshot: { value: checked.value, sequence: sequence as number } };

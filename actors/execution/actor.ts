@@ -1,19 +1,29 @@
-// ExecutionActor: drives a SimulatedVenue in event time from the bus. One consumer reads `ord.>`
-// (order intents from the risk gate and its cancel commands on ord.cancel.*, in stream order), others
-// read ticks and bars; every report the venue returns is published on exec.order.* / exec.fill.* and,
-// with a database, written to orders / order_events / fills before the input is acknowledged.
+// ExecutionActor: sends the risk gate's orders to a venue and publishes what the venue reports. One
+// consumer reads `ord.>` (order intents from the risk gate and its cancel commands on ord.cancel.*, in
+// stream order); every report is published on exec.order.* / exec.fill.* and, with a database,
+// written to orders / order_events / fills before the input is acknowledged. Every order event and
+// fill carries the account mode (simulated, paper, live).
 //
-// Idempotent submission: within a process the venue and a set of recent intent ids ignore an intent
-// seen before. Across a restart the actor's snapshot (saved before each intent, cancel or report
-// batch is acked) holds the last `ord.>` stream sequence handled and the intents still open:
-// redelivered messages at or below that sequence are skipped, and open intents are submitted again
-// to the fresh simulated venue, whose deterministic report ids (order:event:n, order:fill:n) make
-// the re-published reports duplicates that JetStream drops. Known gap: an order that had partially
-// filled before the crash restarts from zero at the simulated venue (IOC market orders, the default,
-// never carry a partial fill across events).
+// The venue is one of two kinds (broker-adapter.ts):
+// - the SimulatedVenue, driven in event time by the market data this actor also reads (backtests and
+//   paper trading in process). Its reconciliation is trivially clean: at start the actor says so on
+//   exec.reconcile.<venue>, so the risk gate is released as before.
+// - a real broker (a LiveBroker: Alpaca, a ccxt exchange), through BrokerDriver (broker-driver.ts):
+//   client order ids derived from order ids, typed faults, and a reconciliation with the venue's books
+//   at start, after every reconnect and on `sluice reconcile`, whose outcome the risk gate waits for.
 //
-// Its pure core is the simulated venue and the intent guard; its lifecycle (restoring -> running ->
-// draining -> stopped) is machine.ts; this class is the binding (bus, snapshot store, database).
+// Idempotent submission: within a process a set of recent intent ids ignores an intent seen before.
+// Across a restart the actor's snapshot (saved before each intent, cancel or report batch is acked)
+// holds the last `ord.>` stream sequence handled and the orders still open: redelivered messages at or
+// below that sequence are skipped. The simulated venue gets its open intents again (its deterministic
+// report ids make the re-published reports duplicates that JetStream drops; an order that had
+// partially filled starts from zero there, as IOC market orders, the default, never carry a partial
+// fill across events). A broker's open orders are kept with their filled quantity and the venue ids of
+// the fills published, and reconciliation asks the venue what became of them: partial fills survive.
+//
+// Its pure cores are the simulated venue, the intent guard, venue-reports.ts and reconcile.ts; its
+// lifecycle (restoring -> running -> draining -> stopped) is machine.ts; this class is the binding
+// (bus, snapshot store, database).
 //
 // Only the risk gate's sealed intents reach the venue (IntentGuard): any other order_intent on
 // `ord.>` (forged, altered, unsealed, or from a deposed gate) is copied with the reason to the
@@ -22,11 +32,12 @@
 // future intent id cannot make the gate's real intent look like a duplicate).
 
 import type { Kysely } from 'kysely';
-import { ReplayClock } from '../../core/clock.ts';
+import { type Clock, ReplayClock } from '../../core/clock.ts';
 import type { GateKey } from '../../core/gate-seal.ts';
-import { orderIdFor } from '../../core/lineage-ids.ts';
+import { alertIdFor, orderIdFor, reconciliationIdFor } from '../../core/lineage-ids.ts';
 import type { Logger } from '../../core/logger.ts';
 import type {
+  AccountMode,
   Alert,
   Bar,
   ControlCommand,
@@ -36,10 +47,11 @@ import type {
   OrderIntentV1,
   OrderStatus,
   QuoteTick,
+  Reconciliation,
   TradeTick,
 } from '../../schemas/messages.ts';
 import { upgradeOrderIntent } from '../../schemas/order-intent.ts';
-import { type ExecutionState, snapshotContracts } from '../../schemas/snapshots.ts';
+import { type BrokerOrderState, type ExecutionState, snapshotContracts } from '../../schemas/snapshots.ts';
 import {
   type ActorBus,
   checkpointAfterStoring,
@@ -54,18 +66,47 @@ import { fillWriter, type OrderRow, orderEventWriter, orderWriter } from '../../
 import type { StatefulActor } from '../actor.ts';
 import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
-import { type ExecutionReport, isFill } from './broker-adapter.ts';
+import { type ExecutionReport, isFill, type LiveBroker, type VenueOrder } from './broker-adapter.ts';
+import {
+  BrokerDriver,
+  type BrokerDriverStatus,
+  type BrokerSink,
+  type ReconciliationTrigger,
+} from './broker-driver.ts';
 import { IntentGuard, UNAUTHORISED_INTENT } from './intent-guard.ts';
 import { createExecutionLifecycle, type ExecutionLifecycleState } from './machine.ts';
 import { isTerminal, orderTransitions } from './order.ts';
+import type { UnknownOrderPolicy } from './reconcile.ts';
 import { SimulatedVenue, type SimulatedVenueOptions } from './simulated-venue.ts';
+import type { RetryPolicy, Sleep } from './venue-retry.ts';
 
 /** The durable consumer of `ord.>`; also the consumer named in dead letters of refused intents. */
 const ORDERS_DURABLE = 'execution-orders';
 
+/** The alert code (alert.critical.reconciliation_mismatch) of a reconciliation that found what it cannot explain. */
+export const RECONCILIATION_MISMATCH = 'reconciliation_mismatch';
+
+/** A real broker account and how the actor deals with it (see broker-driver.ts). */
+export interface BrokerOptions {
+  broker: LiveBroker;
+  /** The name Sluice trades under there (executionVenueName): snapshot key and reconciliation subject. */
+  venue: string;
+  /** What reconciliation does with an open order at the venue that Sluice did not place. */
+  unknownOrders: UnknownOrderPolicy;
+  /** The wall clock: stamps reports (ts_init) and reconciliations. */
+  clock: Clock;
+  retry?: Partial<RetryPolicy>;
+  sleep?: Sleep;
+  /** Seconds from each submit to the venue's acknowledgement (the /metrics histogram). */
+  onAcknowledged?: (seconds: number) => void;
+}
+
 export interface ExecutionActorOptions {
   bus: ActorBus;
+  /** The simulated venue's models: the venue unless `broker` names a real one. */
   venue: SimulatedVenueOptions;
+  /** A real broker instead of the simulated venue (`sluice run` with trading.broker). */
+  broker?: BrokerOptions;
   /** The risk gate's key: only intents it sealed reach the venue. */
   gateKey: GateKey;
   /** Without a store (in-process backtests) nothing is snapshotted. */
@@ -81,9 +122,10 @@ export interface ExecutionStatus {
   state: ExecutionLifecycleState;
   /** Why its snapshot was refused at start, if it was. */
   lastError: string | undefined;
-  /** Open intents its snapshot held, submitted again to the venue at start. */
+  /** Open intents its snapshot held, submitted again to the venue at start (orders followed, at a broker). */
   resubmitted: number;
   venue: string;
+  accountMode: AccountMode;
   submitted: number;
   duplicatesSkipped: number;
   /** Intents refused before the venue: no valid seal of the risk gate, or a deposed gate's. */
@@ -93,6 +135,18 @@ export interface ExecutionStatus {
   fills: number;
   openOrders: number;
   lastEventTs: number;
+  /** At a broker: its connection, rejects by reason, retries and reconciliations. */
+  broker?: BrokerDriverStatus;
+}
+
+/** Sluice's side and the venue's, for `sluice orders` and `sluice positions`. */
+export interface VenueView {
+  venue: string;
+  accountMode: AccountMode;
+  /** Orders Sluice holds open. */
+  sluice: { orders: BrokerOrderState[] | OrderIntent[]; positions?: { symbol: string; quantity: number }[] };
+  /** As the venue states them now (absent with the simulated venue, whose books are Sluice's). */
+  venueBooks?: { orders: VenueOrder[]; positions: { symbol: string; quantity: number }[] };
 }
 
 interface Writers {
@@ -106,12 +160,16 @@ interface Writers {
 export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionState>, MarketDataReader {
   static readonly snapshotContract = snapshotContracts.execution;
   readonly snapshotKey: string;
-  readonly venue: SimulatedVenue;
+  /** The simulated venue; undefined at a broker. */
+  readonly venue: SimulatedVenue | undefined;
+  readonly venueName: string;
+  private driver: BrokerDriver | undefined;
   private readonly clock = new ReplayClock();
   private readonly lifecycle = createExecutionLifecycle();
   private readonly subscriptions: Subscription[] = [];
   private readonly submitted: RecentIds;
   private guard: IntentGuard;
+  /** Sluice's own intents still working, by order id (for the orders rows and `sluice orders`). */
   private readonly open = new Map<string, OrderIntent>();
   private readonly writers: Writers | undefined;
   private lastSequence = 0;
@@ -126,13 +184,18 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
   };
 
   private constructor(private readonly options: ExecutionActorOptions) {
-    this.venue = new SimulatedVenue(options.venue);
-    this.snapshotKey = snapshotKey('execution', this.venue.venue);
+    this.venue = options.broker ? undefined : new SimulatedVenue(options.venue);
+    this.venueName = options.broker?.venue ?? this.venue?.venue ?? 'SIM';
+    this.snapshotKey = snapshotKey('execution', this.venueName);
     this.submitted = new RecentIds(10_000);
     this.guard = new IntentGuard(options.gateKey);
     this.writers = options.db && executionWriters(options.db, options.runId ?? 'live', options.logger);
   }
 
+  /**
+   * Restores its snapshot; at a broker, connects and reconciles (throwing the VenueFault when the
+   * broker refuses the credentials or cannot be reached); then subscribes.
+   */
   static async start(options: ExecutionActorOptions): Promise<ExecutionActor> {
     const actor = new ExecutionActor(options);
     const resubmitted = await actor.restore();
@@ -141,16 +204,22 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     return actor;
   }
 
+  get accountMode(): AccountMode {
+    return this.options.broker?.broker.accountMode ?? 'simulated';
+  }
+
   status(): ExecutionStatus {
     const { value, context } = this.lifecycle.getSnapshot();
     return {
       state: value as ExecutionLifecycleState,
       lastError: context.lastError,
       resubmitted: context.resubmitted,
-      venue: this.venue.venue,
+      venue: this.venueName,
+      accountMode: this.accountMode,
       ...this.counts,
-      openOrders: this.open.size,
+      openOrders: this.driver ? this.driver.openOrders().length : this.open.size,
       lastEventTs: this.clock.now(),
+      ...(this.driver ? { broker: this.driver.status() } : {}),
     };
   }
 
@@ -159,9 +228,29 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     return [...this.open.values()];
   }
 
+  /** Sluice's open orders and positions beside the venue's (ctl.execution.orders / positions). */
+  async venueView(): Promise<VenueView> {
+    const base = { venue: this.venueName, accountMode: this.accountMode };
+    if (this.driver === undefined) return { ...base, sluice: { orders: this.openOrders() } };
+    return {
+      ...base,
+      sluice: { orders: this.driver.openOrders(), positions: this.driver.positionBook() },
+      venueBooks: await this.driver.venueView(),
+    };
+  }
+
+  /** A reconciliation on an operator's request (ctl.execution.reconcile); trivially clean when simulated. */
+  async reconcile(): Promise<Reconciliation> {
+    if (this.driver) return this.driver.reconcile('operator');
+    const message = this.simulatedReconciliation('operator');
+    await this.publishReconciliation(message);
+    return message;
+  }
+
   async stop(): Promise<void> {
     this.lifecycle.send({ type: 'STOP' });
     for (const subscription of this.subscriptions) await subscription.drain();
+    await this.driver?.close();
     await this.flushWriters();
     this.lifecycle.send({ type: 'DRAINED' });
   }
@@ -183,7 +272,8 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
 
   /**
    * A refused snapshot leaves it as with none: no working orders, no gate term seen yet. Returns how
-   * many open intents it submitted again.
+   * many open orders it took over: intents submitted again to the simulated venue, or orders followed
+   * at the broker (which its reconciliation then settles).
    */
   private async restore(): Promise<number> {
     const loaded = await loadSnapshot(this.options.store, this.snapshotKey, ExecutionActor.snapshotContract);
@@ -192,18 +282,104 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
       this.lifecycle.send({ type: 'SNAPSHOT_REFUSED', reason: loaded.reason });
     }
     const saved = loaded.ok ? loaded.snapshot : undefined;
-    if (saved === undefined) return 0;
-    this.restoredSequence = saved.sequence;
-    this.lastSequence = saved.sequence;
-    this.guard = new IntentGuard(this.options.gateKey, saved.value.gateTerm);
-    for (const savedIntent of saved.value.open) {
+    if (saved !== undefined) {
+      this.restoredSequence = saved.sequence;
+      this.lastSequence = saved.sequence;
+      this.guard = new IntentGuard(this.options.gateKey, saved.value.gateTerm);
+    }
+    if (this.options.broker) return this.startBroker(this.options.broker, saved?.value.broker);
+    for (const savedIntent of saved?.value.open ?? []) {
       const intent = upgradeOrderIntent(savedIntent);
       this.clock.advanceTo(intent.ts_event);
       this.submitted.add(intent.id);
       this.open.set(orderIdFor(intent.id), intent);
-      await this.publish(this.venue.submit(intent, intent.ts_event));
+      await this.publish(this.simulated().submit(intent, intent.ts_event));
     }
-    return saved.value.open.length;
+    await this.publishReconciliation(this.simulatedReconciliation('start'));
+    return saved?.value.open.length ?? 0;
+  }
+
+  private async startBroker(options: BrokerOptions, saved: ExecutionState['broker']): Promise<number> {
+    for (const order of saved?.orders ?? []) {
+      if (order.intent === undefined) continue;
+      const intent = upgradeOrderIntent(order.intent);
+      this.submitted.add(intent.id);
+      this.open.set(order.order_id, intent);
+    }
+    const sink: BrokerSink = {
+      publish: (reports) => this.publish(reports),
+      reconciliation: (message) => this.publishReconciliation(message),
+      alert: (severity, code, message, labels) => this.alert(severity, code, message, labels),
+      save: () => this.save(),
+    };
+    this.driver = await BrokerDriver.start(
+      {
+        broker: options.broker,
+        venue: options.venue,
+        unknownOrders: options.unknownOrders,
+        sink,
+        clock: options.clock,
+        ...(options.retry ? { retry: options.retry } : {}),
+        ...(options.sleep ? { sleep: options.sleep } : {}),
+        ...(options.onAcknowledged ? { onAcknowledged: options.onAcknowledged } : {}),
+        ...(this.options.logger ? { logger: this.options.logger } : {}),
+      },
+      saved,
+    );
+    return saved?.orders.length ?? 0;
+  }
+
+  private simulated(): SimulatedVenue {
+    if (this.venue === undefined) throw new Error('the simulated venue is not this actor’s venue');
+    return this.venue;
+  }
+
+  /** The simulated venue's books are Sluice's: its reconciliation finds nothing to settle. */
+  private simulatedReconciliation(trigger: ReconciliationTrigger): Reconciliation {
+    const now = this.clock.now();
+    return {
+      schema: 'reconciliation.v1',
+      id: reconciliationIdFor(this.venueName, trigger, now, 'ok'),
+      ts_event: now,
+      ts_init: now,
+      venue: this.venueName,
+      account_mode: 'simulated',
+      trigger,
+      outcome: 'ok',
+      differences: [],
+    };
+  }
+
+  /** On exec.reconcile.<venue> for the risk gate; a mismatch also raises alert.critical.reconciliation_mismatch. */
+  private async publishReconciliation(message: Reconciliation): Promise<void> {
+    const { bus, logger } = this.options;
+    await bus.publish('reconciliation', bus.subjects.reconciliation(message.venue), message);
+    if (message.outcome !== 'mismatch') {
+      if (message.outcome === 'ok')
+        logger?.info(
+          { trigger: message.trigger, differences: message.differences.length },
+          'reconciled with the venue',
+        );
+      return;
+    }
+    const unexplained = message.differences.filter((difference) => difference.resolution === 'unexplained');
+    const text = unexplained.map((difference) => difference.detail).join('; ');
+    await this.alert(
+      'critical',
+      RECONCILIATION_MISMATCH,
+      `${message.venue} (${message.account_mode}) does not reconcile after ${message.trigger}: ${text}; the risk gate stays halted until a clean reconciliation (sluice reconcile)`,
+      {
+        venue: message.venue,
+        ...(unexplained[0]?.symbol ? { symbol: unexplained[0].symbol } : {}),
+        ...(unexplained[0]?.venue_quantity !== undefined
+          ? { venue_quantity: String(unexplained[0].venue_quantity) }
+          : {}),
+        ...(unexplained[0]?.sluice_quantity !== undefined
+          ? { sluice_quantity: String(unexplained[0].sluice_quantity) }
+          : {}),
+      },
+      message.id,
+    );
   }
 
   private async subscribe(): Promise<void> {
@@ -229,7 +405,10 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
         ...this.checkpoint,
       }),
     );
-    if (!this.options.sharedMarketData) this.subscriptions.push(...(await subscribeMarketData(bus, [this])));
+    // A broker reports its own fills: market data only drives the simulated venue.
+    if (this.venue && !this.options.sharedMarketData) {
+      this.subscriptions.push(...(await subscribeMarketData(bus, [this])));
+    }
   }
 
   private async onIntent(received: OrderIntent | OrderIntentV1, delivery: Delivery): Promise<void> {
@@ -245,7 +424,6 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     }
     this.counts.submitted++;
     this.open.set(orderIdFor(intent.id), intent);
-    const reports = this.venue.submit(intent, intent.ts_event);
     await this.writers?.orders.add({
       id: orderIdFor(intent.id),
       intent,
@@ -254,8 +432,15 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
       avgFillPrice: null,
       updatedAt: intent.ts_event,
     });
+    if (this.driver) {
+      // Saves the snapshot itself, before the request leaves and after the venue answers.
+      await this.driver.submit(intent);
+      return;
+    }
+    const venue = this.simulated();
+    const reports = venue.submit(intent, intent.ts_event);
     // Arrivals due now (zero latency) are accepted at once rather than on the next market event.
-    await this.publish([...reports, ...this.venue.advanceTo(intent.ts_event)]);
+    await this.publish([...reports, ...venue.advanceTo(intent.ts_event)]);
     await this.save();
   }
 
@@ -271,25 +456,44 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
   ): Promise<void> {
     this.counts.unauthorised++;
     const { bus, logger } = this.options;
-    const now = this.clock.now();
     logger?.error({ intentId: intent.id, subject: delivery.subject, reason }, 'order intent refused');
     await publishRefused(bus, delivery, {
       reason,
       consumer: ORDERS_DURABLE,
       payload: intent,
-      receivedAt: now,
+      receivedAt: this.clock.now(),
     });
+    await this.alert(
+      'critical',
+      UNAUTHORISED_INTENT,
+      `order intent ${intent.id} (${intent.side} ${intent.quantity} ${intent.symbol}) on ${delivery.subject} refused, not sent to the venue: ${reason}`,
+      { symbol: intent.symbol, intent_id: intent.id },
+      `execution:${UNAUTHORISED_INTENT}:${delivery.streamSequence}`,
+      `execution:${UNAUTHORISED_INTENT}:${intent.id}`,
+    );
+  }
+
+  private async alert(
+    severity: Alert['severity'],
+    code: string,
+    message: string,
+    labels: Record<string, string>,
+    id = alertIdFor(`execution:${this.venueName}:${this.clock.now()}`, code),
+    dedupeKey = `execution:${code}`,
+  ): Promise<void> {
+    const { bus } = this.options;
+    const now = this.options.broker?.clock.now() ?? this.clock.now();
     const alert: Alert = {
       schema: 'alert.v1',
-      id: `execution:${UNAUTHORISED_INTENT}:${delivery.streamSequence}`,
+      id,
       ts_event: now,
       ts_init: now,
-      severity: 'critical',
-      code: UNAUTHORISED_INTENT,
-      message: `order intent ${intent.id} (${intent.side} ${intent.quantity} ${intent.symbol}) on ${delivery.subject} refused, not sent to the venue: ${reason}`,
+      severity,
+      code,
+      message,
       source: 'execution',
-      dedupe_key: `execution:${UNAUTHORISED_INTENT}:${intent.id}`,
-      labels: { symbol: intent.symbol, intent_id: intent.id },
+      dedupe_key: dedupeKey,
+      labels,
     };
     await bus.publish('alert', bus.subjects.alert(alert.severity, alert.code), alert);
   }
@@ -302,8 +506,10 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     }
     this.clock.advanceTo(command.ts_event);
     this.counts.cancels++;
+    if (this.driver) return this.driver.cancel(orderId);
+    const venue = this.simulated();
     const now = command.ts_event;
-    await this.publish([...this.venue.cancel(orderId, now), ...this.venue.advanceTo(now)]);
+    await this.publish([...venue.cancel(orderId, now), ...venue.advanceTo(now)]);
     await this.save();
   }
 
@@ -314,23 +520,24 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
   }
 
   // Market data handlers stay synchronous unless the venue reports something: a tick replay pays
-  // no promise per tick.
+  // no promise per tick. At a broker, market data moves nothing here.
   onMarketData(event: MarketData): Promise<void> | undefined {
-    return event.schema === 'bar.v1' ? this.onBar(event) : this.onTick(event);
+    if (this.venue === undefined) return undefined;
+    return event.schema === 'bar.v1' ? this.onBar(this.venue, event) : this.onTick(this.venue, event);
   }
 
-  private onTick(tick: TradeTick | QuoteTick): Promise<void> | undefined {
+  private onTick(venue: SimulatedVenue, tick: TradeTick | QuoteTick): Promise<void> | undefined {
     this.clock.advanceTo(tick.ts_event);
     // Event time passes for every symbol, so arrivals and cancels elsewhere settle too.
-    const arrived = this.venue.advanceTo(tick.ts_event);
-    const filled = tick.schema === 'trade_tick.v1' ? this.venue.onTrade(tick) : this.venue.onQuote(tick);
+    const arrived = venue.advanceTo(tick.ts_event);
+    const filled = tick.schema === 'trade_tick.v1' ? venue.onTrade(tick) : venue.onQuote(tick);
     return this.report(arrived, filled);
   }
 
-  private onBar(bar: Bar): Promise<void> | undefined {
+  private onBar(venue: SimulatedVenue, bar: Bar): Promise<void> | undefined {
     this.clock.advanceTo(bar.ts_event);
-    const arrived = this.venue.advanceTo(bar.ts_event);
-    return this.report(arrived, this.venue.onTrade(barAsTrade(bar, bar.open)));
+    const arrived = venue.advanceTo(bar.ts_event);
+    return this.report(arrived, venue.onTrade(barAsTrade(bar, bar.open)));
   }
 
   private report(
@@ -387,10 +594,13 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
   }
 
   saveState(): ExecutionState {
+    if (this.driver) return { open: [], gateTerm: this.guard.gateTerm, broker: this.driver.state() };
     return { open: [...this.open.values()], gateTerm: this.guard.gateTerm };
   }
 
   private async save(): Promise<void> {
+    // Without a store (in-process backtests) the state is not even built.
+    if (this.options.store === undefined) return;
     await saveSnapshot(this.options.store, this.snapshotKey, ExecutionActor.snapshotContract, {
       value: this.saveState(),
       sequence: this.lastSequence,

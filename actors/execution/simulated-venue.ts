@@ -38,7 +38,7 @@ interface VenueOrder {
 
 export class SimulatedVenue implements BrokerAdapter {
   readonly venue: string;
-  readonly accountMode = 'simulated';
+  readonly accountMode = 'simulated' as const;
   private readonly options: SimulatedVenueOptions;
   private readonly orders = new Map<string, VenueOrder>();
   /** Open orders per symbol in submission order, which is also their matching priority. */
@@ -235,6 +235,7 @@ export class SimulatedVenue implements BrokerAdapter {
       filled_quantity: order.filledQuantity,
       leaves_quantity: order.leavesQuantity,
       reason,
+      account_mode: 'simulated',
     };
   }
 
@@ -260,6 +261,7 @@ export class SimulatedVenue implements BrokerAdapter {
       price,
       fee,
       liquidity,
+      account_mode: 'simulated',
     };
   }
 }

@@ -25,6 +25,14 @@
 // (its last pf.snapshot at start, or a later one), shows the same positions (reconciled); a mismatch
 // raises a critical alert and the gate stays held. It reads only the portfolio's public snapshots,
 // never the portfolio's saved state.
+//
+// The venue too: the execution actor reconciles with its venue at start, after every reconnect and on
+// an operator's request, and says so on exec.reconcile.<venue> (reconciliation.v1, in the ORDERS
+// stream beside the fills it publishes, so this gate has applied every fill the reconciliation adopted
+// before it reads the outcome). While one runs (`reconciling`) or after one that found what it cannot
+// explain (`mismatch`), the gate is halted; it is released only when the venue's last reconciliation
+// is clean AND its positions agree with the portfolio's. At start it reads the venue's last
+// reconciliation from the stream (lastReconciliation), as it reads the portfolio's last snapshot.
 
 import type { Kysely } from 'kysely';
 import { ReplayClock } from '../../core/clock.ts';
@@ -40,6 +48,7 @@ import type {
   OrderIntent,
   PortfolioSnapshot,
   QuoteTick,
+  Reconciliation,
   RiskDecision,
   Signal,
   TradeTick,
@@ -114,6 +123,8 @@ export interface RiskGateActorOptions {
   lastMarketData?: () => Promise<(TradeTick | QuoteTick | Bar)[]>;
   /** The portfolio's last snapshot, read once at start (NATS: the last message on its pf. subject). */
   lastPortfolioSnapshot?: () => Promise<PortfolioSnapshot | undefined>;
+  /** The venue's last reconciliation, read once at start (NATS: the last message on exec.reconcile.<venue>). */
+  lastReconciliation?: () => Promise<Reconciliation | undefined>;
   /** True when the process hands it market data with other readers (subscribeMarketData). */
   sharedMarketData?: boolean;
   /**
@@ -127,7 +138,11 @@ export interface RiskGateActorOptions {
 
 export interface RiskGateStatus {
   state: TradingState;
+  /** Both the portfolio's positions and the venue's books reconciled. */
   reconciled: boolean;
+  portfolioReconciled: boolean;
+  /** The venue's last reconciliation, as the execution actor published it. */
+  venue: { reconciled: boolean; name?: string; accountMode?: string; outcome?: string; trigger?: string };
   decisions: number;
   passed: number;
   denied: number;
@@ -153,7 +168,10 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
   private readonly symbols = new Set<string>();
   private lastFillId: string | undefined;
   private restoredSequence = 0;
+  /** Positions agree with the portfolio's. */
   private reconciled: boolean;
+  private venueReconciliation: Reconciliation | undefined;
+  private venueReconciled: boolean;
   private mismatchAlerted: string | undefined;
   private denialTimes: number[] = [];
   private readonly counts = { decisions: 0, passed: 0, denied: 0, cancelsSent: 0 };
@@ -165,6 +183,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     const core = new RiskGateCore({ ...options.core, clock: this.clock });
     this.gate = new RiskGate(core, { startState: options.startState });
     this.reconciled = options.startState === 'active';
+    this.venueReconciled = options.startState === 'active';
     this.writer = options.db && decisionWriter(options.db, options.runId ?? 'live', options.logger);
   }
 
@@ -219,6 +238,8 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
       this.lastFillId = saved.value.lastFillId;
       this.restoredSequence = saved.sequence;
     }
+    const reconciliation = await this.options.lastReconciliation?.();
+    if (reconciliation !== undefined) await this.onReconciliation(reconciliation);
     const portfolio = await this.options.lastPortfolioSnapshot?.();
     if (portfolio !== undefined) await this.onPortfolio(portfolio);
   }
@@ -273,7 +294,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
         durable: 'risk-executions',
         stream: 'ORDERS',
         filterSubject: `${ns}exec.>`,
-        messages: ['order_event', 'fill'],
+        messages: ['order_event', 'fill', 'reconciliation'],
         handler: (report, delivery) => this.onExecution(report, delivery),
       }),
       await bus.subscribe({
@@ -319,9 +340,22 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
   }
 
   status(): RiskGateStatus {
+    const venue = this.venueReconciliation;
     return {
       state: this.gate.state,
-      reconciled: this.reconciled,
+      reconciled: this.reconciled && this.venueReconciled,
+      portfolioReconciled: this.reconciled,
+      venue: {
+        reconciled: this.venueReconciled,
+        ...(venue
+          ? {
+              name: venue.venue,
+              accountMode: venue.account_mode,
+              outcome: venue.outcome,
+              trigger: venue.trigger,
+            }
+          : {}),
+      },
       ...this.counts,
       lastEventTs: this.clock.now(),
       workingOrders: this.gate.core.workingOrderIds().length,
@@ -420,7 +454,8 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     }
   }
 
-  private async onExecution(report: OrderEvent | Fill, delivery: Delivery): Promise<void> {
+  private async onExecution(report: OrderEvent | Fill | Reconciliation, delivery: Delivery): Promise<void> {
+    if (report.schema === 'reconciliation.v1') return this.onReconciliation(report);
     this.clock.advanceTo(report.ts_event);
     if (report.schema === 'order_event.v1') {
       this.gate.core.onOrderEvent(report);
@@ -453,7 +488,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     );
     if (mismatched.length === 0) {
       this.reconciled = true;
-      await this.apply(this.gate.reconciled(), snapshot.ts_event);
+      if (this.venueReconciled) await this.apply(this.gate.reconciled(), snapshot.ts_event);
       return;
     }
     if (this.mismatchAlerted === snapshot.fill_id) return;
@@ -464,6 +499,25 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
       `positions differ from portfolio ${snapshot.account} after fill ${snapshot.fill_id ?? 'none'}: ${mismatched.join(', ')}; trading stays ${this.gate.state}`,
       snapshot.ts_event,
     );
+  }
+
+  /**
+   * The venue's reconciliation (see the header). Its time is the execution actor's wall clock, not
+   * event time, so it does not move this gate's clock. A reconciliation older than the one in hand
+   * (the last one read at start, then the consumer's backlog) changes nothing.
+   */
+  private async onReconciliation(reconciliation: Reconciliation): Promise<void> {
+    const previous = this.venueReconciliation;
+    if (previous !== undefined && reconciliation.ts_event < previous.ts_event) return;
+    this.venueReconciliation = reconciliation;
+    const now = this.clock.now();
+    if (reconciliation.outcome !== 'ok') {
+      this.venueReconciled = false;
+      await this.apply(this.gate.unreconciled(), now);
+      return;
+    }
+    this.venueReconciled = true;
+    if (this.reconciled) await this.apply(this.gate.reconciled(), now);
   }
 
   /** Publishes what a decision, trigger or command asks for: cancels and a state-change alert. */

@@ -13,15 +13,24 @@ export type OperatorCommand = {
   reason?: string;
 };
 
-export type RiskStateEvent = OperatorCommand | RiskTrigger | { type: 'RECONCILED' };
+export type RiskStateEvent =
+  | OperatorCommand
+  | RiskTrigger
+  | { type: 'RECONCILED' }
+  | { type: 'UNRECONCILED' };
 
-/** Why the gate is not active; only a hold taken at start-up is released by RECONCILED alone. */
-type Hold = 'startup' | 'operator' | 'daily_loss' | 'drawdown';
+/**
+ * Why the gate is not active. Only the holds taken for reconciliation are released by RECONCILED
+ * alone: the one at start-up, and the one a venue's reconciliation takes (a reconnect, a mismatch).
+ */
+type Hold = 'startup' | 'reconciliation' | 'operator' | 'daily_loss' | 'drawdown';
 
 interface RiskStateContext {
   reconciled: boolean;
   heldBy: Hold | undefined;
   start: TradingState;
+  /** Where a reconciliation hold returns to once reconciled: the state and hold it interrupted. */
+  resumeTo: { state: 'active' | 'reducing'; heldBy: Hold | undefined } | undefined;
 }
 
 export interface RiskStateInput {
@@ -44,6 +53,9 @@ export const riskStateMachine = setup({
   guards: {
     reconciled: ({ context }) => context.reconciled,
     heldForStartup: ({ context }) => context.heldBy === 'startup',
+    heldForReconciliation: ({ context }) => context.heldBy === 'reconciliation',
+    heldForReconciliationFromReducing: ({ context }) =>
+      context.heldBy === 'reconciliation' && context.resumeTo?.state === 'reducing',
     startsHalted: ({ context }) => context.start === 'halted',
     startsReducing: ({ context }) => context.start === 'reducing',
   },
@@ -51,6 +63,12 @@ export const riskStateMachine = setup({
     holdBy: assign((_, hold: Hold) => ({ heldBy: hold })),
     release: assign({ heldBy: undefined }),
     markReconciled: assign({ reconciled: true }),
+    markUnreconciled: assign({ reconciled: false }),
+    holdForReconciliation: assign(({ context }, from: 'active' | 'reducing') => ({
+      heldBy: 'reconciliation' as const,
+      resumeTo: { state: from, heldBy: context.heldBy },
+    })),
+    resume: assign(({ context }) => ({ heldBy: context.resumeTo?.heldBy, resumeTo: undefined })),
     cancelAllWorkingOrders: emit({ type: 'cancel_all_working_orders' }),
   },
 }).createMachine({
@@ -59,6 +77,7 @@ export const riskStateMachine = setup({
     reconciled: input.startState === 'active',
     heldBy: input.startState === 'active' ? undefined : 'startup',
     start: input.startState,
+    resumeTo: undefined,
   }),
   initial: 'starting',
   states: {
@@ -75,6 +94,10 @@ export const riskStateMachine = setup({
         REDUCE: { target: 'reducing', actions: { type: 'holdBy', params: 'operator' } },
         DAILY_LOSS_BREACHED: { target: 'halted', actions: { type: 'holdBy', params: 'daily_loss' } },
         DRAWDOWN_BREACHED: { target: 'reducing', actions: { type: 'holdBy', params: 'drawdown' } },
+        UNRECONCILED: {
+          target: 'halted',
+          actions: ['markUnreconciled', { type: 'holdForReconciliation', params: 'active' }],
+        },
       },
     },
     reducing: {
@@ -86,6 +109,13 @@ export const riskStateMachine = setup({
           { guard: 'heldForStartup', target: 'active', actions: ['markReconciled', 'release'] },
           { actions: 'markReconciled' },
         ],
+        UNRECONCILED: [
+          { guard: 'heldForStartup', actions: 'markUnreconciled' },
+          {
+            target: 'halted',
+            actions: ['markUnreconciled', { type: 'holdForReconciliation', params: 'reducing' }],
+          },
+        ],
       },
     },
     halted: {
@@ -95,8 +125,15 @@ export const riskStateMachine = setup({
         REDUCE: { guard: 'reconciled', target: 'reducing', actions: { type: 'holdBy', params: 'operator' } },
         RECONCILED: [
           { guard: 'heldForStartup', target: 'active', actions: ['markReconciled', 'release'] },
+          {
+            guard: 'heldForReconciliationFromReducing',
+            target: 'reducing',
+            actions: ['markReconciled', 'resume'],
+          },
+          { guard: 'heldForReconciliation', target: 'active', actions: ['markReconciled', 'resume'] },
           { actions: 'markReconciled' },
         ],
+        UNRECONCILED: { actions: 'markUnreconciled' },
       },
     },
   },
@@ -134,7 +171,8 @@ function describe(event: RiskStateEvent): string {
     case 'REDUCE':
       return `${event.type} by ${event.operator}${event.reason ? `: ${event.reason}` : ''}`;
     case 'RECONCILED':
-      return 'RECONCILED';
+    case 'UNRECONCILED':
+      return event.type;
     default:
       return `${event.type} ${event.value} >= ${event.limit}`;
   }
@@ -190,9 +228,14 @@ export class RiskGate {
     return { ok: true, state: this.state, error: undefined, ...effects };
   }
 
-  /** Positions were reconciled with the venue/portfolio: a start-up hold is released. */
+  /** Positions were reconciled with the venue and the portfolio: a reconciliation hold is released. */
   reconciled(): GateEffects {
     return this.send({ type: 'RECONCILED' });
+  }
+
+  /** The venue is being reconciled, or did not reconcile: halted (working orders cancelled) until it does. */
+  unreconciled(): GateEffects {
+    return this.send({ type: 'UNRECONCILED' });
   }
 
   stop(): void {

@@ -6,6 +6,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { checkConfig, readJsonFile } from '../../core/config-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { GATE_KEY_VARIABLE, GateKey } from '../../core/gate-seal.ts';
+import { BrokerConfigSchema } from '../execution/config.ts';
 import { BarIntervalSchema, FeatureSetNameSchema } from '../feature/config.ts';
 import { FEED_CHANNELS } from '../feed/adapter.ts';
 import { InferenceOptionsProperties, StrategyNameSchema } from '../inference/config.ts';
@@ -116,7 +117,11 @@ export const RunConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    trading: TradingSectionSchema,
+    /** The backtest's trading section, and where orders go: `broker` (the simulated venue unless said). */
+    trading: Type.Object(
+      { ...TradingSectionSchema.properties, broker: Type.Optional(BrokerConfigSchema) },
+      { additionalProperties: false },
+    ),
     /** Needed where the feed actor runs; without it `sluice run` runs every other actor. */
     feed: Type.Optional(FeedSectionSchema),
     /** Held until positions are reconciled; `halted` unless said otherwise (fail closed). */

@@ -9,6 +9,7 @@ import { type Subjects, streamNames } from '../../schemas/subjects.ts';
 import { decodeMessage } from '../../schemas/validate.ts';
 import type { NatsConnection } from '../../streams/connection.ts';
 import { streamName } from '../../streams/topology.ts';
+import type { ExecutionStatus } from '../execution/actor.ts';
 import type { FeatureRejections } from '../feature/core.ts';
 import type { FeedStatus } from '../feed/actor.ts';
 import type { PortfolioStatus } from '../portfolio/actor.ts';
@@ -32,6 +33,8 @@ export interface MetricSources {
   portfolio?: () => PortfolioStatus;
   /** The feed actor runs here: its counters, and the sink it reports each event's lag to. */
   feed?: { status: () => FeedStatus; lag: FeedLagSink };
+  /** The execution actor runs here: its status, and the sink its broker reports round trips to. */
+  execution?: { status: () => ExecutionStatus; roundTrip: RoundTripSink };
   /** Observe decisions (the risk gate runs here). */
   watchDecisions: boolean;
   /** Observe feature → signal latency (inference runs here). */
@@ -43,6 +46,11 @@ export interface MetricSources {
 /** Where the feed reports each published event's lag (ms); the metrics fill in `observe`. */
 export interface FeedLagSink {
   observe?: (lagMs: number) => void;
+}
+
+/** Where the execution actor reports each order's submit → venue acknowledgement (seconds). */
+export interface RoundTripSink {
+  observe?: (seconds: number) => void;
 }
 
 export interface RuntimeMetrics {
@@ -166,6 +174,7 @@ export function startMetrics(sources: MetricSources): RuntimeMetrics {
   }, sources.pollIntervalMs);
 
   if (sources.feed) registerFeedMetrics(registry, sources.feed.status);
+  if (sources.execution) registerExecutionMetrics(registry, sources.execution);
 
   if (sources.risk) {
     const risk = sources.risk;
@@ -331,4 +340,82 @@ function registerFeedMetrics(registry: Registry, status: () => FeedStatus): void
         state.set({ provider: current.provider, state: s }, s === current.state ? 1 : 0);
     },
   });
+}
+
+const ACCOUNT_MODES = ['simulated', 'paper', 'live'] as const;
+
+/**
+ * The execution actor's venue: its account mode (whose money), the order round trip to the venue,
+ * rejects by reason and reconciliation differences by kind (a broker's; the simulated venue has none).
+ */
+function registerExecutionMetrics(
+  registry: Registry,
+  { status, roundTrip }: NonNullable<MetricSources['execution']>,
+): void {
+  const venue = status().venue;
+  const mode: Gauge = new Gauge({
+    name: 'sluice_execution_account_mode',
+    help: 'Whose money the execution actor trades (1 on its account mode: simulated, paper or live)',
+    labelNames: ['venue', 'account_mode'],
+    registers: [registry],
+    collect() {
+      const current = status().accountMode;
+      for (const accountMode of ACCOUNT_MODES)
+        mode.set({ venue, account_mode: accountMode }, accountMode === current ? 1 : 0);
+    },
+  });
+  const connected: Gauge = new Gauge({
+    name: 'sluice_execution_broker_connected',
+    help: "1 while the broker's update stream is connected (always 1 with the simulated venue)",
+    labelNames: ['venue'],
+    registers: [registry],
+    collect() {
+      connected.set({ venue }, status().broker?.connected === false ? 0 : 1);
+    },
+  });
+  const rejects: Counter = new Counter({
+    name: 'sluice_order_rejects_total',
+    help: 'Orders the venue rejected (or that were given up after retries), by reason',
+    labelNames: ['venue', 'reason'],
+    registers: [registry],
+    collect() {
+      rejects.reset();
+      for (const [reason, count] of Object.entries(status().broker?.rejects ?? {}))
+        rejects.inc({ venue, reason }, count);
+    },
+  });
+  const differences: Counter = new Counter({
+    name: 'sluice_reconciliation_differences_total',
+    help: "Differences reconciliations found between the venue's books and Sluice's, by kind and resolution (unexplained ones hold the risk gate halted)",
+    labelNames: ['venue', 'kind', 'resolution'],
+    registers: [registry],
+    collect() {
+      differences.reset();
+      for (const [key, count] of Object.entries(status().broker?.differences ?? {})) {
+        const [kind = key, resolution = ''] = key.split(':');
+        differences.inc({ venue, kind, resolution }, count);
+      }
+    },
+  });
+  const reconciled: Gauge = new Gauge({
+    name: 'sluice_execution_reconciled',
+    help: "1 when the venue's last reconciliation was clean (always 1 with the simulated venue)",
+    labelNames: ['venue'],
+    registers: [registry],
+    collect() {
+      const last = status().broker?.lastReconciliation;
+      reconciled.set(
+        { venue },
+        last === undefined ? (status().broker ? 0 : 1) : last.outcome === 'ok' ? 1 : 0,
+      );
+    },
+  });
+  const histogram = new Histogram({
+    name: 'sluice_order_roundtrip_seconds',
+    help: "From an order's submit to the venue's acknowledgement (through the broker's API, retries apart)",
+    labelNames: ['venue'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  roundTrip.observe = (seconds) => histogram.observe({ venue }, Math.max(0, seconds));
 }

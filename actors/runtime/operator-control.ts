@@ -1,6 +1,8 @@
 // Control handlers beyond what each actor serves itself: ctl.risk.flatten beside the gate's own
-// status/halt/resume/reduce, ctl.portfolio.positions and ctl.execution.orders. Served by the process
-// that runs the actor, through the actors' public methods only.
+// status/halt/resume/reduce, ctl.portfolio.positions, and ctl.execution.status|orders|positions|
+// reconcile (orders and positions: Sluice's beside the venue's; reconcile: one on demand, its
+// differences in the reply). Served by the process that runs the actor, through the actors' public
+// methods only.
 //
 // flatten = REDUCE (unless already reducing), then one closing signal per open position on
 // sig.flatten.<symbol>. The signals go through the risk gate like any other: in `reducing` it caps
@@ -97,7 +99,31 @@ export function serveOperatorControl(options: OperatorControlOptions): ControlSe
         ...common,
         actor: 'execution',
         handlers: {
-          orders: () => ({ ok: true, data: { ...execution.status(), orders: execution.openOrders() } }),
+          status: () => ({ ok: true, data: execution.status() }),
+          orders: async () => {
+            const view = await execution.venueView();
+            return {
+              ok: true,
+              data: {
+                ...execution.status(),
+                orders: execution.openOrders(),
+                sluice: view.sluice,
+                venueBooks: view.venueBooks,
+              },
+            };
+          },
+          positions: async () => ({ ok: true, data: await execution.venueView() }),
+          reconcile: async () => {
+            const reconciliation = await execution.reconcile();
+            return {
+              ok: reconciliation.outcome === 'ok',
+              state: reconciliation.outcome,
+              data: reconciliation,
+              ...(reconciliation.outcome === 'ok'
+                ? {}
+                : { error: 'the venue does not reconcile: see the differences' }),
+            };
+          },
         },
       }),
     );

@@ -14,12 +14,15 @@ import type { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import type { NatsConnection } from '../../streams/connection.ts';
 import type { ControlServer } from '../../streams/control.ts';
-import { lastPortfolioSnapshotFromStream } from '../../streams/last-message.ts';
+import { lastPortfolioSnapshotFromStream, lastReconciliationFromStream } from '../../streams/last-message.ts';
 import { LEASE_BUCKET, openLeaseBucket } from '../../streams/leader-election.ts';
 import { KvSnapshotStore, SNAPSHOT_BUCKET } from '../../streams/snapshot-store.ts';
 import { createDatabase, type Database } from '../../timescale/database.ts';
 import { migrateToLatest } from '../../timescale/migrate.ts';
-import { venueFor } from '../execution/config.ts';
+import type { BrokerOptions } from '../execution/actor.ts';
+import type { LiveBroker } from '../execution/broker-adapter.ts';
+import { brokerRefusalAsConfigError } from '../execution/brokers/index.ts';
+import { executionVenueName, venueFor } from '../execution/config.ts';
 import { parseDuration } from '../feature/bars.ts';
 import { getFeatureSet } from '../feature/feature-set.ts';
 import { FeedActor } from '../feed/actor.ts';
@@ -37,7 +40,13 @@ import { sizerFor } from '../risk/config.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
 import type { ActorName, RunConfig } from './config.ts';
 import { type OperatorHttp, type Readiness, startOperatorHttp } from './http.ts';
-import { type ActorFlow, type FeedLagSink, type RuntimeMetrics, startMetrics } from './metrics.ts';
+import {
+  type ActorFlow,
+  type FeedLagSink,
+  type RoundTripSink,
+  type RuntimeMetrics,
+  startMetrics,
+} from './metrics.ts';
 import { serveOperatorControl } from './operator-control.ts';
 import { StuckConsumerWatch } from './stuck-consumers.ts';
 
@@ -53,6 +62,8 @@ export interface RuntimeOptions {
   gateKey?: GateKey;
   /** The provider's adapter (createFeedAdapter of the config's feed section) when the feed runs. */
   feedAdapter?: FeedAdapter;
+  /** The broker trading.broker names (createLiveBroker), not yet connected, when execution runs there. */
+  broker?: LiveBroker;
   logger: Logger;
 }
 
@@ -144,6 +155,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     : undefined;
   const { trading } = config;
   const limits = parseRiskLimits(trading.limits, '/trading/limits');
+  const venueName = executionVenueName(trading.broker);
+  // Filled in by the metrics once they run; the broker reports each acknowledgement from its first.
+  const roundTrip: RoundTripSink = {};
+  const broker: BrokerOptions | undefined =
+    options.broker && trading.broker && trading.broker.kind !== 'simulated'
+      ? {
+          broker: options.broker,
+          venue: venueName,
+          unknownOrders: trading.broker.unknownOrders ?? 'halt',
+          clock,
+          onAcknowledged: (seconds) => roundTrip.observe?.(seconds),
+        }
+      : undefined;
   const featureSet = getFeatureSet(config.featureSet, '/featureSet');
   const pipelineConfig: PipelineConfig = {
     feature: {
@@ -169,6 +193,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         ...(trading.barrierExits ? { barrierExits: { barInterval: config.barInterval } } : {}),
       },
       venue: venueFor(trading.venue, config.seed),
+      ...(broker ? { broker } : {}),
       startState: config.startState ?? 'halted',
       ...(options.gateKey ? { gateKey: options.gateKey } : {}),
     },
@@ -183,6 +208,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const leases = runs('feature') ? config.featureLeases : undefined;
   const pipelineActors = [...actors].filter((name): name is PipelineActorName => name !== 'feed');
   const pipeline = await startPipeline(pipelineActors, pipelineConfig, {
+    lastReconciliation: lastReconciliationFromStream(manager, subjects, venueName),
     bus,
     clock,
     ...(runs('inference') || runs('news') || (runs('risk') && trading.barrierExits)
@@ -203,6 +229,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         }
       : {}),
     logger,
+  }).catch((error: unknown) => {
+    throw brokerRefusalAsConfigError(
+      error,
+      trading.broker?.kind !== 'simulated' && trading.broker?.live === true,
+    );
   });
   const { feature: features, inference, news, risk, execution, portfolio, alerts } = pipeline;
   // The lag histogram lives in the metrics registry, made once the actors run: the feed reports to it
@@ -277,6 +308,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     ...(features ? { featureRejections: () => features.rejections() } : {}),
     ...(risk ? { risk: () => risk.status() } : {}),
     ...(portfolio ? { portfolio: () => portfolio.status() } : {}),
+    ...(execution ? { execution: { status: () => execution.status(), roundTrip } } : {}),
     watchDecisions: risk !== undefined,
     watchInference: inference !== undefined,
     pollIntervalMs: config.metrics?.pollIntervalMs ?? 5_000,
@@ -296,7 +328,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const reasons: string[] = [...stuck.reasons()];
     if (connection.isClosed() || !natsConnected) reasons.push('NATS is not connected');
     if (db && !migrated) reasons.push('database is not migrated');
-    if (risk && !risk.status().reconciled) reasons.push('risk gate has not reconciled its positions');
+    const gate = risk?.status();
+    if (gate && !gate.portfolioReconciled) reasons.push('risk gate has not reconciled its positions');
+    if (gate && !gate.venue.reconciled) {
+      reasons.push(`the venue has not reconciled (${gate.venue.outcome ?? 'no reconciliation yet'})`);
+    }
     const feedStatus = feed?.status();
     if (feedStatus?.state === 'stopped') {
       reasons.push(`feed ${feedStatus.provider} stopped: ${feedStatus.lastError ?? 'refused'}`);

@@ -5,6 +5,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
+import { createLiveBroker } from '../../actors/execution/brokers/index.ts';
 import { checkChannels, createFeedAdapter, parseFeedProvider } from '../../actors/feed/adapters/index.ts';
 import { gateKeyFor, parseActorList, readRunConfig } from '../../actors/runtime/config.ts';
 import { DATABASE_ACTORS, startRuntime } from '../../actors/runtime/runtime.ts';
@@ -28,6 +29,12 @@ export async function runMain(options: { config: string; actors?: string }): Pro
       })
     : undefined;
   if (feedAdapter && feed) checkChannels(feedAdapter, feed.channels, '/feed/channels');
+  // Real money is opt-in (live: true and the live credentials): refused in one line before anything.
+  const brokerConfig = config.trading.broker;
+  const broker =
+    actors.has('execution') && brokerConfig && brokerConfig.kind !== 'simulated'
+      ? await createLiveBroker(brokerConfig)
+      : undefined;
   // Said in one line (exit 3) before anything starts, rather than as a migration's stack trace.
   if (DATABASE_ACTORS.some((actor) => actors.has(actor))) {
     await reachDatabase(databaseUrl(readEnvironment()));
@@ -57,6 +64,7 @@ export async function runMain(options: { config: string; actors?: string }): Pro
       databaseUrl: databaseUrl(bus.environment),
       ...(gateKey ? { gateKey } : {}),
       ...(feedAdapter ? { feedAdapter } : {}),
+      ...(broker ? { broker } : {}),
       logger,
     });
     const signal = await stopRequested;

@@ -1,6 +1,7 @@
 // `sluice status`: is NATS reachable (server version, streams and consumers), is the database
-// reachable (version, TimescaleDB or plain PostgreSQL, migrations). Exit code 0 when both answer,
-// 3 when something is unreachable, so scripts can rely on it.
+// reachable (version, TimescaleDB or plain PostgreSQL, migrations), and, when they run, the risk
+// gate's trading state and the execution actor's venue and account mode (simulated, paper or live).
+// Exit code 0 when both answer, 3 when something is unreachable, so scripts can rely on it.
 
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Command } from 'commander';
@@ -63,21 +64,24 @@ export async function collectNatsStatus(url: string): Promise<NatsStatusReport> 
   return report;
 }
 
-export interface RiskStatusReport {
-  /** Whether a risk gate answered ctl.risk.status. */
+export interface ActorStatusReport {
+  /** Whether the actor answered ctl.<actor>.status. */
   running: boolean;
   state?: string;
   status?: unknown;
   error?: string;
 }
 
-/** The trading state from a running risk gate (ctl.risk.status); not running is no failure. */
-export async function collectRiskStatus(url: string): Promise<RiskStatusReport> {
+/** A running actor's status (ctl.<actor>.status); not running is no failure. */
+export async function collectActorStatus(
+  url: string,
+  actor: 'risk' | 'execution',
+): Promise<ActorStatusReport> {
   const environment = readEnvironment();
   let connection: Awaited<ReturnType<typeof connectNats>> | undefined;
   try {
     connection = await connectNats({ ...environment, url, name: 'sluice-status' });
-    const reply = await sendControl(connection, new Subjects(environment.partitions), 'risk', 'status', {
+    const reply = await sendControl(connection, new Subjects(environment.partitions), actor, 'status', {
       operator: 'sluice-status',
       now: Date.now(),
       timeoutMs: 2_000,
@@ -88,6 +92,22 @@ export async function collectRiskStatus(url: string): Promise<RiskStatusReport> 
   } finally {
     await connection?.close();
   }
+}
+
+function printExecution(execution: ActorStatusReport | undefined): void {
+  if (!execution?.running) return;
+  const status = execution.status as
+    | {
+        venue: string;
+        accountMode: string;
+        broker?: { connected: boolean; lastReconciliation?: { outcome: string } };
+      }
+    | undefined;
+  if (status === undefined) return;
+  const broker = status.broker
+    ? `, broker ${status.broker.connected ? 'connected' : 'DISCONNECTED'}, last reconciliation ${status.broker.lastReconciliation?.outcome ?? 'none'}`
+    : '';
+  console.log(`Account   ${status.accountMode.toUpperCase()} at ${status.venue}${broker}`);
 }
 
 function printHuman(nats: NatsStatusReport, database: DatabaseStatusReport): void {
@@ -141,9 +161,17 @@ export function register(program: Command): void {
         collectNatsStatus(natsUrl(environment)),
         collectDatabaseStatus(databaseUrl(environment)),
       ]);
-      const risk = nats.reachable ? await collectRiskStatus(natsUrl(environment)) : undefined;
-      if (options.json) console.log(JSON.stringify({ nats, database, risk }, null, 2));
-      else printHuman(nats, database);
+      const [risk, execution] = nats.reachable
+        ? await Promise.all([
+            collectActorStatus(natsUrl(environment), 'risk'),
+            collectActorStatus(natsUrl(environment), 'execution'),
+          ])
+        : [undefined, undefined];
+      if (options.json) console.log(JSON.stringify({ nats, database, risk, execution }, null, 2));
+      else {
+        printHuman(nats, database);
+        printExecution(execution);
+      }
       if (!nats.reachable || !database.reachable) process.exitCode = 3;
     });
 }

@@ -13,7 +13,7 @@ import type { MessageName, MessageOf, OrderIntent, RiskDecision, Signal } from '
 import { Subjects } from '../../schemas/subjects.ts';
 import { type ActorBus, NatsActorBus } from '../../streams/bus.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
-import { lastPortfolioSnapshotFromStream } from '../../streams/last-message.ts';
+import { lastPortfolioSnapshotFromStream, lastReconciliationFromStream } from '../../streams/last-message.ts';
 import {
   applyLeaseBucket,
   type Election,
@@ -358,6 +358,7 @@ async function tradingProcess(
         store: new LeaderOnlySnapshotStore(store, election),
         lastMarketData: lastMarketDataFromStream(manager, subjects, SYMBOLS),
         lastPortfolioSnapshot: lastPortfolioSnapshotFromStream(manager, subjects, config.account),
+        lastReconciliation: lastReconciliationFromStream(manager, subjects, 'SIM'),
       });
     },
     onLost: async (reason) => {

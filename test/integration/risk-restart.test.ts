@@ -1,6 +1,6 @@
-// A risk gate restarted on its own, while its portfolio runs elsewhere, reconciles at start from the
-// portfolio's last pf.snapshot on the stream (the portfolio's public contract), not from the
-// portfolio's saved state: here the gate's store holds only the gate's own keys.
+// A risk gate restarted on its own, while its portfolio and execution run elsewhere, reconciles at
+// start from the portfolio's last pf.snapshot and the venue's last reconciliation on the stream (their
+// public contracts), not from their saved state: here the gate's store holds only the gate's own keys.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -8,7 +8,7 @@ import { lastMarketDataFromStream, startPipeline } from '../../actors/pipeline.t
 import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats } from '../../streams/connection.ts';
-import { lastPortfolioSnapshotFromStream } from '../../streams/last-message.ts';
+import { lastPortfolioSnapshotFromStream, lastReconciliationFromStream } from '../../streams/last-message.ts';
 import { KvSnapshotStore, type SnapshotStore } from '../../streams/snapshot-store.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import { feedStep, settle, startProcess } from '../support/trading.ts';
@@ -23,7 +23,7 @@ describe('risk gate restarted alone', { timeout: 120_000 }, () => {
     await test.close();
   });
 
-  it('reconciles with the portfolio’s last pf.snapshot on the stream', async () => {
+  it('reconciles with the portfolio’s last pf.snapshot and the venue’s last reconciliation on the stream', async () => {
     const config = tradingConfig({ startState: 'reducing' });
     const process = await startProcess(test.url, config);
     await settle(test, process);
@@ -51,6 +51,7 @@ describe('risk gate restarted alone', { timeout: 120_000 }, () => {
         store: ownKeysOnly,
         lastMarketData: lastMarketDataFromStream(manager, subjects, SYMBOLS),
         lastPortfolioSnapshot: lastPortfolioSnapshotFromStream(manager, subjects, config.account),
+        lastReconciliation: lastReconciliationFromStream(manager, subjects, 'SIM'),
       },
     );
     try {

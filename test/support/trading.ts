@@ -22,7 +22,7 @@ import { Subjects } from '../../schemas/subjects.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { connectNats, type NatsConnection } from '../../streams/connection.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
-import { lastPortfolioSnapshotFromStream } from '../../streams/last-message.ts';
+import { lastPortfolioSnapshotFromStream, lastReconciliationFromStream } from '../../streams/last-message.ts';
 import { KvSnapshotStore } from '../../streams/snapshot-store.ts';
 import { createDatabase, type Database } from '../../timescale/database.ts';
 import { SYMBOLS, signalFor, tradingConfig } from '../unit/trading-fixture.ts';
@@ -54,6 +54,7 @@ export async function startProcess(
     control: connection,
     lastMarketData: lastMarketDataFromStream(manager, subjects, SYMBOLS),
     lastPortfolioSnapshot: lastPortfolioSnapshotFromStream(manager, subjects, config.account),
+    lastReconciliation: lastReconciliationFromStream(manager, subjects, 'SIM'),
     ...(db ? { db } : {}),
   });
   return { connection, bus, trading, db };

@@ -135,6 +135,15 @@ const messages: { [N in MessageName]: MessageOf<N> } = {
     fee: 0,
     liquidity: 'taker',
   },
+  reconciliation: {
+    schema: 'reconciliation.v1',
+    ...header,
+    venue: 'ccxt.binance',
+    account_mode: 'paper',
+    trigger: 'start',
+    outcome: 'ok',
+    differences: [],
+  },
   portfolio_snapshot: {
     schema: 'portfolio_snapshot.v1',
     ...header,
@@ -208,6 +217,8 @@ function subjectFor(subjects: Subjects, kind: SubjectKind): { subject: string; m
       return { subject: subjects.orderEvent(m.order_event.symbol), message: m.order_event };
     case 'fill':
       return { subject: subjects.fill(m.fill.symbol), message: m.fill };
+    case 'reconciliation':
+      return { subject: subjects.reconciliation(m.reconciliation.venue), message: m.reconciliation };
     case 'portfolio':
       return { subject: subjects.portfolio(m.portfolio_snapshot.account), message: m.portfolio_snapshot };
     case 'alert':

@@ -3,9 +3,9 @@
 // Secret) and the provider's URLs overridable so a paper setup or a test can point at loopback. Each
 // adapter module is imported only when asked for: `sluice feed --provider alpaca` never loads ccxt.
 // Every problem is a ConfigError naming the variable or flag (the CLI prints one line, exit 2).
-import { readFileSync } from 'node:fs';
 import type { Clock } from '../../../core/clock.ts';
-import { ConfigError, fileError } from '../../../core/errors.ts';
+import { envSecret } from '../../../core/env-secret.ts';
+import { ConfigError } from '../../../core/errors.ts';
 import {
   FEED_CHANNELS,
   type FeedAdapter,
@@ -123,25 +123,8 @@ export function refusalAsConfigError(error: unknown): unknown {
   return error;
 }
 
-/** `name` from the environment, else the trimmed contents of the file `<name>_FILE` names. */
-function secret(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const value = env[name];
-  if (value !== undefined && value !== '') return value;
-  const file = env[`${name}_FILE`];
-  if (file === undefined || file === '') return undefined;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8').trim();
-  } catch (error) {
-    throw fileError(`${name}_FILE`, file, error, `Point ${name}_FILE at a readable file, or set ${name}`);
-  }
-  if (text === '')
-    throw new ConfigError(`${name}_FILE`, `${file} is empty`, `Write the value of ${name} in it`);
-  return text;
-}
-
 function required(env: NodeJS.ProcessEnv, name: string, provider: string): string {
-  const value = secret(env, name);
+  const value = envSecret(env, name);
   if (value === undefined) {
     throw new ConfigError(
       name,
@@ -154,7 +137,7 @@ function required(env: NodeJS.ProcessEnv, name: string, provider: string): strin
 
 /** A URL override: http(s) for REST, ws(s) for streams; anything else is refused before connecting. */
 function urlOverride(env: NodeJS.ProcessEnv, name: string, schemes: readonly string[]): string | undefined {
-  const value = secret(env, name);
+  const value = envSecret(env, name);
   if (value === undefined) return undefined;
   let parsed: URL | undefined;
   try {
@@ -214,8 +197,8 @@ export async function createFeedAdapter(
   }
   const { CcxtFeedAdapter } = await import('./ccxt.ts');
   const names = ccxtCredentialVariables(exchange);
-  const apiKey = secret(env, names.apiKey);
-  const apiSecret = secret(env, names.secret);
+  const apiKey = envSecret(env, names.apiKey);
+  const apiSecret = envSecret(env, names.secret);
   return new CcxtFeedAdapter({
     clock,
     exchange,
