@@ -624,6 +624,42 @@ describe('risk gate: trading state machine', () => {
     assert.equal(decision.checks.find((c) => c.check === 'REDUCE_ONLY')?.passed, false);
   });
 
+  it('a venue reconciling or mismatching halts (cancelling working orders) until reconciled, then trading resumes as it was', () => {
+    const g = machineGate('active');
+    const { intent } = g.evaluate(signal());
+    const held = g.unreconciled();
+    assert.deepEqual(held.transition, { from: 'active', to: 'halted', cause: 'UNRECONCILED' });
+    assert.deepEqual(held.cancels, [orderIdFor(intent?.id ?? '')]);
+    assert.equal(
+      g.command({ type: 'RESUME', operator: 'alice' }).ok,
+      false,
+      'not before the venue reconciles',
+    );
+    assert.equal(g.unreconciled().transition, undefined, 'a mismatch keeps it halted');
+    assert.deepEqual(g.reconciled().transition, { from: 'halted', to: 'active', cause: 'RECONCILED' });
+
+    // A drawdown's reducing comes back as it was, with its hold.
+    const reducing = machineGate('active', { maxDailyLoss: 1_000_000 });
+    reducing.onPortfolio(portfolio(890_000, T0 + 2));
+    assert.equal(reducing.state, 'reducing');
+    reducing.unreconciled();
+    assert.equal(reducing.state, 'halted');
+    reducing.reconciled();
+    assert.equal(reducing.state, 'reducing');
+    assert.equal(reducing.evaluate(signal()).decision.code, 'DRAWDOWN');
+
+    // Held at start-up, it stays held where it is; an operator's halt outlives a reconciliation.
+    const starting = machineGate('reducing');
+    starting.unreconciled();
+    assert.equal(starting.state, 'reducing');
+    starting.reconciled();
+    assert.equal(starting.state, 'active');
+    starting.command({ type: 'HALT', operator: 'alice' });
+    starting.unreconciled();
+    starting.reconciled();
+    assert.equal(starting.state, 'halted');
+  });
+
   it('signals never change the trading state', () => {
     const g = machineGate('reducing');
     for (let i = 0; i < 20; i++)

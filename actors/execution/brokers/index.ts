@@ -94,7 +94,19 @@ type BrokerFactory<K extends LiveBrokerConfig['kind']> = (
   account: BrokerAccount,
 ) => Promise<LiveBroker>;
 
-const factories: { [K in LiveBrokerConfig['kind']]?: BrokerFactory<K> } = {};
+const factories: { [K in LiveBrokerConfig['kind']]?: BrokerFactory<K> } = {
+  alpaca: async (config, account) => {
+    const { createAlpacaBroker } = await import('./alpaca.ts');
+    return createAlpacaBroker({
+      keyId: account.keyId,
+      secretKey: account.secret,
+      paper: !account.live,
+      ...(config.baseUrl ? { baseUrl: config.baseUrl } : {}),
+      ...(config.streamUrl ? { streamUrl: config.streamUrl } : {}),
+      ...(config.requestTimeoutMs !== undefined ? { requestTimeoutMs: config.requestTimeoutMs } : {}),
+    });
+  },
+};
 
 /** The kinds of broker this build can trade at. */
 export function brokerKinds(): LiveBrokerConfig['kind'][] {
