@@ -87,9 +87,17 @@ export function adoptedIntentIdFor(venue: string, venueOrderId: string): string 
   return `venue:${venue}:${venueOrderId}`;
 }
 
-/** One step (begun, or its outcome) of a reconciliation of `venue` begun at `ts`. */
-export function reconciliationIdFor(venue: string, trigger: string, ts: number, outcome: string): string {
-  return `reconcile:${venue}:${trigger}:${ts}:${outcome}`;
+/**
+ * One step (begun, or its outcome) of the `sequence`-th reconciliation with `venue` (the simulated
+ * venue's: its event time), which no earlier one shares even within a millisecond or across a restart.
+ */
+export function reconciliationIdFor(
+  venue: string,
+  sequence: number,
+  trigger: string,
+  outcome: string,
+): string {
+  return `reconcile:${venue}:${sequence}:${trigger}:${outcome}`;
 }
 
 /** The risk gate's cancel of a working order. */

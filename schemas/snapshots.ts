@@ -67,6 +67,8 @@ export const BrokerState = Type.Object(
     ),
     /** Venue time (epoch ms) of the last fill Sluice knows: reconciliation reads the venue's fills from there. */
     fillsSince: Type.Integer({ minimum: 0 }),
+    /** Reconciliations begun so far: numbers each one's messages, unique across restarts. */
+    reconciliations: Type.Integer({ minimum: 0 }),
     /** The fills published lately (venue id, venue time), oldest first: a fill read again is not published twice. */
     recentVenueFills: Type.Array(
       Type.Object({ id: VenueId, ts: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),

@@ -312,7 +312,8 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
       alert: (severity, code, message, labels) => this.alert(severity, code, message, labels),
       save: () => this.save(),
     };
-    this.driver = await BrokerDriver.start(
+    // Held before it starts: the snapshots its start reconciliation saves include its books.
+    this.driver = new BrokerDriver(
       {
         broker: options.broker,
         venue: options.venue,
@@ -326,6 +327,7 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
       },
       saved,
     );
+    await this.driver.start();
     return saved?.orders.length ?? 0;
   }
 
@@ -339,7 +341,7 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     const now = this.clock.now();
     return {
       schema: 'reconciliation.v1',
-      id: reconciliationIdFor(this.venueName, trigger, now, 'ok'),
+      id: reconciliationIdFor(this.venueName, now, trigger, 'ok'),
       ts_event: now,
       ts_init: now,
       venue: this.venueName,

@@ -133,9 +133,10 @@ export class BrokerDriver {
   private readonly positions = new Map<string, number>();
   /** Venue fill id → venue time, insertion (≈ time) order. */
   private readonly recentFills = new Map<string, number>();
-  /** Unknown orders already flagged, so their updates do not reconcile again and again. */
-  private readonly flagged = new Set<string>();
+  /** Unknown orders already flagged or cancelled: their updates do not reconcile again and again. */
+  private readonly settledUnknown = new Set<string>();
   private fillsSince: number;
+  private reconciliationCount = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private started = false;
   private connected = false;
@@ -151,7 +152,7 @@ export class BrokerDriver {
   private readonly differences: Record<string, number> = {};
   private lastReconciliation: Reconciliation | undefined;
 
-  private constructor(
+  constructor(
     private readonly options: BrokerDriverOptions,
     saved: BrokerState | undefined,
   ) {
@@ -175,25 +176,23 @@ export class BrokerDriver {
    * actor takes no intent before the venue's books and its own agree or the difference is raised.
    * Throws the VenueFault when the credentials are refused or the venue cannot be reached.
    */
-  static async start(options: BrokerDriverOptions, saved: BrokerState | undefined): Promise<BrokerDriver> {
-    const driver = new BrokerDriver(options, saved);
-    const { broker } = options;
-    driver.unsubscribe.push(
+  async start(): Promise<void> {
+    const { broker } = this;
+    this.unsubscribe.push(
       broker.onUpdate((update) => {
-        void driver.exclusive(() => driver.onUpdate(update));
+        void this.exclusive(() => this.onUpdate(update));
       }),
-      broker.onConnection((state) => driver.onConnection(state)),
+      broker.onConnection((state) => this.onConnection(state)),
     );
     await retrying(
-      driver.policy,
-      driver.sleep,
+      this.policy,
+      this.sleep,
       () => broker.connect(),
-      (fault) => driver.retried('connect', fault),
+      (fault) => this.retried('connect', fault),
     );
-    driver.connected = true;
-    await driver.reconcile('start');
-    driver.started = true;
-    return driver;
+    this.connected = true;
+    await this.reconcile('start');
+    this.started = true;
   }
 
   /** Sends an intent the risk gate passed; returns once the venue's answer (or the give-up) is published. */
@@ -266,6 +265,7 @@ export class BrokerDriver {
       })),
       positions: [...this.positions].map(([symbol, quantity]) => ({ symbol, quantity })),
       fillsSince: this.fillsSince,
+      reconciliations: this.reconciliationCount,
       recentVenueFills: [...this.recentFills].map(([id, ts]) => ({ id, ts })),
     };
   }
@@ -292,6 +292,7 @@ export class BrokerDriver {
     }
     for (const { symbol, quantity } of saved.positions) this.positions.set(symbol, quantity);
     for (const { id, ts } of saved.recentVenueFills) this.recentFills.set(id, ts);
+    this.reconciliationCount = saved.reconciliations;
   }
 
   /** Runs `work` after everything queued before it; a failure is logged and does not stop the queue. */
@@ -601,7 +602,7 @@ export class BrokerDriver {
       // Not Sluice's: its fill is a fact (adopted as such); the order itself goes to reconciliation,
       // which applies the unknownOrders policy with the venue's whole book in view.
       if (fill !== undefined) await this.publishFill(adoptedRef(this.venue, state), fill);
-      if (!isTerminal(state.status) && !this.flagged.has(state.venueOrderId)) {
+      if (!isTerminal(state.status) && !this.settledUnknown.has(state.venueOrderId)) {
         await this.reconcileNow('unknown_order');
       }
       await this.options.sink.save();
@@ -620,7 +621,9 @@ export class BrokerDriver {
   }
 
   private async reconcileNow(trigger: ReconciliationTrigger): Promise<Reconciliation> {
-    const startedAt = this.options.clock.now();
+    // Counted and saved before anything is published: after a crash the next one has another number.
+    const sequence = ++this.reconciliationCount;
+    await this.options.sink.save();
     const message = (
       outcome: Reconciliation['outcome'],
       differences: ReconciliationDifference[],
@@ -628,7 +631,7 @@ export class BrokerDriver {
       const now = this.options.clock.now();
       return {
         schema: 'reconciliation.v1',
-        id: reconciliationIdFor(this.venue, trigger, startedAt, outcome),
+        id: reconciliationIdFor(this.venue, sequence, trigger, outcome),
         ts_event: now,
         ts_init: now,
         venue: this.venue,
@@ -689,9 +692,10 @@ export class BrokerDriver {
       if (tracked) await this.apply(tracked, order);
     }
     for (const { order } of plan.unknown.filter((unknown) => unknown.action === 'flag')) {
-      this.flagged.add(order.venueOrderId);
+      this.settledUnknown.add(order.venueOrderId);
     }
     for (const { order } of plan.unknown.filter((unknown) => unknown.action === 'cancel')) {
+      this.settledUnknown.add(order.venueOrderId);
       if (await this.cancelUnknown(order)) continue;
       const index = differences.findIndex(
         (difference) =>
