@@ -614,10 +614,12 @@ export class BrokerDriver {
   }
 
   private onConnection(state: 'connected' | 'disconnected'): void {
+    const was = this.connected;
     this.connected = state === 'connected';
+    if (was === this.connected) return;
     this.options.logger?.warn({ venue: this.venue, state }, `broker stream ${state}`);
     // Updates sent while the stream was down are lost: the venue's books say what happened.
-    if (state === 'connected' && this.started) void this.exclusive(() => this.reconcileNow('reconnect'));
+    if (this.connected && this.started) void this.exclusive(() => this.reconcileNow('reconnect'));
   }
 
   private async reconcileNow(trigger: ReconciliationTrigger): Promise<Reconciliation> {

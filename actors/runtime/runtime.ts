@@ -208,7 +208,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const leases = runs('feature') ? config.featureLeases : undefined;
   const pipelineActors = [...actors].filter((name): name is PipelineActorName => name !== 'feed');
   const pipeline = await startPipeline(pipelineActors, pipelineConfig, {
-    lastReconciliation: lastReconciliationFromStream(manager, subjects, venueName),
+    // With execution here, its reconciliation at start is the one to wait for, not its last run's.
+    ...(runs('execution')
+      ? {}
+      : { lastReconciliation: lastReconciliationFromStream(manager, subjects, venueName) }),
     bus,
     clock,
     ...(runs('inference') || runs('news') || (runs('risk') && trading.barrierExits)
