@@ -11,6 +11,8 @@ import { describe, it } from 'node:test';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Command } from 'commander';
 import { parse, parseAllDocuments } from 'yaml';
+import type { ExecutionStatus } from '../../actors/execution/actor.ts';
+import { brokerEnvironmentVariables } from '../../actors/execution/brokers/index.ts';
 import type { FeedStatus } from '../../actors/feed/actor.ts';
 import { feedEnvironmentVariables } from '../../actors/feed/adapters/index.ts';
 import type { PortfolioStatus } from '../../actors/portfolio/actor.ts';
@@ -69,7 +71,7 @@ async function parseRunArgs(
 
 /**
  * Environment variables Sluice reads: those readEnvironment() looks up, process.env.X in core/, and
- * what the feed adapter registry reads (credentials, their *_FILE forms, URL overrides).
+ * what the feed adapter and broker registries read (credentials, their *_FILE forms, URL overrides).
  */
 function environmentSluiceReads(): Set<string> {
   const names = new Set<string>();
@@ -85,6 +87,7 @@ function environmentSluiceReads(): Set<string> {
   for (const provider of ['alpaca', 'polygon'] as const) {
     for (const name of feedEnvironmentVariables(provider)) names.add(name);
   }
+  for (const name of brokerEnvironmentVariables()) names.add(name);
   for (const file of readdirSync(join(repoRoot, 'core'))) {
     for (const match of read(join(repoRoot, 'core', file)).matchAll(/process\.env\.([A-Z0-9_]+)/g)) {
       names.add(match[1]!);
@@ -418,6 +421,10 @@ async function exportedSeries(): Promise<{ series: Set<string>; sluiceMetrics: M
     feed: {
       status: () => ({ provider: 'alpaca', rejected: {} }) as unknown as FeedStatus,
       lag: {},
+    },
+    execution: {
+      status: () => ({ venue: 'alpaca-paper', accountMode: 'paper' }) as ExecutionStatus,
+      roundTrip: {},
     },
     watchDecisions: true,
     watchInference: true,
