@@ -21,14 +21,14 @@ import type { Logger } from '../../core/logger.ts';
 import type { Alert, OrderIntent, Reconciliation, ReconciliationDifference } from '../../schemas/messages.ts';
 import { upgradeOrderIntent } from '../../schemas/order-intent.ts';
 import type { BrokerOrderState, BrokerState } from '../../schemas/snapshots.ts';
-import type {
-  ExecutionReport,
-  LiveBroker,
-  RejectReason,
+import {
+  type ExecutionReport,
+  type LiveBroker,
+  type RejectReason,
   VenueFault,
-  VenueFill,
-  VenueOrder,
-  VenueUpdate,
+  type VenueFill,
+  type VenueOrder,
+  type VenueUpdate,
 } from './broker-adapter.ts';
 import { isTerminal } from './order.ts';
 import {
@@ -180,7 +180,7 @@ export class BrokerDriver {
     const { broker } = this;
     this.unsubscribe.push(
       broker.onUpdate((update) => {
-        void this.exclusive(() => this.onUpdate(update));
+        this.inBackground(() => this.onUpdate(update));
       }),
       broker.onConnection((state) => this.onConnection(state)),
     );
@@ -283,7 +283,7 @@ export class BrokerDriver {
         status: order.status,
         filledQuantity: order.filled_quantity,
         venueFillIds: new Set(order.venue_fill_ids),
-        // Not saved: the fills published are what the venue said had filled when they were.
+        // Not saved: the fills published add up to what the venue last said had filled.
         fillQuantity: order.filled_quantity,
         own: order.intent !== undefined,
         intent: order.intent && upgradeOrderIntent(order.intent),
@@ -302,6 +302,11 @@ export class BrokerDriver {
       this.options.logger?.error({ err: error }, 'broker work failed');
     });
     return run;
+  }
+
+  /** Queued work nobody awaits (venue updates, reconnects): its failure is logged, never unhandled. */
+  private inBackground(work: () => Promise<unknown>): void {
+    this.exclusive(work).catch(() => undefined);
   }
 
   private stamp(): ReportStamp {
@@ -367,16 +372,19 @@ export class BrokerDriver {
     let last: VenueFault | undefined;
     for (let attempt = 1; attempt <= this.policy.maxAttempts; attempt++) {
       const sentAt = performance.now();
+      let acknowledged: VenueOrder | undefined;
       try {
-        const acknowledged = await this.broker.submit(intent, clientOrderId);
+        acknowledged = await this.broker.submit(intent, clientOrderId);
+      } catch (error) {
+        last = asVenueFault(error);
+      }
+      if (acknowledged !== undefined) {
         this.counts.acknowledged++;
         this.options.onAcknowledged?.((performance.now() - sentAt) / 1000);
         await this.apply(order, acknowledged);
         return;
-      } catch (error) {
-        last = asVenueFault(error);
       }
-      const fault = last;
+      const fault = last ?? new VenueFault('unknown_outcome', 'no answer');
       if (fault.kind === 'rejected' && fault.details.rejectReason !== 'duplicate_client_order_id') {
         return this.reject(order, fault.details.rejectReason ?? 'other', fault.message);
       }
@@ -619,7 +627,7 @@ export class BrokerDriver {
     if (was === this.connected) return;
     this.options.logger?.warn({ venue: this.venue, state }, `broker stream ${state}`);
     // Updates sent while the stream was down are lost: the venue's books say what happened.
-    if (this.connected && this.started) void this.exclusive(() => this.reconcileNow('reconnect'));
+    if (this.connected && this.started) this.inBackground(() => this.reconcileNow('reconnect'));
   }
 
   private async reconcileNow(trigger: ReconciliationTrigger): Promise<Reconciliation> {
@@ -646,19 +654,22 @@ export class BrokerDriver {
     };
     if (trigger === 'start' || trigger === 'reconnect')
       await this.options.sink.reconciliation(message('reconciling', []));
-    let result: Reconciliation;
+    let books: VenueBooks | undefined;
+    let unreachable: VenueFault | undefined;
     try {
-      result = message(...(await this.settleWithVenue()));
+      books = await this.readVenue();
     } catch (error) {
-      const fault = asVenueFault(error);
-      result = message('mismatch', [
-        {
-          kind: 'venue_unreachable',
-          resolution: 'unexplained',
-          detail: `${this.venue}: ${fault.kind}: ${fault.message}`,
-        },
-      ]);
+      unreachable = asVenueFault(error);
     }
+    const result = books
+      ? message(...(await this.settleWithVenue(books)))
+      : message('mismatch', [
+          {
+            kind: 'venue_unreachable',
+            resolution: 'unexplained',
+            detail: `${this.venue}: ${unreachable?.kind}: ${unreachable?.message}`,
+          },
+        ]);
     this.counts.reconciliations++;
     for (const { kind, resolution } of result.differences) {
       const key = `${kind}:${resolution}`;
@@ -671,13 +682,17 @@ export class BrokerDriver {
   }
 
   /** Reads the venue's books, reconciles, acts on the plan; returns the outcome and its differences. */
-  private async settleWithVenue(): Promise<['ok' | 'mismatch', ReconciliationDifference[]]> {
-    let books = await this.readVenue();
+  private async settleWithVenue(read: VenueBooks): Promise<['ok' | 'mismatch', ReconciliationDifference[]]> {
+    let books = read;
     let plan = reconcile(this.book(), books, this.options.unknownOrders);
     if (!plan.ok && plan.differences.some((difference) => difference.kind === 'position')) {
-      // A fill between reading the positions and reading the fills looks like a difference: read again.
-      books = await this.readVenue();
-      plan = reconcile(this.book(), books, this.options.unknownOrders);
+      // A fill between reading the positions and reading the fills looks like a difference: read again
+      // (kept as it was when the venue does not answer the second time).
+      const again = await this.readVenue().catch(() => undefined);
+      if (again) {
+        books = again;
+        plan = reconcile(this.book(), books, this.options.unknownOrders);
+      }
     }
     const differences = [...plan.differences];
     // Orders placed by hand that are adopted are followed before their fills are published, so the
@@ -691,7 +706,10 @@ export class BrokerDriver {
     }
     for (const { order, ref } of adopted) {
       const tracked = this.orders.get(ref.orderId);
-      if (tracked) await this.apply(tracked, order);
+      if (tracked === undefined) continue;
+      // Its fills so far are published (by this plan, or on the stream before it was adopted).
+      tracked.fillQuantity = Math.max(tracked.fillQuantity, order.filledQuantity);
+      await this.apply(tracked, order);
     }
     for (const { order } of plan.unknown.filter((unknown) => unknown.action === 'flag')) {
       this.settledUnknown.add(order.venueOrderId);
