@@ -3,8 +3,9 @@
 // broker registry from a run config's trading.broker, against the loopback Alpaca trading server
 // (test/support/loopback/alpaca-trading.ts: Alpaca's Trading API and trade_updates stream, real
 // account state, fills from recorded SPY minute bars). Cases: a reject, a 429, a fill reported twice,
-// a cancel racing a fill, a crash mid-partial-fill, an order placed by hand found at a restart (per
-// unknownOrders), and the risk gate held halted on a mismatch and released by a clean reconciliation,
+// a cancel racing a fill, a bracket whose stop triggers and whose take-profit is cancelled, a crash
+// mid-partial-fill, an order placed by hand found at a restart (per unknownOrders), a fill during a
+// stream drop, and the risk gate held halted on a mismatch and released by a clean reconciliation,
 // after which a signal goes through the gate to the venue. (A crash between submit and acknowledgement
 // and the live opt-in, with `sluice run` as a child process: execution-alpaca-run.test.ts.)
 import assert from 'node:assert/strict';
@@ -301,6 +302,44 @@ describe('execution at Alpaca (loopback) over NATS', { timeout: 180_000 }, () =>
       [5],
     );
     assert.equal(venue.positionQty('SPY'), 5);
+  });
+
+  it('a bracket: its legs report under the entry’s child ids; the stop triggers, the take-profit is cancelled', async () => {
+    const process = await start();
+    await until('released', () => process.trading.risk.status().state === 'active');
+    const last = venue.lastPrice('SPY');
+    const cents = (price: number) => Math.round(price * 100) / 100;
+    const entry = await send({
+      quantity: 10,
+      time_in_force: 'gtc',
+      bracket: {
+        take_profit: { limit_price: cents(last + 20) },
+        stop_loss: { stop_price: cents(last - 0.05) },
+      },
+    });
+    const orderId = orderIdFor(entry.id);
+    await until('the entry fills', async () => (await statuses(orderId)).at(-1) === 'filled');
+    for (let bar = 0; bar < 150 && venue.positionQty('SPY') !== 0; bar++) venue.step();
+    assert.equal(venue.positionQty('SPY'), 0, 'the stop-loss closed the position');
+    await until(
+      'the stop-loss fills',
+      async () => (await statuses(`${orderId}:stop_loss`)).at(-1) === 'filled',
+    );
+    await until(
+      'the take-profit is cancelled',
+      async () => (await statuses(`${orderId}:take_profit`)).at(-1) === 'canceled',
+    );
+    assert.deepEqual(
+      (await ordersLedger(test)).fills.map((f) => [f.order_id, f.side, f.quantity]),
+      [
+        [orderId, 'buy', 10],
+        [`${orderId}:stop_loss`, 'sell', 10],
+      ],
+    );
+    assert.deepEqual((await process.trading.execution.venueView()).sluice.positions, []);
+    const reconciled = await process.trading.execution.reconcile();
+    assert.equal(reconciled.outcome, 'ok');
+    assert.deepEqual(reconciled.differences, [], 'the legs are Sluice’s, not orders placed by hand');
   });
 
   it('a crash mid-partial-fill: the fills complete after the restart, none counted twice, the position right', async () => {
