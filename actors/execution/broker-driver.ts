@@ -15,6 +15,11 @@
 // - a cancel that loses the race with a fill: the fill is published and the order ends filled.
 // A fill reported twice (the stream, then a reconciliation) is published once: each order keeps the
 // venue ids of its fills, and recent fills of any order are remembered by venue id.
+//
+// It runs on NATS (`sluice run`), whose publish does not wait for consumers. On the in-process bus a
+// publish delivers its whole cascade first, so a consumer there that calls back into the driver (the
+// risk gate's cancel on a halt) would wait behind the work that published: tests on the in-process bus
+// run the execution actor alone.
 import type { Clock } from '../../core/clock.ts';
 import { clientOrderIdFor, orderIdFor, reconciliationIdFor } from '../../core/lineage-ids.ts';
 import type { Logger } from '../../core/logger.ts';
