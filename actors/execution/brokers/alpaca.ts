@@ -386,7 +386,14 @@ export class AlpacaBroker implements LiveBroker {
     let text: string;
     try {
       const { raw } = await call();
-      text = raw.status === 204 ? '' : await readCapped(raw, this.#options.maxResponseBytes);
+      try {
+        text = raw.status === 204 ? '' : await readCapped(raw, this.#options.maxResponseBytes);
+      } finally {
+        // The SDK stops its request timer only inside its own body readers. Ours has consumed the
+        // body, so this one fails at once and only stops the timer, which would otherwise keep the
+        // process alive for requestTimeoutMs after the last request.
+        await raw.arrayBuffer().catch(() => undefined);
+      }
     } catch (error) {
       throw await this.fault(what, writes, error);
     }
