@@ -142,7 +142,7 @@ export function cycledTrades(source: readonly SourceTrade[], cycles: number): So
 const SYMBOL = 'BTCUSDT';
 
 /** BTCUSDT as Binance's exchangeInfo lists it (filters as published for the pair). */
-const EXCHANGE_INFO_SYMBOL = {
+export const EXCHANGE_INFO_SYMBOL = {
   symbol: SYMBOL,
   status: 'TRADING',
   baseAsset: 'BTC',
@@ -152,7 +152,15 @@ const EXCHANGE_INFO_SYMBOL = {
   quoteAssetPrecision: 8,
   baseCommissionPrecision: 8,
   quoteCommissionPrecision: 8,
-  orderTypes: ['LIMIT', 'LIMIT_MAKER', 'MARKET', 'STOP_LOSS_LIMIT', 'TAKE_PROFIT_LIMIT'],
+  orderTypes: [
+    'LIMIT',
+    'LIMIT_MAKER',
+    'MARKET',
+    'STOP_LOSS',
+    'STOP_LOSS_LIMIT',
+    'TAKE_PROFIT',
+    'TAKE_PROFIT_LIMIT',
+  ],
   icebergAllowed: true,
   ocoAllowed: true,
   otoAllowed: true,
@@ -198,7 +206,7 @@ const EXCHANGE_INFO_SYMBOL = {
 const KLINE_SYMBOL = 'ADABTC';
 
 /** ADABTC as Binance's exchangeInfo lists it: the BTCUSDT entry with ADABTC's assets and filters. */
-const EXCHANGE_INFO_KLINE_SYMBOL = {
+export const EXCHANGE_INFO_KLINE_SYMBOL = {
   ...EXCHANGE_INFO_SYMBOL,
   symbol: KLINE_SYMBOL,
   baseAsset: 'ADA',
