@@ -86,6 +86,14 @@ export const BrokerConfigSchema = Type.Union([
       exchange: Type.String({ pattern: '^[a-z0-9]+$' }),
       /** The exchange's sandbox (testnet): the paper account, and the default unless `live`. */
       sandbox: Type.Optional(Type.Boolean()),
+      /**
+       * The markets traded, as ccxt spells them (BTC/USDT): the exchange reads fills and orders per
+       * market, and spot positions are the base assets' balances.
+       */
+      symbols: Type.Array(Type.String({ minLength: 3, maxLength: 64, pattern: '^[A-Z0-9]+/[A-Z0-9]+$' }), {
+        minItems: 1,
+        uniqueItems: true,
+      }),
       ...liveBrokerProperties,
       restUrl: Type.Optional(HttpUrl),
       wsUrl: Type.Optional(WsUrl),

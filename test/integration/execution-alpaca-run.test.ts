@@ -257,7 +257,7 @@ test('real money is opt-in: sluice run refuses a live account without live: true
     ],
     [
       'a ccxt exchange outside its sandbox without live: true',
-      { kind: 'ccxt', exchange: 'binance', sandbox: false },
+      { kind: 'ccxt', exchange: 'binance', sandbox: false, symbols: ['BTC/USDT'] },
       { SLUICE_BROKER_LIVE_KEY_ID: 'AK', SLUICE_BROKER_LIVE_SECRET: 'S' },
       /^sluice: configuration error: \/trading\/broker\/sandbox: is false without live: true: binance outside its sandbox is real money/,
     ],

@@ -365,7 +365,10 @@ describe('broker registry: real money is opt-in', () => {
       secret: 's2',
       sandbox: false,
     });
-    assert.deepEqual(brokerAccount({ kind: 'ccxt', exchange: 'binance' }, paperEnv).sandbox, true);
+    assert.deepEqual(
+      brokerAccount({ kind: 'ccxt', exchange: 'binance', symbols: ['BTC/USDT'] }, paperEnv).sandbox,
+      true,
+    );
   });
 
   it('refuses live: true with paper credentials only, a live ccxt exchange without live: true, and no credentials', () => {
@@ -374,11 +377,18 @@ describe('broker registry: real money is opt-in', () => {
       new RegExp(`^${BROKER_LIVE_KEY_ID}: is not set: live: true with paper credentials only`),
     );
     assert.match(
-      refusal(() => brokerAccount({ kind: 'ccxt', exchange: 'binance', sandbox: false }, liveEnv)),
+      refusal(() =>
+        brokerAccount({ kind: 'ccxt', exchange: 'binance', sandbox: false, symbols: ['BTC/USDT'] }, liveEnv),
+      ),
       /real money/,
     );
     assert.match(
-      refusal(() => brokerAccount({ kind: 'ccxt', exchange: 'binance', sandbox: true, live: true }, liveEnv)),
+      refusal(() =>
+        brokerAccount(
+          { kind: 'ccxt', exchange: 'binance', sandbox: true, live: true, symbols: ['BTC/USDT'] },
+          liveEnv,
+        ),
+      ),
       /sandbox holds no real money/,
     );
     assert.match(
@@ -387,10 +397,18 @@ describe('broker registry: real money is opt-in', () => {
     );
   });
 
-  it('a kind this build has no adapter for is refused by name', async () => {
+  it('builds a ccxt exchange in its sandbox as a paper account, and refuses an exchange it does not speak', async () => {
+    const broker = await createLiveBroker(
+      { kind: 'ccxt', exchange: 'binance', symbols: ['BTC/USDT'] },
+      paperEnv,
+    );
+    assert.equal(broker.venue, 'binance');
+    assert.equal(broker.accountMode, 'paper');
+    await broker.close();
     await assert.rejects(
-      createLiveBroker({ kind: 'ccxt', exchange: 'binance' }, paperEnv),
-      (error: Error) => error instanceof ConfigError && /no ccxt broker adapter/.test(error.message),
+      createLiveBroker({ kind: 'ccxt', exchange: 'kraken', symbols: ['BTC/USD'] }, paperEnv),
+      (error: Error) =>
+        error instanceof ConfigError && /^\/trading\/broker\/exchange: .*not supported/.test(error.message),
     );
   });
 
@@ -398,6 +416,9 @@ describe('broker registry: real money is opt-in', () => {
     assert.equal(executionVenueName(undefined), 'SIM');
     assert.equal(executionVenueName({ kind: 'alpaca' }), 'alpaca-paper');
     assert.equal(executionVenueName({ kind: 'alpaca', live: true }), 'alpaca-live');
-    assert.equal(executionVenueName({ kind: 'ccxt', exchange: 'kraken' }), 'kraken-paper');
+    assert.equal(
+      executionVenueName({ kind: 'ccxt', exchange: 'kraken', symbols: ['BTC/USD'] }),
+      'kraken-paper',
+    );
   });
 });

@@ -106,6 +106,24 @@ const factories: { [K in LiveBrokerConfig['kind']]?: BrokerFactory<K> } = {
       ...(config.requestTimeoutMs !== undefined ? { requestTimeoutMs: config.requestTimeoutMs } : {}),
     });
   },
+  ccxt: async (config, account) => {
+    const { createCcxtBroker } = await import('./ccxt.ts');
+    try {
+      return createCcxtBroker({
+        exchange: config.exchange,
+        apiKey: account.keyId,
+        secret: account.secret,
+        sandbox: account.sandbox,
+        symbols: config.symbols,
+        ...(config.restUrl ? { restUrl: config.restUrl } : {}),
+        ...(config.wsUrl ? { wsUrl: config.wsUrl } : {}),
+        ...(config.requestTimeoutMs !== undefined ? { requestTimeoutMs: config.requestTimeoutMs } : {}),
+      });
+    } catch (error) {
+      // An exchange the adapter does not speak is a config mistake, said in one line.
+      throw new ConfigError(`${FIELD}/exchange`, (error as Error).message, 'Use exchange: binance');
+    }
+  },
 };
 
 /** The kinds of broker this build can trade at. */
