@@ -49,7 +49,7 @@ import {
   startAlpacaTradingLoopback,
 } from '../support/loopback/alpaca-trading.ts';
 import { instruments, riskLimits } from '../support/risk-limits.ts';
-import { ordersLedger } from '../support/trading.ts';
+import { ordersLedger, settle } from '../support/trading.ts';
 import { until } from '../support/wait.ts';
 
 const KEY = 'PKEXECUTIONTEST';
@@ -484,6 +484,10 @@ describe('execution at Alpaca (loopback) over NATS', { timeout: 180_000 }, () =>
     assert.equal(bar.ts_event, venue.now(), 'the bar the venue is at');
     const feed = publisher();
     await feed.publish('bar', test.subjects.bar('SPY'), bar);
+    // The bar and the signal reach the gate through different consumers: the gate must hold the
+    // bar's price before the signal comes, or it denies for want of a price.
+    await feed.flush();
+    await settle(test, undefined);
     const signal: Signal = {
       schema: 'signal.v1',
       id: 'sig:test:SPY:1',
