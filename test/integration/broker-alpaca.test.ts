@@ -16,8 +16,8 @@ import {
   createAlpacaBroker,
 } from '../../actors/execution/brokers/alpaca.ts';
 import { ReplayClock } from '../../core/clock.ts';
-import { clientOrderIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import type { OrderIntent } from '../../schemas/messages.ts';
+import { clientOrderIdOf, orderIntent } from '../support/intents.ts';
 import { type AlpacaBarItem, alpacaBar, readSpyBars } from '../support/loopback/alpaca.ts';
 import {
   type AlpacaTradingLoopback,
@@ -33,21 +33,8 @@ type IntentFields = Pick<OrderIntent, 'side' | 'quantity' | 'order_type'> & Part
 let intents = 0;
 function intent(fields: IntentFields): OrderIntent {
   intents++;
-  return {
-    schema: 'order_intent.v2',
-    id: `sig:test:${intents}:intent`,
-    ts_event: 0,
-    ts_init: 0,
-    strategy: 'test',
-    symbol: 'SPY',
-    time_in_force: 'day',
-    reduce_only: false,
-    signal_id: `sig:test:${intents}`,
-    ...fields,
-  };
+  return orderIntent(`sig:test:${intents}`, fields);
 }
-
-const clientIdOf = (order: OrderIntent) => clientOrderIdFor(orderIdFor(order.id));
 
 async function fault(promise: Promise<unknown>): Promise<VenueFault> {
   try {
@@ -184,8 +171,8 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
   it('market order: acknowledged, filled at the last close, streamed, read back as position and fill', async () => {
     const s = await session();
     const order = intent({ side: 'buy', quantity: 10, order_type: 'market' });
-    const ack = await s.broker.submit(order, clientIdOf(order));
-    assert.equal(ack.clientOrderId, clientIdOf(order));
+    const ack = await s.broker.submit(order, clientOrderIdOf(order));
+    assert.equal(ack.clientOrderId, clientOrderIdOf(order));
     assert.equal(ack.status, 'accepted');
     assert.equal(ack.quantity, 10);
     assert.equal(ack.updatedAt, s.venue.now(), 'venue time, not the wall clock');
@@ -201,7 +188,7 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     assert.equal(fills.length, 1);
     // The same execution from the stream and from the activities keeps one id.
     assert.equal(fills[0]?.venueFillId, update?.fill?.venueFillId);
-    assert.equal(fills[0]?.clientOrderId, clientIdOf(order));
+    assert.equal(fills[0]?.clientOrderId, clientOrderIdOf(order));
     assert.equal((await s.broker.fillsSince(s.venue.now() + 1)).length, 0);
     assert.deepEqual(await s.broker.openOrders(), []);
   });
@@ -231,7 +218,8 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
       limit_price: Math.round((limitPrice - 0.05) * 100) / 100,
     });
     const acks = [];
-    for (const order of [limit, stop, stopLimit]) acks.push(await s.broker.submit(order, clientIdOf(order)));
+    for (const order of [limit, stop, stopLimit])
+      acks.push(await s.broker.submit(order, clientOrderIdOf(order)));
     assert.deepEqual(
       acks.map((ack) => [ack.orderType, ack.limitPrice, ack.stopPrice]),
       [
@@ -242,20 +230,20 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     );
     assert.deepEqual(
       (await s.broker.openOrders()).map((order) => order.clientOrderId).sort(),
-      [limit, stop, stopLimit].map(clientIdOf).sort(),
+      [limit, stop, stopLimit].map(clientOrderIdOf).sort(),
     );
     const limitBar = nextBar(0, (bar) => bar.l <= limitPrice);
     const stopBar = nextBar(0, (bar) => bar.h >= stopPrice);
-    await stepUntilDone(s, clientIdOf(limit));
-    await stepUntilDone(s, clientIdOf(stop));
-    const limitFill = (await s.broker.orderByClientId(clientIdOf(limit)))!;
+    await stepUntilDone(s, clientOrderIdOf(limit));
+    await stepUntilDone(s, clientOrderIdOf(stop));
+    const limitFill = (await s.broker.orderByClientId(clientOrderIdOf(limit)))!;
     assert.equal(limitFill.status, 'filled');
     assert.equal(limitFill.averageFillPrice, Math.min(limitBar.bar.o, limitPrice));
-    const stopFill = (await s.broker.orderByClientId(clientIdOf(stop)))!;
+    const stopFill = (await s.broker.orderByClientId(clientOrderIdOf(stop)))!;
     assert.equal(stopFill.averageFillPrice, Math.max(stopBar.bar.o, stopPrice));
     const fills = await s.broker.fillsSince(0);
     const limitTime = Date.parse(limitBar.bar.t) + 60_000;
-    assert.equal(fills.find((fill) => fill.clientOrderId === clientIdOf(limit))?.ts, limitTime);
+    assert.equal(fills.find((fill) => fill.clientOrderId === clientOrderIdOf(limit))?.ts, limitTime);
     // Oldest first.
     assert.deepEqual(
       fills.map((fill) => fill.ts),
@@ -268,12 +256,12 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     s.venue.capFillPerMatch(4);
     const ioc = intent({ side: 'buy', quantity: 10, order_type: 'market', time_in_force: 'ioc' });
     const fok = intent({ side: 'buy', quantity: 10, order_type: 'market', time_in_force: 'fok' });
-    await s.broker.submit(ioc, clientIdOf(ioc));
-    await s.broker.submit(fok, clientIdOf(fok));
-    const iocState = (await s.broker.orderByClientId(clientIdOf(ioc)))!;
+    await s.broker.submit(ioc, clientOrderIdOf(ioc));
+    await s.broker.submit(fok, clientOrderIdOf(fok));
+    const iocState = (await s.broker.orderByClientId(clientOrderIdOf(ioc)))!;
     assert.equal(iocState.status, 'canceled');
     assert.equal(iocState.filledQuantity, 4);
-    const fokState = (await s.broker.orderByClientId(clientIdOf(fok)))!;
+    const fokState = (await s.broker.orderByClientId(clientOrderIdOf(fok)))!;
     assert.equal(fokState.status, 'canceled');
     assert.equal(fokState.filledQuantity, 0);
     assert.deepEqual(await s.broker.positions(), [
@@ -293,7 +281,7 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
       time_in_force: 'gtc',
       bracket: { take_profit: { limit_price: takeProfit }, stop_loss: { stop_price: stopLoss } },
     });
-    const ack = await s.broker.submit(order, clientIdOf(order));
+    const ack = await s.broker.submit(order, clientOrderIdOf(order));
     assert.equal(ack.legs.length, 2);
     assert.deepEqual(ack.legs.map((leg) => [leg.orderType, leg.side, leg.status]).sort(), [
       ['limit', 'sell', 'accepted'],
@@ -306,7 +294,7 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     assert.equal(stopLeg.stopPrice, stopLoss);
     assert.equal(takeProfitLeg.limitPrice, takeProfit);
     // The by-client-id answer leaves legs out; the broker asks for them.
-    const found = (await s.broker.orderByClientId(clientIdOf(order)))!;
+    const found = (await s.broker.orderByClientId(clientOrderIdOf(order)))!;
     assert.deepEqual(
       found.legs.map((leg) => leg.venueOrderId).sort(),
       ack.legs.map((leg) => leg.venueOrderId).sort(),
@@ -315,7 +303,7 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     assert.ok(!bars.slice(1, stopBar.index + 1).some((bar) => bar.h >= takeProfit));
     for (let n = 0; n < stopBar.index; n++) s.step();
     await until('the stop-loss fill on the stream', () => fillsOf(s, stopLeg.venueOrderId).length === 1);
-    const final = (await s.broker.orderByClientId(clientIdOf(order)))!;
+    const final = (await s.broker.orderByClientId(clientOrderIdOf(order)))!;
     const legStatus = Object.fromEntries(final.legs.map((leg) => [leg.orderType, leg.status]));
     assert.deepEqual(legStatus, { stop: 'filled', limit: 'canceled' });
     assert.equal(final.status, 'filled');
@@ -333,16 +321,16 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     const s = await session({ requestTimeoutMs: 300 });
     const order = intent({ side: 'buy', quantity: 2, order_type: 'limit', limit_price: 100 });
     s.venue.holdNextOrderAnswer(2_000);
-    const lost = await fault(s.broker.submit(order, clientIdOf(order)));
+    const lost = await fault(s.broker.submit(order, clientOrderIdOf(order)));
     assert.equal(lost.kind, 'unknown_outcome');
-    const existing = await s.broker.orderByClientId(clientIdOf(order));
+    const existing = await s.broker.orderByClientId(clientOrderIdOf(order));
     assert.ok(existing, 'the venue placed it');
-    const again = await s.broker.submit(order, clientIdOf(order));
+    const again = await s.broker.submit(order, clientOrderIdOf(order));
     assert.equal(again.venueOrderId, existing.venueOrderId);
-    assert.equal(s.venue.orders().filter((o) => o.client_order_id === clientIdOf(order)).length, 1);
+    assert.equal(s.venue.orders().filter((o) => o.client_order_id === clientOrderIdOf(order)).length, 1);
     // A client order id that names another order is a reject, not that order.
     const other = intent({ side: 'sell', quantity: 2, order_type: 'market' });
-    const clash = await fault(s.broker.submit(other, clientIdOf(order)));
+    const clash = await fault(s.broker.submit(other, clientOrderIdOf(order)));
     assert.equal(clash.kind, 'rejected');
     assert.equal(clash.details.rejectReason, 'duplicate_client_order_id');
   });
@@ -352,15 +340,15 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     const s = await session({ clock });
     const order = intent({ side: 'buy', quantity: 1, order_type: 'market' });
     s.venue.rateLimitNext(1, { retryAfterS: 2 });
-    const limited = await fault(s.broker.submit(order, clientIdOf(order)));
+    const limited = await fault(s.broker.submit(order, clientOrderIdOf(order)));
     assert.equal(limited.kind, 'rate_limited');
     assert.equal(limited.details.retryAfterMs, 2_000);
     s.venue.rateLimitNext(1, { resetAtS: clock.now() / 1000 + 7 });
-    const byReset = await fault(s.broker.submit(order, clientIdOf(order)));
+    const byReset = await fault(s.broker.submit(order, clientOrderIdOf(order)));
     assert.equal(byReset.details.retryAfterMs, 7_000);
     assert.equal(s.venue.orders().length, 0);
-    const placed = await s.broker.submit(order, clientIdOf(order));
-    assert.equal(placed.clientOrderId, clientIdOf(order));
+    const placed = await s.broker.submit(order, clientOrderIdOf(order));
+    assert.equal(placed.clientOrderId, clientOrderIdOf(order));
     assert.equal(s.venue.orders().length, 1);
   });
 
@@ -383,14 +371,14 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     ];
     for (const [fields, reason] of cases) {
       const order = intent(fields);
-      const rejected = await fault(s.broker.submit(order, clientIdOf(order)));
+      const rejected = await fault(s.broker.submit(order, clientOrderIdOf(order)));
       assert.equal(rejected.kind, 'rejected', rejected.message);
       assert.equal(rejected.details.rejectReason, reason, rejected.message);
     }
     // An injected reject on an order the account could afford.
     const affordable = intent({ side: 'buy', quantity: 1, order_type: 'market' });
     s.venue.rejectNextOrder();
-    const rejected = await fault(s.broker.submit(affordable, clientIdOf(affordable)));
+    const rejected = await fault(s.broker.submit(affordable, clientOrderIdOf(affordable)));
     assert.equal(rejected.details.rejectReason, 'insufficient_buying_power');
     assert.equal(rejected.details.status, 403);
     assert.equal(s.venue.orders().length, 0);
@@ -400,7 +388,7 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     const s = await session();
     s.venue.duplicateNextFill();
     const order = intent({ side: 'buy', quantity: 3, order_type: 'market' });
-    const ack = await s.broker.submit(order, clientIdOf(order));
+    const ack = await s.broker.submit(order, clientOrderIdOf(order));
     await until('both copies', () => fillsOf(s, ack.venueOrderId).length === 2);
     const [first, second] = fillsOf(s, ack.venueOrderId);
     assert.deepEqual(first?.fill, second?.fill);
@@ -413,7 +401,7 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     const since = s.venue.now();
     const limitPrice = Math.min(...bars.slice(1, 60).map((bar) => bar.l));
     const order = intent({ side: 'buy', quantity: 5, order_type: 'limit', limit_price: limitPrice });
-    const ack = await s.broker.submit(order, clientIdOf(order));
+    const ack = await s.broker.submit(order, clientOrderIdOf(order));
     s.venue.refuseStream(true);
     s.venue.dropStream();
     await until('disconnected', () => s.states.length === 2);
@@ -427,11 +415,11 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     assert.deepEqual(s.states, ['connected', 'disconnected', 'connected']);
     const gap = await s.broker.fillsSince(since);
     assert.equal(gap.length, 1);
-    assert.equal(gap[0]?.clientOrderId, clientIdOf(order));
+    assert.equal(gap[0]?.clientOrderId, clientOrderIdOf(order));
     assert.equal(gap[0]?.ts, Date.parse(fillBar.bar.t) + 60_000);
     // Live again: the next order's updates arrive.
     const next = intent({ side: 'sell', quantity: 5, order_type: 'market' });
-    const nextAck = await s.broker.submit(next, clientIdOf(next));
+    const nextAck = await s.broker.submit(next, clientOrderIdOf(next));
     await until('updates after the reconnect', () => fillsOf(s, nextAck.venueOrderId).length === 1);
   });
 
@@ -439,7 +427,7 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     const s = await session();
     s.venue.capFillPerMatch(3);
     const order = intent({ side: 'buy', quantity: 10, order_type: 'market' });
-    const ack = await s.broker.submit(order, clientIdOf(order));
+    const ack = await s.broker.submit(order, clientOrderIdOf(order));
     s.step(3);
     await until('four executions', () => fillsOf(s, ack.venueOrderId).length === 4);
     const streamed = fillsOf(s, ack.venueOrderId);
@@ -466,25 +454,25 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     const [position] = await s.broker.positions();
     assert.equal(position?.quantity, 10);
     assert.ok(Math.abs((position?.averagePrice ?? 0) - value / 10) < 1e-6);
-    const final = (await s.broker.orderByClientId(clientIdOf(order)))!;
+    const final = (await s.broker.orderByClientId(clientOrderIdOf(order)))!;
     assert.ok(Math.abs((final.averageFillPrice ?? 0) - value / 10) < 1e-6);
   });
 
   it('cancel: a resting order is canceled; a cancel that a fill beats resolves filled; unknown ids are undefined', async () => {
     const s = await session();
     const resting = intent({ side: 'buy', quantity: 2, order_type: 'limit', limit_price: 100 });
-    const ack = await s.broker.submit(resting, clientIdOf(resting));
-    const canceled = await s.broker.cancel(clientIdOf(resting), ack.venueOrderId);
+    const ack = await s.broker.submit(resting, clientOrderIdOf(resting));
+    const canceled = await s.broker.cancel(clientOrderIdOf(resting), ack.venueOrderId);
     assert.equal(canceled?.status, 'canceled');
     const racing = intent({ side: 'buy', quantity: 2, order_type: 'limit', limit_price: 100 });
-    await s.broker.submit(racing, clientIdOf(racing));
+    await s.broker.submit(racing, clientOrderIdOf(racing));
     s.venue.raceNextCancelWithFill();
     // No venue order id: the broker finds it by client order id first.
-    const raced = await s.broker.cancel(clientIdOf(racing), undefined);
+    const raced = await s.broker.cancel(clientOrderIdOf(racing), undefined);
     assert.equal(raced?.status, 'filled');
     assert.equal(raced?.filledQuantity, 2);
     // Already filled: the venue answers 422, the broker reports the order's state.
-    assert.equal((await s.broker.cancel(clientIdOf(racing), raced?.venueOrderId))?.status, 'filled');
+    assert.equal((await s.broker.cancel(clientOrderIdOf(racing), raced?.venueOrderId))?.status, 'filled');
     assert.equal(await s.broker.cancel('sl-unknown', undefined), undefined);
     assert.equal(await s.broker.cancel('sl-unknown', '00000000-0000-4000-a000-000000000000'), undefined);
     assert.equal((await s.broker.fillsSince(0)).length, 1);
@@ -511,7 +499,7 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     const s = await session({ maxResponseBytes: 1024 * 1024 });
     const order = intent({ side: 'buy', quantity: 1, order_type: 'market' });
     s.venue.answerNextWith({ status: 200, body: '{"id": "x", "status": ' });
-    const malformedSubmit = await fault(s.broker.submit(order, clientIdOf(order)));
+    const malformedSubmit = await fault(s.broker.submit(order, clientOrderIdOf(order)));
     assert.equal(malformedSubmit.kind, 'unknown_outcome');
     assert.match(malformedSubmit.message, /malformed/);
     s.venue.answerNextWith({ status: 200, body: '[{"symbol": "SPY", "qty": "ten"}]' });
@@ -542,7 +530,7 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     const s = await session({}, false);
     await s.venue.close();
     const order = intent({ side: 'buy', quantity: 1, order_type: 'market' });
-    const refused = await fault(s.broker.submit(order, clientIdOf(order)));
+    const refused = await fault(s.broker.submit(order, clientOrderIdOf(order)));
     assert.equal(refused.kind, 'unavailable', refused.message);
     assert.equal((await fault(s.broker.connect())).kind, 'unavailable');
   });
@@ -582,7 +570,7 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     assert.match(reasons[3] ?? '', /data.qty is not positive/);
     assert.equal(s.updates.filter((u) => u.order.status === ('teleported' as never)).length, 0);
     const order = intent({ side: 'buy', quantity: 1, order_type: 'market' });
-    const ack = await s.broker.submit(order, clientIdOf(order));
+    const ack = await s.broker.submit(order, clientOrderIdOf(order));
     await until('updates after the hostile frames', () => fillsOf(s, ack.venueOrderId).length === 1);
     assert.deepEqual(s.states, ['connected']);
   });

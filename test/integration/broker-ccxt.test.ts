@@ -14,8 +14,8 @@ import {
 } from '../../actors/execution/brokers/ccxt.ts';
 import { VenueRulesConfigSchema } from '../../actors/risk/config.ts';
 import { roundPriceToTick, venueQuantity } from '../../actors/risk/venue-rules.ts';
-import { clientOrderIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import type { OrderIntent } from '../../schemas/messages.ts';
+import { clientOrderIdOf, orderIntent } from '../support/intents.ts';
 import { BinanceTradingLoopback, type BinanceTradingOptions } from '../support/loopback/binance-trading.ts';
 import { until } from '../support/wait.ts';
 
@@ -27,23 +27,16 @@ let sequence = 0;
 /** An order intent as the risk gate passes it, and the client order id the actor sends for it. */
 function order(fields: Partial<OrderIntent> = {}): { intent: OrderIntent; clientOrderId: string } {
   sequence++;
-  const id = `sig:broker-test:${sequence}:intent`;
-  const intent: OrderIntent = {
-    schema: 'order_intent.v2',
-    id,
+  const intent = orderIntent(`sig:broker-test:${sequence}`, {
     ts_event: START,
     ts_init: START,
     strategy: 'broker-test',
     symbol: 'BTC/USDT',
-    side: 'buy',
     quantity: 0.001,
-    order_type: 'market',
     time_in_force: 'ioc',
-    reduce_only: false,
-    signal_id: `sig:broker-test:${sequence}`,
     ...fields,
-  };
-  return { intent, clientOrderId: clientOrderIdFor(orderIdFor(id)) };
+  });
+  return { intent, clientOrderId: clientOrderIdOf(intent) };
 }
 
 async function faultOf(call: Promise<unknown>): Promise<VenueFault> {

@@ -1,10 +1,9 @@
 // TEST FIXTURE: the loopback Alpaca trading server (./alpaca-trading.ts, real SPY minute bars) in a
-// process of its own, for benches, so the venue's cost of answering is not charged to the client it
-// measures (a real broker is another machine).
-import { type ChildProcess, fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+// process of its own (./fixture-process.ts), for benches.
+import type { ChildProcess } from 'node:child_process';
 import { alpacaBar, readSpyBars } from './alpaca.ts';
 import { startAlpacaTradingLoopback } from './alpaca-trading.ts';
+import { fixtureOptions, forkFixture, serveFixture, stopFixture } from './fixture-process.ts';
 
 export interface AlpacaTradingProcessOptions {
   readonly keyId: string;
@@ -12,6 +11,11 @@ export interface AlpacaTradingProcessOptions {
   readonly cash: number;
   /** How many SPY minute bars the venue's market holds. */
   readonly bars: number;
+}
+
+interface Urls {
+  readonly baseUrl: string;
+  readonly streamUrl: string;
 }
 
 export class AlpacaTradingProcess {
@@ -22,35 +26,22 @@ export class AlpacaTradingProcess {
   ) {}
 
   static async start(options: AlpacaTradingProcessOptions): Promise<AlpacaTradingProcess> {
-    const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(options)], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const urls = await new Promise<{ baseUrl: string; streamUrl: string }>((resolve, reject) => {
-      child.once('message', (message) => resolve(message as { baseUrl: string; streamUrl: string }));
-      child.once('exit', (code) => reject(new Error(`alpaca trading loopback process exited with ${code}`)));
-    });
+    const { child, urls } = await forkFixture<Urls>(import.meta.url, options);
     return new AlpacaTradingProcess(child, urls.baseUrl, urls.streamUrl);
   }
 
-  async close(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGTERM');
-    await exited;
+  close(): Promise<void> {
+    return stopFixture(this.child);
   }
 }
 
-if (process.send && process.argv[2]) {
-  const options = JSON.parse(process.argv[2]) as AlpacaTradingProcessOptions;
+const served = fixtureOptions<AlpacaTradingProcessOptions>();
+if (served) {
   const server = await startAlpacaTradingLoopback({
-    keyId: options.keyId,
-    secretKey: options.secretKey,
-    cash: options.cash,
-    bars: { SPY: (await readSpyBars(options.bars)).map(alpacaBar) },
+    keyId: served.keyId,
+    secretKey: served.secretKey,
+    cash: served.cash,
+    bars: { SPY: (await readSpyBars(served.bars)).map(alpacaBar) },
   });
-  process.on('SIGTERM', () => {
-    void server.close().then(() => process.exit(0));
-  });
-  process.send({ baseUrl: server.baseUrl, streamUrl: server.streamUrl });
+  serveFixture(server, { baseUrl: server.baseUrl, streamUrl: server.streamUrl } satisfies Urls);
 }

@@ -1,9 +1,9 @@
-// TEST FIXTURE: the Binance loopback server (./binance.ts) in a process of its own, for benches, so
-// the exchange's cost of encoding and sending frames is not charged to the feed it measures (a real
-// exchange is another machine). Controlled over Node's IPC channel.
-import { type ChildProcess, fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+// TEST FIXTURE: the Binance loopback server (./binance.ts) in a process of its own
+// (./fixture-process.ts), for benches, so the exchange's cost of encoding and sending frames is not
+// charged to the feed it measures. Controlled over Node's IPC channel.
+import type { ChildProcess } from 'node:child_process';
 import { BinanceLoopback, cycledTrades, loadSourceTrades } from './binance.ts';
+import { fixtureOptions, forkFixture, serveFixture, stopFixture } from './fixture-process.ts';
 
 export interface BinanceProcessOptions {
   /** The tape: cycles `fromCycle` .. `toCycle` - 1 of the real trades (see cycledTrades). */
@@ -21,6 +21,7 @@ interface FixtureStatus {
 
 type Command = { readonly id: number; readonly command: 'status' | 'startTape' | 'refuse' | 'allow' };
 type Reply = { readonly id: number; readonly status: FixtureStatus };
+type Urls = { readonly restUrl: string; readonly wsUrl: string };
 
 export class BinanceLoopbackProcess {
   private nextId = 0;
@@ -38,14 +39,7 @@ export class BinanceLoopbackProcess {
   }
 
   static async start(options: BinanceProcessOptions): Promise<BinanceLoopbackProcess> {
-    const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(options)], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const urls = await new Promise<{ restUrl: string; wsUrl: string }>((resolve, reject) => {
-      child.once('message', (message) => resolve(message as { restUrl: string; wsUrl: string }));
-      child.once('exit', (code) => reject(new Error(`binance loopback process exited with ${code}`)));
-    });
+    const { child, urls } = await forkFixture<Urls>(import.meta.url, options);
     return new BinanceLoopbackProcess(child, urls.restUrl, urls.wsUrl);
   }
 
@@ -69,23 +63,20 @@ export class BinanceLoopbackProcess {
     return this.send(on ? 'refuse' : 'allow');
   }
 
-  async close(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGTERM');
-    await exited;
+  close(): Promise<void> {
+    return stopFixture(this.child);
   }
 }
 
-if (process.send && process.argv[2]) {
-  const options = JSON.parse(process.argv[2]) as BinanceProcessOptions;
-  const trades = cycledTrades(loadSourceTrades(), options.toCycle).slice(
-    options.fromCycle * loadSourceTrades().length,
+const served = fixtureOptions<BinanceProcessOptions>();
+if (served) {
+  const trades = cycledTrades(loadSourceTrades(), served.toCycle).slice(
+    served.fromCycle * loadSourceTrades().length,
   );
   const server = await BinanceLoopback.start({
     trades,
-    tradesPerSecond: options.tradesPerSecond,
-    autoStart: options.autoStart,
+    tradesPerSecond: served.tradesPerSecond,
+    autoStart: served.autoStart,
   });
   const status = (): FixtureStatus => ({
     printed: server.printedCount,
@@ -98,8 +89,5 @@ if (process.send && process.argv[2]) {
     else if (message.command === 'allow') server.refuseConnections(false);
     process.send?.({ id: message.id, status: status() } satisfies Reply);
   });
-  process.on('SIGTERM', () => {
-    void server.close().then(() => process.exit(0));
-  });
-  process.send({ restUrl: server.restUrl, wsUrl: server.wsUrl });
+  serveFixture(server, { restUrl: server.restUrl, wsUrl: server.wsUrl } satisfies Urls);
 }

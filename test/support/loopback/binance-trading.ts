@@ -37,14 +37,15 @@
 // cancel that loses the race to a fill; an order placed by hand; any answer replaced by a hostile one;
 // raw frames injected into the user stream.
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WebSocket } from 'ws';
 import {
   EXCHANGE_INFO_KLINE_SYMBOL,
   EXCHANGE_INFO_SYMBOL,
   loadSourceTrades,
   type SourceTrade,
 } from './binance.ts';
+import { closeLoopback, type LoopbackListener, listenOnLoopback } from './listener.ts';
 
 const SYMBOL = EXCHANGE_INFO_SYMBOL.symbol;
 const BASE = EXCHANGE_INFO_SYMBOL.baseAsset;
@@ -268,9 +269,7 @@ export class BinanceTradingLoopback {
   private readonly hostileAnswers: HostileAnswer[] = [];
 
   private constructor(
-    private readonly http: Server,
-    private readonly wss: WebSocketServer,
-    readonly port: number,
+    private readonly listener: LoopbackListener,
     private readonly options: BinanceTradingOptions,
   ) {
     this.trades = options.trades ?? loadSourceTrades();
@@ -282,26 +281,22 @@ export class BinanceTradingLoopback {
   }
 
   static async start(options: BinanceTradingOptions): Promise<BinanceTradingLoopback> {
-    const http = createServer();
-    const wss = new WebSocketServer({ noServer: true });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    const address = http.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    const server = new BinanceTradingLoopback(http, wss, port, options);
-    http.on('request', (request, response) => {
-      server.onRequest(request, response).catch((error: unknown) => {
-        if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ code: -1000, msg: `fixture: ${String(error)}` }));
-      });
+    const listener = await listenOnLoopback({
+      onRequest: (request, response) => {
+        server.onRequest(request, response).catch((error: unknown) => {
+          if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
+          response.end(JSON.stringify({ code: -1000, msg: `fixture: ${String(error)}` }));
+        });
+      },
+      acceptsUpgrade: (request) => request.url === '/ws-api/v3' && !server.refusingUserStreams,
+      onSocket: (socket) => server.onSocket(socket),
     });
-    http.on('upgrade', (request, socket, head) => {
-      if (request.url !== '/ws-api/v3' || server.refusingUserStreams) {
-        socket.destroy();
-        return;
-      }
-      wss.handleUpgrade(request, socket, head, (ws) => server.onSocket(ws));
-    });
+    const server = new BinanceTradingLoopback(listener, options);
     return server;
+  }
+
+  get port(): number {
+    return this.listener.port;
   }
 
   /** ccxt's `urls.api.public` and `urls.api.private` for Binance spot. */
@@ -388,7 +383,7 @@ export class BinanceTradingLoopback {
   dropUserStreams(refuse = false): void {
     this.refusingUserStreams = refuse;
     for (const { socket } of this.subscriptions.splice(0)) socket.terminate();
-    for (const socket of this.wss.clients) socket.terminate();
+    for (const socket of this.listener.wss.clients) socket.terminate();
   }
 
   /** Lets user-stream sockets in again after dropUserStreams(true). */
@@ -415,7 +410,7 @@ export class BinanceTradingLoopback {
   /** Sends `frame` as is (a string) or JSON-encoded to every user-stream socket. */
   injectUserFrame(frame: unknown): void {
     const text = typeof frame === 'string' ? frame : JSON.stringify(frame);
-    for (const socket of this.wss.clients) socket.send(text);
+    for (const socket of this.listener.wss.clients) socket.send(text);
   }
 
   /** Wraps `event` as the WebSocket API sends user data, for injectUserFrame. */
@@ -442,10 +437,7 @@ export class BinanceTradingLoopback {
   }
 
   async close(): Promise<void> {
-    for (const socket of this.wss.clients) socket.terminate();
-    this.wss.close();
-    this.http.closeAllConnections();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await closeLoopback(this.listener);
   }
 
   // --- REST ----------------------------------------------------------------------------------------

@@ -19,10 +19,11 @@
 // (Binance ADABTC 1-minute klines, 21 candles, see PROVENANCE.txt), a tape of their own that starts at
 // the first `@kline_1m` subscription; REST serves only the candles already closed on it.
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import { closeLoopback, type LoopbackListener, listenOnLoopback } from './listener.ts';
 
 const dataDir = join(
   dirname(fileURLToPath(import.meta.url)),
@@ -299,9 +300,7 @@ export class BinanceLoopback {
   private readonly klineListeners: Array<{ count: number; resolve: () => void }> = [];
 
   private constructor(
-    private readonly http: Server,
-    private readonly wss: WebSocketServer,
-    readonly port: number,
+    private readonly listener: LoopbackListener,
     options: BinanceLoopbackOptions,
   ) {
     this.trades = options.trades ?? loadSourceTrades();
@@ -313,21 +312,17 @@ export class BinanceLoopback {
   }
 
   static async start(options: BinanceLoopbackOptions = {}): Promise<BinanceLoopback> {
-    const http = createServer();
-    const wss = new WebSocketServer({ noServer: true });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    const address = http.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    const server = new BinanceLoopback(http, wss, port, options);
-    http.on('request', (request, response) => server.onRequest(request, response));
-    http.on('upgrade', (request, socket, head) => {
-      if (!(request.url ?? '').startsWith('/ws') || server.refusing) {
-        socket.destroy();
-        return;
-      }
-      wss.handleUpgrade(request, socket, head, (ws) => server.onSocket(ws));
+    const listener = await listenOnLoopback({
+      onRequest: (request, response) => server.onRequest(request, response),
+      acceptsUpgrade: (request) => (request.url ?? '').startsWith('/ws') && !server.refusing,
+      onSocket: (socket) => server.onSocket(socket),
     });
+    const server = new BinanceLoopback(listener, options);
     return server;
+  }
+
+  get port(): number {
+    return this.listener.port;
   }
 
   /** ccxt's `urls.api.public` for Binance spot. */
@@ -464,10 +459,7 @@ export class BinanceLoopback {
   async close(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
     if (this.klineTicker) clearInterval(this.klineTicker);
-    for (const subscriber of this.subscribers) subscriber.socket.terminate();
-    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
-    this.http.closeAllConnections();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await closeLoopback(this.listener);
   }
 
   private onSocket(socket: WebSocket): void {
