@@ -23,25 +23,20 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { ExecutionActor } from '../actors/execution/actor.ts';
 import { createAlpacaBroker } from '../actors/execution/brokers/alpaca.ts';
-import {
-  BpsSlippage,
-  FixedLatency,
-  MakerTakerFee,
-  NextTickFillModel,
-} from '../actors/execution/venue-models.ts';
+import { cancelSubject } from '../actors/risk/actor.ts';
 import { WallClock } from '../core/clock.ts';
 import { GateKey, sealIntent } from '../core/gate-seal.ts';
 import { orderIdFor } from '../core/lineage-ids.ts';
-import type { ControlCommand, MessageName, MessageOf, OrderEvent, OrderStatus } from '../schemas/messages.ts';
+import type { MessageName, MessageOf, OrderEvent, OrderStatus } from '../schemas/messages.ts';
 import { Subjects } from '../schemas/subjects.ts';
 import { type ActorBus, NatsActorBus, type SubscribeOptions, type Subscription } from '../streams/bus.ts';
 import { connectNats } from '../streams/connection.ts';
 import { EventPublisher } from '../streams/publisher.ts';
 import { applySnapshotBucket, KvSnapshotStore } from '../streams/snapshot-store.ts';
 import { applyStreams } from '../streams/topology.ts';
-import { clientOrderIdOf, orderIntent } from '../test/support/intents.ts';
 import { AlpacaTradingProcess } from '../test/support/loopback/alpaca-trading-process.ts';
 import { startNatsServer } from '../test/support/nats-server.ts';
+import { cancelCommand, clientOrderIdOf, frictionlessVenue, orderIntent } from '../test/support/orders.ts';
 
 const SAMPLES = Number(process.env.BENCH_ORDER_ROUNDTRIPS ?? 1_000);
 const WARMUP = 100;
@@ -109,13 +104,7 @@ export default async function orderRoundtripBench(): Promise<Record<string, numb
     let venueLeg = 0;
     actor = await ExecutionActor.start({
       bus,
-      // Unused at a broker; the options ask for the simulated venue's models all the same.
-      venue: {
-        latency: new FixedLatency(0),
-        fill: new NextTickFillModel(),
-        slippage: new BpsSlippage(0),
-        fee: new MakerTakerFee(0, 0),
-      },
+      venue: frictionlessVenue(),
       broker: {
         broker: createAlpacaBroker({
           keyId: KEY,
@@ -158,17 +147,7 @@ export default async function orderRoundtripBench(): Promise<Record<string, numb
       const sampleVenueLeg = venueLeg;
 
       const canceled = bus.acked(orderId, ['canceled']);
-      const cancel: ControlCommand = {
-        schema: 'control_command.v1',
-        id: `${orderId}:cancel`,
-        ts_event: ts,
-        ts_init: ts,
-        actor: 'execution',
-        command: 'cancel',
-        operator: 'bench',
-        args: { order_id: orderId },
-      };
-      await gate.publish('control_command', `${subjects.namespace}ord.cancel.${intent.symbol}`, cancel);
+      await gate.publish('control_command', cancelSubject(bus, intent.symbol), cancelCommand(orderId, ts));
       await canceled;
 
       const rawOrder = orderIntent(`sig:bench-raw:${sample}`, fields);

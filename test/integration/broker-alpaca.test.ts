@@ -17,12 +17,12 @@ import {
 } from '../../actors/execution/brokers/alpaca.ts';
 import { ReplayClock } from '../../core/clock.ts';
 import type { OrderIntent } from '../../schemas/messages.ts';
-import { clientOrderIdOf, orderIntent } from '../support/intents.ts';
 import { type AlpacaBarItem, alpacaBar, readSpyBars } from '../support/loopback/alpaca.ts';
 import {
   type AlpacaTradingLoopback,
   startAlpacaTradingLoopback,
 } from '../support/loopback/alpaca-trading.ts';
+import { clientOrderIdOf, orderIntent } from '../support/orders.ts';
 import { until } from '../support/wait.ts';
 
 const KEY = 'PKLOOPBACKTRADING';

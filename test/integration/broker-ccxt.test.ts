@@ -15,8 +15,8 @@ import {
 import { VenueRulesConfigSchema } from '../../actors/risk/config.ts';
 import { roundPriceToTick, venueQuantity } from '../../actors/risk/venue-rules.ts';
 import type { OrderIntent } from '../../schemas/messages.ts';
-import { clientOrderIdOf, orderIntent } from '../support/intents.ts';
 import { BinanceTradingLoopback, type BinanceTradingOptions } from '../support/loopback/binance-trading.ts';
+import { clientOrderIdOf, orderIntent } from '../support/orders.ts';
 import { until } from '../support/wait.ts';
 
 const API_KEY = 'loopback-trading-key';

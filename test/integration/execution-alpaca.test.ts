@@ -14,12 +14,6 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { createLiveBroker } from '../../actors/execution/brokers/index.ts';
 import type { UnknownOrderPolicy } from '../../actors/execution/reconcile.ts';
 import {
-  BpsSlippage,
-  FixedLatency,
-  MakerTakerFee,
-  NextTickFillModel,
-} from '../../actors/execution/venue-models.ts';
-import {
   lastMarketDataFromStream,
   startTrading,
   type Trading,
@@ -31,7 +25,6 @@ import { clientOrderIdFor, intentIdFor, orderIdFor } from '../../core/lineage-id
 import type {
   Alert,
   Bar,
-  ControlCommand,
   OrderIntent,
   Reconciliation,
   RiskDecision,
@@ -48,6 +41,7 @@ import {
   type AlpacaTradingLoopback,
   startAlpacaTradingLoopback,
 } from '../support/loopback/alpaca-trading.ts';
+import { cancelCommand, frictionlessVenue, orderIntent } from '../support/orders.ts';
 import { instruments, riskLimits } from '../support/risk-limits.ts';
 import { ordersLedger, settle } from '../support/trading.ts';
 import { until } from '../support/wait.ts';
@@ -74,12 +68,7 @@ function config(): Omit<TradingConfig, 'broker'> {
       // Whole shares: Alpaca takes fractional quantities only on day market and limit orders.
       venueRules: { SPY: { lotSize: 1 } },
     },
-    venue: {
-      latency: new FixedLatency(0),
-      fill: new NextTickFillModel(),
-      slippage: new BpsSlippage(0),
-      fee: new MakerTakerFee(0, 0),
-    },
+    venue: frictionlessVenue(),
   };
 }
 
@@ -178,21 +167,7 @@ describe('execution at Alpaca (loopback) over NATS', { timeout: 180_000 }, () =>
   async function send(fields: Partial<OrderIntent> = {}): Promise<OrderIntent> {
     intents++;
     const ts = venue.now();
-    const intent: OrderIntent = {
-      schema: 'order_intent.v2',
-      id: `sig:exec:${intents}:intent`,
-      ts_event: ts,
-      ts_init: ts,
-      strategy: 'test',
-      symbol: 'SPY',
-      side: 'buy',
-      quantity: 10,
-      order_type: 'market',
-      time_in_force: 'day',
-      reduce_only: false,
-      signal_id: `sig:exec:${intents}`,
-      ...fields,
-    };
+    const intent = orderIntent(`sig:exec:${intents}`, { ts_event: ts, ts_init: ts, quantity: 10, ...fields });
     const sealed = sealIntent(intent, { decisionId: `sig:exec:${intents}:decision` }, gateKey);
     await publisher().publish('order_intent', test.subjects.orderIntent('SPY'), sealed);
     return sealed;
@@ -204,17 +179,7 @@ describe('execution at Alpaca (loopback) over NATS', { timeout: 180_000 }, () =>
 
   async function cancel(orderId: string): Promise<void> {
     const ts = venue.now();
-    const command: ControlCommand = {
-      schema: 'control_command.v1',
-      id: `${orderId}:cancel`,
-      ts_event: ts,
-      ts_init: ts,
-      actor: 'execution',
-      command: 'cancel',
-      operator: 'risk',
-      args: { order_id: orderId },
-    };
-    await publisher().publish('control_command', `ord.cancel.SPY`, command);
+    await publisher().publish('control_command', `ord.cancel.SPY`, cancelCommand(orderId, ts));
   }
 
   const statuses = async (orderId: string) =>

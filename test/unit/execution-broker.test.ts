@@ -16,12 +16,6 @@ import {
   type VenueUpdate,
 } from '../../actors/execution/broker-adapter.ts';
 import type { UnknownOrderPolicy } from '../../actors/execution/reconcile.ts';
-import {
-  BpsSlippage,
-  FixedLatency,
-  MakerTakerFee,
-  NextTickFillModel,
-} from '../../actors/execution/venue-models.ts';
 import { ReplayClock } from '../../core/clock.ts';
 import { GateKey, sealIntent } from '../../core/gate-seal.ts';
 import {
@@ -34,6 +28,7 @@ import type { MessageName, MessageOf, OrderIntent } from '../../schemas/messages
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import type { SnapshotStore } from '../../streams/snapshot-store.ts';
+import { frictionlessVenue } from '../support/orders.ts';
 import { until } from '../support/wait.ts';
 
 const T0 = Date.UTC(2024, 0, 2, 15);
@@ -295,12 +290,7 @@ async function atBroker(
   const actor = await ExecutionActor.start({
     bus,
     gateKey,
-    venue: {
-      latency: new FixedLatency(0),
-      fill: new NextTickFillModel(),
-      slippage: new BpsSlippage(0),
-      fee: new MakerTakerFee(0, 0),
-    },
+    venue: frictionlessVenue(),
     broker: {
       broker,
       venue: 'scripted-paper',

@@ -22,6 +22,7 @@ import type { Fill, MessageName, MessageOf, OrderIntent, OrderStatus } from '../
 import { Subjects } from '../../schemas/subjects.ts';
 import { validateMessage } from '../../schemas/validate.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
+import { frictionlessVenue } from '../support/orders.ts';
 
 function intent(overrides: Partial<OrderIntent> = {}): OrderIntent {
   return {
@@ -308,12 +309,7 @@ describe('execution actor: only the risk gate’s sealed intents reach the venue
     const actor = await ExecutionActor.start({
       bus,
       gateKey,
-      venue: {
-        latency: new FixedLatency(0),
-        fill: new NextTickFillModel(),
-        slippage: new BpsSlippage(0),
-        fee: new MakerTakerFee(0, 0),
-      },
+      venue: frictionlessVenue(),
     });
     const of = <N extends MessageName>(name: N) =>
       published.filter((p) => p.name === name).map((p) => p.event as MessageOf<N>);
