@@ -531,18 +531,7 @@ export class BrokerDriver {
   private learnLegs(parent: TrackedOrder, state: VenueOrder): void {
     for (const leg of state.legs) {
       if (this.find(leg.clientOrderId, leg.venueOrderId) !== undefined) continue;
-      const ref = legRef(parent, leg);
-      this.track({
-        ...ref,
-        clientOrderId: leg.clientOrderId,
-        venueOrderId: leg.venueOrderId,
-        status: 'submitted',
-        filledQuantity: 0,
-        venueFillIds: new Set(),
-        fillQuantity: 0,
-        own: false,
-        intent: undefined,
-      });
+      this.track(this.followed(legRef(parent, leg), leg));
     }
   }
 
@@ -703,7 +692,7 @@ export class BrokerDriver {
     // Orders placed by hand that are adopted are followed before their fills are published, so the
     // fills count as theirs.
     const adopted = plan.unknown.filter((unknown) => unknown.action === 'adopt');
-    for (const { order, ref } of adopted) this.track(this.adopted(ref, order));
+    for (const { order, ref } of adopted) this.track(this.followed(ref, order));
     for (const { ref, fill } of plan.fills) await this.publishFill(ref, fill);
     for (const { orderId, order } of plan.orderStates) {
       const tracked = this.orders.get(orderId);
@@ -755,8 +744,11 @@ export class BrokerDriver {
     return [ok ? 'ok' : 'mismatch', differences];
   }
 
-  /** An order placed by hand, followed from now on as `ref` (its state comes with the next apply). */
-  private adopted(ref: OrderRef, state: VenueOrder): TrackedOrder {
+  /**
+   * An order Sluice did not send itself (placed by hand, or a bracket's leg), followed from now on as
+   * `ref` (its state comes with the next apply).
+   */
+  private followed(ref: OrderRef, state: VenueOrder): TrackedOrder {
     return {
       ...ref,
       clientOrderId: state.clientOrderId,

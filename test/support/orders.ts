@@ -33,6 +33,14 @@ export function orderIntent(signalId: string, fields: Partial<OrderIntent> = {})
   };
 }
 
+/** The unit tests' order: a good-till-cancelled market buy of 100 AAPL from strategy `s`. */
+export const AAPL_ORDER = {
+  strategy: 's',
+  symbol: 'AAPL',
+  quantity: 100,
+  time_in_force: 'gtc',
+} as const satisfies Partial<OrderIntent>;
+
 /** The client order id the execution actor sends `intent` under. */
 export function clientOrderIdOf(intent: OrderIntent): string {
   return clientOrderIdFor(orderIdFor(intent.id));

@@ -28,7 +28,7 @@ import type { MessageName, MessageOf, OrderIntent } from '../../schemas/messages
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import type { SnapshotStore } from '../../streams/snapshot-store.ts';
-import { frictionlessVenue } from '../support/orders.ts';
+import { AAPL_ORDER, frictionlessVenue, orderIntent } from '../support/orders.ts';
 import { until } from '../support/wait.ts';
 
 const T0 = Date.UTC(2024, 0, 2, 15);
@@ -247,21 +247,7 @@ class MemoryStore implements SnapshotStore {
 let intents = 0;
 function sealed(fields: Partial<OrderIntent> = {}): OrderIntent {
   intents++;
-  const intent: OrderIntent = {
-    schema: 'order_intent.v2',
-    id: `sig-${intents}:intent`,
-    ts_event: T0,
-    ts_init: T0,
-    strategy: 's',
-    symbol: 'AAPL',
-    side: 'buy',
-    quantity: 100,
-    order_type: 'market',
-    time_in_force: 'gtc',
-    reduce_only: false,
-    signal_id: `sig-${intents}`,
-    ...fields,
-  };
+  const intent = orderIntent(`sig-${intents}`, { ...AAPL_ORDER, ts_event: T0, ts_init: T0, ...fields });
   return sealIntent(intent, { decisionId: `sig-${intents}:decision` }, gateKey);
 }
 

@@ -22,24 +22,10 @@ import type { Fill, MessageName, MessageOf, OrderIntent, OrderStatus } from '../
 import { Subjects } from '../../schemas/subjects.ts';
 import { validateMessage } from '../../schemas/validate.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
-import { frictionlessVenue } from '../support/orders.ts';
+import { AAPL_ORDER, frictionlessVenue, orderIntent } from '../support/orders.ts';
 
 function intent(overrides: Partial<OrderIntent> = {}): OrderIntent {
-  return {
-    schema: 'order_intent.v2',
-    id: 'sig-1:intent',
-    ts_event: 1000,
-    ts_init: 1000,
-    strategy: 's',
-    symbol: 'AAPL',
-    side: 'buy',
-    quantity: 100,
-    order_type: 'market',
-    time_in_force: 'gtc',
-    reduce_only: false,
-    signal_id: 'sig-1',
-    ...overrides,
-  };
+  return orderIntent('sig-1', { ...AAPL_ORDER, ts_event: 1000, ts_init: 1000, ...overrides });
 }
 
 function venue(options: { latency?: LatencyModel; slippage?: SlippageModel; fee?: MakerTakerFee } = {}) {
