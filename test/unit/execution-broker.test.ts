@@ -28,6 +28,7 @@ import type { MessageName, MessageOf, OrderIntent } from '../../schemas/messages
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import type { SnapshotStore } from '../../streams/snapshot-store.ts';
+import { MemorySnapshotStore } from '../support/memory-store.ts';
 import { AAPL_ORDER, frictionlessVenue, orderIntent } from '../support/orders.ts';
 import { until } from '../support/wait.ts';
 
@@ -231,16 +232,6 @@ class ScriptedBroker implements LiveBroker {
   connection(state: 'connected' | 'disconnected'): void {
     this.streaming = state === 'connected';
     for (const listener of this.connectionListeners) listener(state);
-  }
-}
-
-class MemoryStore implements SnapshotStore {
-  readonly texts = new Map<string, string>();
-  async get(key: string): Promise<string | undefined> {
-    return this.texts.get(key);
-  }
-  async put(key: string, text: string): Promise<void> {
-    this.texts.set(key, text);
   }
 }
 
@@ -609,7 +600,7 @@ describe('execution at a broker: reconciliation', () => {
   });
 
   it('a partial fill survives a restart: the rest is adopted once, the position is right', async () => {
-    const store = new MemoryStore();
+    const store = new MemorySnapshotStore();
     const broker = new ScriptedBroker();
     const first = await atBroker({ broker, store });
     const intent = sealed({ quantity: 100 });
@@ -646,7 +637,7 @@ describe('execution at a broker: reconciliation', () => {
   });
 
   it('an order the venue never received (lost before it left) is sent again at the next start', async () => {
-    const store = new MemoryStore();
+    const store = new MemorySnapshotStore();
     const broker = new ScriptedBroker();
     const down = new VenueFault('unknown_outcome', 'socket hang up');
     const first = await atBroker({ broker, store, maxAttempts: 1 });

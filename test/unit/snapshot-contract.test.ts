@@ -8,18 +8,9 @@ import type { Alert } from '../../schemas/messages.ts';
 import { snapshotContracts } from '../../schemas/snapshots.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
-import { loadSnapshot, type SnapshotStore, saveSnapshot } from '../../streams/snapshot-store.ts';
+import { loadSnapshot, saveSnapshot } from '../../streams/snapshot-store.ts';
+import { MemorySnapshotStore } from '../support/memory-store.ts';
 import { sampleBars, signalFor, tradingConfig } from './trading-fixture.ts';
-
-class MemoryStore implements SnapshotStore {
-  readonly texts = new Map<string, string>();
-  async get(key: string): Promise<string | undefined> {
-    return this.texts.get(key);
-  }
-  async put(key: string, text: string): Promise<void> {
-    this.texts.set(key, text);
-  }
-}
 
 const risk = snapshotContracts.risk;
 const portfolioState = {
@@ -33,7 +24,7 @@ const portfolioState = {
 const riskState = { positions: [{ symbol: 'AAPL', quantity: 10 }], lastFillId: 'fill-1' };
 
 async function refusal(text: string): Promise<string> {
-  const store = new MemoryStore();
+  const store = new MemorySnapshotStore();
   store.texts.set('risk.paper', text);
   const loaded = await loadSnapshot(store, 'risk.paper', risk);
   assert.equal(loaded.ok, false, `accepted ${text}`);
@@ -42,7 +33,7 @@ async function refusal(text: string): Promise<string> {
 
 describe('snapshot contracts', () => {
   it('round-trips a snapshot under its version, and reads one saved before the versions', async () => {
-    const store = new MemoryStore();
+    const store = new MemorySnapshotStore();
     await saveSnapshot(store, 'risk.paper', risk, { value: riskState, sequence: 7 });
     assert.equal(JSON.parse(store.texts.get('risk.paper') ?? '{}').schema, 'risk_state.v1');
     assert.deepEqual(await loadSnapshot(store, 'risk.paper', risk), {
@@ -55,7 +46,7 @@ describe('snapshot contracts', () => {
   });
 
   it('accepts what each stateful actor saves after trading, and restores it', async () => {
-    const store = new MemoryStore();
+    const store = new MemorySnapshotStore();
     const bus = new InProcessBus(new Subjects(4));
     const trading = await startTrading(tradingConfig(), { bus, store });
     for (const bar of await sampleBars(30)) {
@@ -109,7 +100,7 @@ describe('snapshot contracts', () => {
 
   it('starts the risk gate halted on a refused snapshot, and says why', async () => {
     const run = async (riskText: string) => {
-      const store = new MemoryStore();
+      const store = new MemorySnapshotStore();
       await saveSnapshot(store, 'portfolio.paper', snapshotContracts.portfolio, {
         value: portfolioState,
         sequence: 3,
@@ -142,7 +133,7 @@ describe('snapshot contracts', () => {
   });
 
   it('starts the portfolio and execution afresh on a refused snapshot', async () => {
-    const store = new MemoryStore();
+    const store = new MemorySnapshotStore();
     await saveSnapshot(store, 'portfolio.paper', snapshotContracts.portfolio, {
       value: { ...portfolioState, account: 'someone-else' },
       sequence: 3,
