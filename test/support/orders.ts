@@ -1,6 +1,7 @@
 // What the execution tests and the order bench send the execution actor, and the simulated venue they
 // give it where a broker is the venue (its options ask for one): one builder of each, so every test
 // names its intents the same way (`<signal id>:intent`).
+import type { VenueOrder } from '../../actors/execution/broker-adapter.ts';
 import type { SimulatedVenueOptions } from '../../actors/execution/simulated-venue.ts';
 import {
   BpsSlippage,
@@ -40,6 +41,29 @@ export const AAPL_ORDER = {
   quantity: 100,
   time_in_force: 'gtc',
 } as const satisfies Partial<OrderIntent>;
+
+/**
+ * An order as a venue states it right after accepting it: a market buy of 100 AAPL with nothing
+ * filled, unless `fields` say otherwise.
+ */
+export function acceptedVenueOrder(
+  fields: Partial<VenueOrder> & Pick<VenueOrder, 'clientOrderId' | 'venueOrderId' | 'updatedAt'>,
+): VenueOrder {
+  return {
+    symbol: 'AAPL',
+    side: 'buy',
+    orderType: 'market',
+    quantity: 100,
+    filledQuantity: 0,
+    averageFillPrice: undefined,
+    limitPrice: undefined,
+    stopPrice: undefined,
+    status: 'accepted',
+    legs: [],
+    reason: undefined,
+    ...fields,
+  };
+}
 
 /** The client order id the execution actor sends `intent` under. */
 export function clientOrderIdOf(intent: OrderIntent): string {

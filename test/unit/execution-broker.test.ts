@@ -29,7 +29,7 @@ import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import type { SnapshotStore } from '../../streams/snapshot-store.ts';
 import { MemorySnapshotStore } from '../support/memory-store.ts';
-import { AAPL_ORDER, frictionlessVenue, orderIntent } from '../support/orders.ts';
+import { AAPL_ORDER, acceptedVenueOrder, frictionlessVenue, orderIntent } from '../support/orders.ts';
 import { until } from '../support/wait.ts';
 
 const T0 = Date.UTC(2024, 0, 2, 15);
@@ -158,19 +158,11 @@ class ScriptedBroker implements LiveBroker {
     side: 'buy' | 'sell';
     quantity: number;
   }): VenueOrder {
-    const placed: VenueOrder = {
+    const placed = acceptedVenueOrder({
       ...order,
       venueOrderId: `v-${++this.nextId}`,
-      orderType: 'market',
-      filledQuantity: 0,
-      averageFillPrice: undefined,
-      limitPrice: undefined,
-      stopPrice: undefined,
-      status: 'accepted',
-      legs: [],
       updatedAt: ++this.time,
-      reason: undefined,
-    };
+    });
     this.orders.set(placed.venueOrderId, placed);
     return placed;
   }

@@ -26,6 +26,7 @@ import {
 import { ConfigError } from '../../core/errors.ts';
 import { clientOrderIdFor, venueFillIdFor, venueOrderEventIdFor } from '../../core/lineage-ids.ts';
 import { validateMessage } from '../../schemas/validate.ts';
+import { acceptedVenueOrder } from '../support/orders.ts';
 
 const ref: OrderRef = {
   orderId: 'sig-1:intent:order',
@@ -37,23 +38,12 @@ const ref: OrderRef = {
 const stamp = { accountMode: 'paper' as const, receivedAt: 1_700_000_000_500 };
 
 function venueOrder(fields: Partial<VenueOrder> = {}): VenueOrder {
-  return {
+  return acceptedVenueOrder({
     clientOrderId: clientOrderIdFor(ref.orderId),
     venueOrderId: 'v-1',
-    symbol: 'AAPL',
-    side: 'buy',
-    orderType: 'market',
-    quantity: 100,
-    filledQuantity: 0,
-    averageFillPrice: undefined,
-    limitPrice: undefined,
-    stopPrice: undefined,
-    status: 'accepted',
-    legs: [],
     updatedAt: 1_700_000_000_000,
-    reason: undefined,
     ...fields,
-  };
+  });
 }
 
 function venueFill(fields: Partial<VenueFill> = {}): VenueFill {
