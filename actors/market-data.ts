@@ -24,19 +24,6 @@ export interface MarketDataReader {
   storeMarketDataRows?: () => Promise<void>;
 }
 
-export function barAsTrade(bar: Bar, price: number): TradeTick {
-  return {
-    schema: 'trade_tick.v1',
-    id: bar.id,
-    ts_event: bar.ts_event,
-    ts_init: bar.ts_init,
-    symbol: bar.symbol,
-    price,
-    size: bar.volume,
-    aggressor: 'unknown',
-  };
-}
-
 /** Mark price of a tick: the trade price, or the quote mid. */
 export function tickPrice(tick: TradeTick | QuoteTick): number {
   return tick.schema === 'trade_tick.v1' ? tick.price : (tick.bid + tick.ask) / 2;

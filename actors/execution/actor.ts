@@ -64,7 +64,7 @@ import type { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
 import { fillWriter, type OrderRow, orderEventWriter, orderWriter } from '../../timescale/rows/orders.ts';
 import type { StatefulActor } from '../actor.ts';
-import { barAsTrade, type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
+import { type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
 import { type ExecutionReport, isFill, type LiveBroker, type VenueOrder } from './broker-adapter.ts';
 import {
@@ -288,6 +288,7 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
       this.guard = new IntentGuard(this.options.gateKey, saved.value.gateTerm);
     }
     if (this.options.broker) return this.startBroker(this.options.broker, saved?.value.broker);
+    if (saved !== undefined) this.simulated().forgetPositions();
     for (const savedIntent of saved?.value.open ?? []) {
       const intent = upgradeOrderIntent(savedIntent);
       this.clock.advanceTo(intent.ts_event);
@@ -539,7 +540,7 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
   private onBar(venue: SimulatedVenue, bar: Bar): Promise<void> | undefined {
     this.clock.advanceTo(bar.ts_event);
     const arrived = venue.advanceTo(bar.ts_event);
-    return this.report(arrived, venue.onTrade(barAsTrade(bar, bar.open)));
+    return this.report(arrived, venue.onBar(bar));
   }
 
   private report(

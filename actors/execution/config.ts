@@ -2,6 +2,7 @@
 // and fee models (LEAN-style reality models), and how they are built from it.
 import { type Static, Type } from '@sinclair/typebox';
 import { SeededRandom } from '../../core/random.ts';
+import { calendars } from '../feed/calendar.ts';
 import type { SimulatedVenueOptions } from './simulated-venue.ts';
 import {
   BpsSlippage,
@@ -25,6 +26,8 @@ export const VenueConfigSchema = Type.Object(
       Type.Object({ kind: Type.Literal('spread'), fraction: NonNegative }),
     ]),
     fee: Type.Object({ makerBps: NonNegative, takerBps: NonNegative, minimum: NonNegative }),
+    /** When day orders expire: `nyse` at the session close (16:00 New York), `24x7` (default) never. */
+    calendar: Type.Optional(Type.Union([Type.Literal('nyse'), Type.Literal('24x7')])),
   },
   { additionalProperties: false },
 );
@@ -44,6 +47,7 @@ export function venueFor(venue: VenueConfig, seed: number): SimulatedVenueOption
         ? new BpsSlippage(venue.slippage.bps)
         : new SpreadSlippage(venue.slippage.fraction),
     fee: new MakerTakerFee(venue.fee.makerBps, venue.fee.takerBps, venue.fee.minimum),
+    calendar: calendars[venue.calendar ?? '24x7'],
   };
 }
 

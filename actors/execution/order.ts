@@ -35,12 +35,16 @@ export class InvalidOrderTransition extends Error {
 }
 
 export class Order {
-  readonly id: string;
   private current: OrderStatus = 'initialized';
   private filled = 0;
+  private total: number;
 
-  constructor(readonly intent: OrderIntent) {
-    this.id = orderIdFor(intent.id);
+  /** `id`: orderIdFor(intent.id), or a bracket child's id (its intent is the entry's, as the child's terms). */
+  constructor(
+    readonly intent: OrderIntent,
+    readonly id = orderIdFor(intent.id),
+  ) {
+    this.total = intent.quantity;
   }
 
   get status(): OrderStatus {
@@ -56,7 +60,7 @@ export class Order {
   }
 
   get quantity(): number {
-    return this.intent.quantity;
+    return this.total;
   }
 
   get filledQuantity(): number {
@@ -64,7 +68,7 @@ export class Order {
   }
 
   get leavesQuantity(): number {
-    return isTerminal(this.current) ? 0 : this.intent.quantity - this.filled;
+    return isTerminal(this.current) ? 0 : this.total - this.filled;
   }
 
   get isOpen(): boolean {
@@ -83,11 +87,17 @@ export class Order {
 
   /** Records an execution of `quantity` (capped by what is left) and returns the quantity applied. */
   fill(quantity: number): number {
-    const applied = Math.min(quantity, this.intent.quantity - this.filled);
+    const applied = Math.min(quantity, this.total - this.filled);
     if (!(applied > 0))
       throw new RangeError(`order ${this.id}: fill of ${quantity} with ${this.leavesQuantity} left`);
     this.filled += applied;
-    this.transition(this.filled >= this.intent.quantity ? 'filled' : 'partially_filled');
+    this.transition(this.filled >= this.total ? 'filled' : 'partially_filled');
     return applied;
+  }
+
+  /** Adds `quantity` to an open order (a bracket child as more of its entry fills). */
+  extend(quantity: number): void {
+    if (!this.isOpen || !(quantity > 0)) throw new RangeError(`order ${this.id}: cannot add ${quantity}`);
+    this.total += quantity;
   }
 }

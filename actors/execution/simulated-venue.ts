@@ -2,8 +2,28 @@
 // latency model's delay and are matched only against market events stamped at or after that, so a
 // strategy can never trade on the tick that caused its signal. All randomness sits in the injected
 // models, so the same inputs and seed give the same reports, byte for byte.
-import { fillIdFor, orderEventIdFor, orderIdFor } from '../../core/lineage-ids.ts';
-import type { Fill, OrderEvent, OrderIntent, QuoteTick, TradeTick } from '../../schemas/messages.ts';
+//
+// Order types and time in force, triggered only by market data (trades, quotes, bars):
+// - stop / stop_limit wait for the market to reach the stop price (stopTriggerPrice: a buy stop at or
+//   above, a sell stop at or below; a bar by its range, a gap filling at the open), then work as a
+//   market / a limit order from that event on;
+// - ioc fills what the first event it meets offers and cancels the rest; fok fills all of it on that
+//   event or nothing (cancelled); both count from the trigger for a stop;
+// - day expires at the close of the session it was sent in, on the venue's calendar (`nyse`: 16:00
+//   New York, 13:00 on early closes); on `24x7` (the default) a day never ends, so it works as gtc.
+// - reduce_only: a fill never takes more than the position the venue's own fills built on the other
+//   side; an order with nothing left to reduce is cancelled with the reason.
+// Brackets: once the entry fills (in part or whole) the venue works its stop-loss and take-profit as
+// reduce-only gtc children on the filled quantity, under bracketChildIdFor(entry, leg) with the entry's
+// intent id, as a broker's legs are reported (venue-reports.ts legRef). One-cancels-other: the first
+// fill of one cancels the other. When a bar reaches both, the stop-loss fills first (conservative: the
+// path inside a bar is unknown, and the labels, which see closes only, never count a bar twice).
+// Cancelling the entry cancels its children; an entry whose cancel is pending gets none (whoever
+// cancelled it is closing the position or halting).
+import { bracketChildIdFor, fillIdFor, orderEventIdFor, orderIdFor } from '../../core/lineage-ids.ts';
+import type { Bar, Fill, OrderEvent, OrderIntent, QuoteTick, TradeTick } from '../../schemas/messages.ts';
+import { orderIntentProblem } from '../../schemas/order-intent.ts';
+import type { TradingCalendar } from '../feed/calendar.ts';
 import type { BrokerAdapter, ExecutionReport, OpenOrder } from './broker-adapter.ts';
 import { Order } from './order.ts';
 import {
@@ -12,11 +32,19 @@ import {
   type FillModel,
   type LatencyModel,
   type MarketEvent,
+  type OrderView,
   type SlippageModel,
+  stopTriggerPrice,
 } from './venue-models.ts';
+import { QUANTITY_EPSILON } from './venue-reports.ts';
 
 /** What most market events produce: shared, so a tick replay allocates no empty list per tick. */
 const NO_REPORTS: readonly ExecutionReport[] = Object.freeze([]);
+const DAY_MS = 86_400_000;
+
+/** Reasons the venue gives on order events of reduce-only orders it shrank or ended. */
+export const REDUCE_ONLY_NOTHING = 'reduce_only: no position on the other side to reduce';
+export const REDUCE_ONLY_DONE = 'reduce_only: the position is closed';
 
 export interface SimulatedVenueOptions {
   venue?: string;
@@ -24,16 +52,28 @@ export interface SimulatedVenueOptions {
   fill: FillModel;
   slippage: SlippageModel;
   fee: FeeModel;
+  /** When day orders expire: at this calendar's session close; absent or 24x7, never. */
+  calendar?: TradingCalendar;
 }
+
+type BracketLeg = 'take_profit' | 'stop_loss';
 
 interface VenueOrder {
   readonly order: Order;
   readonly arrivalTs: number;
   arrived: boolean;
   looked: boolean;
+  /** False for a stop or stop-limit until the market reaches its stop price. */
+  triggered: boolean;
   cancelAt: number;
+  /** A day order's session close; infinity otherwise. */
+  readonly expiresAt: number;
   events: number;
   fills: number;
+  /** A bracket entry's children once it filled (stop-loss first: its priority in a bar). */
+  children: readonly [VenueOrder, VenueOrder] | undefined;
+  /** A bracket child's other leg. */
+  sibling: VenueOrder | undefined;
 }
 
 export class SimulatedVenue implements BrokerAdapter {
@@ -44,6 +84,9 @@ export class SimulatedVenue implements BrokerAdapter {
   /** Open orders per symbol in submission order, which is also their matching priority. */
   private readonly open = new Map<string, VenueOrder[]>();
   private readonly quotes = new Map<string, { bid: number; ask: number }>();
+  /** Signed position per symbol from this venue's fills: what reduce-only orders may take off. */
+  private readonly positions = new Map<string, number>();
+  private positionsKnown = true;
   private readonly listeners = new Set<(report: ExecutionReport) => void>();
 
   constructor(options: SimulatedVenueOptions) {
@@ -51,36 +94,39 @@ export class SimulatedVenue implements BrokerAdapter {
     this.options = options;
   }
 
+  /**
+   * A venue rebuilt after a restart has not seen the fills before it: from then on it takes
+   * reduce-only orders at their quantity (the risk gate, which knows the positions, sized them).
+   */
+  forgetPositions(): void {
+    this.positionsKnown = false;
+  }
+
   submit(intent: OrderIntent, now: number): ExecutionReport[] {
     if (this.orders.has(orderIdFor(intent.id))) return [];
-    const order = new Order(intent);
-    const entry: VenueOrder = {
-      order,
-      arrivalTs: now + this.options.latency.delayMs(),
-      arrived: false,
-      looked: false,
-      cancelAt: Number.POSITIVE_INFINITY,
-      events: 0,
-      fills: 0,
-    };
-    this.orders.set(order.id, entry);
-    if (intent.order_type === 'limit' && !(intent.limit_price !== undefined && intent.limit_price > 0)) {
-      order.transition('denied');
-      return [this.orderEvent(entry, now, 'limit order without a positive limit_price')];
+    const entry = this.track(new Order(intent), now + this.options.latency.delayMs(), now);
+    const refusal = refusalOf(intent);
+    if (refusal !== undefined) {
+      entry.order.transition('denied');
+      return [this.orderEvent(entry, now, refusal)];
     }
-    order.transition('submitted');
-    const list = this.open.get(intent.symbol);
-    if (list) list.push(entry);
-    else this.open.set(intent.symbol, [entry]);
+    entry.order.transition('submitted');
+    this.work(entry);
     return [this.orderEvent(entry, now)];
   }
 
+  /** Cancels the order and, for a bracket entry, its working children. */
   cancel(orderId: string, now: number): ExecutionReport[] {
     const entry = this.orders.get(orderId);
-    if (entry === undefined || !entry.order.canTransition('pending_cancel')) return [];
-    entry.order.transition('pending_cancel');
-    entry.cancelAt = now + this.options.latency.delayMs();
-    return [this.orderEvent(entry, now)];
+    if (entry === undefined) return [];
+    const reports: ExecutionReport[] = [];
+    for (const target of [entry, ...(entry.children ?? [])]) {
+      if (!target.order.canTransition('pending_cancel')) continue;
+      target.order.transition('pending_cancel');
+      target.cancelAt = now + this.options.latency.delayMs();
+      reports.push(this.orderEvent(target, now));
+    }
+    return reports;
   }
 
   openOrders(): OpenOrder[] {
@@ -102,8 +148,8 @@ export class SimulatedVenue implements BrokerAdapter {
   }
 
   /**
-   * Venue-initiated reports are returned by onTrade/onQuote/advanceTo and also delivered here; a
-   * binding uses one of the two, not both.
+   * Venue-initiated reports are returned by onTrade/onQuote/onBar/advanceTo and also delivered here;
+   * a binding uses one of the two, not both.
    */
   onReport(listener: (report: ExecutionReport) => void): () => void {
     this.listeners.add(listener);
@@ -127,13 +173,53 @@ export class SimulatedVenue implements BrokerAdapter {
     });
   }
 
-  /** Lets arrivals and cancels due by `ts` take effect without a market event (timers in event time). */
+  /** A bar as of its close (ts_event): orders meet its open, stops and resting limits its range. */
+  onBar(bar: Bar): readonly ExecutionReport[] {
+    if (this.open.size === 0 || !this.open.has(bar.symbol)) return NO_REPORTS;
+    const { open, high, low, close, volume } = bar;
+    return this.onMarket(bar.symbol, bar.ts_event, { kind: 'bar', open, high, low, close, volume });
+  }
+
+  /** Lets arrivals, cancels and expiries due by `ts` take effect without a market event (timers in event time). */
   advanceTo(ts: number): readonly ExecutionReport[] {
     if (this.open.size === 0) return NO_REPORTS;
     const reports: ExecutionReport[] = [];
     for (const list of this.open.values()) this.settle(list, ts, reports);
     this.pruneAndPublish(reports);
     return reports;
+  }
+
+  private track(order: Order, arrivalTs: number, now: number): VenueOrder {
+    const entry: VenueOrder = {
+      order,
+      arrivalTs,
+      arrived: false,
+      looked: false,
+      triggered: order.intent.order_type !== 'stop' && order.intent.order_type !== 'stop_limit',
+      cancelAt: Number.POSITIVE_INFINITY,
+      expiresAt: order.intent.time_in_force === 'day' ? this.sessionClose(now) : Number.POSITIVE_INFINITY,
+      events: 0,
+      fills: 0,
+      children: undefined,
+      sibling: undefined,
+    };
+    this.orders.set(order.id, entry);
+    return entry;
+  }
+
+  /** Adds an order to its symbol's working list (matched after those already there). */
+  private work(entry: VenueOrder): void {
+    const list = this.open.get(entry.order.symbol);
+    if (list) list.push(entry);
+    else this.open.set(entry.order.symbol, [entry]);
+  }
+
+  /** The close of the session `ts` falls in, or the next one's; never on a 24x7 calendar. */
+  private sessionClose(ts: number): number {
+    const calendar = this.options.calendar;
+    if (calendar === undefined || calendar.name === '24x7') return Number.POSITIVE_INFINITY;
+    const session = calendar.sessionsBetween(ts, ts + 10 * DAY_MS).find((s) => s.closeMs > ts);
+    return session?.closeMs ?? Number.POSITIVE_INFINITY;
   }
 
   private onMarket(symbol: string, ts: number, event: MarketEvent): readonly ExecutionReport[] {
@@ -145,31 +231,66 @@ export class SimulatedVenue implements BrokerAdapter {
     const { fill, slippage, fee } = this.options;
     let bought = 0;
     let sold = 0;
+    // A bracket's children join the list when their entry fills and are matched on the same event.
     for (const entry of list) {
       const { order } = entry;
       if (!entry.arrived || !order.isOpen) continue;
-      const consumed = order.side === 'buy' ? bought : sold;
-      const view = {
+      const intent = order.intent;
+      let triggerPrice: number | undefined;
+      if (!entry.triggered) {
+        // A stop rests unseen by the fill model until the market reaches it.
+        triggerPrice = stopTriggerPrice(event, order.side, intent.stop_price ?? Number.NaN);
+        entry.looked = true;
+        if (triggerPrice === undefined) continue;
+        entry.triggered = true;
+        entry.looked = false;
+      }
+      let available = availableSize(event, order.side) - (order.side === 'buy' ? bought : sold);
+      const reducible = this.reducible(entry);
+      if (reducible !== undefined) {
+        if (reducible <= QUANTITY_EPSILON) {
+          this.end(entry, ts, REDUCE_ONLY_NOTHING, reports);
+          continue;
+        }
+        available = Math.min(available, reducible);
+      }
+      const view: OrderView = {
         side: order.side,
-        orderType: order.intent.order_type,
-        limitPrice: order.intent.limit_price,
+        orderType:
+          intent.order_type === 'stop'
+            ? 'market'
+            : intent.order_type === 'stop_limit'
+              ? 'limit'
+              : intent.order_type,
+        limitPrice: intent.limit_price,
         leaves: order.leavesQuantity,
         firstLook: !entry.looked,
+        triggerPrice: event.kind === 'bar' ? triggerPrice : undefined,
       };
-      const match = fill.match(view, event, availableSize(event, order.side) - consumed);
+      let match = fill.match(view, event, available);
       entry.looked = true;
+      if (
+        intent.time_in_force === 'fok' &&
+        match !== undefined &&
+        match.quantity < order.leavesQuantity - QUANTITY_EPSILON
+      )
+        match = undefined;
       if (match !== undefined) {
         let price = match.price;
         if (match.liquidity === 'taker') {
           price = slippage.apply(order.side, price, quote?.bid ?? Number.NaN, quote?.ask ?? Number.NaN);
           // Slippage never takes a limit order through its limit.
-          const limit = order.intent.limit_price;
+          const limit = intent.limit_price;
           if (limit !== undefined)
             price = order.side === 'buy' ? Math.min(price, limit) : Math.max(price, limit);
         }
         const quantity = order.fill(match.quantity);
         if (order.side === 'buy') bought += quantity;
         else sold += quantity;
+        this.positions.set(
+          symbol,
+          (this.positions.get(symbol) ?? 0) + (order.side === 'buy' ? quantity : -quantity),
+        );
         reports.push(
           this.fillReport(
             entry,
@@ -181,17 +302,93 @@ export class SimulatedVenue implements BrokerAdapter {
           ),
         );
         reports.push(this.orderEvent(entry, ts));
+        if (entry.sibling?.order.isOpen)
+          this.end(entry.sibling, ts, `one-cancels-other: ${order.id} filled`, reports);
+        this.workChildren(entry, quantity, ts, reports);
+        if (order.isOpen && reducible !== undefined && reducible - quantity <= QUANTITY_EPSILON)
+          this.end(entry, ts, REDUCE_ONLY_DONE, reports);
       }
-      if (order.isOpen && order.intent.time_in_force === 'ioc') {
-        order.transition('canceled');
-        reports.push(this.orderEvent(entry, ts, 'ioc remainder'));
-      }
+      const tif = intent.time_in_force;
+      if (order.isOpen && (tif === 'ioc' || tif === 'fok'))
+        this.end(entry, ts, tif === 'ioc' ? 'ioc remainder' : 'fok: not fillable in full at once', reports);
     }
     this.pruneAndPublish(reports);
     return reports;
   }
 
-  /** Applies arrivals, then cancels, due by `ts`, in submission order. */
+  /** What a reduce-only order may still take off the position, or undefined when it is not one (or positions are unknown). */
+  private reducible(entry: VenueOrder): number | undefined {
+    const { order } = entry;
+    if (!order.intent.reduce_only || !this.positionsKnown) return undefined;
+    const position = this.positions.get(order.symbol) ?? 0;
+    return Math.max(0, order.side === 'buy' ? -position : position);
+  }
+
+  /** Ends an open order at the venue's initiative: cancelled (rejected before the venue took it). */
+  private end(entry: VenueOrder, ts: number, reason: string, reports: ExecutionReport[]): void {
+    entry.order.transition(entry.order.canTransition('canceled') ? 'canceled' : 'rejected');
+    reports.push(this.orderEvent(entry, ts, reason));
+  }
+
+  /** The bracket's exits on what the entry has filled: made on its first fill, grown on the next ones. */
+  private workChildren(entry: VenueOrder, filled: number, ts: number, reports: ExecutionReport[]): void {
+    const bracket = entry.order.intent.bracket;
+    if (bracket === undefined || entry.cancelAt !== Number.POSITIVE_INFINITY) return;
+    if (entry.children !== undefined) {
+      // One leg left working (the other was cancelled by a fill of it) or both: they cover the new fill.
+      for (const child of entry.children) {
+        if (!child.order.isOpen) continue;
+        child.order.extend(filled);
+        reports.push(this.orderEvent(child, ts));
+      }
+      return;
+    }
+    const stopLoss = this.child(entry, bracket, 'stop_loss', filled, ts);
+    const takeProfit = this.child(entry, bracket, 'take_profit', filled, ts);
+    stopLoss.sibling = takeProfit;
+    takeProfit.sibling = stopLoss;
+    entry.children = [stopLoss, takeProfit];
+    for (const child of entry.children) {
+      child.order.transition('submitted');
+      child.order.transition('accepted');
+      this.work(child);
+      reports.push(this.orderEvent(child, ts));
+    }
+  }
+
+  private child(
+    entry: VenueOrder,
+    bracket: NonNullable<OrderIntent['bracket']>,
+    leg: BracketLeg,
+    quantity: number,
+    ts: number,
+  ): VenueOrder {
+    const intent = entry.order.intent;
+    const terms: OrderIntent = {
+      ...intent,
+      side: intent.side === 'buy' ? 'sell' : 'buy',
+      quantity,
+      time_in_force: 'gtc',
+      reduce_only: true,
+      bracket: undefined,
+      exit_after: undefined,
+      exit_reason: leg,
+      ...(leg === 'take_profit'
+        ? { order_type: 'limit', limit_price: bracket.take_profit.limit_price, stop_price: undefined }
+        : {
+            order_type: bracket.stop_loss.limit_price === undefined ? 'stop' : 'stop_limit',
+            stop_price: bracket.stop_loss.stop_price,
+            limit_price: bracket.stop_loss.limit_price,
+          }),
+    };
+    const child = this.track(new Order(terms, bracketChildIdFor(entry.order.id, leg)), ts, ts);
+    child.arrived = true;
+    // Resting from the start: the event that filled the entry does not make it a taker.
+    child.looked = true;
+    return child;
+  }
+
+  /** Applies arrivals, then cancels, then expiries due by `ts`, in submission order. */
   private settle(list: VenueOrder[], ts: number, reports: ExecutionReport[]): void {
     for (const entry of list) {
       const { order } = entry;
@@ -202,9 +399,16 @@ export class SimulatedVenue implements BrokerAdapter {
           reports.push(this.orderEvent(entry, entry.arrivalTs));
         }
       }
-      if (entry.arrived && entry.cancelAt <= ts && order.canTransition('canceled')) {
+      if (!entry.arrived) continue;
+      if (entry.cancelAt <= ts && order.canTransition('canceled')) {
         order.transition('canceled');
         reports.push(this.orderEvent(entry, Math.max(entry.cancelAt, entry.arrivalTs)));
+      }
+      if (entry.expiresAt <= ts && order.canTransition('expired')) {
+        order.transition('expired');
+        reports.push(
+          this.orderEvent(entry, Math.max(entry.expiresAt, entry.arrivalTs), 'day order: session closed'),
+        );
       }
     }
   }
@@ -264,4 +468,29 @@ export class SimulatedVenue implements BrokerAdapter {
       account_mode: 'simulated',
     };
   }
+}
+
+/**
+ * Why the venue denies an intent, or undefined: prices a type needs, missing or not positive, and
+ * what the contract refuses (a bracket the wrong way round…), for an intent that reached the venue
+ * without passing it.
+ */
+function refusalOf(intent: OrderIntent): string | undefined {
+  const type = intent.order_type;
+  const positive = (price: number | undefined) => price !== undefined && price > 0;
+  if ((type === 'limit' || type === 'stop_limit') && !positive(intent.limit_price))
+    return `${type} order without a positive limit_price`;
+  if ((type === 'stop' || type === 'stop_limit') && !positive(intent.stop_price))
+    return `${type} order without a positive stop_price`;
+  const bracket = intent.bracket;
+  if (
+    bracket !== undefined &&
+    !(
+      positive(bracket.take_profit.limit_price) &&
+      positive(bracket.stop_loss.stop_price) &&
+      (bracket.stop_loss.limit_price === undefined || positive(bracket.stop_loss.limit_price))
+    )
+  )
+    return 'bracket with a take-profit or stop-loss price that is not positive';
+  return orderIntentProblem(intent);
 }

@@ -34,18 +34,25 @@ export class RandomLatency implements LatencyModel {
   }
 }
 
-/** A trade print or a top-of-book update, as the fill model sees it. */
+/**
+ * A trade print, a top-of-book update or a bar, as the fill model sees it. A bar is the path from its
+ * open through its range: an order meets it at the open (or where its stop triggered), and a resting
+ * order is reached when the range trades through its price.
+ */
 export type MarketEvent =
   | { kind: 'trade'; price: number; size: number }
-  | { kind: 'quote'; bid: number; ask: number; bidSize: number; askSize: number };
+  | { kind: 'quote'; bid: number; ask: number; bidSize: number; askSize: number }
+  | { kind: 'bar'; open: number; high: number; low: number; close: number; volume: number };
 
 export interface OrderView {
   side: Side;
   orderType: OrderIntent['order_type'];
   limitPrice: number | undefined;
   leaves: number;
-  /** True on the first market event after the order reached the venue. */
+  /** True on the first market event after the order reached the venue, or after its stop triggered. */
   firstLook: boolean;
+  /** Where a stop triggered within a bar (its stop price, or the open when the bar gapped past it). */
+  triggerPrice?: number | undefined;
 }
 
 export interface FillOpportunity {
@@ -62,10 +69,29 @@ export interface FillModel {
   match(order: OrderView, event: MarketEvent, available: number): FillOpportunity | undefined;
 }
 
-/** Size a market event offers to an order of `side`: the trade size, or the opposite side of the book. */
+/** Size a market event offers to an order of `side`: the trade size or bar volume, or the opposite side of the book. */
 export function availableSize(event: MarketEvent, side: Side): number {
   if (event.kind === 'trade') return event.size;
+  if (event.kind === 'bar') return event.volume;
   return side === 'buy' ? event.askSize : event.bidSize;
+}
+
+/**
+ * The price at which `event` triggers a stop of `side` at `stop`, or undefined when it does not: a buy
+ * stop when the market trades or is offered at or above it, a sell stop at or below. A bar triggers it
+ * when its range reaches the stop, at the stop, or at the open when the bar opened past it (a gap
+ * fills at the open, not at a price that never traded).
+ */
+export function stopTriggerPrice(event: MarketEvent, side: Side, stop: number): number | undefined {
+  const buy = side === 'buy';
+  const reached = (price: number) => price > 0 && (buy ? price >= stop : price <= stop);
+  if (event.kind === 'trade') return reached(event.price) ? event.price : undefined;
+  if (event.kind === 'quote') {
+    const touch = buy ? event.ask : event.bid;
+    return reached(touch) ? touch : undefined;
+  }
+  if (reached(event.open)) return event.open;
+  return reached(buy ? event.high : event.low) ? stop : undefined;
 }
 
 /**
@@ -73,12 +99,19 @@ export function availableSize(event: MarketEvent, side: Side): number {
  * A limit order marketable on its first look takes liquidity at the event price; a resting one is
  * filled as maker at its limit when a trade prints through it or the opposite quote reaches it
  * (a trade exactly at the limit is not enough: the queue ahead of it is unknown). Every fill is
- * capped by the size the event offers.
+ * capped by the size the event offers. The venue hands a triggered stop over as a market order and a
+ * triggered stop-limit as a limit order on its first look.
+ *
+ * On a bar, an order meets the open (a triggered stop: its trigger price) as it would a trade there;
+ * a limit order not filled there is filled as maker at its limit when the bar's range goes through it
+ * (high above a sell's limit, low below a buy's). A stop-limit that triggered within the bar is not:
+ * the part of the range after its trigger is unknown.
  */
 export class NextTickFillModel implements FillModel {
   match(order: OrderView, event: MarketEvent, available: number): FillOpportunity | undefined {
     const quantity = Math.min(order.leaves, available);
     if (!(quantity > 0)) return undefined;
+    if (event.kind === 'bar') return matchBar(order, event, quantity);
     const buy = order.side === 'buy';
     const eventPrice = event.kind === 'trade' ? event.price : buy ? event.ask : event.bid;
     if (!(eventPrice > 0)) return undefined;
@@ -90,6 +123,23 @@ export class NextTickFillModel implements FillModel {
     const through = event.kind === 'quote' || eventPrice !== limit;
     return through ? { price: limit, quantity, liquidity: 'maker' } : undefined;
   }
+}
+
+function matchBar(
+  order: OrderView,
+  bar: Extract<MarketEvent, { kind: 'bar' }>,
+  quantity: number,
+): FillOpportunity | undefined {
+  const start = order.triggerPrice ?? bar.open;
+  if (!(start > 0)) return undefined;
+  if (order.orderType === 'market') return { price: start, quantity, liquidity: 'taker' };
+  const buy = order.side === 'buy';
+  const limit = order.limitPrice ?? Number.NaN;
+  if (order.firstLook && (buy ? start <= limit : start >= limit))
+    return { price: start, quantity, liquidity: 'taker' };
+  if (order.triggerPrice !== undefined) return undefined;
+  const through = buy ? bar.low < limit : bar.high > limit;
+  return through ? { price: limit, quantity, liquidity: 'maker' } : undefined;
 }
 
 export interface SlippageModel {
