@@ -288,11 +288,14 @@ export class BarrierExits {
     return closed;
   }
 
-  /** Plain entries are counted here, with their reason for the status. */
   private plain(reason: string): EntryExits {
+    return { bracket: undefined, reason };
+  }
+
+  /** An entry passed without barrier exits, counted with its reason for the status. */
+  countPlain(reason: string): void {
     this.counts.plain++;
     this.counts.lastPlainReason = reason;
-    return { bracket: undefined, reason };
   }
 
   /** An entry that ended without a fill, or whose children closed all it filled, is done. */

@@ -19,6 +19,9 @@ export type RiskCheck =
   | InstrumentDenial
   | 'QUANTITY_OUT_OF_RANGE'
   | 'PRICE_COLLAR'
+  | 'STOP_COLLAR'
+  | 'STOP_WRONG_SIDE'
+  | 'TAKE_PROFIT_WRONG_SIDE'
   | 'MAX_NOTIONAL'
   | 'POSITION_LIMIT'
   | 'GROSS_EXPOSURE'

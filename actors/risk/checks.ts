@@ -3,6 +3,7 @@
 // of the list is the order of a decision's checks[] and the precedence of its denial code (the first
 // failure decides). A check skipped because what it compares is missing (no instrument for the
 // quantity and position limits, no price for the price and exposure limits) records nothing.
+import type { EntryExits } from './barrier-exits.ts';
 import type { BookEntry, PositionBook, Side } from './book.ts';
 import {
   type CheckRecorder,
@@ -60,6 +61,8 @@ export class ProposedOrder {
   reduces = false;
   /** Price the order is expected to trade at. */
   orderPrice = Number.NaN;
+  /** An entry's barrier exits (its bracket, or why it has none), with barrier exits on. */
+  exits: EntryExits | undefined = undefined;
 }
 
 /** The gate's state that checks read beside the order. */
@@ -277,6 +280,48 @@ function checkPriceCollar(o: Readonly<ProposedOrder>, g: GateView, out: CheckRec
   }
 }
 
+/**
+ * A bracket's stop-loss: within the collar of the reference price, like an order's price, and on the
+ * far side of it (a long's sell stop below, a short's buy stop above): on the near side it would
+ * trigger at once and close the entry as it opens. Skipped for an order without a bracket.
+ */
+function checkStopCollar(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
+  const stop = o.exits?.bracket?.stop_loss.stop_price;
+  if (stop === undefined || !(o.price > 0)) return;
+  const collarBps = g.limits.priceCollarBps;
+  if (collarBps === undefined) out.notConfigured('STOP_COLLAR', 'priceCollarBps');
+  else {
+    const distanceBps = (Math.abs(stop - o.price) / o.price) * 10_000;
+    if (out.check('STOP_COLLAR', distanceBps <= collarBps, distanceBps, collarBps))
+      out.reason = `stop price ${stop} is ${distanceBps.toFixed(1)} bps from reference ${o.price}`;
+  }
+}
+
+function checkStopSide(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRecorder): void {
+  const stop = o.exits?.bracket?.stop_loss.stop_price;
+  if (stop === undefined || !(o.price > 0)) return;
+  // The stop-loss takes the other side of the entry.
+  const sellStop = o.side === 'buy';
+  if (out.check('STOP_WRONG_SIDE', sellStop ? stop < o.price : stop > o.price, stop, o.price))
+    out.reason = `${sellStop ? 'sell' : 'buy'} stop ${stop} is ${sellStop ? 'at or above' : 'at or below'} the last price ${o.price}: it would trigger at once`;
+}
+
+/** A bracket's take-profit beyond the reference price (a long's above, a short's below), else it fills at once. */
+function checkTakeProfitSide(o: Readonly<ProposedOrder>, _g: GateView, out: CheckRecorder): void {
+  const takeProfit = o.exits?.bracket?.take_profit.limit_price;
+  if (takeProfit === undefined || !(o.price > 0)) return;
+  const long = o.side === 'buy';
+  if (
+    out.check(
+      'TAKE_PROFIT_WRONG_SIDE',
+      long ? takeProfit > o.price : takeProfit < o.price,
+      takeProfit,
+      o.price,
+    )
+  )
+    out.reason = `take-profit ${takeProfit} of a ${long ? 'long' : 'short'} is ${long ? 'at or below' : 'at or above'} the last price ${o.price}: it would fill at once`;
+}
+
 function checkNotional(o: Readonly<ProposedOrder>, g: GateView, out: CheckRecorder): void {
   if (!(o.price > 0)) return;
   const maxNotional = g.limits.maxOrderNotional;
@@ -388,6 +433,9 @@ export const preTradeChecks: readonly PreTradeCheck[] = [
   checkVenueMinNotional,
   checkQuantity,
   checkPriceCollar,
+  checkStopCollar,
+  checkStopSide,
+  checkTakeProfitSide,
   checkNotional,
   checkPosition,
   checkGrossExposure,

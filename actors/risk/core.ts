@@ -394,6 +394,17 @@ export class RiskGateCore {
     o.reducible = reducible;
     o.reduces = reduces;
     o.orderPrice = this.orderPrice(s, side, price);
+    // An entry's barrier exits, worked out before the checks so that they check its stop and take-profit.
+    o.exits =
+      this.barrierExits !== undefined && !reduces && s !== undefined
+        ? this.barrierExits.exitsFor(
+            signal.model_version,
+            signal.symbol,
+            side,
+            signal.ts_event,
+            s.rules.venue?.tickSize,
+          )
+        : undefined;
     return o;
   }
 
@@ -429,30 +440,21 @@ export class RiskGateCore {
         : 'signal'
       : undefined;
     const barriers = this.barrierExits;
-    let exits: EntryExits | undefined;
+    const exits = order.exits;
     let cancels = NO_CANCELS;
     if (barriers !== undefined) {
       if (order.reduces) {
         cancels = barriers.closing(signal.symbol, side === 'buy' ? 'sell' : 'buy').flatMap(exitCancelsOf);
-      } else {
-        exits = barriers.exitsFor(
-          signal.model_version,
-          signal.symbol,
+      } else if (exits?.bracket !== undefined) {
+        barriers.track({
+          orderId,
+          symbol: signal.symbol,
           side,
-          signal.ts_event,
-          s.rules.venue?.tickSize,
-        );
-        if (exits.bracket !== undefined) {
-          barriers.track({
-            orderId,
-            symbol: signal.symbol,
-            side,
-            signalId: signal.id,
-            strategy: signal.strategy,
-            exitAfter: exits.exitAfter,
-          });
-        }
-      }
+          signalId: signal.id,
+          strategy: signal.strategy,
+          exitAfter: exits.exitAfter,
+        });
+      } else if (exits !== undefined) barriers.countPlain(exits.reason);
     }
     const intent: OrderIntent = {
       schema: 'order_intent.v2',

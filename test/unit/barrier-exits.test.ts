@@ -49,6 +49,8 @@ function gate(options: Partial<RiskGateCoreOptions> = {}): RiskGateCore {
         maxPosition: 100_000,
       }),
       maxMarketDataAgeMs: 5 * DAY,
+      // Wide enough for the stop-losses of these daily bars (STOP_COLLAR).
+      priceCollarBps: 1_000,
     }),
     sizer: new FixedNotionalSizer(10_000),
     clock: new ReplayClock(0),
