@@ -477,3 +477,98 @@ describe('barrier exits through the trading actors', () => {
     assert.equal(runs[0], runs[1]);
   });
 });
+
+describe("the gate checks a bracket's prices against the market", () => {
+  const t = 30;
+  /** AAPL's bars up to t, the market then at `last`, and the long entry the gate makes of a buy signal. */
+  function entryAt(last: number | undefined, collarBps = 1_000) {
+    const core = gate({
+      limits: riskLimits({
+        instruments: instruments(['AAPL'], { minQuantity: 1, maxQuantity: 100_000, maxPosition: 100_000 }),
+        maxMarketDataAgeMs: 5 * DAY,
+        priceCollarBps: collarBps,
+      }),
+    });
+    feed(core, aapl, 0, t);
+    if (last !== undefined)
+      core.onTrade({
+        schema: 'trade_tick.v1',
+        id: 'last',
+        ts_event: aapl[t]!.ts_event,
+        ts_init: aapl[t]!.ts_event,
+        symbol: 'AAPL',
+        price: last,
+        size: 1,
+        aggressor: 'unknown',
+      });
+    const vol = rollingVolatility(
+      aapl.slice(0, t + 1).map((bar) => bar.close),
+      LABELS.volatilityWindow,
+    )[t]!;
+    const barriers = barrierPrices(LABELS, vol, aapl[t]!.close);
+    return { result: core.evaluate(signal(aapl[t]!, 1)), ...barriers };
+  }
+  const checkOf = (result: ReturnType<typeof entryAt>['result'], name: string) =>
+    result.decision.checks.find((c) => c.check === name);
+
+  it('records the three checks, passed, for a bracket around the market', () => {
+    const { result, upper, lower } = entryAt(undefined);
+    assert.equal(result.decision.outcome, 'pass', result.decision.reason);
+    const close = aapl[t]!.close;
+    assert.deepEqual(checkOf(result, 'STOP_WRONG_SIDE'), {
+      check: 'STOP_WRONG_SIDE',
+      passed: true,
+      value: lower,
+      limit: close,
+    });
+    assert.deepEqual(checkOf(result, 'TAKE_PROFIT_WRONG_SIDE'), {
+      check: 'TAKE_PROFIT_WRONG_SIDE',
+      passed: true,
+      value: upper,
+      limit: close,
+    });
+    const collar = checkOf(result, 'STOP_COLLAR');
+    assert.equal(collar?.passed, true);
+    assert.ok(Math.abs((collar?.value ?? 0) - ((close - lower) / close) * 10_000) < 1e-6);
+    assert.equal(collar?.limit, 1_000);
+  });
+
+  it('STOP_COLLAR: a stop-loss farther from the last price than the collar denies the entry', () => {
+    const { result, lower } = entryAt(undefined, 50);
+    assert.equal(result.decision.outcome, 'deny');
+    assert.equal(result.decision.code, 'STOP_COLLAR');
+    assert.match(result.decision.reason, new RegExp(`^stop price ${lower} is [0-9.]+ bps from reference`));
+  });
+
+  it('STOP_WRONG_SIDE: the market already below a long’s sell stop would trigger it at once', () => {
+    const { result, lower } = entryAt(aapl[t]!.close * 0.9);
+    assert.ok(lower > aapl[t]!.close * 0.9, 'the setup: the last trade is below the stop');
+    assert.equal(result.decision.code, 'STOP_WRONG_SIDE');
+    assert.match(
+      result.decision.reason,
+      /sell stop .* is at or above the last price .*: it would trigger at once/,
+    );
+    assert.equal(result.intent, undefined);
+  });
+
+  it('TAKE_PROFIT_WRONG_SIDE: the market already above a long’s take-profit would fill it at once', () => {
+    // A collar wide enough for the stop, far below the market now.
+    const { result, upper } = entryAt(aapl[t]!.close * 1.1, 3_000);
+    assert.ok(upper < aapl[t]!.close * 1.1, 'the setup: the last trade is above the take-profit');
+    assert.equal(result.decision.code, 'TAKE_PROFIT_WRONG_SIDE');
+    assert.match(result.decision.reason, /take-profit .* of a long is at or below the last price/);
+  });
+
+  it('an entry denied by a check is not counted as a plain entry nor tracked', () => {
+    const core = gate({
+      limits: riskLimits({
+        instruments: instruments(['AAPL'], { minQuantity: 1, maxQuantity: 100_000, maxPosition: 100_000 }),
+        maxMarketDataAgeMs: 5 * DAY,
+        priceCollarBps: 50,
+      }),
+    });
+    feed(core, aapl, 0, t);
+    assert.equal(core.evaluate(signal(aapl[t]!, 1)).decision.code, 'STOP_COLLAR');
+    assert.deepEqual([core.barrierExits?.counts.bracketed, core.barrierExits?.counts.plain], [0, 0]);
+  });
+});
