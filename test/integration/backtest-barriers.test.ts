@@ -1,7 +1,9 @@
 // The sample backtest (simulations/configs/sample-daily.json, the bundled stocknet sample) with barrier
 // exits on: once through `sluice backtest --barrier-exits` as a user runs it, once through runBacktest
-// with trading.barrierExits in the config. Both give the same ledger; the report and the summary show
-// exits by reason, of more than one reason; every entry with barrier exits carried a time limit.
+// with trading.barrierExits in the config. Both give the same ledger (its hash is over the ledger's
+// bytes: two replays, byte-identical); the report and the summary show exits by reason, take-profit
+// and stop-loss among them (the simulated venue works the brackets), and every entry with barrier exits
+// carried a time limit.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,6 +65,13 @@ describe('the sample backtest with barrier exits on', () => {
     const reasons = EXIT_REASONS.filter((reason) => byReason[reason].exits > 0);
     assert.ok(reasons.length > 1, `exits of more than one reason: ${JSON.stringify(byReason)}`);
     assert.ok(byReason.time.exits > 0, 'positions ended at their time limit');
+    assert.ok(byReason.take_profit.exits > 0, 'bracket take-profits filled at the simulated venue');
+    assert.ok(byReason.stop_loss.exits > 0, 'bracket stop-losses triggered at the simulated venue');
+    assert.ok(
+      byReason.take_profit.exits + byReason.stop_loss.exits <= bracketedEntries,
+      'one bracket exit at most per entry (one-cancels-other)',
+    );
+    assert.ok(byReason.take_profit.pnl > 0 && byReason.stop_loss.pnl < 0, JSON.stringify(byReason));
     assert.ok(bracketedEntries > 0, 'entries had barrier exits');
     assert.equal(timeLimitedEntries, bracketedEntries, 'every barrier entry has a time limit');
     // Every exit is a closing order counted once: no more exits than orders.
@@ -74,6 +83,8 @@ describe('the sample backtest with barrier exits on', () => {
     const section = html.match(/<section id="exits">[\s\S]*?<\/section>/)?.[0] ?? '';
     assert.match(section, new RegExp(`<tr><th>Time limit</th><td>${byReason.time.exits}</td>`));
     assert.match(section, new RegExp(`<tr><th>Signal</th><td>${byReason.signal.exits}</td>`));
+    assert.match(section, new RegExp(`<tr><th>Take-profit</th><td>${byReason.take_profit.exits}</td>`));
+    assert.match(section, new RegExp(`<tr><th>Stop-loss</th><td>${byReason.stop_loss.exits}</td>`));
     assert.match(section, new RegExp(`${bracketedEntries} entries had barrier exits`));
   });
 });
