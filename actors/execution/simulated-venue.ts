@@ -36,11 +36,19 @@ import {
   type SlippageModel,
   stopTriggerPrice,
 } from './venue-models.ts';
-import { QUANTITY_EPSILON } from './venue-reports.ts';
+import { QUANTITY_EPSILON, signedQuantity } from './venue-reports.ts';
 
 /** What most market events produce: shared, so a tick replay allocates no empty list per tick. */
 const NO_REPORTS: readonly ExecutionReport[] = Object.freeze([]);
 const DAY_MS = 86_400_000;
+
+/** What an order works as once triggered (from the start, for all but stops). */
+const TRIGGERED_AS: Readonly<Record<OrderIntent['order_type'], OrderIntent['order_type']>> = {
+  market: 'market',
+  limit: 'limit',
+  stop: 'market',
+  stop_limit: 'limit',
+};
 
 /** Reasons the venue gives on order events of reduce-only orders it shrank or ended. */
 export const REDUCE_ONLY_NOTHING = 'reduce_only: no position on the other side to reduce';
@@ -256,12 +264,7 @@ export class SimulatedVenue implements BrokerAdapter {
       }
       const view: OrderView = {
         side: order.side,
-        orderType:
-          intent.order_type === 'stop'
-            ? 'market'
-            : intent.order_type === 'stop_limit'
-              ? 'limit'
-              : intent.order_type,
+        orderType: TRIGGERED_AS[intent.order_type],
         limitPrice: intent.limit_price,
         leaves: order.leavesQuantity,
         firstLook: !entry.looked,
@@ -287,10 +290,7 @@ export class SimulatedVenue implements BrokerAdapter {
         const quantity = order.fill(match.quantity);
         if (order.side === 'buy') bought += quantity;
         else sold += quantity;
-        this.positions.set(
-          symbol,
-          (this.positions.get(symbol) ?? 0) + (order.side === 'buy' ? quantity : -quantity),
-        );
+        this.positions.set(symbol, (this.positions.get(symbol) ?? 0) + signedQuantity(order.side, quantity));
         reports.push(
           this.fillReport(
             entry,
@@ -324,9 +324,9 @@ export class SimulatedVenue implements BrokerAdapter {
     return Math.max(0, order.side === 'buy' ? -position : position);
   }
 
-  /** Ends an open order at the venue's initiative: cancelled (rejected before the venue took it). */
+  /** Cancels a working order at the venue's initiative, with the reason. */
   private end(entry: VenueOrder, ts: number, reason: string, reports: ExecutionReport[]): void {
-    entry.order.transition(entry.order.canTransition('canceled') ? 'canceled' : 'rejected');
+    entry.order.transition('canceled');
     reports.push(this.orderEvent(entry, ts, reason));
   }
 
