@@ -275,6 +275,16 @@ describe('simulated venue: reduce-only', () => {
     v.submit(intent({ id: 'sig-3:intent', side: 'buy', reduce_only: true }), 1040);
     assert.equal(events(v.onTrade(trade(1050, 100))).at(-1)?.reason, REDUCE_ONLY_NOTHING);
   });
+
+  it('a venue rebuilt after a restart, which has not seen the fills, takes reduce-only orders as sized', () => {
+    const v = venue();
+    v.forgetPositions();
+    v.submit(intent({ side: 'sell', reduce_only: true }), 1000);
+    assert.deepEqual(
+      fills(v.onTrade(trade(1010, 100))).map((f) => f.quantity),
+      [100],
+    );
+  });
 });
 
 describe('simulated venue: brackets', () => {
@@ -420,6 +430,27 @@ describe('simulated venue: brackets', () => {
     w.advanceTo(1030);
     assert.deepEqual(w.openOrders(), []);
     assert.deepEqual(fills(w.onTrade(trade(1040, 80))), [], 'no stop works after the cancel');
+  });
+
+  it('children are reduce-only: a child still working after another order closed the position never flips it', () => {
+    const v = venue();
+    v.submit(bracketed(), 1000);
+    v.onTrade(trade(1010, 100));
+    // The gate's time exit (arriving at 1030) closes the position while the children's cancels are
+    // still on their way (landing at 1040).
+    v.submit(intent({ id: 'sig-2:intent', side: 'sell', reduce_only: true, exit_reason: 'time' }), 1020);
+    v.cancel(TAKE_PROFIT, 1030);
+    v.cancel(STOP_LOSS, 1030);
+    assert.deepEqual(
+      fills(v.onTrade(trade(1030, 105))).map((f) => [f.order_id, f.quantity]),
+      [[orderIdFor('sig-2:intent'), 100]],
+    );
+    const reports = v.onTrade(trade(1035, 111));
+    assert.deepEqual(fills(reports), [], 'the take-profit reached has nothing left to reduce');
+    assert.deepEqual(
+      events(reports).map((e) => [e.order_id, e.status, e.reason]),
+      [[TAKE_PROFIT, 'canceled', REDUCE_ONLY_NOTHING]],
+    );
   });
 
   it('an entry whose cancel is pending when it fills gets no children', () => {
