@@ -9,15 +9,8 @@
 // - not TA-Lib's values: RSI (rel. error 2e-4), MACD (both EMAs seeded on bar 0:
 //   values from bar 26, up to 6% apart), ADX (up to 6%), MFI and OBV (first value one bar later).
 import { ConfigError } from '../../core/errors.ts';
-
-/** The bar fields indicators read; a schemas `Bar` is one. */
-export interface BarInput {
-  readonly ts_event: number;
-  readonly high: number;
-  readonly low: number;
-  readonly close: number;
-  readonly volume: number;
-}
+import { type BarInput, MoneyFlowIndex, OnBalanceVolume } from '../../core/money-flow.ts';
+import { RollingStats } from '../../core/rolling-stats.ts';
 
 export interface Indicator {
   /** Output column names, pandas-ta style. */
@@ -46,77 +39,6 @@ export type IndicatorSpec =
 /** TA-Lib's TA_IS_ZERO: its 0/0 guards use this epsilon, so ours do too to agree on flat data. */
 const TA_EPSILON = 1e-14;
 const isZero = (v: number): boolean => v > -TA_EPSILON && v < TA_EPSILON;
-
-/**
- * Sum and sum of squares over the last `size` values. Sums are kept relative to a shift (the
- * window mean at the last resync) so the variance does not cancel catastrophically, and are
- * recomputed exactly each time the ring wraps, which bounds floating-point drift over millions of
- * updates at an amortised cost of one addition per update.
- */
-export class RollingStats {
-  private readonly ring: Float64Array;
-  private index = 0;
-  private filled = 0;
-  private shift = 0;
-  private s1 = 0;
-  private s2 = 0;
-
-  constructor(readonly size: number) {
-    this.ring = new Float64Array(size);
-  }
-
-  get full(): boolean {
-    return this.filled === this.size;
-  }
-
-  push(x: number): void {
-    if (this.filled === 0) this.shift = x;
-    const d = x - this.shift;
-    if (this.filled < this.size) {
-      this.filled++;
-      this.s1 += d;
-      this.s2 += d * d;
-    } else {
-      const old = this.ring[this.index]! - this.shift;
-      this.s1 += d - old;
-      this.s2 += d * d - old * old;
-    }
-    this.ring[this.index] = x;
-    if (++this.index === this.size) {
-      this.index = 0;
-      this.resync();
-    }
-  }
-
-  sum(): number {
-    return this.shift * this.filled + this.s1;
-  }
-
-  mean(): number {
-    return this.shift + this.s1 / this.filled;
-  }
-
-  /** Variance with `ddof` (0 population, 1 sample); never negative. */
-  variance(ddof: number): number {
-    return Math.max(0, (this.s2 - (this.s1 * this.s1) / this.filled) / (this.filled - ddof));
-  }
-
-  private resync(): void {
-    const ring = this.ring;
-    let total = 0;
-    for (let i = 0; i < this.filled; i++) total += ring[i]!;
-    this.shift = total / this.filled;
-    let s1 = 0;
-    let s2 = 0;
-    for (let i = 0; i < this.filled; i++) {
-      const d = ring[i]! - this.shift;
-      s1 += d;
-      s2 += d * d;
-    }
-    this.s1 = s1;
-    this.s2 = s2;
-  }
-}
 
 /** EMA seeded with the SMA of its first `period` inputs (TA-Lib's default), k = 2 / (period + 1). */
 export class EmaState {
@@ -396,60 +318,31 @@ class Adx implements Indicator {
   }
 }
 
-/** Money flow index over `period` typical-price changes; like TA-Lib, total flow under 1 gives 0. */
+/** Money flow index (core/money-flow.ts, shared with the money-flow factors). */
 class Mfi implements Indicator {
   readonly columns: readonly string[];
   readonly warmup: number;
-  private readonly positive: RollingStats;
-  private readonly negative: RollingStats;
-  private seen = 0;
-  private prevTypical = 0;
+  private readonly mfi: MoneyFlowIndex;
 
   constructor(period: number) {
     this.columns = [`MFI_${period}`];
     this.warmup = period + 1;
-    this.positive = new RollingStats(period);
-    this.negative = new RollingStats(period);
+    this.mfi = new MoneyFlowIndex(period);
   }
 
   update(bar: BarInput, out: Float64Array, offset: number): void {
-    const typical = (bar.high + bar.low + bar.close) / 3;
-    const change = typical - this.prevTypical;
-    this.prevTypical = typical;
-    if (this.seen++ === 0) {
-      out[offset] = Number.NaN;
-      return;
-    }
-    const flow = typical * bar.volume;
-    this.positive.push(change > 0 ? flow : 0);
-    this.negative.push(change < 0 ? flow : 0);
-    if (!this.positive.full) {
-      out[offset] = Number.NaN;
-      return;
-    }
-    const pos = this.positive.sum();
-    const total = pos + this.negative.sum();
-    out[offset] = total < 1 ? 0 : 100 * (pos / total);
+    out[offset] = this.mfi.push(bar);
   }
 }
 
-/** On-balance volume, starting at the first bar's volume (TA-Lib). */
+/** On-balance volume (core/money-flow.ts, shared with the money-flow factors). */
 class Obv implements Indicator {
   readonly columns: readonly string[] = ['OBV'];
   readonly warmup = 1;
-  private seen = false;
-  private prevClose = 0;
-  private obv = 0;
+  private readonly obv = new OnBalanceVolume();
 
   update(bar: BarInput, out: Float64Array, offset: number): void {
-    const close = bar.close;
-    if (!this.seen) {
-      this.seen = true;
-      this.obv = bar.volume;
-    } else if (close > this.prevClose) this.obv += bar.volume;
-    else if (close < this.prevClose) this.obv -= bar.volume;
-    this.prevClose = close;
-    out[offset] = this.obv;
+    out[offset] = this.obv.push(bar);
   }
 }
 

@@ -10,7 +10,8 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readMarketCsv } from '../../actors/feature/csv.ts';
 import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
-import { createIndicator, type IndicatorSpec, RollingStats } from '../../actors/feature/indicators.ts';
+import { createIndicator, type IndicatorSpec } from '../../actors/feature/indicators.ts';
+import { RollingStats } from '../../core/rolling-stats.ts';
 import type { Bar } from '../../schemas/messages.ts';
 
 const DATA = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'data');
