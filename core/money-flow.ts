@@ -1,6 +1,6 @@
 // Money-flow measures over bars, kept incrementally: the feature set's MFI and OBV columns
 // (actors/feature/indicators.ts) and the money-flow factors (core/factors) are these same objects, so
-// a factor and the feature of the same name agree to the bit. Seeding follows TA-Lib.
+// a factor and the feature it is named after compute the same thing. Seeding follows TA-Lib.
 import { RollingStats } from './rolling-stats.ts';
 
 /** The bar fields indicators read; a schemas `Bar` is one. */
