@@ -89,6 +89,43 @@ function quantile(sorted: readonly number[], p: number): number {
   return sorted[below]! + (h - below) * (sorted[above]! - sorted[below]!);
 }
 
+/**
+ * A composite score: the weighted sum of each factor's scores (z-scores, so the factors share a scale)
+ * for the instruments every factor scored; the others are returned with the factors they lack.
+ */
+export function combineFactorScores(
+  scoresByFactor: ReadonlyMap<string, CrossSection>,
+  factorWeights: ReadonlyMap<string, number>,
+): { readonly scores: Map<string, number>; readonly incomplete: Map<string, string[]> } {
+  for (const [factor, weight] of factorWeights) {
+    if (!scoresByFactor.has(factor) || !Number.isFinite(weight)) {
+      throw new ConfigError(
+        `factor weight ${factor}`,
+        `is ${weight} with no scores or not finite`,
+        'Weigh scored factors only',
+      );
+    }
+  }
+  const instruments = new Set<string>();
+  for (const [factor, scores] of scoresByFactor) {
+    checkFinite(scores, `factor ${factor}`);
+    for (const id of scores.keys()) instruments.add(id);
+  }
+  const scores = new Map<string, number>();
+  const incomplete = new Map<string, string[]>();
+  for (const id of instruments) {
+    const lacking = [...factorWeights.keys()].filter((factor) => !scoresByFactor.get(factor)!.has(id));
+    if (lacking.length > 0) {
+      incomplete.set(id, lacking);
+      continue;
+    }
+    let total = 0;
+    for (const [factor, weight] of factorWeights) total += weight * scoresByFactor.get(factor)!.get(id)!;
+    scores.set(id, total);
+  }
+  return { scores, incomplete };
+}
+
 /** Clips values to their `lower` and `upper` quantiles (0 <= lower <= upper <= 1). */
 export function winsorize(values: CrossSection, lower: number, upper: number): Map<string, number> {
   checkFinite(values, 'winsorize');

@@ -576,3 +576,19 @@ export function fitGaussianHmm(observations: readonly Observation[], options: Hm
     restartLogLikelihoods,
   };
 }
+
+/**
+ * The gross-exposure multiplier for filtered regime probabilities: the probability-weighted mean of a
+ * per-state multiplier (states in the fitted order, bull first), e.g. [1, 0.5] halves exposure in a
+ * certain bear and scales smoothly between.
+ */
+export function regimeExposureScale(probabilities: readonly number[], perState: readonly number[]): number {
+  if (perState.length !== probabilities.length || !perState.every((s) => Number.isFinite(s) && s >= 0)) {
+    throw new ConfigError(
+      'regime exposure scale',
+      `needs ${probabilities.length} finite multipliers >= 0, got [${perState.join(', ')}]`,
+      'Give one multiplier per regime state',
+    );
+  }
+  return probabilities.reduce((sum, p, i) => sum + p * perState[i]!, 0);
+}

@@ -7,6 +7,7 @@ import { createIndicator } from '../../actors/feature/indicators.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { defaultFactorRegistry } from '../../core/factors/bar-factors.ts';
 import {
+  combineFactorScores,
   crossSectionalWeights,
   factorCrossSection,
   neutralize,
@@ -414,6 +415,44 @@ describe('cross-sectional steps, by hand', () => {
     near(result.neutralized.get('c'), 0, 1e-12);
     assert.deepEqual([...result.ranks.values()], [1, 4, 2.5, 2.5]);
     assert.deepEqual([...result.weights.values()], [-0.5, 0.5, 0, 0]);
+  });
+
+  it('combines factor scores by weight for the instruments every weighted factor scored', () => {
+    const { scores, incomplete } = combineFactorScores(
+      new Map([
+        [
+          'momentum_12_1',
+          section([
+            ['a', 1],
+            ['b', -1],
+            ['c', 0.5],
+          ]),
+        ],
+        [
+          'low_volatility',
+          section([
+            ['a', -0.5],
+            ['b', 2],
+          ]),
+        ],
+      ]),
+      new Map([
+        ['momentum_12_1', 0.6],
+        ['low_volatility', 0.4],
+      ]),
+    );
+    assert.deepEqual(
+      [...scores],
+      [
+        ['a', 0.6 - 0.2],
+        ['b', -0.6 + 0.8],
+      ],
+    );
+    assert.deepEqual([...incomplete], [['c', ['low_volatility']]]);
+    assert.throws(
+      () => combineFactorScores(new Map(), new Map([['value', 1]])),
+      isConfigError(/factor weight value/),
+    );
   });
 
   it('refuses non-finite values, a missing group or exposure and bad quantiles', () => {

@@ -9,6 +9,7 @@ import {
   fitGaussianHmm,
   type GaussianHmm,
   RegimeFilter,
+  regimeExposureScale,
   viterbi,
 } from '../../core/regimes/gaussian-hmm.ts';
 import { regimeObservations } from '../../core/regimes/observations.ts';
@@ -134,6 +135,12 @@ describe('regime filter, point in time', () => {
     const p = filter.update([50, -40]);
     assert.ok(p.every(Number.isFinite));
     assert.ok(Math.abs(p[0]! + p[1]! - 1) < 1e-12);
+  });
+
+  it('scales gross exposure by the probability-weighted per-state multiplier', () => {
+    assert.equal(regimeExposureScale([0.75, 0.25], [1, 0.5]), 0.875);
+    assert.throws(() => regimeExposureScale([0.5, 0.5], [1]), ConfigError);
+    assert.throws(() => regimeExposureScale([0.5, 0.5], [1, Number.NaN]), ConfigError);
   });
 
   it('builds [log return, volatility] observations from closes up to each bar only', () => {
