@@ -199,8 +199,7 @@ export class RegimeFilter {
   private readonly logDensities: Float64Array;
   private current: Float64Array | undefined;
   private next: Float64Array;
-  /** Observations taken since construction. */
-  seen = 0;
+  private taken = 0;
 
   constructor(
     private readonly model: GaussianHmm,
@@ -225,6 +224,11 @@ export class RegimeFilter {
     }
   }
 
+  /** Observations taken since construction. */
+  get seen(): number {
+    return this.taken;
+  }
+
   /** The filtered probabilities after the last update (undefined before the first). */
   get probabilities(): readonly number[] | undefined {
     return this.current && Array.from(this.current);
@@ -235,12 +239,12 @@ export class RegimeFilter {
    * or wrongly sized observation is a ConfigError and leaves the filter as it was.
    */
   update(observation: Observation): number[] {
-    checkObservation(observation, this.dimension, `regime observation ${this.seen}`);
+    checkObservation(observation, this.dimension, `regime observation ${this.taken}`);
     forwardStep(this.model, this.emissions, this.current, observation, this.logDensities, this.next);
     const done = this.next;
     this.next = this.current ?? new Float64Array(done.length);
     this.current = done;
-    this.seen++;
+    this.taken++;
     return Array.from(done);
   }
 }
