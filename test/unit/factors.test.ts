@@ -353,6 +353,34 @@ describe('cross-sectional steps, by hand', () => {
     nearAll(demeaned.values(), [-2, 0, -1, 3]);
   });
 
+  it('leaves, on random cross-sections, zero mean in every group and no correlation with any exposure', () => {
+    const random = new SeededRandom(21);
+    for (let trial = 0; trial < 20; trial++) {
+      const ids = Array.from({ length: 8 + trial }, (_, i) => `i${i}`);
+      const values = new Map(ids.map((id) => [id, random.next() * 10 - 5]));
+      const groups = new Map(ids.map((id, i) => [id, `g${i % 3}`]));
+      const beta = new Map(ids.map((id) => [id, random.next() * 2]));
+      const out = neutralize(values, { groups, exposures: [beta] });
+      for (const group of ['g0', 'g1', 'g2']) {
+        const members = ids.filter((id) => groups.get(id) === group);
+        near(
+          members.reduce((sum, id) => sum + out.get(id)!, 0),
+          0,
+          1e-9,
+        );
+      }
+      near(
+        ids.reduce((sum, id) => sum + out.get(id)! * beta.get(id)!, 0),
+        0,
+        1e-9,
+      );
+      // A value that is exactly a group effect plus a beta multiple is explained away entirely.
+      const explained = new Map(ids.map((id, i) => [id, (i % 3) * 4 - 1 + 2.5 * beta.get(id)!]));
+      for (const residual of neutralize(explained, { groups, exposures: [beta] }).values())
+        near(residual, 0, 1e-9);
+    }
+  });
+
   it('ranks ascending with tied values sharing their mean rank', () => {
     assert.deepEqual(
       [
