@@ -88,7 +88,8 @@ function environmentSluiceReads(): Set<string> {
     for (const name of feedEnvironmentVariables(provider)) names.add(name);
   }
   for (const name of brokerEnvironmentVariables()) names.add(name);
-  for (const file of readdirSync(join(repoRoot, 'core'))) {
+  for (const file of readdirSync(join(repoRoot, 'core'), { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.ts')) continue;
     for (const match of read(join(repoRoot, 'core', file)).matchAll(/process\.env\.([A-Z0-9_]+)/g)) {
       names.add(match[1]!);
     }
