@@ -22,6 +22,7 @@ import type {
   OrderType,
   Side,
 } from '../../schemas/messages.ts';
+import type { VenueRules } from '../risk/venue-rules.ts';
 
 export type ExecutionReport = OrderEvent | Fill;
 
@@ -172,4 +173,10 @@ export interface LiveBroker {
    * while it was down are lost.
    */
   onConnection(listener: (state: 'connected' | 'disconnected') => void): () => void;
+  /**
+   * The venue's lot, minimum and tick rules for those of `symbols` it describes (a symbol it does not
+   * list is left out), read from the venue; callable before connect(). A broker whose venue states no
+   * such rules has no method. The run merges these into the gate's (mergeVenueRules).
+   */
+  venueRules?(symbols: readonly string[]): Promise<VenueRules>;
 }

@@ -79,3 +79,58 @@ export function venueQuantity(spec: InstrumentSpec, quantity: number, price: num
     denial,
   };
 }
+
+/** Instrument rules by symbol: trading.venueRules, or what a venue states (LiveBroker.venueRules). */
+export type VenueRules = Record<string, InstrumentSpec>;
+
+/** A configured rule looser than the venue's, replaced by the venue's (mergeVenueRules). */
+export interface ReplacedVenueRule {
+  symbol: string;
+  rule: keyof InstrumentSpec;
+  configured: number;
+  venue: number;
+}
+
+/**
+ * The rules the gate applies: the venue's are the floor. A configured minimum below the venue's, or a
+ * step that is not a whole multiple of the venue's (a smaller lot or tick, or one off its grid), would
+ * size orders the venue refuses, so it is replaced by the venue's and listed in `replaced`; a stricter
+ * configured value is kept. A rule only one side states is taken from it; a symbol the venue does not
+ * describe keeps the configured rules.
+ */
+export function mergeVenueRules(
+  configured: Readonly<VenueRules>,
+  venue: Readonly<VenueRules>,
+): { rules: VenueRules; replaced: ReplacedVenueRule[] } {
+  const rules: VenueRules = {};
+  const replaced: ReplacedVenueRule[] = [];
+  const symbols = [...new Set([...Object.keys(configured), ...Object.keys(venue)])].sort();
+  for (const symbol of symbols) {
+    const mine = configured[symbol] ?? {};
+    const theirs = venue[symbol] ?? {};
+    const spec: InstrumentSpec = {};
+    for (const rule of ['lotSize', 'minQuantity', 'minNotional', 'tickSize'] as const) {
+      const configuredValue = mine[rule];
+      const venueValue = theirs[rule];
+      if (configuredValue === undefined || venueValue === undefined) {
+        const value = configuredValue ?? venueValue;
+        if (value !== undefined) spec[rule] = value;
+        continue;
+      }
+      const holds =
+        rule === 'lotSize' || rule === 'tickSize'
+          ? isWholeMultiple(configuredValue, venueValue)
+          : configuredValue >= venueValue;
+      spec[rule] = holds ? configuredValue : venueValue;
+      if (!holds) replaced.push({ symbol, rule, configured: configuredValue, venue: venueValue });
+    }
+    rules[symbol] = spec;
+  }
+  return { rules, replaced };
+}
+
+/** `step` is at least one `base` and on its grid (0.003 on 0.001 is; 0.0015 and 0.0005 are not). */
+function isWholeMultiple(step: number, base: number): boolean {
+  const steps = step / base;
+  return steps >= 1 - 1e-9 && Math.abs(steps - Math.round(steps)) < 1e-9 * Math.max(1, steps);
+}

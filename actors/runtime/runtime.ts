@@ -23,6 +23,7 @@ import type { BrokerOptions } from '../execution/actor.ts';
 import type { LiveBroker } from '../execution/broker-adapter.ts';
 import { brokerRefusalAsConfigError } from '../execution/brokers/index.ts';
 import { executionVenueName, venueFor } from '../execution/config.ts';
+import { DEFAULT_RETRY, realSleep, retrying } from '../execution/venue-retry.ts';
 import { parseDuration } from '../feature/bars.ts';
 import { getFeatureSet } from '../feature/feature-set.ts';
 import { FeedActor } from '../feed/actor.ts';
@@ -38,6 +39,7 @@ import {
 } from '../pipeline.ts';
 import { sizerFor } from '../risk/config.ts';
 import { parseRiskLimits } from '../risk/limits.ts';
+import { mergeVenueRules, type VenueRules } from '../risk/venue-rules.ts';
 import type { ActorName, RunConfig } from './config.ts';
 import { type OperatorHttp, type Readiness, startOperatorHttp } from './http.ts';
 import {
@@ -122,6 +124,36 @@ export function startFeedActor(
   });
 }
 
+/**
+ * The gate's instrument rules when it trades at `broker`: the venue's (for the configured symbols and
+ * every instrument the limits know) merged under the config's, so every order it sizes is one the venue
+ * takes. Each configured rule the venue overrides is logged once; unreachable venue: retried as a connect
+ * is, then the run does not start (its orders could be sized to rules the venue refuses).
+ */
+async function gateVenueRules(
+  broker: LiveBroker,
+  configured: VenueRules,
+  instruments: readonly string[],
+  logger: Logger,
+): Promise<VenueRules> {
+  const load = broker.venueRules?.bind(broker);
+  if (!load) return configured;
+  const symbols = [...new Set([...Object.keys(configured), ...instruments])].sort();
+  const venue = await retrying(DEFAULT_RETRY, realSleep, () => load(symbols));
+  const { rules, replaced } = mergeVenueRules(configured, venue);
+  for (const { symbol, rule, configured: mine, venue: theirs } of replaced) {
+    logger.warn(
+      { symbol, rule, configured: mine, venue: theirs },
+      `trading.venueRules.${symbol}.${rule} ${mine} is looser than ${broker.venue}'s ${theirs}: using the venue's`,
+    );
+  }
+  logger.info(
+    { venue: broker.venue, symbols: Object.keys(venue) },
+    `instrument rules of ${Object.keys(venue).length} symbol(s) from ${broker.venue}`,
+  );
+  return rules;
+}
+
 /** Actors that write rows need the database. */
 export const DATABASE_ACTORS: readonly ActorName[] = ['feature', 'risk', 'execution', 'portfolio'];
 
@@ -168,6 +200,20 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           onAcknowledged: (seconds) => roundTrip.observe?.(seconds),
         }
       : undefined;
+  const venueRules =
+    runs('risk') && options.broker
+      ? await gateVenueRules(
+          options.broker,
+          trading.venueRules ?? {},
+          Object.keys(limits.instruments ?? {}),
+          logger,
+        ).catch((error: unknown) => {
+          throw brokerRefusalAsConfigError(
+            error,
+            trading.broker?.kind !== 'simulated' && trading.broker?.live === true,
+          );
+        })
+      : trading.venueRules;
   const featureSet = getFeatureSet(config.featureSet, '/featureSet');
   const pipelineConfig: PipelineConfig = {
     feature: {
@@ -189,7 +235,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       risk: {
         limits,
         sizer: sizerFor(trading.sizing),
-        ...(trading.venueRules ? { venueRules: trading.venueRules } : {}),
+        ...(venueRules ? { venueRules } : {}),
         ...(trading.barrierExits ? { barrierExits: { barInterval: config.barInterval } } : {}),
       },
       venue: venueFor(trading.venue, config.seed),

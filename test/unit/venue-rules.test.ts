@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { roundPriceToTick, roundToLot, venueQuantity } from '../../actors/risk/venue-rules.ts';
+import {
+  mergeVenueRules,
+  roundPriceToTick,
+  roundToLot,
+  venueQuantity,
+} from '../../actors/risk/venue-rules.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { parseBacktestConfig } from '../../simulations/backtest-config.ts';
 
@@ -113,4 +118,58 @@ describe('instrument rules: the trading config', () => {
       );
     });
   }
+});
+
+describe("instrument rules: the venue's merged under the config's", () => {
+  const venue = { 'BTC/USDT': { lotSize: 0.00001, minQuantity: 0.00001, minNotional: 5, tickSize: 0.01 } };
+
+  it('takes the venue rules where the config has none, and keeps symbols the venue does not describe', () => {
+    const { rules, replaced } = mergeVenueRules({ SPY: { lotSize: 1 } }, venue);
+    assert.deepEqual(rules, { 'BTC/USDT': venue['BTC/USDT'], SPY: { lotSize: 1 } });
+    assert.deepEqual(replaced, []);
+  });
+
+  it("replaces a looser configured value by the venue's and names it", () => {
+    const { rules, replaced } = mergeVenueRules(
+      { 'BTC/USDT': { lotSize: 0.000001, minQuantity: 0.000001, minNotional: 1, tickSize: 0.001 } },
+      venue,
+    );
+    assert.deepEqual(rules, venue);
+    assert.deepEqual(
+      replaced.map(({ rule, configured, venue }) => [rule, configured, venue]),
+      [
+        ['lotSize', 0.000001, 0.00001],
+        ['minQuantity', 0.000001, 0.00001],
+        ['minNotional', 1, 5],
+        ['tickSize', 0.001, 0.01],
+      ],
+    );
+    assert.ok(replaced.every(({ symbol }) => symbol === 'BTC/USDT'));
+  });
+
+  it("keeps a stricter configured value: a larger minimum, a step on the venue's grid", () => {
+    const stricter = { lotSize: 0.001, minQuantity: 0.01, minNotional: 100, tickSize: 0.1 };
+    const { rules, replaced } = mergeVenueRules({ 'BTC/USDT': stricter }, venue);
+    assert.deepEqual(rules, { 'BTC/USDT': stricter });
+    assert.deepEqual(replaced, []);
+    // Equal values are kept too, and partial configs take the rest from the venue.
+    assert.deepEqual(mergeVenueRules({ 'BTC/USDT': { minNotional: 5 } }, venue), {
+      rules: venue,
+      replaced: [],
+    });
+  });
+
+  it("replaces a larger step that is off the venue's grid (orders on it would be refused)", () => {
+    const { rules, replaced } = mergeVenueRules(
+      { X: { lotSize: 0.15, tickSize: 0.25 } },
+      { X: { lotSize: 0.1, tickSize: 0.1 } },
+    );
+    assert.deepEqual(rules, { X: { lotSize: 0.1, tickSize: 0.1 } });
+    assert.deepEqual(
+      replaced.map(({ rule }) => rule),
+      ['lotSize', 'tickSize'],
+    );
+    // Binary error does not count as off the grid: 0.3 is three lots of 0.1.
+    assert.deepEqual(mergeVenueRules({ X: { lotSize: 0.3 } }, { X: { lotSize: 0.1 } }).replaced, []);
+  });
 });

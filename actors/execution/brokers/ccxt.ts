@@ -34,7 +34,7 @@
 // is priced at the fill's price, a fee in a third asset (BNB) reads 0.
 import ccxt, { type MarketInterface, type Order, type Trade } from 'ccxt';
 import type { OrderIntent } from '../../../schemas/messages.ts';
-import type { InstrumentSpec } from '../../risk/venue-rules.ts';
+import type { InstrumentSpec, VenueRules } from '../../risk/venue-rules.ts';
 import {
   type LiveBroker,
   type RejectReason,
@@ -65,12 +65,9 @@ export interface CcxtBrokerOptions {
   readonly requestTimeoutMs?: number;
 }
 
-/** trading.venueRules: the venue's lot, minimum and tick rules by symbol. */
-export type VenueRules = Record<string, InstrumentSpec>;
-
 export interface CcxtBroker extends LiveBroker {
-  /** The venue's rules for the configured symbols, from the markets connect() loaded. */
-  venueRules(): VenueRules;
+  /** The markets' rules (precision and limits) for those of `symbols` the exchange lists. */
+  venueRules(symbols: readonly string[]): Promise<VenueRules>;
 }
 
 export function createCcxtBroker(options: CcxtBrokerOptions): CcxtBroker {
@@ -251,10 +248,17 @@ class CcxtLiveBroker implements CcxtBroker {
     this.connected = false;
   }
 
-  venueRules(): VenueRules {
+  async venueRules(symbols: readonly string[]): Promise<VenueRules> {
+    let markets: Record<string, MarketInterface | undefined>;
+    try {
+      // Loaded once (connect() reuses them); GET /api/v3/exchangeInfo on Binance.
+      markets = await this.exchange.loadMarkets();
+    } catch (error) {
+      throw faultOf(error, 'read', this.exchange);
+    }
     return venueRulesFromMarkets(
-      this.exchange.markets ?? {},
-      this.options.symbols,
+      markets,
+      symbols.filter((symbol) => markets[symbol] !== undefined),
       this.exchange.precisionMode,
     );
   }
