@@ -1,0 +1,178 @@
+// `sluice run` at a ccxt exchange (the Binance trading loopback, test/support/loopback/binance-trading.ts,
+// in this process) whose config names no trading.venueRules: the run reads the exchange's markets
+// (exchangeInfo's LOT_SIZE and NOTIONAL filters) at start, and the risk gate sizes orders to them, so
+// the order it passes is one the exchange takes and a trade below the minimum notional is no order.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Bar, Signal } from '../../schemas/messages.ts';
+import { NatsActorBus } from '../../streams/bus.ts';
+import { sendControl } from '../../streams/control.ts';
+import { startTestBus, type TestBus } from '../support/bus.ts';
+import { repoRoot, type SluiceRun, startSluiceRun } from '../support/cli.ts';
+import { loadSourceTrades } from '../support/loopback/binance.ts';
+import { BinanceTradingLoopback } from '../support/loopback/binance-trading.ts';
+import { postgresForTests } from '../support/postgres.ts';
+import { ordersLedger, settle } from '../support/trading.ts';
+import { until } from '../support/wait.ts';
+
+const API_KEY = 'loopback-run-key';
+const SECRET = 'loopback-run-secret';
+const SYMBOL = 'BTC/USDT';
+
+let bus: TestBus;
+let postgres: Awaited<ReturnType<typeof postgresForTests>>;
+let exchange: BinanceTradingLoopback;
+let dir: string;
+let run: SluiceRun | undefined;
+
+before(async () => {
+  [bus, postgres] = await Promise.all([startTestBus(), postgresForTests()]);
+  // The real tape, its times moved to now: Sluice reads the venue's fills from its own clock (less a
+  // minute), as it would at Binance, whose clock is the wall clock.
+  const tape = loadSourceTrades();
+  const shift = Date.now() - (tape[0]?.time ?? 0);
+  exchange = await BinanceTradingLoopback.start({
+    apiKey: API_KEY,
+    secret: SECRET,
+    // Quote only: a base-asset balance Sluice did not trade would be a reconciliation difference.
+    balances: { USDT: '10000' },
+    trades: tape.map((trade) => ({ ...trade, time: trade.time + shift })),
+  });
+  dir = mkdtempSync(join(tmpdir(), 'sluice-ccxt-run-'));
+});
+after(async () => {
+  if (run && run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+  await exchange?.close();
+  await bus?.close();
+  await postgres?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function bar(id: number, close: number, ts: number): Bar {
+  return {
+    schema: 'bar.v1',
+    id: `ccxt-run:bar:${id}`,
+    ts_event: ts,
+    ts_init: ts,
+    symbol: SYMBOL,
+    interval: '1d',
+    open: close,
+    high: close,
+    low: close,
+    close,
+    volume: 1,
+  };
+}
+
+function long(of: Bar): Signal {
+  return {
+    schema: 'signal.v1',
+    id: `sig:${of.id}`,
+    ts_event: of.ts_event,
+    ts_init: of.ts_event,
+    strategy: 'momentum',
+    symbol: SYMBOL,
+    model_version: 'test-1',
+    direction: 1,
+    probability: 0.9,
+    feature_id: of.id,
+  };
+}
+
+const ENV = () => ({
+  NATS_URL: bus.url,
+  DATABASE_URL: postgres.url,
+  SLUICE_PARTITIONS: '4',
+  SLUICE_LOG_LEVEL: 'info',
+  SLUICE_BROKER_KEY_ID: API_KEY,
+  SLUICE_BROKER_SECRET: SECRET,
+});
+
+/** `sluice run` of risk, execution and portfolio at the loopback exchange, its gate resumed. */
+async function startRun(name: string, notional: number): Promise<SluiceRun> {
+  const sample = JSON.parse(readFileSync(join(repoRoot, 'simulations/configs/sample-daily.json'), 'utf8'));
+  run = await startSluiceRun({
+    dir,
+    name,
+    actors: 'risk,execution,portfolio',
+    env: ENV(),
+    // No trading.venueRules: the exchange's are the only ones.
+    extra: {
+      trading: {
+        ...sample.trading,
+        account: 'paper',
+        sizing: { kind: 'fixed-notional', notional },
+        limits: {
+          ...sample.trading.limits,
+          instruments: { [SYMBOL]: { minQuantity: 0.00001, maxQuantity: 1, maxPosition: 1 } },
+        },
+        broker: {
+          kind: 'ccxt',
+          exchange: 'binance',
+          symbols: [SYMBOL],
+          restUrl: exchange.restUrl,
+          wsUrl: exchange.wsApiUrl,
+          requestTimeoutMs: 5_000,
+        },
+      },
+    },
+  });
+  await run.ready();
+  assert.match(run.stderr(), /instrument rules of 1 symbol\(s\) from binance/);
+  const resumed = await sendControl(bus.connection, bus.subjects, 'risk', 'resume', {
+    operator: 'test',
+    reason: 'integration test',
+    now: Date.now(),
+  });
+  assert.equal(resumed.state, 'active');
+  return run;
+}
+
+async function stop(stopped: SluiceRun): Promise<void> {
+  stopped.child.kill('SIGTERM');
+  assert.equal(await stopped.exited, 0, stopped.stderr());
+}
+
+/** A bar, then a long signal on it, each taken by every consumer before the next. */
+async function step(event: Bar): Promise<void> {
+  const feeder = new NatsActorBus(bus.jetstream, bus.manager, bus.subjects);
+  await feeder.publish('bar', bus.subjects.bar(SYMBOL), event);
+  await feeder.flush();
+  await settle(bus, undefined);
+  await feeder.publish('signal', bus.subjects.signal('momentum', SYMBOL), long(event));
+  await feeder.flush();
+  await settle(bus, undefined);
+}
+
+test('a ccxt run without trading.venueRules sizes orders to the exchange lot size and minimum notional', async () => {
+  const price = Number(exchange.lastPrice);
+  const now = Date.now();
+
+  // 4 USDT a signal: 0.0001014… BTC, 0.0001 in whole lots, 3.94 USDT, under exchangeInfo's NOTIONAL
+  // minimum of 5: no order (the exchange would refuse it), and the decision says which rule.
+  const small = await startRun('ccxt-rules-small', 4);
+  await step(bar(1, price, now));
+  let ledger = await ordersLedger(bus);
+  assert.equal(ledger.intents.length, 0);
+  const denied = ledger.decisions.at(-1);
+  assert.equal(denied?.code, 'BELOW_MIN_NOTIONAL', small.stderr());
+  assert.equal(denied?.checks.find((check) => check.check === 'BELOW_MIN_NOTIONAL')?.limit, 5);
+  await stop(small);
+
+  // 100 USDT a signal: 0.0025359… BTC, cut to whole lots of the LOT_SIZE step 0.00001.
+  const sized = await startRun('ccxt-rules', 100);
+  await step(bar(2, price, now + 1));
+  await step(bar(3, 38_760, now + 2));
+  ledger = await ordersLedger(bus);
+  assert.deepEqual(
+    ledger.intents.map((intent) => intent.quantity),
+    [0.00253, 0.00257],
+  );
+  await until('both fills', async () => (await ordersLedger(bus)).fills.length === 2);
+  // The exchange took both (no filter failure); its 0.1% commission came out of the BTC bought.
+  assert.equal(exchange.balance('BTC').free, '0.00509490');
+  await stop(sized);
+});
