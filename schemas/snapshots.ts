@@ -73,6 +73,21 @@ export const BrokerState = Type.Object(
     recentVenueFills: Type.Array(
       Type.Object({ id: VenueId, ts: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
     ),
+    /** Spot: base-asset commissions of the fills published, per symbol (absent in earlier snapshots). */
+    commissions: Type.Optional(
+      Type.Array(
+        Type.Object({ symbol: SymbolName, quantity: Type.Number() }, { additionalProperties: false }),
+      ),
+    ),
+    /**
+     * Spot: what each balance held beyond Sluice's fills at the first reconciliation that saw it; later
+     * ones compare the balance against it (absent in earlier snapshots: recorded at the next one).
+     */
+    balanceBaselines: Type.Optional(
+      Type.Array(
+        Type.Object({ symbol: SymbolName, quantity: Type.Number() }, { additionalProperties: false }),
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -88,6 +88,12 @@ export interface VenueFill {
   quantity: number;
   price: number;
   fee: number;
+  /**
+   * Spot: the quantity of the symbol's base asset the venue kept as commission (Binance takes a buy's
+   * commission from the asset bought, unless paid in BNB), so the balance moved by that much less
+   * than `quantity`. Absent when the commission was paid in anything else.
+   */
+  baseCommission?: number;
   liquidity: Fill['liquidity'];
   /** When it executed (epoch ms). */
   ts: number;
@@ -98,6 +104,12 @@ export interface VenuePosition {
   symbol: string;
   quantity: number;
   averagePrice: number;
+  /**
+   * A spot balance of the symbol's base asset rather than a position: it holds what the account had
+   * before Sluice traded, and less the commissions taken in it (VenueFill.baseCommission).
+   * Reconciliation compares it net of both (reconcile.ts).
+   */
+  balance?: boolean;
 }
 
 /** Something the venue said without being asked: an order changed, and the fill that changed it, if one did. */

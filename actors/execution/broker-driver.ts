@@ -136,6 +136,10 @@ export class BrokerDriver {
   private readonly byClientId = new Map<string, TrackedOrder>();
   private readonly byVenueId = new Map<string, TrackedOrder>();
   private readonly positions = new Map<string, number>();
+  /** Spot: base-asset commissions of the fills published, per symbol (reconcile.ts). */
+  private readonly commissions = new Map<string, number>();
+  /** Spot: what each balance held beyond Sluice's fills when first reconciled (reconcile.ts). */
+  private readonly balanceBaselines = new Map<string, number>();
   /** Venue fill id → venue time, insertion (≈ time) order. */
   private readonly recentFills = new Map<string, number>();
   /** Unknown orders already flagged or cancelled: their updates do not reconcile again and again. */
@@ -268,10 +272,12 @@ export class BrokerDriver {
         venue_fill_ids: [...order.venueFillIds],
         ...(order.intent ? { intent: order.intent } : {}),
       })),
-      positions: [...this.positions].map(([symbol, quantity]) => ({ symbol, quantity })),
+      positions: entries(this.positions),
       fillsSince: this.fillsSince,
       reconciliations: this.reconciliationCount,
       recentVenueFills: [...this.recentFills].map(([id, ts]) => ({ id, ts })),
+      ...(this.commissions.size > 0 ? { commissions: entries(this.commissions) } : {}),
+      ...(this.balanceBaselines.size > 0 ? { balanceBaselines: entries(this.balanceBaselines) } : {}),
     };
   }
 
@@ -296,6 +302,9 @@ export class BrokerDriver {
       this.track(tracked);
     }
     for (const { symbol, quantity } of saved.positions) this.positions.set(symbol, quantity);
+    for (const { symbol, quantity } of saved.commissions ?? []) this.commissions.set(symbol, quantity);
+    for (const { symbol, quantity } of saved.balanceBaselines ?? [])
+      this.balanceBaselines.set(symbol, quantity);
     for (const { id, ts } of saved.recentVenueFills) this.recentFills.set(id, ts);
     this.reconciliationCount = saved.reconciliations;
   }
@@ -583,6 +592,9 @@ export class BrokerDriver {
       fill.symbol,
       (this.positions.get(fill.symbol) ?? 0) + signedQuantity(fill.side, fill.quantity),
     );
+    if (fill.baseCommission) {
+      this.commissions.set(fill.symbol, (this.commissions.get(fill.symbol) ?? 0) + fill.baseCommission);
+    }
     this.remember(fill);
     await this.options.sink.publish([report]);
   }
@@ -689,6 +701,13 @@ export class BrokerDriver {
       }
     }
     const differences = [...plan.differences];
+    for (const [symbol, baseline] of plan.newBaselines) {
+      this.balanceBaselines.set(symbol, baseline);
+      this.options.logger?.info(
+        { symbol, baseline },
+        `${symbol}: the balance held ${baseline} beyond Sluice's fills at the first reconciliation; compared net of it from now on`,
+      );
+    }
     // Orders placed by hand that are adopted are followed before their fills are published, so the
     // fills count as theirs.
     const adopted = plan.unknown.filter((unknown) => unknown.action === 'adopt');
@@ -790,6 +809,8 @@ export class BrokerDriver {
       orders: [...this.orders.values()],
       positions: this.positions,
       publishedFillIds: new Set(this.recentFills.keys()),
+      commissions: this.commissions,
+      balanceBaselines: this.balanceBaselines,
     };
   }
 
@@ -850,4 +871,9 @@ export class BrokerDriver {
       (fault) => this.retried(what, fault),
     );
   }
+}
+
+/** A per-symbol total as the snapshot keeps it. */
+function entries(totals: ReadonlyMap<string, number>): { symbol: string; quantity: number }[] {
+  return [...totals].map(([symbol, quantity]) => ({ symbol, quantity }));
 }

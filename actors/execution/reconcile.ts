@@ -11,6 +11,11 @@
 // - Positions, once the missed fills are counted, must then agree symbol by symbol; any that do not
 //   are an unexplained difference, as are a flagged order and an acknowledged order the venue has no
 //   record of. The risk gate stays halted until a reconciliation has none.
+// - A spot balance (VenuePosition.balance) is not Sluice's position: it holds what the account had
+//   before Sluice traded, and commissions taken in the base asset come out of it. It is compared as
+//   baseline + Sluice's position − those commissions. The baseline is what the balance holds beyond
+//   Sluice's net position the first time a reconciliation sees the symbol (on a fresh account: the
+//   whole balance), recorded then and kept with the books from then on.
 import { adoptedIntentIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import type { OrderStatus, ReconciliationDifference } from '../../schemas/messages.ts';
 import type { VenueFill, VenueOrder, VenuePosition } from './broker-adapter.ts';
@@ -39,6 +44,10 @@ export interface SluiceBook {
   positions: ReadonlyMap<string, number>;
   /** Venue fill ids published lately, of any order. */
   publishedFillIds: ReadonlySet<string>;
+  /** Base-asset commissions of the fills Sluice published, per symbol (VenueFill.baseCommission). */
+  commissions: ReadonlyMap<string, number>;
+  /** Per symbol held as a spot balance: what the balance held beyond Sluice's fills when first seen. */
+  balanceBaselines: ReadonlyMap<string, number>;
 }
 
 export interface VenueBooks {
@@ -68,6 +77,10 @@ export interface ReconciliationPlan {
   unknown: { order: VenueOrder; ref: OrderRef; action: 'cancel' | 'adopt' | 'flag' }[];
   /** Positions with the missed fills counted. */
   positions: Map<string, number>;
+  /** Base-asset commissions with the missed fills' counted. */
+  commissions: Map<string, number>;
+  /** Balance baselines first recorded by this reconciliation, to keep with the books. */
+  newBaselines: Map<string, number>;
   differences: ReconciliationDifference[];
   /** True when every difference was explained (nothing left `unexplained`). */
   ok: boolean;
@@ -109,6 +122,8 @@ export function reconcile(
     missing: [],
     unknown: [],
     positions: new Map(book.positions),
+    commissions: new Map(book.commissions),
+    newBaselines: new Map(),
     differences: [],
     ok: true,
   };
@@ -150,7 +165,7 @@ export function reconcile(
     settleUnlisted(order, venue, plan);
   }
 
-  comparePositions(venue.positions, plan);
+  comparePositions(venue.positions, book.balanceBaselines, plan);
   plan.ok = plan.differences.every((difference) => difference.resolution !== 'unexplained');
   return plan;
 }
@@ -168,10 +183,8 @@ function adoptMissedFills(
     seen.add(fill.venueFillId);
     const ref = known ?? adoptedRef(book.venue, fill);
     plan.fills.push({ ref, fill });
-    plan.positions.set(
-      fill.symbol,
-      (plan.positions.get(fill.symbol) ?? 0) + signedQuantity(fill.side, fill.quantity),
-    );
+    addTo(plan.positions, fill.symbol, signedQuantity(fill.side, fill.quantity));
+    addTo(plan.commissions, fill.symbol, fill.baseCommission ?? 0);
     plan.differences.push({
       kind: 'missed_fill',
       resolution: 'adopted',
@@ -246,25 +259,64 @@ function settleUnlisted(order: BookOrder, venue: VenueBooks, plan: Reconciliatio
   });
 }
 
-function comparePositions(venuePositions: readonly VenuePosition[], plan: ReconciliationPlan): void {
+function comparePositions(
+  venuePositions: readonly VenuePosition[],
+  baselines: ReadonlyMap<string, number>,
+  plan: ReconciliationPlan,
+): void {
   const atVenue = new Map<string, number>();
+  const balances = new Set<string>();
   for (const position of venuePositions) {
-    atVenue.set(position.symbol, (atVenue.get(position.symbol) ?? 0) + position.quantity);
+    addTo(atVenue, position.symbol, position.quantity);
+    if (position.balance) balances.add(position.symbol);
   }
   const symbols = [...new Set([...atVenue.keys(), ...plan.positions.keys()])].sort();
   for (const symbol of symbols) {
     const venueQuantity = atVenue.get(symbol) ?? 0;
     const sluiceQuantity = plan.positions.get(symbol) ?? 0;
-    if (sameQuantity(venueQuantity, sluiceQuantity)) continue;
-    plan.differences.push({
-      kind: 'position',
-      resolution: 'unexplained',
+    if (!balances.has(symbol)) {
+      if (!sameQuantity(venueQuantity, sluiceQuantity))
+        positionDifference(plan, symbol, venueQuantity, sluiceQuantity);
+      continue;
+    }
+    // What Sluice's fills leave in the balance: the commissions taken in the asset came out of it.
+    const commission = plan.commissions.get(symbol) ?? 0;
+    const fromFills = sluiceQuantity - commission;
+    let baseline = baselines.get(symbol);
+    if (baseline === undefined) {
+      baseline = venueQuantity - fromFills;
+      plan.newBaselines.set(symbol, baseline);
+    }
+    if (sameQuantity(venueQuantity, baseline + fromFills)) continue;
+    positionDifference(
+      plan,
       symbol,
-      venue_quantity: venueQuantity,
-      sluice_quantity: sluiceQuantity,
-      detail: `${symbol}: the venue holds ${venueQuantity}, Sluice's fills make ${sluiceQuantity}`,
-    });
+      venueQuantity,
+      sluiceQuantity,
+      ` (a balance: ${baseline} held before Sluice's fills, ${commission} taken as commission, so ${baseline + fromFills} expected)`,
+    );
   }
+}
+
+function positionDifference(
+  plan: ReconciliationPlan,
+  symbol: string,
+  venueQuantity: number,
+  sluiceQuantity: number,
+  why = '',
+): void {
+  plan.differences.push({
+    kind: 'position',
+    resolution: 'unexplained',
+    symbol,
+    venue_quantity: venueQuantity,
+    sluice_quantity: sluiceQuantity,
+    detail: `${symbol}: the venue holds ${venueQuantity}, Sluice's fills make ${sluiceQuantity}${why}`,
+  });
+}
+
+function addTo(totals: Map<string, number>, symbol: string, quantity: number): void {
+  totals.set(symbol, (totals.get(symbol) ?? 0) + quantity);
 }
 
 /** Differences counted by kind and resolution, for metrics and the CLI. */

@@ -165,8 +165,9 @@ describe('ccxt broker (Binance spot) against the Binance trading loopback', () =
       side: 'buy',
       quantity: 0.001,
       price: 39_432.48,
-      // 0.1% of 0.001 BTC, priced at the fill.
+      // 0.1% of 0.001 BTC, priced at the fill; the BTC itself is what the balance got less.
       fee: 0.000001 * 39_432.48,
+      baseCommission: 0.000001,
       liquidity: 'taker',
       ts: START,
     });
@@ -379,7 +380,10 @@ describe('ccxt broker (Binance spot) against the Binance trading loopback', () =
 
   it('positions are base balances: after partial fills, the filled quantity less the commission', async () => {
     const { server, broker, updates } = await setUp({ balances: { USDT: '20000', BTC: '0' } });
-    assert.deepEqual(await broker.positions(), []);
+    // Every configured market, an empty balance too, marked as a balance for reconciliation.
+    assert.deepEqual(await broker.positions(), [
+      { symbol: 'BTC/USDT', quantity: 0, averagePrice: 0, balance: true },
+    ]);
     const { intent, clientOrderId } = order({
       quantity: 0.3,
       order_type: 'limit',
@@ -397,6 +401,11 @@ describe('ccxt broker (Binance spot) against the Binance trading loopback', () =
     // A buy's commission (0.1%, to 8 decimals) comes out of the BTC bought; the fill prices it in USDT.
     const commission = sum(fillsOf(updates, clientOrderId).map((fill) => fill.fee / fill.price));
     close(commission, 0.0000217 + 0.00026813, 'commission in BTC');
+    close(
+      sum(fillsOf(updates, clientOrderId).map((fill) => fill.baseCommission ?? 0)),
+      commission,
+      'baseCommission',
+    );
     close(position?.quantity ?? 0, filled - commission, 'BTC held');
     assert.equal(position?.quantity, Number(server.balance('BTC').free));
     // The rest of the order still holds its cost in USDT.

@@ -161,6 +161,8 @@ describe('reconcile', () => {
     orders: [own],
     positions: new Map(),
     publishedFillIds: new Set(),
+    commissions: new Map(),
+    balanceBaselines: new Map(),
     ...fields,
   });
   const venue = (fields: Partial<VenueBooks> = {}): VenueBooks => ({
@@ -300,6 +302,81 @@ describe('reconcile', () => {
         ['position', 'TSLA', -3, 0],
       ],
     );
+  });
+
+  describe('a spot balance (Binance: positions are base-asset balances)', () => {
+    const balance = (quantity: number) => [{ symbol: 'AAPL', quantity, averagePrice: 0, balance: true }];
+    const differences = (plan: ReturnType<typeof reconcile>) =>
+      plan.differences.map((d) => [d.kind, d.symbol, d.venue_quantity, d.sluice_quantity]);
+
+    it('at first sight, what the balance holds beyond the fills is the baseline, recorded; no difference', () => {
+      const plan = reconcile(
+        book({ orders: [] }),
+        venue({ openOrders: [], positions: balance(0.5) }),
+        'halt',
+      );
+      assert.equal(plan.ok, true);
+      assert.deepEqual([...plan.newBaselines], [['AAPL', 0.5]]);
+      // An old snapshot with fills but no baseline: only the part the fills do not explain.
+      const restored = reconcile(
+        book({ orders: [], positions: new Map([['AAPL', 0.25]]) }),
+        venue({ openOrders: [], positions: balance(0.75) }),
+        'halt',
+      );
+      assert.deepEqual([...restored.newBaselines], [['AAPL', 0.5]]);
+    });
+
+    it('commissions taken in the base asset, published or among the missed fills, explain a smaller balance', () => {
+      const published = reconcile(
+        book({
+          orders: [],
+          positions: new Map([['AAPL', 40]]),
+          commissions: new Map([['AAPL', 0.04]]),
+          balanceBaselines: new Map([['AAPL', 0.5]]),
+        }),
+        venue({ openOrders: [], positions: balance(40.46) }),
+        'halt',
+      );
+      assert.deepEqual(differences(published), []);
+      assert.deepEqual([...published.newBaselines], []);
+      const missed = reconcile(
+        book({ balanceBaselines: new Map([['AAPL', 0]]) }),
+        venue({
+          openOrders: [venueOrder({ status: 'partially_filled', filledQuantity: 40 })],
+          fills: [venueFill({ baseCommission: 0.04 })],
+          positions: balance(39.96),
+        }),
+        'halt',
+      );
+      assert.equal(missed.ok, true);
+      assert.equal(missed.commissions.get('AAPL'), 0.04);
+    });
+
+    it('a balance the baseline, fills and commissions do not explain is still unexplained, and says how', () => {
+      const plan = reconcile(
+        book({
+          orders: [],
+          positions: new Map([['AAPL', 40]]),
+          commissions: new Map([['AAPL', 0.04]]),
+          balanceBaselines: new Map([['AAPL', 0.5]]),
+        }),
+        venue({ openOrders: [], positions: balance(40.36) }),
+        'halt',
+      );
+      assert.equal(plan.ok, false);
+      assert.deepEqual(differences(plan), [['position', 'AAPL', 40.36, 40]]);
+      assert.match(
+        plan.differences[0]?.detail ?? '',
+        /0\.5 held before Sluice's fills, 0\.04 taken as commission, so 40\.46 expected/,
+      );
+      // The same difference on a position that is not a balance has no baseline to hide in.
+      const position = reconcile(
+        book({ orders: [], positions: new Map([['AAPL', 40]]), balanceBaselines: new Map([['AAPL', 0.36]]) }),
+        venue({ openOrders: [], positions: [{ symbol: 'AAPL', quantity: 40.36, averagePrice: 1 }] }),
+        'halt',
+      );
+      assert.equal(position.ok, false);
+    });
   });
 
   it('legs of a bracket Sluice follows are its own, not unknown orders', () => {

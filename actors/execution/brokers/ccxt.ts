@@ -28,10 +28,12 @@
 // guessed at: the stream is dropped and reopened, which makes the actor reconcile.
 //
 // Positions: spot has none, only balances. A configured market's position is the total (free + locked)
-// balance of its base asset, so never negative; averagePrice is 0 because balances carry no cost. On
-// Binance a buy's commission comes out of the base asset (unless paid in BNB), so the balance is the
-// filled quantity less that commission. Fees in fills are in the quote currency: a fee in the base asset
-// is priced at the fill's price, a fee in a third asset (BNB) reads 0.
+// balance of its base asset, so never negative, marked `balance`; averagePrice is 0 because balances
+// carry no cost. On Binance a buy's commission comes out of the base asset (unless paid in BNB), so the
+// balance is the filled quantity less that commission: such a fill says so in `baseCommission`, and
+// reconciliation compares balances net of those and of what the account held before (reconcile.ts).
+// Fees in fills are in the quote currency: a fee in the base asset is priced at the fill's price, a fee
+// in a third asset (BNB) reads 0.
 import ccxt, { type MarketInterface, type Order, type Trade } from 'ccxt';
 import type { OrderIntent } from '../../../schemas/messages.ts';
 import type { InstrumentSpec, VenueRules } from '../../risk/venue-rules.ts';
@@ -345,7 +347,8 @@ class CcxtLiveBroker implements CcxtBroker {
       if (typeof total !== 'number' || !Number.isFinite(total) || total < 0) {
         throw new VenueFault('unavailable', `${this.venue}: balance of ${base} unreadable: ${String(total)}`);
       }
-      if (total > 0) positions.push({ symbol, quantity: total, averagePrice: 0 });
+      // Every configured market, 0 included: a balance sold down to nothing is still compared.
+      positions.push({ symbol, quantity: total, averagePrice: 0, balance: true });
     }
     return positions;
   }
@@ -735,6 +738,9 @@ function venueFillOf(
     quantity: positive(trade.amount, 'amount'),
     price,
     fee: feeInQuote,
+    ...(fee?.currency !== undefined && fee.currency === market?.base && feeCost > 0
+      ? { baseCommission: feeCost }
+      : {}),
     liquidity:
       liquidity === 'maker' || liquidity === 'taker' ? liquidity : unreadableField('liquidity', liquidity),
     ts: epochMs(trade.timestamp),

@@ -354,6 +354,14 @@ export class BinanceTradingLoopback {
     return { free: decimal(balance.free), locked: decimal(balance.locked) };
   }
 
+  /** A withdrawal of `amount` (decimal) of `asset`'s free balance: the balance moves without a trade. */
+  withdraw(asset: string, amount: string): void {
+    const balance = this.balanceOf(asset);
+    const taken = units(amount) ?? 0n;
+    if (taken > balance.free) throw new Error(`withdraw: only ${decimal(balance.free)} ${asset} free`);
+    balance.free -= taken;
+  }
+
   /** Open user-stream subscriptions (sockets × subscriptions). */
   get userStreams(): number {
     return this.subscriptions.length;
