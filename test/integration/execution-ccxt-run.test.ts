@@ -1,7 +1,11 @@
 // `sluice run` at a ccxt exchange (the Binance trading loopback, test/support/loopback/binance-trading.ts,
-// in this process) whose config names no trading.venueRules: the run reads the exchange's markets
-// (exchangeInfo's LOT_SIZE and NOTIONAL filters) at start, and the risk gate sizes orders to them, so
-// the order it passes is one the exchange takes and a trade below the minimum notional is no order.
+// in this process):
+// - its config names no trading.venueRules: the run reads the exchange's markets (exchangeInfo's
+//   LOT_SIZE and NOTIONAL filters) at start, and the risk gate sizes orders to them, so the order it
+//   passes is one the exchange takes and a trade below the minimum notional is no order;
+// - spot positions are BTC balances: the 0.5 BTC the account held before Sluice traded and the
+//   commission Binance takes out of the BTC bought reconcile (at start, on `sluice reconcile`, after a
+//   restart), and BTC that leaves the account otherwise is still a mismatch with its alert.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,12 +15,12 @@ import type { Bar, Signal } from '../../schemas/messages.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { sendControl } from '../../streams/control.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
-import { repoRoot, type SluiceRun, startSluiceRun } from '../support/cli.ts';
+import { repoRoot, runCli, type SluiceRun, startSluiceRun } from '../support/cli.ts';
 import { loadSourceTrades } from '../support/loopback/binance.ts';
 import { BinanceTradingLoopback } from '../support/loopback/binance-trading.ts';
 import { postgresForTests } from '../support/postgres.ts';
 import { ordersLedger, settle } from '../support/trading.ts';
-import { until } from '../support/wait.ts';
+import { sleep, until } from '../support/wait.ts';
 
 const API_KEY = 'loopback-run-key';
 const SECRET = 'loopback-run-secret';
@@ -37,8 +41,8 @@ before(async () => {
   exchange = await BinanceTradingLoopback.start({
     apiKey: API_KEY,
     secret: SECRET,
-    // Quote only: a base-asset balance Sluice did not trade would be a reconciliation difference.
-    balances: { USDT: '10000' },
+    // BTC held before Sluice trades: not Sluice's position, yet in the balance it reconciles against.
+    balances: { USDT: '10000', BTC: '0.5' },
     trades: tape.map((trade) => ({ ...trade, time: trade.time + shift })),
   });
   dir = mkdtempSync(join(tmpdir(), 'sluice-ccxt-run-'));
@@ -91,34 +95,38 @@ const ENV = () => ({
   SLUICE_BROKER_SECRET: SECRET,
 });
 
+/** The run config's fields on top of the sample's: no trading.venueRules, `notional` USDT a signal. */
+function runConfig(notional: number): Record<string, unknown> {
+  const sample = JSON.parse(readFileSync(join(repoRoot, 'simulations/configs/sample-daily.json'), 'utf8'));
+  return {
+    trading: {
+      ...sample.trading,
+      account: 'paper',
+      sizing: { kind: 'fixed-notional', notional },
+      limits: {
+        ...sample.trading.limits,
+        instruments: { [SYMBOL]: { minQuantity: 0.00001, maxQuantity: 1, maxPosition: 1 } },
+      },
+      broker: {
+        kind: 'ccxt',
+        exchange: 'binance',
+        symbols: [SYMBOL],
+        restUrl: exchange.restUrl,
+        wsUrl: exchange.wsApiUrl,
+        requestTimeoutMs: 5_000,
+      },
+    },
+  };
+}
+
 /** `sluice run` of risk, execution and portfolio at the loopback exchange, its gate resumed. */
 async function startRun(name: string, notional: number): Promise<SluiceRun> {
-  const sample = JSON.parse(readFileSync(join(repoRoot, 'simulations/configs/sample-daily.json'), 'utf8'));
   run = await startSluiceRun({
     dir,
     name,
     actors: 'risk,execution,portfolio',
     env: ENV(),
-    // No trading.venueRules: the exchange's are the only ones.
-    extra: {
-      trading: {
-        ...sample.trading,
-        account: 'paper',
-        sizing: { kind: 'fixed-notional', notional },
-        limits: {
-          ...sample.trading.limits,
-          instruments: { [SYMBOL]: { minQuantity: 0.00001, maxQuantity: 1, maxPosition: 1 } },
-        },
-        broker: {
-          kind: 'ccxt',
-          exchange: 'binance',
-          symbols: [SYMBOL],
-          restUrl: exchange.restUrl,
-          wsUrl: exchange.wsApiUrl,
-          requestTimeoutMs: 5_000,
-        },
-      },
-    },
+    extra: runConfig(notional),
   });
   await run.ready();
   assert.match(run.stderr(), /instrument rules of 1 symbol\(s\) from binance/);
@@ -173,6 +181,45 @@ test('a ccxt run without trading.venueRules sizes orders to the exchange lot siz
   );
   await until('both fills', async () => (await ordersLedger(bus)).fills.length === 2);
   // The exchange took both (no filter failure); its 0.1% commission came out of the BTC bought.
-  assert.equal(exchange.balance('BTC').free, '0.00509490');
+  assert.equal(exchange.balance('BTC').free, '0.50509490');
   await stop(sized);
+});
+
+test('spot balances reconcile net of the BTC held before and the commission; BTC gone otherwise is a mismatch, after a restart too', async () => {
+  // Sluice's fills make 0.0051 BTC; the balance holds 0.5 more from before and 0.0000051 less commission.
+  const reconciled = await startRun('ccxt-rules', 100);
+  const reconcile = await runCli(['reconcile', '--json'], ENV());
+  assert.equal(reconcile.code, 0, reconcile.stderr);
+  assert.deepEqual(
+    [JSON.parse(reconcile.stdout).data.outcome, JSON.parse(reconcile.stdout).data.differences],
+    ['ok', []],
+  );
+  await stop(reconciled);
+
+  // 0.1 BTC withdrawn while Sluice is down: the baseline kept in the snapshot does not absorb it.
+  exchange.withdraw('BTC', '0.1');
+  const alerts = bus.connection.subscribe('alert.critical.>');
+  const mismatch = (async () => {
+    for await (const message of alerts) {
+      const alert = message.json<{ code: string; message: string; labels: Record<string, string> }>();
+      if (alert.code === 'reconciliation_mismatch') return alert;
+    }
+    return undefined;
+  })();
+  const restarted = await startSluiceRun({
+    dir,
+    name: 'ccxt-rules',
+    actors: 'risk,execution,portfolio',
+    env: ENV(),
+    bootstrap: false,
+    extra: runConfig(100),
+  });
+  run = restarted;
+  const alert = await Promise.race([mismatch, restarted.exited.then(() => undefined), sleep(30_000)]);
+  alerts.unsubscribe();
+  assert.equal(alert?.labels.symbol, SYMBOL);
+  assert.equal(alert?.labels.venue_quantity, '0.4050949');
+  assert.equal(alert?.labels.sluice_quantity, '0.0051');
+  assert.match(alert?.message ?? '', /0\.5 held before Sluice's fills, 0\.0000051 taken as commission/);
+  await stop(restarted);
 });
