@@ -53,6 +53,22 @@ export const BrokerOrderState = Type.Object(
     venue_fill_ids: Type.Array(VenueId),
     /** Sluice's own orders: sent again when the venue never received them. */
     intent: Type.Optional(Type.Union([OrderIntent, OrderIntentV1])),
+    /**
+     * An order without an intent (a bracket's leg kept by the venue, one placed by hand and adopted):
+     * what it was when first seen, for its orders row (absent in earlier snapshots).
+     */
+    followed: Type.Optional(
+      Type.Object(
+        {
+          origin: Type.Union([Type.Literal('leg'), Type.Literal('venue')]),
+          since: Type.Integer({ minimum: 0 }),
+          order_type: Type.Index(OrderIntent, ['order_type']),
+          limit_price: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          stop_price: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

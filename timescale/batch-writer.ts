@@ -60,6 +60,8 @@ export interface Upsert {
   /** The table's unique key (the conflict target); every name must be a column of the writer. */
   key: readonly string[];
   set: readonly string[];
+  /** Of `set`, the columns that keep their stored value when the new row has none (null). */
+  keepWhenNull?: readonly string[];
   where?: string;
 }
 
@@ -166,14 +168,18 @@ export class BatchWriter<Row> {
     const upsert = options.upsert;
     if (upsert) {
       const known = new Set(options.columns.map((column) => column.name));
-      for (const name of [...upsert.key, ...upsert.set]) {
+      for (const name of [...upsert.key, ...upsert.set, ...(upsert.keepWhenNull ?? [])]) {
         if (!known.has(name)) throw new Error(`${options.table} upsert names ${name}, which is not a column`);
       }
       this.keyColumns = upsert.key.map((name) => options.columns.find((column) => column.name === name)!);
     }
     const onConflict = upsert
       ? `ON CONFLICT (${upsert.key.map((name) => `"${name}"`).join(', ')}) DO UPDATE SET ${upsert.set
-          .map((name) => `"${name}" = excluded."${name}"`)
+          .map((name) =>
+            upsert.keepWhenNull?.includes(name)
+              ? `"${name}" = COALESCE(excluded."${name}", "${options.table}"."${name}")`
+              : `"${name}" = excluded."${name}"`,
+          )
           .join(', ')}${upsert.where ? ` WHERE ${upsert.where}` : ''}`
       : 'ON CONFLICT DO NOTHING';
     this.statementTail = `) AS t(${aliases.join(', ')}) ${onConflict}`;

@@ -120,14 +120,24 @@ export interface OrdersTable {
   ts: ColumnType<Date, Date, never>;
   ts_init: Timestamp;
   intent_id: string;
-  strategy: string;
+  /** Null for an order without an intent of its own (origin leg or venue). */
+  strategy: string | null;
   symbol: string;
   side: 'buy' | 'sell';
   quantity: number;
-  order_type: 'market' | 'limit';
+  order_type: 'market' | 'limit' | 'stop' | 'stop_limit';
   limit_price: number | null;
-  time_in_force: 'gtc' | 'ioc' | 'day';
+  stop_price: number | null;
+  time_in_force: 'day' | 'gtc' | 'ioc' | 'fok' | null;
   reduce_only: boolean;
+  /** order_intent.v2's bracket: its take-profit and stop-loss prices. */
+  bracket: Json<Record<string, unknown>> | null;
+  exit_after: Timestamp | null;
+  exit_reason: string | null;
+  /** Sluice's intent, a bracket's leg kept as an order at the venue, or an order placed there by hand. */
+  origin: ColumnType<'intent' | 'leg' | 'venue', 'intent' | 'leg' | 'venue' | undefined, never>;
+  account_mode: 'simulated' | 'paper' | 'live' | null;
+  venue_order_id: string | null;
   status: string;
   filled_quantity: ColumnType<number, number | undefined, number>;
   avg_fill_price: number | null;
@@ -146,6 +156,8 @@ export interface OrderEventsTable {
   filled_quantity: number;
   leaves_quantity: number;
   reason: string | null;
+  account_mode: 'simulated' | 'paper' | 'live' | null;
+  venue_order_id: string | null;
 }
 
 export interface FillsTable {
@@ -160,6 +172,9 @@ export interface FillsTable {
   price: number;
   fee: number;
   liquidity: 'maker' | 'taker';
+  account_mode: 'simulated' | 'paper' | 'live' | null;
+  venue_order_id: string | null;
+  venue_fill_id: string | null;
 }
 
 /** Position of one symbol at each portfolio snapshot. */

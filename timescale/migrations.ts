@@ -10,6 +10,7 @@ import { featureValuesAsFloat8Array } from './migrations/0003_feature_values_flo
 import { dropRedundantTimeBtrees } from './migrations/0004_drop_redundant_time_btrees.ts';
 import { compressionKeysAndNoDefaultRetention } from './migrations/0005_compression_keys_no_default_retention.ts';
 import { dropSignals } from './migrations/0006_drop_signals.ts';
+import { orderVenueFields } from './migrations/0007_order_venue_fields.ts';
 import type { RetainedTable } from './migrations/shared.ts';
 
 export { interval, RETAINED_TABLES, type RetainedTable } from './migrations/shared.ts';
@@ -57,6 +58,7 @@ export function buildMigrations(
     '0004_drop_redundant_time_btrees': dropRedundantTimeBtrees(flavour),
     '0005_compression_keys_no_default_retention': compressionKeysAndNoDefaultRetention(flavour),
     '0006_drop_signals': dropSignals,
+    '0007_order_venue_fields': orderVenueFields,
   };
 }
 

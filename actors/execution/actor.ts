@@ -62,7 +62,14 @@ import {
 import { loadSnapshot, type SnapshotStore, saveSnapshot, snapshotKey } from '../../streams/snapshot-store.ts';
 import type { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
-import { fillWriter, type OrderRow, orderEventWriter, orderWriter } from '../../timescale/rows/orders.ts';
+import {
+  fillWriter,
+  type OrderRow,
+  type OrderSpec,
+  orderEventWriter,
+  orderSpecOfIntent,
+  orderWriter,
+} from '../../timescale/rows/orders.ts';
 import type { StatefulActor } from '../actor.ts';
 import { type MarketData, type MarketDataReader, subscribeMarketData } from '../market-data.ts';
 import { RecentIds } from '../risk/recent-ids.ts';
@@ -71,6 +78,8 @@ import {
   BrokerDriver,
   type BrokerDriverStatus,
   type BrokerSink,
+  type FollowedOrder,
+  followedOrderOf,
   type ReconciliationTrigger,
 } from './broker-driver.ts';
 import { IntentGuard, UNAUTHORISED_INTENT } from './intent-guard.ts';
@@ -78,6 +87,7 @@ import { createExecutionLifecycle, type ExecutionLifecycleState } from './machin
 import { isTerminal, orderTransitions } from './order.ts';
 import type { UnknownOrderPolicy } from './reconcile.ts';
 import { SimulatedVenue, type SimulatedVenueOptions } from './simulated-venue.ts';
+import type { OrderRef } from './venue-reports.ts';
 import type { RetryPolicy, Sleep } from './venue-retry.ts';
 
 /** The durable consumer of `ord.>`; also the consumer named in dead letters of refused intents. */
@@ -171,6 +181,8 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
   private guard: IntentGuard;
   /** Sluice's own intents still working, by order id (for the orders rows and `sluice orders`). */
   private readonly open = new Map<string, OrderIntent>();
+  /** Orders followed at the broker without an intent of their own, still working (for their orders rows). */
+  private readonly followed = new Map<string, OrderSpec>();
   private readonly writers: Writers | undefined;
   private lastSequence = 0;
   private restoredSequence = 0;
@@ -302,6 +314,15 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
 
   private async startBroker(options: BrokerOptions, saved: ExecutionState['broker']): Promise<number> {
     for (const order of saved?.orders ?? []) {
+      if (order.followed !== undefined) {
+        this.followed.set(
+          order.order_id,
+          followedSpec(
+            { orderId: order.order_id, intentId: order.intent_id, ...order },
+            followedOrderOf(order.followed),
+          ),
+        );
+      }
       if (order.intent === undefined) continue;
       const intent = upgradeOrderIntent(order.intent);
       this.submitted.add(intent.id);
@@ -309,6 +330,11 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     }
     const sink: BrokerSink = {
       publish: (reports) => this.publish(reports),
+      followed: async (ref, order) => {
+        const spec = followedSpec(ref, order);
+        this.followed.set(ref.orderId, spec);
+        await this.writers?.orders.add(initialRow(spec));
+      },
       reconciliation: (message) => this.publishReconciliation(message),
       alert: (severity, code, message, labels) => this.alert(severity, code, message, labels),
       save: () => this.save(),
@@ -427,14 +453,7 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     }
     this.counts.submitted++;
     this.open.set(orderIdFor(intent.id), intent);
-    await this.writers?.orders.add({
-      id: orderIdFor(intent.id),
-      intent,
-      status: 'submitted',
-      filled: 0,
-      avgFillPrice: null,
-      updatedAt: intent.ts_event,
-    });
+    await this.writers?.orders.add(initialRow(orderSpecOfIntent(orderIdFor(intent.id), intent)));
     if (this.driver) {
       // Saves the snapshot itself, before the request leaves and after the venue answers.
       await this.driver.submit(intent);
@@ -572,11 +591,18 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
         }
       } else {
         const intent = this.open.get(report.order_id);
-        if (isTerminal(report.status)) this.open.delete(report.order_id);
+        const spec =
+          intent !== undefined
+            ? orderSpecOfIntent(report.order_id, intent)
+            : this.followed.get(report.order_id);
+        if (isTerminal(report.status)) {
+          this.open.delete(report.order_id);
+          this.followed.delete(report.order_id);
+        }
         await bus.publish('order_event', bus.subjects.orderEvent(report.symbol), report);
         if (this.writers) {
           await this.writers.events.add(report);
-          if (intent !== undefined) await this.writers.orders.add(this.orderRow(intent, report));
+          if (spec !== undefined) await this.writers.orders.add(this.orderRow(spec, report));
           if (isTerminal(report.status)) this.writers.fillTotals.delete(report.order_id);
         }
       }
@@ -584,15 +610,16 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
   }
 
   /** The order's `orders` row as of `event`. */
-  private orderRow(intent: OrderIntent, event: OrderEvent): OrderRow {
+  private orderRow(order: OrderSpec, event: OrderEvent): OrderRow {
     const totals = this.writers?.fillTotals.get(event.order_id);
     return {
-      id: orderIdFor(intent.id),
-      intent,
+      order,
       status: event.status,
       filled: event.filled_quantity,
       avgFillPrice: totals && totals.quantity > 0 ? totals.notional / totals.quantity : null,
       updatedAt: event.ts_event,
+      accountMode: event.account_mode ?? null,
+      venueOrderId: event.venue_order_id ?? null,
     };
   }
 
@@ -623,3 +650,42 @@ function executionWriters(db: Kysely<Database>, runId: string, logger: Logger | 
 
 /** Terminal order statuses: an orders row in one never changes again. */
 const TERMINAL_STATUSES = (Object.keys(orderTransitions) as OrderStatus[]).filter(isTerminal);
+
+/** An order's first `orders` row: submitted (or first seen at the venue), nothing filled. */
+function initialRow(order: OrderSpec): OrderRow {
+  return {
+    order,
+    status: 'submitted',
+    filled: 0,
+    avgFillPrice: null,
+    updatedAt: order.ts,
+    accountMode: null,
+    venueOrderId: null,
+  };
+}
+
+/** The orders row spec of an order followed without an intent: as the venue stated it when first seen. */
+function followedSpec(
+  ref: Pick<OrderRef, 'orderId' | 'intentId' | 'symbol' | 'side' | 'quantity'>,
+  order: FollowedOrder,
+): OrderSpec {
+  return {
+    id: ref.orderId,
+    ts: order.since,
+    tsInit: order.since,
+    intentId: ref.intentId,
+    strategy: null,
+    symbol: ref.symbol,
+    side: ref.side,
+    quantity: ref.quantity,
+    orderType: order.orderType,
+    limitPrice: order.limitPrice ?? null,
+    stopPrice: order.stopPrice ?? null,
+    timeInForce: null,
+    reduceOnly: false,
+    bracket: null,
+    exitAfter: null,
+    exitReason: null,
+    origin: order.origin,
+  };
+}

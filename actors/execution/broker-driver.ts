@@ -23,7 +23,13 @@
 import type { Clock } from '../../core/clock.ts';
 import { clientOrderIdFor, orderIdFor, reconciliationIdFor } from '../../core/lineage-ids.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { Alert, OrderIntent, Reconciliation, ReconciliationDifference } from '../../schemas/messages.ts';
+import type {
+  Alert,
+  OrderIntent,
+  OrderType,
+  Reconciliation,
+  ReconciliationDifference,
+} from '../../schemas/messages.ts';
 import { upgradeOrderIntent } from '../../schemas/order-intent.ts';
 import type { BrokerOrderState, BrokerState } from '../../schemas/snapshots.ts';
 import {
@@ -87,6 +93,21 @@ export interface BrokerSink {
   ): Promise<void>;
   /** Saves the actor's snapshot: called after every change of the driver's books. */
   save(): Promise<void>;
+  /**
+   * An order Sluice follows from now on without an intent of its own (a bracket's leg the venue keeps
+   * as an order, an order placed by hand that reconciliation adopted), before any report of it.
+   */
+  followed(ref: OrderRef, order: FollowedOrder): Promise<void>;
+}
+
+/** An order Sluice follows without an intent of its own, as the venue stated it when first seen. */
+export interface FollowedOrder {
+  origin: 'leg' | 'venue';
+  /** When the venue last changed it before Sluice took it in (epoch ms). */
+  since: number;
+  orderType: OrderType;
+  limitPrice: number | undefined;
+  stopPrice: number | undefined;
 }
 
 export interface BrokerDriverOptions {
@@ -126,6 +147,8 @@ interface TrackedOrder extends BookOrder {
   /** Quantity of the fills published. */
   fillQuantity: number;
   intent: OrderIntent | undefined;
+  /** Without an intent: what it was when first seen. */
+  followed?: FollowedOrder;
 }
 
 export class BrokerDriver {
@@ -271,6 +294,7 @@ export class BrokerDriver {
         filled_quantity: order.filledQuantity,
         venue_fill_ids: [...order.venueFillIds],
         ...(order.intent ? { intent: order.intent } : {}),
+        ...(order.followed ? { followed: followedState(order.followed) } : {}),
       })),
       positions: entries(this.positions),
       fillsSince: this.fillsSince,
@@ -298,6 +322,7 @@ export class BrokerDriver {
         fillQuantity: order.filled_quantity,
         own: order.intent !== undefined,
         intent: order.intent && upgradeOrderIntent(order.intent),
+        ...(order.followed ? { followed: followedOrderOf(order.followed) } : {}),
       };
       this.track(tracked);
     }
@@ -523,7 +548,7 @@ export class BrokerDriver {
       order.venueOrderId = state.venueOrderId;
       this.byVenueId.set(state.venueOrderId, order);
     }
-    this.learnLegs(order, state);
+    await this.learnLegs(order, state);
     if (state.filledQuantity > order.fillQuantity + QUANTITY_EPSILON) await this.catchUpFills(order);
     const status = nextStatus(order.status, order.filledQuantity, state.status, state.filledQuantity);
     if (status === undefined) {
@@ -537,11 +562,17 @@ export class BrokerDriver {
   }
 
   /** The legs of a bracket become orders Sluice follows, under their parent's child ids. */
-  private learnLegs(parent: TrackedOrder, state: VenueOrder): void {
+  private async learnLegs(parent: TrackedOrder, state: VenueOrder): Promise<void> {
     for (const leg of state.legs) {
       if (this.find(leg.clientOrderId, leg.venueOrderId) !== undefined) continue;
-      this.track(this.followed(legRef(parent, leg), leg));
+      await this.follow(this.followedOrder(legRef(parent, leg), leg, 'leg'));
     }
+  }
+
+  /** Tracks an order without an intent of its own, and tells the actor before any report of it. */
+  private async follow(order: TrackedOrder): Promise<void> {
+    this.track(order);
+    if (order.followed) await this.options.sink.followed(order, order.followed);
   }
 
   /** The fills of `order` the venue has and Sluice has not published, read since the order began. */
@@ -711,7 +742,7 @@ export class BrokerDriver {
     // Orders placed by hand that are adopted are followed before their fills are published, so the
     // fills count as theirs.
     const adopted = plan.unknown.filter((unknown) => unknown.action === 'adopt');
-    for (const { order, ref } of adopted) this.track(this.followed(ref, order));
+    for (const { order, ref } of adopted) await this.follow(this.followedOrder(ref, order, 'venue'));
     for (const { ref, fill } of plan.fills) await this.publishFill(ref, fill);
     for (const { orderId, order } of plan.orderStates) {
       const tracked = this.orders.get(orderId);
@@ -764,10 +795,10 @@ export class BrokerDriver {
   }
 
   /**
-   * An order Sluice did not send itself (placed by hand, or a bracket's leg), followed from now on as
-   * `ref` (its state comes with the next apply).
+   * An order at the venue without an intent in Sluice (a bracket's leg, one placed by hand), followed
+   * from now on as `ref` (its state comes with the next apply).
    */
-  private followed(ref: OrderRef, state: VenueOrder): TrackedOrder {
+  private followedOrder(ref: OrderRef, state: VenueOrder, origin: FollowedOrder['origin']): TrackedOrder {
     return {
       ...ref,
       clientOrderId: state.clientOrderId,
@@ -778,6 +809,13 @@ export class BrokerDriver {
       fillQuantity: 0,
       own: false,
       intent: undefined,
+      followed: {
+        origin,
+        since: state.updatedAt,
+        orderType: state.orderType,
+        limitPrice: state.limitPrice,
+        stopPrice: state.stopPrice,
+      },
     };
   }
 
@@ -832,7 +870,7 @@ export class BrokerDriver {
       const order = this.find(state.clientOrderId, state.venueOrderId);
       if (order === undefined) continue;
       states.set(order, state);
-      this.learnLegs(order, state);
+      await this.learnLegs(order, state);
     }
     const closed = new Map<string, VenueOrder | undefined>();
     for (const order of [...this.orders.values()]) {
@@ -842,7 +880,7 @@ export class BrokerDriver {
       closed.set(clientOrderId, state);
       if (state === undefined) continue;
       states.set(order, state);
-      this.learnLegs(order, state);
+      await this.learnLegs(order, state);
     }
     const behind = [...states].filter(
       ([order, state]) => state.filledQuantity > order.fillQuantity + QUANTITY_EPSILON,
@@ -876,4 +914,24 @@ export class BrokerDriver {
 /** A per-symbol total as the snapshot keeps it. */
 function entries(totals: ReadonlyMap<string, number>): { symbol: string; quantity: number }[] {
   return [...totals].map(([symbol, quantity]) => ({ symbol, quantity }));
+}
+
+function followedState(order: FollowedOrder): NonNullable<BrokerOrderState['followed']> {
+  return {
+    origin: order.origin,
+    since: order.since,
+    order_type: order.orderType,
+    ...(order.limitPrice !== undefined ? { limit_price: order.limitPrice } : {}),
+    ...(order.stopPrice !== undefined ? { stop_price: order.stopPrice } : {}),
+  };
+}
+
+export function followedOrderOf(saved: NonNullable<BrokerOrderState['followed']>): FollowedOrder {
+  return {
+    origin: saved.origin,
+    since: saved.since,
+    orderType: saved.order_type,
+    limitPrice: saved.limit_price,
+    stopPrice: saved.stop_price,
+  };
 }

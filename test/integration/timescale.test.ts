@@ -77,6 +77,7 @@ describe('timescale/ on a real PostgreSQL', () => {
       '0004_drop_redundant_time_btrees',
       '0005_compression_keys_no_default_retention',
       '0006_drop_signals',
+      '0007_order_venue_fields',
     ]);
     const second = await migrateToLatest(db);
     assert.deepEqual(second.applied, []);
@@ -106,6 +107,7 @@ describe('timescale/ on a real PostgreSQL', () => {
         '0004_drop_redundant_time_btrees',
         '0005_compression_keys_no_default_retention',
         '0006_drop_signals',
+        '0007_order_venue_fields',
       ],
     );
   });
