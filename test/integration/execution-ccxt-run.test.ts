@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import type { Bar, Signal } from '../../schemas/messages.ts';
 import { NatsActorBus } from '../../streams/bus.ts';
 import { sendControl } from '../../streams/control.ts';
+import { createDatabase } from '../../timescale/database.ts';
 import { startTestBus, type TestBus } from '../support/bus.ts';
 import { repoRoot, runCli, type SluiceRun, startSluiceRun } from '../support/cli.ts';
 import { loadSourceTrades } from '../support/loopback/binance.ts';
@@ -114,6 +115,8 @@ function runConfig(notional: number): Record<string, unknown> {
         restUrl: exchange.restUrl,
         wsUrl: exchange.wsApiUrl,
         requestTimeoutMs: 5_000,
+        // An order placed by hand is followed as Sluice's own from the reconciliation that finds it.
+        unknownOrders: 'adopt',
       },
     },
   };
@@ -187,6 +190,14 @@ test('a ccxt run without trading.venueRules sizes orders to the exchange lot siz
 
 test('spot balances reconcile net of the BTC held before and the commission; BTC gone otherwise is a mismatch, after a restart too', async () => {
   // Sluice's fills make 0.0051 BTC; the balance holds 0.5 more from before and 0.0000051 less commission.
+  // A sell placed by hand rests at the exchange (its BTC locked, still in the balance).
+  const hand = exchange.placeByHand({
+    side: 'SELL',
+    type: 'LIMIT',
+    quantity: '0.01',
+    price: '50000',
+    timeInForce: 'GTC',
+  });
   const reconciled = await startRun('ccxt-rules', 100);
   const reconcile = await runCli(['reconcile', '--json'], ENV());
   assert.equal(reconcile.code, 0, reconcile.stderr);
@@ -195,6 +206,56 @@ test('spot balances reconcile net of the BTC held before and the commission; BTC
     ['ok', []],
   );
   await stop(reconciled);
+
+  // The database: Sluice's orders with the account mode and the exchange's ids, and a row for the
+  // order adopted from the exchange, which has no intent in Sluice.
+  const db = createDatabase(postgres.url);
+  try {
+    const orders = await db
+      .selectFrom('orders')
+      .select([
+        'intent_id',
+        'origin',
+        'strategy',
+        'order_type',
+        'limit_price',
+        'account_mode',
+        'venue_order_id',
+        'status',
+      ])
+      .orderBy('origin')
+      .orderBy('ts')
+      .execute();
+    assert.deepEqual(
+      orders.map((order) => [order.origin, order.strategy, order.account_mode, order.status]),
+      [
+        ['intent', 'momentum', 'paper', 'filled'],
+        ['intent', 'momentum', 'paper', 'filled'],
+        ['venue', null, 'paper', 'accepted'],
+      ],
+    );
+    assert.ok(orders.every((order) => order.venue_order_id !== null));
+    const adopted = orders.at(-1);
+    assert.deepEqual(
+      [adopted?.venue_order_id, adopted?.order_type, adopted?.limit_price],
+      [String(hand.orderId), 'limit', 50_000],
+    );
+    const fills = await db
+      .selectFrom('fills')
+      .select(['account_mode', 'venue_order_id', 'venue_fill_id'])
+      .execute();
+    assert.equal(fills.length, 2);
+    assert.ok(
+      fills.every((fill) => fill.account_mode === 'paper' && fill.venue_order_id && fill.venue_fill_id),
+    );
+    const events = await db
+      .selectFrom('order_events')
+      .select(['status', 'account_mode', 'venue_order_id'])
+      .execute();
+    assert.ok(events.some((event) => event.status === 'filled' && event.venue_order_id !== null));
+  } finally {
+    await db.destroy();
+  }
 
   // 0.1 BTC withdrawn while Sluice is down: the baseline kept in the snapshot does not absorb it.
   exchange.withdraw('BTC', '0.1');
