@@ -306,8 +306,15 @@ describe('trading actors over NATS', { timeout: 120_000 }, () => {
               quantity: i.quantity,
               order_type: i.order_type,
               limit_price: i.limit_price ?? null,
+              stop_price: i.stop_price ?? null,
               time_in_force: i.time_in_force,
               reduce_only: i.reduce_only,
+              bracket: i.bracket ?? null,
+              exit_after: i.exit_after ?? null,
+              exit_reason: i.exit_reason ?? null,
+              origin: 'intent',
+              account_mode: last.account_mode ?? null,
+              venue_order_id: last.venue_order_id ?? null,
               status: last.status,
               filled_quantity: last.filled_quantity,
               avg_fill_price: totals ? totals.notional / totals.quantity : null,
@@ -334,6 +341,8 @@ describe('trading actors over NATS', { timeout: 120_000 }, () => {
           filled_quantity: e.filled_quantity,
           leaves_quantity: e.leaves_quantity,
           reason: e.reason ?? null,
+          account_mode: e.account_mode ?? null,
+          venue_order_id: e.venue_order_id ?? null,
         })),
       );
       assert.deepEqual(
@@ -350,6 +359,9 @@ describe('trading actors over NATS', { timeout: 120_000 }, () => {
           price: f.price,
           fee: f.fee,
           liquidity: f.liquidity,
+          account_mode: f.account_mode ?? null,
+          venue_order_id: f.venue_order_id ?? null,
+          venue_fill_id: f.venue_fill_id ?? null,
         })),
       );
 
