@@ -168,6 +168,44 @@ describe('Alpaca broker against the loopback Alpaca trading server', () => {
     await refused.close();
   });
 
+  it("instrument rules from the assets API: an equity in whole shares, a crypto pair's increments, unknown left out", async () => {
+    const venue = await startAlpacaTradingLoopback({
+      keyId: KEY,
+      secretKey: SECRET,
+      bars: { SPY: bars },
+      assets: {
+        'BTC/USD': {
+          class: 'crypto',
+          exchange: 'CRYPTO',
+          status: 'active',
+          tradable: true,
+          fractionable: true,
+          min_order_size: '0.000018',
+          min_trade_increment: '0.000000001',
+          price_increment: '1',
+        },
+      },
+    });
+    const broker = createAlpacaBroker({
+      keyId: KEY,
+      secretKey: SECRET,
+      paper: true,
+      baseUrl: venue.baseUrl,
+      streamUrl: venue.streamUrl,
+      requestTimeoutMs: 2_000,
+    });
+    sessions.push({ venue, broker, updates: [], states: [], logs: [], bar: 0, step: () => undefined });
+    // Before connect(): the run reads them first.
+    assert.deepEqual(await broker.venueRules(['SPY', 'BTC/USD', 'NOPE']), {
+      SPY: { lotSize: 1 },
+      'BTC/USD': { lotSize: 0.000000001, minQuantity: 0.000018, tickSize: 1 },
+    });
+    assert.deepEqual(
+      venue.requests.filter((r) => r.path.startsWith('/v2/assets/')).map((r) => r.path),
+      ['/v2/assets/SPY', '/v2/assets/BTC/USD', '/v2/assets/NOPE'],
+    );
+  });
+
   it('market order: acknowledged, filled at the last close, streamed, read back as position and fill', async () => {
     const s = await session();
     const order = intent({ side: 'buy', quantity: 10, order_type: 'market' });

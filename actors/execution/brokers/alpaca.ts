@@ -10,6 +10,8 @@
 //   exponential backoff. TradeUpdateStream overrides its documented subclass hook `handleMessage` so
 //   trade_updates frames are decoded here, from Alpaca's JSON, the same way as REST answers.
 //
+// Instrument rules: venueRules reads each symbol's asset (the SDK's AssetsApi); see there.
+//
 // Ids and times: the venue's order id, client order id and execution id are kept as Alpaca sent
 // them. A fill's venueFillId is the execution id: on the stream it is `execution_id`; a FILL account
 // activity's id is `<transaction time>::<execution id>` (Alpaca documents the `::` form), so the same
@@ -19,6 +21,7 @@ import { ApiError, NotFoundError, RateLimitError, streaming, trading } from '@al
 import { type Clock, WallClock } from '../../../core/clock.ts';
 import type { Logger } from '../../../core/logger.ts';
 import type { OrderIntent, OrderStatus, OrderType, Side } from '../../../schemas/messages.ts';
+import type { InstrumentSpec, VenueRules } from '../../risk/venue-rules.ts';
 import {
   type LiveBroker,
   type RejectReason,
@@ -101,6 +104,7 @@ export class AlpacaBroker implements LiveBroker {
   readonly #positions: trading.PositionsApi;
   readonly #activities: trading.AccountActivitiesApi;
   readonly #accounts: trading.AccountsApi;
+  readonly #assets: trading.AssetsApi;
   readonly #clock: Clock;
   #stream: TradeUpdateStream | undefined;
   #state: ConnectionState = 'disconnected';
@@ -126,6 +130,7 @@ export class AlpacaBroker implements LiveBroker {
     this.#positions = new trading.PositionsApi(configuration);
     this.#activities = new trading.AccountActivitiesApi(configuration);
     this.#accounts = new trading.AccountsApi(configuration);
+    this.#assets = new trading.AssetsApi(configuration);
   }
 
   /** Stream messages refused (malformed, unknown status), each logged with its reason. */
@@ -292,6 +297,28 @@ export class AlpacaBroker implements LiveBroker {
       () => this.#positions.getAllOpenPositionsRaw(),
       (body) => list(body, 'positions').map(({ item, path }) => position(item, path)),
     );
+  }
+
+  /**
+   * The rules of each of `symbols` Alpaca lists (GET /v2/assets/{symbol}; one it does not know is left
+   * out): a crypto pair's min_trade_increment, min_order_size and price_increment; an equity in whole
+   * shares, since Alpaca takes fractional quantities only on day market and limit orders (its equity
+   * ticks, 0.01 from $1 and 0.0001 below, depend on the price and are not in the asset).
+   */
+  async venueRules(symbols: readonly string[]): Promise<VenueRules> {
+    const rules: VenueRules = {};
+    for (const symbol of symbols) {
+      const spec = await this.absentWhenNotFound(() =>
+        this.request(
+          `asset ${symbol}`,
+          false,
+          () => this.#assets.getV2AssetsSymbolOrAssetIdRaw({ symbolOrAssetId: symbol }),
+          (body) => assetRules(object(body, 'asset')),
+        ),
+      );
+      if (spec !== undefined) rules[symbol] = spec;
+    }
+    return rules;
   }
 
   async fillsSince(since: number): Promise<VenueFill[]> {
@@ -701,6 +728,19 @@ function venueOrder(value: unknown, path: string): VenueOrder {
     updatedAt: time(json.updated_at ?? json.submitted_at ?? json.created_at, `${path}.updated_at`),
     reason: rawStatus === 'replaced' ? `replaced by ${String(json.replaced_by)}` : undefined,
   };
+}
+
+/** An asset's instrument rules (see venueRules). */
+function assetRules(asset: Json): InstrumentSpec {
+  if (asset.class !== 'crypto') return { lotSize: 1 };
+  const spec: InstrumentSpec = {};
+  const lotSize = optionalNumber(asset.min_trade_increment, 'asset.min_trade_increment');
+  const minQuantity = optionalNumber(asset.min_order_size, 'asset.min_order_size');
+  const tickSize = optionalNumber(asset.price_increment, 'asset.price_increment');
+  if (lotSize !== undefined && lotSize > 0) spec.lotSize = lotSize;
+  if (minQuantity !== undefined && minQuantity > 0) spec.minQuantity = minQuantity;
+  if (tickSize !== undefined && tickSize > 0) spec.tickSize = tickSize;
+  return spec;
 }
 
 function position(json: Json, path: string): VenuePosition {

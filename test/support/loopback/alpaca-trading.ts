@@ -44,6 +44,11 @@ export interface AlpacaTradingLoopbackOptions {
   readonly bars: Readonly<Record<string, readonly AlpacaBarItem[]>>;
   /** Starting cash (and buying power). Default 100,000. */
   readonly cash?: number;
+  /**
+   * GET /v2/assets/{symbol} answers, by symbol, over the default: every symbol with bars is a
+   * fractionable us_equity; any other is 404.
+   */
+  readonly assets?: Readonly<Record<string, Record<string, unknown>>>;
 }
 
 type Side = 'buy' | 'sell';
@@ -721,6 +726,7 @@ export async function startAlpacaTradingLoopback(
       return;
     }
     const orderPath = /^\/v2\/orders\/([^/]+)$/.exec(path);
+    const assetPath = /^\/v2\/assets\/(.+)$/.exec(path);
     if (method === 'GET' && path === '/v2/account') {
       const buyingPower = cash - reservedForBuys();
       answer(200, {
@@ -803,6 +809,15 @@ export async function startAlpacaTradingLoopback(
             };
           }),
       );
+    } else if (method === 'GET' && assetPath) {
+      const symbol = assetPath[1] as string;
+      const asset =
+        options.assets?.[symbol] ??
+        (options.bars[symbol]
+          ? { class: 'us_equity', exchange: 'ARCA', status: 'active', tradable: true, fractionable: true }
+          : undefined);
+      if (asset) answer(200, { id: uuid('asset', symbol), symbol, ...asset });
+      else answer(404, { code: 40410000, message: 'asset not found' });
     } else if (method === 'GET' && path === '/v2/account/activities/FILL') {
       answer(200, listActivities(query));
     } else {
