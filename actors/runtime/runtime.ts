@@ -200,6 +200,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           onAcknowledged: (seconds) => roundTrip.observe?.(seconds),
         }
       : undefined;
+  // A refusal of the credentials names the live or the paper variables.
+  const brokerRefusal = (error: unknown) =>
+    brokerRefusalAsConfigError(error, trading.broker?.kind !== 'simulated' && trading.broker?.live === true);
   const venueRules =
     runs('risk') && options.broker
       ? await gateVenueRules(
@@ -208,10 +211,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           Object.keys(limits.instruments ?? {}),
           logger,
         ).catch((error: unknown) => {
-          throw brokerRefusalAsConfigError(
-            error,
-            trading.broker?.kind !== 'simulated' && trading.broker?.live === true,
-          );
+          throw brokerRefusal(error);
         })
       : trading.venueRules;
   const featureSet = getFeatureSet(config.featureSet, '/featureSet');
@@ -279,10 +279,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       : {}),
     logger,
   }).catch((error: unknown) => {
-    throw brokerRefusalAsConfigError(
-      error,
-      trading.broker?.kind !== 'simulated' && trading.broker?.live === true,
-    );
+    throw brokerRefusal(error);
   });
   const { feature: features, inference, news, risk, execution, portfolio, alerts } = pipeline;
   // The lag histogram lives in the metrics registry, made once the actors run: the feed reports to it
