@@ -46,6 +46,39 @@ export const BacktestConfigSchema = Type.Object(
     /** Score the news with the sentiment model (trained at start) and fold it into the features. */
     news: Type.Boolean(),
     trading: TradingSectionSchema,
+    /**
+     * What the strategy is measured against (simulations/analytics.ts), from the bars the run replays:
+     * one symbol's buy-and-hold, or the backtest's symbols in equal weight rebalanced every period.
+     */
+    benchmark: Type.Optional(
+      Type.Union([
+        Type.Object(
+          { kind: Type.Literal('buy-and-hold'), symbol: Type.String({ minLength: 1 }) },
+          { additionalProperties: false },
+        ),
+        Type.Object({ kind: Type.Literal('equal-weight') }, { additionalProperties: false }),
+      ]),
+    ),
+    analytics: Type.Optional(
+      Type.Object(
+        {
+          /** Return periods per rolling Sharpe / volatility point; a quarter of a year (63 daily) when absent. */
+          rollingWindow: Type.Optional(Type.Integer({ minimum: 2 })),
+          /** The block bootstrap of the returns, seeded with /seed. */
+          bootstrap: Type.Optional(
+            Type.Object(
+              {
+                samples: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+                /** Periods per block; round(n^(1/3)) when absent. */
+                blockLength: Type.Optional(Type.Integer({ minimum: 1 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     seed: Type.Integer(),
   },
   { additionalProperties: false },
@@ -73,7 +106,21 @@ export function parseBacktestConfig(raw: unknown): BacktestConfig {
     );
   }
   parseRiskLimits(config.trading.limits, '/trading/limits');
+  checkBenchmarkSymbol(config, '/data/symbols');
   return config;
+}
+
+/** A ConfigError on `field` when a buy-and-hold benchmark's symbol is not one the run replays. */
+export function checkBenchmarkSymbol(config: BacktestConfig, field: string): void {
+  const benchmark = config.benchmark;
+  const symbols = config.data.symbols;
+  if (benchmark?.kind !== 'buy-and-hold' || symbols === undefined || symbols.includes(benchmark.symbol))
+    return;
+  throw new ConfigError(
+    field,
+    `does not hold ${benchmark.symbol}, the /benchmark/symbol: the run would replay no bars of it`,
+    "Add the symbol or name one of the backtest's symbols as the benchmark",
+  );
 }
 
 /**

@@ -36,6 +36,12 @@ import { type ActorBus, NatsActorBus } from '../streams/bus.ts';
 import { InProcessBus } from '../streams/in-process-bus.ts';
 import { applyStreams, streamName } from '../streams/topology.ts';
 import { type Database, json, toTimestamp } from '../timescale/database.ts';
+import {
+  type BacktestAnalytics,
+  type BenchmarkInput,
+  benchmarkCurve,
+  computeAnalytics,
+} from './analytics.ts';
 import type { BacktestConfig } from './backtest-config.ts';
 import { appendSignal, type ExecutionEntry, executionLedger, type JsonValue, Ledger } from './ledger.ts';
 import { type BacktestMetrics, computeMetrics, type EquityPoint } from './metrics.ts';
@@ -88,6 +94,7 @@ export interface BacktestSummary {
   /** SHA-256 over the signals (id, direction, probability) in arrival order. */
   signalHash: string;
   metrics: BacktestMetrics;
+  analytics: BacktestAnalytics;
   exits: BacktestExits;
   report: string | null;
   models: { strategy: string; sentiment: string | null };
@@ -135,6 +142,8 @@ class RunRecorder {
   readonly trips = new RoundTripBuilder();
   /** End-of-UTC-day equity, kept as it comes (a run can hold millions of snapshots). */
   private readonly equityByDay = new Map<number, EquityPoint>();
+  /** Last close per symbol per UTC day of the bars the actors were handed: the benchmark's prices. */
+  readonly closesBySymbol = new Map<string, Map<number, number>>();
   readonly denialsByCode: Record<string, number> = {};
   /** Why each closing order closed, where its intent says: exit intents, and bracket children by id. */
   private readonly exitReasons = new Map<string, ExitReason>();
@@ -230,6 +239,20 @@ class RunRecorder {
         });
       },
     );
+    await bus.subscribe({
+      durable: 'bt-recorder-bars',
+      stream: 'MARKET',
+      filterSubject: `${ns}md.bar.>`,
+      messages: ['bar'],
+      handler: (bar) => {
+        let closes = this.closesBySymbol.get(bar.symbol);
+        if (closes === undefined) {
+          closes = new Map();
+          this.closesBySymbol.set(bar.symbol, closes);
+        }
+        closes.set(Math.floor(bar.ts_event / DAY_MS) * DAY_MS, bar.close);
+      },
+    });
     await bus.subscribe({
       durable: 'bt-recorder-signals',
       stream: 'SIGNALS',
@@ -332,6 +355,29 @@ export function backtestPipelineConfig(config: BacktestConfig, runId: string): P
   };
 }
 
+/** The config's benchmark, priced from the bars the run replayed, on the strategy's equity timestamps. */
+function backtestBenchmark(
+  config: BacktestConfig,
+  closesBySymbol: ReadonlyMap<string, ReadonlyMap<number, number>>,
+  equity: readonly EquityPoint[],
+): BenchmarkInput {
+  const benchmark = config.benchmark!;
+  const symbols =
+    benchmark.kind === 'buy-and-hold'
+      ? [benchmark.symbol]
+      : (config.data.symbols ?? [...closesBySymbol.keys()].sort());
+  return {
+    name: benchmark.kind === 'buy-and-hold' ? `buy-and-hold ${benchmark.symbol}` : 'equal-weight',
+    symbols,
+    curve: benchmarkCurve(
+      closesBySymbol,
+      symbols,
+      equity.map((point) => point.t),
+      config.trading.startingCash,
+    ),
+  };
+}
+
 export async function runBacktest(options: BacktestOptions): Promise<BacktestSummary> {
   const { config, runId, mode, logger } = options;
   const from = dateMillis(config.data.from);
@@ -430,6 +476,19 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
     trades: recorder.trips.trades,
     tradedNotional: recorder.trips.tradedNotional,
   });
+  const analytics = computeAnalytics({
+    equity,
+    periodsPerYear: metrics.periodsPerYear,
+    ...(config.analytics?.rollingWindow ? { rollingWindow: config.analytics.rollingWindow } : {}),
+    bootstrap: {
+      seed: config.seed,
+      samples: config.analytics?.bootstrap?.samples ?? 1000,
+      ...(config.analytics?.bootstrap?.blockLength
+        ? { blockLength: config.analytics.bootstrap.blockLength }
+        : {}),
+    },
+    ...(config.benchmark ? { benchmark: backtestBenchmark(config, recorder.closesBySymbol, equity) } : {}),
+  });
   const ledgerHash = recorder.ledger().hash();
   const exits = recorder.exits();
   const report = options.reportDir
@@ -441,6 +500,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
           trades: recorder.trips.trades,
           denialsByCode: recorder.denialsByCode,
           metrics,
+          analytics,
           exits,
         },
         join(options.reportDir, `${runId}.html`),
@@ -459,6 +519,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestSum
     ledgerHash,
     signalHash: recorder.signalLedger.hash(),
     metrics,
+    analytics,
     exits,
     report,
     models: { strategy: models.strategy, sentiment: models.sentiment },

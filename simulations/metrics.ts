@@ -119,7 +119,7 @@ export function inferPeriodsPerYear(timestamps: readonly number[]): number {
   return YEAR_MS / median;
 }
 
-export function periodReturns(equity: readonly EquityPoint[]): number[] {
+export function periodReturns(equity: readonly Pick<EquityPoint, 'equity'>[]): number[] {
   const returns: number[] = [];
   for (let i = 1; i < equity.length; i++) returns.push(equity[i]!.equity / equity[i - 1]!.equity - 1);
   return returns;
@@ -220,26 +220,87 @@ export function expectedMaxSharpe(trials: TrialSet): number {
   );
 }
 
+/**
+ * One stretch under water: from the last point at the running peak (start) through the lowest point
+ * (trough) to the first point back at or above the peak (recovery; null when the curve ends under water).
+ * A point equal to the peak counts as a new peak, so flat stretches at the peak are not under water.
+ */
+export interface DrawdownEpisode {
+  /** Epoch milliseconds of the peak the episode falls from. */
+  readonly start: number;
+  readonly trough: number;
+  readonly recovery: number | null;
+  /** Positive fraction below the peak at the trough (0.25 = 25 % down). */
+  readonly depth: number;
+  /** Return periods from start to recovery (or to the last point when not recovered). */
+  readonly periods: number;
+  /** Milliseconds from start to recovery (or to the last point when not recovered). */
+  readonly duration: number;
+}
+
+/** Every drawdown episode of the curve, in time order. */
+export function drawdownEpisodes(equity: readonly Pick<EquityPoint, 't' | 'equity'>[]): DrawdownEpisode[] {
+  const episodes: DrawdownEpisode[] = [];
+  if (equity.length === 0) return episodes;
+  let peak = equity[0]!.equity;
+  let peakIndex = 0;
+  let troughIndex = -1;
+  let depth = 0;
+  const close = (end: number, recovered: boolean) => {
+    episodes.push({
+      start: equity[peakIndex]!.t,
+      trough: equity[troughIndex]!.t,
+      recovery: recovered ? equity[end]!.t : null,
+      depth,
+      periods: end - peakIndex,
+      duration: equity[end]!.t - equity[peakIndex]!.t,
+    });
+    troughIndex = -1;
+    depth = 0;
+  };
+  equity.forEach((point, index) => {
+    if (point.equity >= peak) {
+      if (troughIndex >= 0) close(index, true);
+      peak = point.equity;
+      peakIndex = index;
+    } else {
+      const below = 1 - point.equity / peak;
+      if (troughIndex < 0 || below > depth) {
+        depth = below;
+        troughIndex = index;
+      }
+    }
+  });
+  // A drawdown still open at the end lasts until the last point.
+  if (troughIndex >= 0) close(equity.length - 1, false);
+  return episodes;
+}
+
 function drawdown(equity: readonly EquityPoint[]): { depth: number; duration: number } {
   let depth = 0;
   let duration = 0;
-  let peak = equity[0]!.equity;
-  let peakTime = equity[0]!.t;
-  let underwater = false;
-  for (const point of equity) {
-    if (point.equity >= peak) {
-      if (underwater) duration = Math.max(duration, point.t - peakTime);
-      underwater = false;
-      peak = point.equity;
-      peakTime = point.t;
-    } else {
-      underwater = true;
-      depth = Math.max(depth, 1 - point.equity / peak);
-    }
+  for (const episode of drawdownEpisodes(equity)) {
+    depth = Math.max(depth, episode.depth);
+    duration = Math.max(duration, episode.duration);
   }
-  // A drawdown still open at the end lasts until the last point.
-  if (underwater) duration = Math.max(duration, equity[equity.length - 1]!.t - peakTime);
   return { depth, duration };
+}
+
+/** Mean and sample (n − 1) standard deviation; null with fewer than 2 values. */
+export function meanAndDeviation(values: readonly number[]): { mean: number; deviation: number } | null {
+  const n = values.length;
+  if (n < 2) return null;
+  const average = mean(values);
+  let squares = 0;
+  for (const value of values) squares += (value - average) ** 2;
+  return { mean: average, deviation: Math.sqrt(squares / (n - 1)) };
+}
+
+/** Annualised Sharpe (risk-free 0, sample deviation): null with < 2 returns or no variation. */
+export function sharpeRatio(returns: readonly number[], periodsPerYear: number): number | null {
+  const stats = meanAndDeviation(returns);
+  if (stats === null || !(stats.deviation > 0)) return null;
+  return finiteOrNull((stats.mean / stats.deviation) * Math.sqrt(periodsPerYear));
 }
 
 function finiteOrNull(value: number | null): number | null {
@@ -277,7 +338,7 @@ export function computeMetrics(input: MetricsInput): BacktestMetrics {
   if (n >= 2) {
     const average = mean(returns);
     const [m2, m3, m4] = centralMoments(returns);
-    const deviation = Math.sqrt((m2 * n) / (n - 1));
+    const { deviation } = meanAndDeviation(returns)!;
     volatility = deviation * Math.sqrt(periodsPerYear);
     let downside = 0;
     for (const r of returns) if (r < 0) downside += r * r;

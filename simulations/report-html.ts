@@ -2,6 +2,12 @@
 // fetched), so it opens offline and can be archived or mailed as is. Charts are drawn here as SVG.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import {
+  type BacktestAnalytics,
+  type BootstrapResult,
+  calendarReturns,
+  type HistogramBin,
+} from './analytics.ts';
 import type { JsonValue } from './ledger.ts';
 import type { BacktestMetrics, ClosedTrade, EquityPoint } from './metrics.ts';
 import { type BacktestExits, EXIT_REASONS } from './trades.ts';
@@ -15,6 +21,7 @@ export interface BacktestReportInput {
   /** Risk-gate denials counted by reason code. */
   denialsByCode: Readonly<Record<string, number>>;
   metrics: BacktestMetrics;
+  analytics: BacktestAnalytics;
   exits: BacktestExits;
 }
 
@@ -52,10 +59,13 @@ function downsample(points: readonly Point[]): readonly Point[] {
 const isoDate = (t: number) => new Date(t).toISOString().slice(0, 10);
 const percent = (value: number, digits = 2) => `${(value * 100).toFixed(digits)}%`;
 
-/** A time-series line chart; `area` fills between the line and zero (for drawdowns). */
+/**
+ * A time-series line chart; `area` fills between the line and zero (for drawdowns); `overlay` is a second
+ * series on the same scales (the benchmark beside the equity curve).
+ */
 function lineChart(
   series: readonly Point[],
-  options: { label: string; format: (y: number) => string; area?: boolean },
+  options: { label: string; format: (y: number) => string; area?: boolean; overlay?: readonly Point[] },
 ) {
   const width = 900;
   const height = 240;
@@ -65,8 +75,9 @@ function lineChart(
   const bottom = 24;
   const points = downsample(series);
   if (points.length < 2) return `<p class="empty">Not enough points for ${escapeHtml(options.label)}.</p>`;
-  const xs = points.map((p) => p.x);
-  const ys = points.map((p) => p.y);
+  const overlay = options.overlay ? downsample(options.overlay) : [];
+  const xs = [...points, ...overlay].map((p) => p.x);
+  const ys = [...points, ...overlay].map((p) => p.y);
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   let [y0, y1] = [
     Math.min(...ys, options.area ? 0 : Number.POSITIVE_INFINITY),
@@ -75,7 +86,9 @@ function lineChart(
   if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1];
   const sx = (x: number) => left + ((x - x0) / (x1 - x0 || 1)) * (width - left - right);
   const sy = (y: number) => top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom);
-  const coords = points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
+  const coordinates = (line: readonly Point[]) =>
+    line.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
+  const coords = coordinates(points);
   const parts: string[] = [];
   for (let i = 0; i <= 4; i++) {
     const y = y0 + ((y1 - y0) * i) / 4;
@@ -99,6 +112,7 @@ function lineChart(
     parts.push(
       `<polygon class="area" points="${sx(x0).toFixed(1)},${sy(0).toFixed(1)} ${coords} ${sx(x1).toFixed(1)},${sy(0).toFixed(1)}"/>`,
     );
+  if (overlay.length > 1) parts.push(`<polyline class="overlay" points="${coordinates(overlay)}"/>`);
   parts.push(`<polyline class="line" points="${coords}"/>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(options.label)}">${parts.join('')}</svg>`;
 }
@@ -111,44 +125,8 @@ function drawdownSeries(equity: readonly EquityPoint[]): Point[] {
   });
 }
 
-/** Annualised Sharpe over a trailing window of period returns (null while the window is flat). */
-export function rollingSharpe(
-  equity: readonly EquityPoint[],
-  window: number,
-  periodsPerYear: number,
-): Point[] {
-  const out: Point[] = [];
-  for (let end = window; end < equity.length; end++) {
-    let sum = 0;
-    let squares = 0;
-    for (let i = end - window + 1; i <= end; i++) {
-      const r = equity[i]!.equity / equity[i - 1]!.equity - 1;
-      sum += r;
-      squares += r * r;
-    }
-    const mean = sum / window;
-    const variance = (squares - window * mean * mean) / (window - 1);
-    if (variance > 0)
-      out.push({ x: equity[end]!.t, y: (mean / Math.sqrt(variance)) * Math.sqrt(periodsPerYear) });
-  }
-  return out;
-}
-
-/** Month (UTC) → return from the last equity of the previous month (or the first point) to its last. */
-export function monthlyReturns(equity: readonly EquityPoint[]): Map<string, number> {
-  const lastByMonth = new Map<string, number>();
-  for (const point of equity) lastByMonth.set(new Date(point.t).toISOString().slice(0, 7), point.equity);
-  const out = new Map<string, number>();
-  let previous = equity[0]?.equity;
-  for (const [month, last] of lastByMonth) {
-    if (previous !== undefined) out.set(month, last / previous - 1);
-    previous = last;
-  }
-  return out;
-}
-
 function heatmap(equity: readonly EquityPoint[]): string {
-  const returns = monthlyReturns(equity);
+  const returns = calendarReturns(equity, 'month');
   if (returns.size === 0) return '<p class="empty">No months.</p>';
   const years = [...new Set([...returns.keys()].map((month) => month.slice(0, 4)))];
   const scale = Math.max(0.01, ...[...returns.values()].map(Math.abs));
@@ -263,12 +241,100 @@ function denialsTable(denials: Readonly<Record<string, number>>): string {
     .join('')}</table>`;
 }
 
+const ratio = (value: number | null) => (value === null ? '<span class="na">n/a</span>' : value.toFixed(3));
+const share = (value: number | null) => (value === null ? '<span class="na">n/a</span>' : percent(value));
+
+function benchmarkTable(analytics: BacktestAnalytics, metrics: BacktestMetrics): string {
+  const benchmark = analytics.benchmark;
+  if (benchmark === null) return '<p class="empty">No benchmark in the config (/benchmark).</p>';
+  const r = benchmark.relative;
+  const rows: [string, string, string][] = [
+    ['Total return', share(metrics.totalReturn), share(benchmark.totalReturn)],
+    ['CAGR', share(metrics.cagr), share(benchmark.cagr)],
+    ['Volatility (annualised)', share(metrics.volatility), share(benchmark.volatility)],
+    ['Sharpe (annualised)', ratio(metrics.sharpe), ratio(benchmark.sharpe)],
+    ['Max drawdown', share(metrics.maxDrawdown), share(benchmark.maxDrawdown)],
+  ];
+  const relative: [string, string, keyof typeof r][] = [
+    ['Alpha (annualised, CAPM)', share(r.alpha), 'alpha'],
+    ['Beta', ratio(r.beta), 'beta'],
+    ['Correlation', ratio(r.correlation), 'correlation'],
+    ['Tracking error (annualised)', share(r.trackingError), 'trackingError'],
+    ['Information ratio (annualised)', ratio(r.informationRatio), 'informationRatio'],
+    ['Up capture', ratio(r.upCapture), 'upCapture'],
+    ['Down capture', ratio(r.downCapture), 'downCapture'],
+  ];
+  return `<p class="sub">${escapeHtml(`${benchmark.name}: ${benchmark.symbols.join(', ')}`)}</p><table class="metrics"><thead><tr><th></th><th>Strategy</th><th>Benchmark</th></tr></thead><tbody>${rows
+    .map(([label, ours, theirs]) => `<tr><th>${label}</th><td>${ours}</td><td>${theirs}</td></tr>`)
+    .join('')}</tbody></table><table class="metrics">${relative
+    .map(([label, value, key]) => `<tr><th>${label}</th><td>${value}</td><td class="key">${key}</td></tr>`)
+    .join('')}</table>`;
+}
+
+function drawdownsTable(analytics: BacktestAnalytics): string {
+  const under = `<p class="sub">Time under water: ${percent(analytics.timeUnderWater, 1)} of the points.</p>`;
+  if (analytics.drawdowns.length === 0) return `<p class="empty">No drawdowns.</p>${under}`;
+  const rows = analytics.drawdowns.map(
+    (d) =>
+      `<tr><td>${isoDate(d.start)}</td><td>${isoDate(d.trough)}</td><td>${d.recovery === null ? '<span class="na">not recovered</span>' : isoDate(d.recovery)}</td><td class="loss">${percent(-d.depth)}</td><td>${d.periods}</td><td>${(d.duration / DAY_MS).toFixed(0)}</td></tr>`,
+  );
+  return `<table class="trades"><thead><tr><th>Start</th><th>Trough</th><th>Recovery</th><th>Depth</th><th>Periods</th><th>Days</th></tr></thead><tbody>${rows.join('')}</tbody></table>${under}`;
+}
+
+function yearlyTable(analytics: BacktestAnalytics): string {
+  const benchmark = analytics.benchmark ? calendarReturns(analytics.benchmark.curve, 'year') : undefined;
+  const entries = Object.entries(analytics.yearlyReturns);
+  if (entries.length === 0) return '<p class="empty">No years.</p>';
+  const cell = (value: number | undefined) =>
+    value === undefined ? '<td></td>' : `<td class="${value >= 0 ? 'gain' : 'loss'}">${percent(value)}</td>`;
+  return `<table class="metrics"><thead><tr><th>Year</th><th>Strategy</th>${benchmark ? '<th>Benchmark</th>' : ''}</tr></thead><tbody>${entries
+    .map(
+      ([year, value]) =>
+        `<tr><th>${year}</th>${cell(value)}${benchmark ? cell(benchmark.get(year)) : ''}</tr>`,
+    )
+    .join('')}</tbody></table>`;
+}
+
+function histogramChart(bins: readonly HistogramBin[]): string {
+  if (bins.length === 0) return '<p class="empty">No returns.</p>';
+  const width = 900;
+  const height = 200;
+  const bottom = 24;
+  const top = Math.max(...bins.map((bin) => bin.count));
+  const barWidth = width / bins.length;
+  const bars = bins.map((bin, i) => {
+    const barHeight = ((height - bottom - 10) * bin.count) / top;
+    return `<g><title>${percent(bin.from)} to ${percent(bin.to)}: ${bin.count}</title><rect class="${bin.to <= 0 ? 'down' : 'up'}" x="${(i * barWidth + 1).toFixed(1)}" y="${(height - bottom - barHeight).toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${barHeight.toFixed(1)}"/></g>`;
+  });
+  const labels = [
+    `<text class="tick" x="0" y="${height - 6}">${percent(bins[0]!.from)}</text>`,
+    `<text class="tick" x="${width}" y="${height - 6}" text-anchor="end">${percent(bins.at(-1)!.to)}</text>`,
+  ];
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" role="img" aria-label="return histogram">${[...bars, ...labels].join('')}</svg>`;
+}
+
+function bootstrapTable(bootstrap: BootstrapResult | null): string {
+  if (bootstrap === null) return '<p class="empty">No returns to resample.</p>';
+  const rows: [string, BootstrapResult['totalReturn'] | null, (v: number) => string][] = [
+    ['Total return', bootstrap.totalReturn, (v) => percent(v)],
+    ['Sharpe (annualised)', bootstrap.sharpe, (v) => v.toFixed(3)],
+    ['Max drawdown', bootstrap.maxDrawdown, (v) => percent(v)],
+  ];
+  return `<p class="sub">${bootstrap.samples} samples, circular blocks of ${bootstrap.blockLength} periods (fixed length), seed ${bootstrap.seed}.</p><table class="metrics"><thead><tr><th></th><th>5 %</th><th>50 %</th><th>95 %</th></tr></thead><tbody>${rows
+    .map(
+      ([label, interval, format]) =>
+        `<tr><th>${label}</th>${interval === null ? '<td colspan="3"><span class="na">n/a</span></td>' : [interval.p5, interval.p50, interval.p95].map((v) => `<td>${escapeHtml(format(v))}</td>`).join('')}</tr>`,
+    )
+    .join('')}</tbody></table>`;
+}
+
 const style = `
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:960px;color:#1d232b;padding:0 12px}
 h1{font-size:22px;margin-bottom:2px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d8dde3;padding-bottom:4px}
 .sub{color:#5b6673}svg{width:100%;height:auto;display:block}
 .grid{stroke:#e3e7ec;stroke-width:1}.zero{stroke:#8a95a3;stroke-width:1}.tick{font-size:11px;fill:#5b6673}
-.line{fill:none;stroke:#1f5fbf;stroke-width:1.5}.area{fill:rgba(200,40,40,.25);stroke:none}
+.line{fill:none;stroke:#1f5fbf;stroke-width:1.5}.overlay{fill:none;stroke:#b85c00;stroke-width:1.2;stroke-dasharray:4 3}
+.up{fill:#1f5fbf}.down{fill:#c82828}.area{fill:rgba(200,40,40,.25);stroke:none}
 .month text{font-size:11px;fill:#1d232b}table{border-collapse:collapse}th,td{padding:3px 10px;text-align:right}
 th{text-align:left;font-weight:600}.metrics td.key{color:#8a95a3;font-family:monospace;font-size:12px;text-align:left}
 .trades{font-size:12px;width:100%}.trades tbody tr:nth-child(odd){background:#f4f6f8}.gain{color:#16803c}.loss{color:#c82828}
@@ -280,31 +346,54 @@ export function renderReportHtml(report: BacktestReportInput): string {
   const last = equity[equity.length - 1];
   const span =
     first && last ? `${isoDate(first.t)} → ${isoDate(last.t)}, ${equity.length} points` : 'no points';
-  const window = Math.max(2, Math.min(63, Math.floor(equity.length / 4)));
+  const { analytics } = report;
+  const benchmark = analytics.benchmark;
+  const rolling = (value: (point: (typeof analytics.rolling)[number]) => number | null) =>
+    analytics.rolling.flatMap((point) => {
+      const y = value(point);
+      return y === null ? [] : [{ x: point.t, y }];
+    });
   const sections: [string, string, string][] = [
     ['metrics', 'Metrics', metricsTable(metrics)],
     [
       'equity',
-      'Equity curve',
+      benchmark ? `Equity curve (dashed: ${benchmark.name})` : 'Equity curve',
       lineChart(
         equity.map((p) => ({ x: p.t, y: p.equity })),
-        { label: 'equity curve', format: (y) => y.toFixed(0) },
+        {
+          label: 'equity curve',
+          format: (y) => y.toFixed(0),
+          ...(benchmark ? { overlay: benchmark.curve.map((p) => ({ x: p.t, y: p.equity })) } : {}),
+        },
       ),
     ],
+    ['benchmark', 'Against the benchmark', benchmarkTable(analytics, metrics)],
     [
       'drawdown',
       'Drawdown',
       lineChart(drawdownSeries(equity), { label: 'drawdown', format: (y) => percent(y, 0), area: true }),
     ],
+    ['drawdowns', 'Worst drawdowns', drawdownsTable(analytics)],
     ['monthly', 'Monthly returns', heatmap(equity)],
+    ['yearly', 'Yearly returns', yearlyTable(analytics)],
+    ['histogram', 'Return histogram (per period)', histogramChart(analytics.histogram)],
     [
       'rolling-sharpe',
-      `Rolling Sharpe (${window} periods, annualised)`,
-      lineChart(rollingSharpe(equity, window, metrics.periodsPerYear), {
-        label: 'rolling Sharpe',
-        format: (y) => y.toFixed(1),
-      }),
+      `Rolling Sharpe (${analytics.rollingWindow} periods, annualised)`,
+      lineChart(
+        rolling((point) => point.sharpe),
+        { label: 'rolling Sharpe', format: (y) => y.toFixed(1) },
+      ),
     ],
+    [
+      'rolling-volatility',
+      `Rolling volatility (${analytics.rollingWindow} periods, annualised)`,
+      lineChart(
+        rolling((point) => point.volatility),
+        { label: 'rolling volatility', format: (y) => percent(y, 0) },
+      ),
+    ],
+    ['bootstrap', 'Bootstrap confidence intervals', bootstrapTable(analytics.bootstrap)],
     ['exits', 'Exits by reason', exitsTable(report.exits)],
     ['trades', `Trades (${report.trades.length})`, tradesTable(report.trades)],
     ['denials', 'Risk denials by code', denialsTable(report.denialsByCode)],

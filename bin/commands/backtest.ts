@@ -14,6 +14,7 @@ import { createLogger } from '../../core/logger.ts';
 import { type BacktestMode, type BacktestSummary, runBacktest } from '../../simulations/backtest.ts';
 import {
   type BacktestConfig,
+  checkBenchmarkSymbol,
   checkModelPrices,
   readBacktestConfig,
 } from '../../simulations/backtest-config.ts';
@@ -92,6 +93,7 @@ export async function backtestCommand(options: BacktestCommandOptions): Promise<
   const config = withOverrides(readBacktestConfig(options.config), options);
   const symbolsField = options.symbols ? '--symbols' : '/data/symbols';
   checkModelPrices(config, symbolsField);
+  checkBenchmarkSymbol(config, symbolsField);
   const source = oneOf('--source', options.source, ['file', 'timescale', 'jetstream'] as const);
   const mode = oneOf<BacktestMode>('--mode', options.mode, ['inprocess', 'nats']);
   const environment = readEnvironment();

@@ -5,8 +5,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { calendarReturns, computeAnalytics } from '../../simulations/analytics.ts';
 import { computeMetrics } from '../../simulations/metrics.ts';
-import { type BacktestReportInput, monthlyReturns, writeReportHtml } from '../../simulations/report-html.ts';
+import { type BacktestReportInput, writeReportHtml } from '../../simulations/report-html.ts';
 import { maCrossoverParams, runMaCrossover } from '../../simulations/sweep-jobs.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -48,13 +49,22 @@ describe('HTML backtest report', () => {
       note: '<script>x</script>',
     };
     const run = await runMaCrossover(maCrossoverParams(config));
+    const metrics = computeMetrics(run);
+    // The strategy against itself as its benchmark: beta 1, and the overlay on the equity chart.
+    const analytics = computeAnalytics({
+      equity: run.equity,
+      periodsPerYear: metrics.periodsPerYear,
+      bootstrap: { seed: 7, samples: 200 },
+      benchmark: { name: 'itself', symbols: ['AAPL'], curve: run.equity },
+    });
     report = {
       runId: 'bt-aapl-10-50',
       config,
       equity: run.equity,
       trades: run.trades,
       denialsByCode: { MAX_POSITION: 7, DAILY_LOSS: 2, STALE_PRICE: 1 },
-      metrics: computeMetrics(run),
+      metrics,
+      analytics,
       exits: {
         byReason: {
           signal: { exits: run.trades.length, pnl: run.trades.reduce((sum, t) => sum + t.pnl, 0) },
@@ -78,8 +88,14 @@ describe('HTML backtest report', () => {
       'metrics',
       'equity',
       'drawdown',
+      'benchmark',
+      'drawdowns',
       'monthly',
+      'yearly',
+      'histogram',
       'rolling-sharpe',
+      'rolling-volatility',
+      'bootstrap',
       'exits',
       'trades',
       'denials',
@@ -97,12 +113,15 @@ describe('HTML backtest report', () => {
 
   it('draws well-formed SVG charts from the data', () => {
     const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
-    // equity, drawdown, heatmap, rolling Sharpe, one bar per denial code.
-    assert.equal(svgs.length, 4 + 3);
+    // equity, drawdown, heatmap, histogram, rolling Sharpe and volatility, one bar per denial code.
+    assert.equal(svgs.length, 6 + 3);
     for (const svg of svgs) svgElements(svg);
     const equitySvg = html.match(/<section id="equity">[\s\S]*?<\/section>/)![0];
     const points = equitySvg.match(/<polyline class="line" points="([^"]+)"/)![1]!.split(' ');
     assert.equal(points.length, report.equity.length);
+    // The benchmark is drawn on the same scales: here the same curve, so the same coordinates.
+    const overlay = equitySvg.match(/<polyline class="overlay" points="([^"]+)"/)![1]!.split(' ');
+    assert.deepEqual(overlay, points);
     for (const point of points) {
       const [x, y] = point.split(',').map(Number);
       assert.ok(x! >= 70 && x! <= 890 && y! >= 10 && y! <= 216, point);
@@ -111,7 +130,7 @@ describe('HTML backtest report', () => {
     const cells = [...html.matchAll(/<title>(\d{4}-\d{2}): (-?\d+\.\d{2})%<\/title>/g)];
     const months = new Set(report.equity.map((p) => new Date(p.t).toISOString().slice(0, 7)));
     assert.equal(cells.length, months.size);
-    assert.equal(monthlyReturns(report.equity).size, months.size);
+    assert.equal(calendarReturns(report.equity, 'month').size, months.size);
     const march2015 = report.equity.filter((p) => new Date(p.t).toISOString().startsWith('2015-03'));
     const february2015 = report.equity.filter((p) => new Date(p.t).toISOString().startsWith('2015-02'));
     const expected = (march2015.at(-1)!.equity / february2015.at(-1)!.equity - 1) * 100;
@@ -141,6 +160,35 @@ describe('HTML backtest report', () => {
     for (const key of Object.keys(report.metrics))
       assert.match(html, new RegExp(`<td class="key">${key}</td>`), key);
     assert.match(html, new RegExp(`${(report.metrics.totalReturn * 100).toFixed(2)}%`));
+  });
+
+  it('shows the analytics tables of its input', () => {
+    const section = (id: string) => html.match(new RegExp(`<section id="${id}">[\\s\\S]*?</section>`))![0];
+    // Against itself: beta and correlation 1, no alpha, no tracking error, capture 1 both ways.
+    const benchmark = section('benchmark');
+    assert.match(benchmark, /<tr><th>Beta<\/th><td>1.000<\/td>/);
+    assert.match(benchmark, /<tr><th>Correlation<\/th><td>1.000<\/td>/);
+    assert.match(benchmark, /<tr><th>Alpha \(annualised, CAPM\)<\/th><td>(-)?0.00%<\/td>/);
+    assert.match(benchmark, /<tr><th>Up capture<\/th><td>1.000<\/td>/);
+    const { analytics } = report;
+    const drawdownRows =
+      section('drawdowns')
+        .match(/<tbody>([\s\S]*?)<\/tbody>/)![1]!
+        .match(/<tr>/g) ?? [];
+    assert.equal(drawdownRows.length, analytics.drawdowns.length);
+    assert.equal(drawdownRows.length, 5);
+    const worst = analytics.drawdowns[0]!;
+    assert.match(section('drawdowns'), new RegExp(`${(-worst.depth * 100).toFixed(2)}%`));
+    for (const [year, value] of Object.entries(analytics.yearlyReturns))
+      assert.match(
+        section('yearly'),
+        new RegExp(`<tr><th>${year}</th><td class="\\w+">${(value * 100).toFixed(2)}%`),
+      );
+    const bars = section('histogram').match(/<rect /g) ?? [];
+    assert.equal(bars.length, analytics.histogram.length);
+    const p95 = analytics.bootstrap!.totalReturn.p95;
+    assert.match(section('bootstrap'), new RegExp(`${(p95 * 100).toFixed(2)}%</td></tr>`));
+    assert.match(section('rolling-volatility'), /<polyline class="line"/);
   });
 
   it('renders headless in chromium', {
