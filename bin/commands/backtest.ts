@@ -175,6 +175,21 @@ export function printSummary(summary: BacktestSummary): void {
   console.log(
     `  win rate ${pct(m.winRate)}  profit factor ${num(m.profitFactor)}  PSR ${num(m.probabilisticSharpe)}`,
   );
+  const benchmark = summary.analytics.benchmark;
+  if (benchmark) {
+    const r = benchmark.relative;
+    console.log(
+      `  benchmark ${benchmark.name}: total return ${pct(benchmark.totalReturn)}  Sharpe ${num(benchmark.sharpe)}  alpha ${pct(r.alpha)}  beta ${num(r.beta)}  IR ${num(r.informationRatio)}  capture up ${num(r.upCapture)} down ${num(r.downCapture)}`,
+    );
+  }
+  const bootstrap = summary.analytics.bootstrap;
+  if (bootstrap) {
+    const range = (interval: { p5: number; p95: number } | null, format: (value: number) => string) =>
+      interval === null ? 'n/a' : `${format(interval.p5)} … ${format(interval.p95)}`;
+    console.log(
+      `  bootstrap 90% (${bootstrap.samples}, blocks of ${bootstrap.blockLength}): total return ${range(bootstrap.totalReturn, pct)}  Sharpe ${range(bootstrap.sharpe, num)}  max drawdown ${range(bootstrap.maxDrawdown, pct)}`,
+    );
+  }
   const exits = EXIT_REASONS.map((reason) => {
     const { exits: count, pnl } = summary.exits.byReason[reason];
     return `${reason} ${count}${count > 0 ? ` (pnl ${pnl.toFixed(2)})` : ''}`;
