@@ -6,10 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import { FeatureActor } from '../../actors/feature/actor.ts';
 import { DEFAULT_FEATURE_SET } from '../../actors/feature/feature-set.ts';
 import { dateMillis } from '../../core/config-file.ts';
+import type { Bar } from '../../schemas/messages.ts';
 import { Subjects } from '../../schemas/subjects.ts';
+import { type BacktestAnalytics, computeAnalytics } from '../../simulations/analytics.ts';
 import { runBacktest } from '../../simulations/backtest.ts';
 import { type BacktestConfig, readBacktestConfig } from '../../simulations/backtest-config.ts';
 import { selectDatasets } from '../../simulations/backtest-source.ts';
+import type { BacktestMetrics } from '../../simulations/metrics.ts';
 import { fileSource, jetstreamSource, type MarketEvent } from '../../simulations/sources/replay.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import { createDatabase } from '../../timescale/database.ts';
@@ -102,6 +105,69 @@ async function recordedRuns(databaseUrl: string): Promise<string[]> {
   }
 }
 
+/**
+ * The --json analytics of the quarter's run with XOM held as its benchmark: the benchmark is XOM's own
+ * closes over the window, and the ratios agree with each other and with the headline metrics.
+ */
+function checkAnalytics(metrics: BacktestMetrics, analytics: BacktestAnalytics, bars: readonly Bar[]): void {
+  const near = (actual: number | null, expected: number, label: string, tolerance = 1e-9) =>
+    assert.ok(
+      actual !== null && Math.abs(actual - expected) <= tolerance,
+      `${label}: ${actual} vs ${expected}`,
+    );
+  const benchmark = analytics.benchmark!;
+  assert.equal(benchmark.name, 'buy-and-hold XOM');
+  assert.deepEqual(benchmark.symbols, ['XOM']);
+  assert.equal(benchmark.curve.length, metrics.periods + 1);
+  const from = dateMillis(config.data.from);
+  const to = dateMillis(config.data.to);
+  const xom = bars.filter((bar) => bar.symbol === 'XOM' && bar.ts_init >= from && bar.ts_init < to);
+  near(benchmark.totalReturn, xom.at(-1)!.close / xom[0]!.close - 1, 'XOM held over the window');
+  const relative = benchmark.relative;
+  assert.equal(relative.periods, metrics.periods);
+  // beta = cov / var(b) = correlation · σ(r) / σ(b), with both volatilities annualised alike.
+  near(relative.beta, relative.correlation! * (metrics.volatility! / benchmark.volatility!), 'beta');
+  // Tracking error² = σ(r)² + σ(b)² − 2 ρ σ(r) σ(b) (annualised sample variances).
+  near(
+    relative.trackingError! ** 2,
+    metrics.volatility! ** 2 +
+      benchmark.volatility! ** 2 -
+      2 * relative.correlation! * metrics.volatility! * benchmark.volatility!,
+    'tracking error',
+  );
+  assert.ok(Math.abs(relative.correlation!) <= 1 && Math.abs(relative.alpha!) < 1, JSON.stringify(relative));
+  // The benchmark against itself: beta 1, alpha 0.
+  const itself = computeAnalytics({
+    equity: benchmark.curve,
+    periodsPerYear: metrics.periodsPerYear,
+    bootstrap: { seed: 1, samples: 1 },
+    benchmark,
+  }).benchmark!.relative;
+  near(itself.beta, 1, 'beta against itself');
+  near(itself.alpha, 0, 'alpha against itself');
+
+  assert.equal(analytics.rollingWindow, 20);
+  assert.equal(analytics.rolling.length, metrics.periods - 20 + 1);
+  assert.ok(analytics.drawdowns.length >= 1 && analytics.drawdowns.length <= 5);
+  assert.equal(analytics.drawdowns[0]!.depth, metrics.maxDrawdown);
+  for (const [index, drawdown] of analytics.drawdowns.entries()) {
+    assert.ok(drawdown.start < drawdown.trough && (drawdown.recovery ?? Infinity) > drawdown.trough);
+    if (index > 0) assert.ok(drawdown.depth <= analytics.drawdowns[index - 1]!.depth);
+  }
+  assert.ok(analytics.timeUnderWater > 0 && analytics.timeUnderWater < 1);
+  assert.deepEqual(Object.keys(analytics.yearlyReturns), ['2014']);
+  near(analytics.yearlyReturns['2014']!, metrics.totalReturn, 'the one year is the whole run');
+  assert.equal(
+    analytics.histogram.reduce((sum, bin) => sum + bin.count, 0),
+    metrics.periods,
+  );
+  const bootstrap = analytics.bootstrap!;
+  assert.equal(bootstrap.seed, config.seed);
+  assert.equal(bootstrap.samples, 300);
+  for (const interval of [bootstrap.totalReturn, bootstrap.sharpe!, bootstrap.maxDrawdown])
+    assert.ok(interval.p5 <= interval.p50 && interval.p50 <= interval.p95, JSON.stringify(interval));
+}
+
 describe('replay backtests through the live actors', () => {
   let bus: TestBus;
   let scratch: string;
@@ -136,6 +202,8 @@ describe('replay backtests through the live actors', () => {
     assert.equal(second.ledgerHash, first.ledgerHash);
     assert.equal(second.signalHash, first.signalHash);
     assert.deepEqual(second.metrics, first.metrics);
+    // The bootstrap is seeded by the config: the analytics repeat too.
+    assert.deepEqual(second.analytics, first.analytics);
   });
 
   it('in-process and via-NATS modes give the same ledger, and a recorded session replayed gives the same signals and orders', async () => {
@@ -196,7 +264,16 @@ describe('replay backtests through the live actors', () => {
 
   it('sluice backtest --json prints the summary and writes the HTML report', async () => {
     const configPath = join(scratch, 'config.json');
-    writeFileSync(configPath, JSON.stringify({ ...config, news: false }));
+    // XOM held as the benchmark; a 20-day rolling window, as a quarter has fewer than 63 days.
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        ...config,
+        news: false,
+        benchmark: { kind: 'buy-and-hold', symbol: 'XOM' },
+        analytics: { rollingWindow: 20, bootstrap: { samples: 300 } },
+      }),
+    );
     const result = await runCli(
       ['backtest', '--config', configPath, '--json', '--report-dir', scratch, '--no-progress'],
       { DATABASE_URL: database.url },
@@ -204,7 +281,8 @@ describe('replay backtests through the live actors', () => {
     assert.equal(result.code, 0, result.stderr);
     const summary = JSON.parse(result.stdout) as Record<string, unknown> & {
       runId: string;
-      metrics: Record<string, unknown>;
+      metrics: BacktestMetrics;
+      analytics: BacktestAnalytics;
       report: string;
     };
     // The run is recorded in the database this test gave the CLI.
@@ -245,6 +323,7 @@ describe('replay backtests through the live actors', () => {
     ]) {
       assert.ok(key in summary.metrics, `metrics has ${key}`);
     }
+    checkAnalytics(summary.metrics, summary.analytics, await sampleBars());
     assert.ok(existsSync(summary.report));
     assert.match(readFileSync(summary.report, 'utf8'), /Equity/i);
   });
