@@ -14,7 +14,8 @@
 //   (resp. b < 0), the annualised compound return of r divided by that of b, each
 //   (Π (1 + x))^(P / k) − 1 over those k periods.
 // - Rolling Sharpe / volatility: over the trailing `window` returns ending at each point (sample deviation,
-//   annualised as in metrics.ts); the Sharpe is null where the window has no variation.
+//   annualised as in metrics.ts; core/rolling-stats.ts keeps the window); the Sharpe is null where the
+//   window has no variation.
 // - Drawdown table: metrics.ts's drawdown episodes, the `count` deepest, deepest first.
 // - Time under water: the share of points below the running peak.
 // - Yearly (and monthly) returns: from the last equity of the previous calendar period (UTC), or the first
@@ -26,6 +27,7 @@
 //   compounded path; quantiles by linear interpolation between order statistics (numpy's default).
 //   The default block length is round(n^(1/3)), the usual rate for a block bootstrap of the mean.
 import { SeededRandom } from '../core/random.ts';
+import { RollingStats } from '../core/rolling-stats.ts';
 import {
   computeMetrics,
   type DrawdownEpisode,
@@ -182,17 +184,18 @@ export function rollingStats(
   periodsPerYear: number,
 ): RollingPoint[] {
   const returns = periodReturns(equity);
+  const stats = new RollingStats(window);
   const out: RollingPoint[] = [];
-  for (let end = window; end <= returns.length; end++) {
-    const slice = returns.slice(end - window, end);
-    const stats = meanAndDeviation(slice);
-    if (stats === null) continue;
+  returns.forEach((r, i) => {
+    stats.push(r);
+    if (!stats.full) return;
+    const deviation = Math.sqrt(stats.variance(1));
     out.push({
-      t: equity[end]!.t,
-      sharpe: sharpeRatio(slice, periodsPerYear),
-      volatility: stats.deviation * Math.sqrt(periodsPerYear),
+      t: equity[i + 1]!.t,
+      sharpe: deviation > 0 ? finite((stats.mean() / deviation) * Math.sqrt(periodsPerYear)) : null,
+      volatility: deviation * Math.sqrt(periodsPerYear),
     });
-  }
+  });
   return out;
 }
 
