@@ -314,7 +314,8 @@ export function blockBootstrap(
  * The benchmark's value at each of `timestamps` (ascending), starting at `startingValue`: equal weight
  * over `symbols`, rebalanced every period, so its period return is the mean of the symbols' returns over
  * that period (a symbol joins from the first period it has a price at both ends). One symbol makes it
- * that symbol's buy-and-hold. A symbol's price at t is its last close at or before t.
+ * that symbol's buy-and-hold. A symbol's price at t is its last close at or before t; closes make it a price
+ * return (dividends count only where the bars are adjusted for them).
  */
 export function benchmarkCurve(
   closesBySymbol: ReadonlyMap<string, ReadonlyMap<number, number>>,
