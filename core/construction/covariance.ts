@@ -1,0 +1,158 @@
+// Covariance estimators over aligned return series: `returns[asset][period]`, oldest period first,
+// every series the same length. Each gives an ml-matrix Matrix in the series' order, of per-period
+// returns (annualise outside). The pairwise sums run over contiguous Float64Arrays: at 500 assets ×
+// 1,000 periods they are the bulk of a rebalance's work.
+import { Matrix } from 'ml-matrix';
+
+export type ReturnSeries = readonly (readonly number[])[];
+
+function checkedSeries(returns: ReturnSeries, minimumPeriods: number): number {
+  if (returns.length === 0) throw new RangeError('covariance needs at least one return series');
+  const periods = returns[0]!.length;
+  if (periods < minimumPeriods)
+    throw new RangeError(`covariance needs at least ${minimumPeriods} periods, got ${periods}`);
+  for (const series of returns) {
+    if (series.length !== periods) throw new RangeError('return series must all have the same length');
+    for (const r of series) if (!Number.isFinite(r)) throw new RangeError('returns must be finite');
+  }
+  return periods;
+}
+
+/** Each series less its mean, or as given when `demean` is false. */
+function seriesRows(returns: ReturnSeries, demean: boolean): Float64Array[] {
+  return returns.map((series) => {
+    const row = Float64Array.from(series);
+    if (demean) {
+      let mean = 0;
+      for (const r of row) mean += r;
+      mean /= row.length;
+      for (let t = 0; t < row.length; t++) row[t]! -= mean;
+    }
+    return row;
+  });
+}
+
+/** Σₜ aₜbₜ, four at a time. */
+function dot(a: Float64Array, b: Float64Array): number {
+  const n = a.length;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let t = 0;
+  for (; t + 3 < n; t += 4) {
+    s0 += a[t]! * b[t]!;
+    s1 += a[t + 1]! * b[t + 1]!;
+    s2 += a[t + 2]! * b[t + 2]!;
+    s3 += a[t + 3]! * b[t + 3]!;
+  }
+  for (; t < n; t++) s0 += a[t]! * b[t]!;
+  return s0 + s1 + s2 + s3;
+}
+
+/** rows·rowsᵀ / divisor, symmetric by construction. */
+function crossProducts(rows: Float64Array[], divisor: number): Matrix {
+  const n = rows.length;
+  const result = new Matrix(n, n);
+  for (let i = 0; i < n; i++) {
+    for (let j = i; j < n; j++) {
+      const value = dot(rows[i]!, rows[j]!) / divisor;
+      result.set(i, j, value);
+      result.set(j, i, value);
+    }
+  }
+  return result;
+}
+
+/** The unbiased sample covariance (divisor T − 1). */
+export function sampleCovariance(returns: ReturnSeries): Matrix {
+  const periods = checkedSeries(returns, 2);
+  return crossProducts(seriesRows(returns, true), periods - 1);
+}
+
+/**
+ * The exponentially weighted covariance of RiskMetrics (J.P. Morgan 1996): zero mean, the return of
+ * k periods ago weighted (1 − λ)λᵏ, the weights normalised to sum to 1 over the window so a short
+ * window is not biased low. It is the recursion Σₜ = λΣₜ₋₁ + (1 − λ)rₜrₜ' started from nothing and
+ * rescaled. `decay` is λ in (0, 1); RiskMetrics used 0.94 for daily returns.
+ */
+export function ewmaCovariance(returns: ReturnSeries, decay: number): Matrix {
+  if (!(decay > 0 && decay < 1)) throw new RangeError('EWMA decay must lie in (0, 1)');
+  const periods = checkedSeries(returns, 1);
+  const scale = new Float64Array(periods);
+  let total = 0;
+  for (let t = 0; t < periods; t++) {
+    const weight = (1 - decay) * decay ** (periods - 1 - t);
+    scale[t] = Math.sqrt(weight);
+    total += weight;
+  }
+  // Each return scaled by √weight makes the weighted sum a plain cross product.
+  const rows = seriesRows(returns, false).map((row) => row.map((r, t) => r * scale[t]!));
+  return crossProducts(rows, total);
+}
+
+export interface ShrunkCovariance {
+  readonly covariance: Matrix;
+  /** δ in [0, 1]: the weight on the target. */
+  readonly shrinkage: number;
+}
+
+/**
+ * Ledoit-Wolf shrinkage towards a scaled identity: the target of Ledoit & Wolf (2004, "A
+ * well-conditioned estimator for large-dimensional covariance matrices"; "Honey, I shrunk the sample
+ * covariance matrix", the same year, shrinks towards constant correlation instead), as scikit-learn's
+ * LedoitWolf computes it: S the maximum-likelihood sample covariance of the centred returns (divisor
+ * T), target F = μI with μ = tr(S)/N, shrinkage δ = min(b̄², d²)/d² where
+ *   d² = ‖S − μI‖²_F / N                       (how far S is from the target)
+ *   b̄² = (1/T²) Σₜ ‖xₜxₜ' − S‖²_F / N          (how noisy S is), computed as
+ *        (1/(N·T)) (Σᵢⱼ Σₜ xₜᵢ²xₜⱼ² / T − Σᵢⱼ Sᵢⱼ²)
+ * and Σ̂ = (1 − δ)S + δF.
+ */
+export function ledoitWolfCovariance(returns: ReturnSeries): ShrunkCovariance {
+  const periods = checkedSeries(returns, 2);
+  const rows = seriesRows(returns, true);
+  const n = rows.length;
+  const squares = rows.map((row) => row.map((x) => x * x));
+  const sample = crossProducts(rows, periods);
+  let trace = 0;
+  for (let i = 0; i < n; i++) trace += sample.get(i, i);
+  const mu = trace / n;
+  let sumSampleSquares = 0;
+  let sumFourth = 0;
+  let distance = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      const s = sample.get(i, j);
+      sumSampleSquares += s * s;
+      // Σₜ xₜᵢ²xₜⱼ², each unordered pair once.
+      if (j >= i) sumFourth += (j === i ? 1 : 2) * dot(squares[i]!, squares[j]!);
+      const gap = i === j ? s - mu : s;
+      distance += gap * gap;
+    }
+  }
+  distance /= n;
+  const noise = Math.min(distance, (sumFourth / periods - sumSampleSquares) / (n * periods));
+  const shrinkage = distance === 0 ? 0 : noise / distance;
+  const covariance = sample.mul(1 - shrinkage);
+  for (let i = 0; i < n; i++) covariance.set(i, i, covariance.get(i, i) + shrinkage * mu);
+  return { covariance, shrinkage };
+}
+
+/** The correlation matrix of a covariance matrix (a zero variance gives zero correlations, 1 on the diagonal). */
+export function correlationOf(covariance: readonly (readonly number[])[]): number[][] {
+  const sd = covariance.map((row, i) => Math.sqrt(row[i]!));
+  return covariance.map((row, i) =>
+    row.map((value, j) => (i === j ? 1 : sd[i]! > 0 && sd[j]! > 0 ? value / (sd[i]! * sd[j]!) : 0)),
+  );
+}
+
+export type CovarianceEstimatorName = 'sample' | 'ewma' | 'ledoit_wolf';
+
+/** The covariance estimators by the name a config gives; `decay` is EWMA's λ. */
+export const covarianceEstimators: Readonly<
+  Record<CovarianceEstimatorName, (returns: ReturnSeries, params?: { readonly decay?: number }) => Matrix>
+> = {
+  sample: (returns) => sampleCovariance(returns),
+  ewma: (returns, params) => ewmaCovariance(returns, params?.decay ?? 0.94),
+  ledoit_wolf: (returns) => ledoitWolfCovariance(returns).covariance,
+};
