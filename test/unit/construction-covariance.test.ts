@@ -14,18 +14,7 @@ import {
 } from '../../core/construction/covariance.ts';
 import { parseDatasetText, stocknetPriceFile } from '../../core/datasets.ts';
 import { sharedDataDir } from '../support/cli.ts';
-
-function assertMatrix(actual: number[][], expected: number[][], tolerance = 1e-12): void {
-  assert.equal(actual.length, expected.length);
-  actual.forEach((row, i) =>
-    row.forEach((value, j) =>
-      assert.ok(
-        Math.abs(value - expected[i]![j]!) <= tolerance,
-        `[${i}][${j}] ${value} ≠ ${expected[i]![j]}`,
-      ),
-    ),
-  );
-}
+import { assertMatrix } from '../support/construction.ts';
 
 /** Daily log returns of the last `periods` closes common to the symbols (stocknet, real). */
 function realReturns(symbols: readonly string[], periods: number): number[][] {
