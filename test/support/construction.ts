@@ -1,8 +1,12 @@
-// Helpers the construction tests and bench share: closeness checks, and seeded random covariance
-// matrices and return series (core/random.ts) for property tests and the bench.
+// Helpers the construction tests and bench share: closeness checks, real daily returns (stocknet),
+// and seeded random covariance matrices and return series (core/random.ts).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Matrix } from 'ml-matrix';
+import { parseDatasetText, stocknetPriceFile } from '../../core/datasets.ts';
 import { SeededRandom } from '../../core/random.ts';
+import { sharedDataDir } from './cli.ts';
 
 export function assertClose(actual: number, expected: number, tolerance: number, what = ''): void {
   assert.ok(Math.abs(actual - expected) <= tolerance, `${what} ${actual} ≠ ${expected} (±${tolerance})`);
@@ -57,4 +61,22 @@ export function randomCovariance(seed: number, assets: number): Matrix {
   // Exactly symmetric, as an estimator's output is.
   for (let i = 0; i < assets; i++) for (let j = 0; j < i; j++) covariance.set(i, j, covariance.get(j, i));
   return covariance;
+}
+
+/** Daily log returns `[symbol][day]` over the last `periods` days all the symbols trade (stocknet, real). */
+export function realReturns(symbols: readonly string[], periods: number): number[][] {
+  const closes = symbols.map((symbol) => {
+    const path = join(sharedDataDir, 'stocknet', 'price_raw', `${symbol}.csv`);
+    const byDay = new Map<number, number>();
+    for (const row of parseDatasetText(stocknetPriceFile(path), readFileSync(path, 'utf8')))
+      if (row.kind === 'bar') byDay.set(row.event.ts_event, row.event.close);
+    return byDay;
+  });
+  const days = [...closes[0]!.keys()]
+    .filter((day) => closes.every((series) => series.has(day)))
+    .sort((a, b) => a - b);
+  const recent = days.slice(-(periods + 1));
+  return closes.map((series) =>
+    recent.slice(1).map((day, t) => Math.log(series.get(day)! / series.get(recent[t]!)!)),
+  );
 }

@@ -2,8 +2,6 @@
 // and Ledoit-Wolf shrinkage worked step by step on a small case and checked on real daily returns
 // (stocknet) against the paper's definition of the noise term, computed the long way.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   correlationOf,
@@ -12,27 +10,7 @@ import {
   ledoitWolfCovariance,
   sampleCovariance,
 } from '../../core/construction/covariance.ts';
-import { parseDatasetText, stocknetPriceFile } from '../../core/datasets.ts';
-import { sharedDataDir } from '../support/cli.ts';
-import { assertMatrix } from '../support/construction.ts';
-
-/** Daily log returns of the last `periods` closes common to the symbols (stocknet, real). */
-function realReturns(symbols: readonly string[], periods: number): number[][] {
-  const closes = symbols.map((symbol) => {
-    const path = join(sharedDataDir, 'stocknet', 'price_raw', `${symbol}.csv`);
-    const byDay = new Map<number, number>();
-    for (const row of parseDatasetText(stocknetPriceFile(path), readFileSync(path, 'utf8')))
-      if (row.kind === 'bar') byDay.set(row.event.ts_event, row.event.close);
-    return byDay;
-  });
-  const days = [...closes[0]!.keys()]
-    .filter((day) => closes.every((series) => series.has(day)))
-    .sort((a, b) => a - b);
-  const recent = days.slice(-(periods + 1));
-  return closes.map((series) =>
-    recent.slice(1).map((day, t) => Math.log(series.get(day)! / series.get(recent[t]!)!)),
-  );
-}
+import { assertMatrix, realReturns } from '../support/construction.ts';
 
 describe('sample covariance', () => {
   it('a = [1, 2, 3], b = [1, 0, −1]: deviations [−1, 0, 1] and [1, 0, −1] over T − 1 = 2', () => {
