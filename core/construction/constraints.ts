@@ -119,12 +119,15 @@ function fitNet(v: ArrayLike<number>, lambda: number, set: FeasibleSet, out: Flo
   const net = sumOf(out);
   if (net >= set.netLow && net <= set.netHigh) return;
   const target = net > set.netHigh ? set.netHigh : set.netLow;
-  const kinks: number[] = [];
+  const kinks = new Float64Array(4 * out.length);
   for (let i = 0; i < out.length; i++) {
     const vi = v[i]!;
-    kinks.push(vi - lambda, vi + lambda, vi - lambda - set.upper, vi + lambda - set.lower);
+    kinks[4 * i] = vi - lambda - set.upper;
+    kinks[4 * i + 1] = vi - lambda;
+    kinks[4 * i + 2] = vi + lambda;
+    kinks[4 * i + 3] = vi + lambda - set.lower;
   }
-  kinks.sort((a, b) => a - b);
+  kinks.sort();
   const netAt = (nu: number): number => {
     pointAt(v, lambda, nu, set, out);
     return sumOf(out);
@@ -148,22 +151,41 @@ function fitNet(v: ArrayLike<number>, lambda: number, set: FeasibleSet, out: Flo
 export function projectOnto(v: ArrayLike<number>, set: FeasibleSet): Float64Array {
   checkFeasible(set, v.length);
   const out = new Float64Array(v.length);
-  fitNet(v, 0, set, out);
-  if (grossOf(out) <= set.maxGross) return out;
+  // Rounding in a budget's sum must not count as a breach of a gross cap equal to it.
+  const slack = 1e-13 * Math.max(1, set.maxGross);
+  const excess = (lambda: number): number => {
+    fitNet(v, lambda, set, out);
+    return grossOf(out) - set.maxGross;
+  };
+  let excessLow = excess(0);
+  if (excessLow <= slack) return out;
   let low = 0;
   let high = 1;
   for (let i = 0; i < v.length; i++) high = Math.max(high, 2 * Math.abs(v[i]!));
-  for (let doubling = 0; doubling < 64; doubling++) {
-    fitNet(v, high, set, out);
-    if (grossOf(out) <= set.maxGross) break;
+  let excessHigh = excess(high);
+  for (let doubling = 0; doubling < 64 && excessHigh > 0; doubling++) {
+    low = high;
+    excessLow = excessHigh;
     high *= 2;
+    excessHigh = excess(high);
   }
-  // Bisect to the smallest λ whose point meets the gross cap; keep the feasible end.
-  for (let step = 0; step < 100 && high - low > 1e-15 * high; step++) {
-    const mid = 0.5 * (low + high);
-    fitNet(v, mid, set, out);
-    if (grossOf(out) > set.maxGross) low = mid;
-    else high = mid;
+  // The smallest λ whose point meets the gross cap, by regula falsi with the Illinois fix: the
+  // excess is piecewise linear in λ, so once the bracket lies on one piece the step lands on the root.
+  let kept = 0;
+  for (let step = 0; step < 200 && high - low > 1e-15 * high; step++) {
+    let lambda = (low * excessHigh - high * excessLow) / (excessHigh - excessLow);
+    if (!(lambda > low && lambda < high)) lambda = 0.5 * (low + high);
+    const value = excess(lambda);
+    if (value <= 0) {
+      if (value >= -slack) return out;
+      [high, excessHigh] = [lambda, value];
+      if (kept === 1) excessLow /= 2;
+      kept = 1;
+    } else {
+      [low, excessLow] = [lambda, value];
+      if (kept === -1) excessHigh /= 2;
+      kept = -1;
+    }
   }
   fitNet(v, high, set, out);
   return out;

@@ -93,7 +93,8 @@ export function volatilityTarget(options: VolatilityTargetOptions): Construction
     name: 'volatility_target',
     weights(input) {
       const covariance = checkedCovariance(input);
-      const base = input.symbols.map((symbol) => options.base.weights(input)[symbol]!);
+      const baseWeights = options.base.weights(input);
+      const base = input.symbols.map((symbol) => baseWeights[symbol]!);
       const annualVolatility = Math.sqrt(quadraticForm(covariance, base) * options.periodsPerYear);
       const gross = base.reduce((sum, w) => sum + Math.abs(w), 0);
       const net = Math.abs(base.reduce((sum, w) => sum + w, 0));
