@@ -128,6 +128,35 @@ describe('hierarchical risk parity (López de Prado 2016), worked by hand', () =
     ]);
   });
 
+  it('four assets in two pairs: the order is halved, not the tree followed, and pairs are clusters', () => {
+    // σ = (0.1, 0.2, 0.15, 0.3); ρ01 = 0.5, ρ23 = 0.6, across the pairs 0.
+    // d23 = √0.2 = 0.447 merges first (cluster 4), d01 = √0.25 = 0.5 next (cluster 5), then 4 and 5 at
+    // √0.5: order 2, 3, 0, 1, halved into {2, 3} | {0, 1}.
+    // {2, 3}: inverse-variance weights 1/0.0225 : 1/0.09 = 0.8 : 0.2, σ23 = 0.6·0.15·0.3 = 0.027,
+    //   V = 0.64·0.0225 + 0.04·0.09 + 2·0.16·0.027 = 0.0144 + 0.0036 + 0.00864 = 0.02664.
+    // {0, 1}: 1/0.01 : 1/0.04 = 0.8 : 0.2, σ01 = 0.5·0.1·0.2 = 0.01,
+    //   V = 0.0064 + 0.0016 + 0.0032 = 0.0112.
+    // {2, 3} gets 1 − 0.02664/0.03784 = 0.0112/0.03784, {0, 1} gets 0.02664/0.03784; inside each pair
+    // the singletons split 0.8 : 0.2 (α = 1 − 0.01/0.05 and 1 − 0.0225/0.1125).
+    const covariance = covarianceOf(
+      [0.1, 0.2, 0.15, 0.3],
+      [
+        [1, 0.5, 0, 0],
+        [0.5, 1, 0, 0],
+        [0, 0, 1, 0.6],
+        [0, 0, 0.6, 1],
+      ],
+    );
+    assert.deepEqual(quasiDiagonalOrder(singleLinkage(covariance), 4), [2, 3, 0, 1]);
+    const [left, right] = [0.0112 / 0.03784, 0.02664 / 0.03784];
+    assertWeights(constructionMethods.hrp.create().weights(input(covariance)), [
+      0.8 * right,
+      0.2 * right,
+      0.8 * left,
+      0.2 * left,
+    ]);
+  });
+
   it('one asset gets everything; uncorrelated assets get inverse-variance weights only when the halves are singletons', () => {
     assertWeights(constructionMethods.hrp.create().weights(input([[0.04]])), [1]);
     // Two uncorrelated assets: α = 1 − 0.01/(0.01 + 0.04) = 0.8, the inverse-variance split.
