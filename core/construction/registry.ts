@@ -1,6 +1,8 @@
 // The construction methods by the name a config gives (the DCA manual's plugin registry, §3.8): an
 // entry says what the method does and which parameters it takes with their defaults, and builds
-// the method from a config's parameters, refusing unknown names and parameters with a reason.
+// the method from a config's parameters. A config naming an unknown method or parameter, or giving
+// a bad value, gets a ConfigError that says which and what to do.
+import { ConfigError } from '../errors.ts';
 import {
   blackLitterman,
   equalWeight,
@@ -28,12 +30,21 @@ function resolved<T extends ConstructionParams>(
   defaults: T,
   params: ConstructionParams = {},
 ): T {
+  const known = Object.keys(defaults);
   for (const [key, value] of Object.entries(params)) {
-    if (!Object.hasOwn(defaults, key)) throw new RangeError(`${method} takes no parameter ${key}`);
-    if (typeof value !== typeof defaults[key])
-      throw new RangeError(`${method} parameter ${key} must be a ${typeof defaults[key]}`);
-    if (typeof value === 'number' && !Number.isFinite(value))
-      throw new RangeError(`${method} parameter ${key} must be finite`);
+    const field = `construction method ${method}: ${key}`;
+    if (!Object.hasOwn(defaults, key))
+      throw new ConfigError(
+        field,
+        'is not a parameter of this method',
+        known.length > 0 ? `Use ${known.join(', ')}` : 'It takes none',
+      );
+    if (typeof value !== typeof defaults[key] || (typeof value === 'number' && !Number.isFinite(value)))
+      throw new ConfigError(
+        field,
+        `must be a finite ${typeof defaults[key]}`,
+        `The default is ${defaults[key]}`,
+      );
   }
   return { ...defaults, ...params };
 }
@@ -44,7 +55,21 @@ function entry<T extends ConstructionParams>(
   defaults: T,
   build: (params: T) => ConstructionMethod,
 ): ConstructionMethodEntry {
-  return { description, defaults, create: (params) => build(resolved(name, defaults, params)) };
+  return {
+    description,
+    defaults,
+    create(params) {
+      const complete = resolved(name, defaults, params);
+      try {
+        return build(complete);
+      } catch (error) {
+        // A value out of its range (a negative Kelly fraction) is the config's fault too.
+        if (error instanceof RangeError)
+          throw new ConfigError(`construction method ${name}`, error.message, 'Fix its parameters');
+        throw error;
+      }
+    },
+  };
 }
 
 export const constructionMethods = {
@@ -96,11 +121,13 @@ export function isConstructionMethodName(name: string): name is ConstructionMeth
   return Object.hasOwn(constructionMethods, name);
 }
 
-/** The method a config names, built with its parameters; a RangeError names an unknown method. */
+/** The method a config names, built with its parameters. */
 export function createConstructionMethod(name: string, params?: ConstructionParams): ConstructionMethod {
   if (!isConstructionMethodName(name))
-    throw new RangeError(
-      `unknown construction method ${name}; known: ${Object.keys(constructionMethods).join(', ')}`,
+    throw new ConfigError(
+      `construction method ${name}`,
+      'is not known',
+      `Use one of ${Object.keys(constructionMethods).join(', ')}`,
     );
   return constructionMethods[name].create(params);
 }

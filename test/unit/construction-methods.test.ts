@@ -14,6 +14,7 @@ import {
   defaultConstraints,
   type Weights,
 } from '../../core/construction/types.ts';
+import { ConfigError } from '../../core/errors.ts';
 import { assertClose } from '../support/construction.ts';
 
 const loose: Constraints = { longOnly: false, maxWeight: 10, maxGross: 20, maxNet: 20 };
@@ -392,20 +393,25 @@ describe('the registry', () => {
     }
   });
 
-  it('refuses unknown methods, unknown parameters and wrong types with a reason', () => {
-    assert.throws(
+  it('refuses unknown methods, unknown parameters, wrong types and bad values with a ConfigError', () => {
+    const refused = (run: () => unknown, message: RegExp): void => {
+      assert.throws(run, (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    };
+    refused(
       () => createConstructionMethod('magic'),
-      /unknown construction method magic; known: equal_weight/,
+      /construction method magic: is not known. Use one of equal_weight,/,
     );
-    assert.throws(
+    refused(
       () => createConstructionMethod('kelly', { fractoin: 0.5 }),
-      /kelly takes no parameter fractoin/,
+      /kelly: fractoin: is not a parameter of this method. Use fraction/,
     );
-    assert.throws(() => createConstructionMethod('kelly', { fraction: '0.5' }), /must be a number/);
-    assert.throws(() => createConstructionMethod('kelly', { fraction: -1 }), /fraction must be > 0/);
-    assert.throws(
+    refused(() => createConstructionMethod('hrp', { linkage: 'ward' }), /It takes none/);
+    refused(() => createConstructionMethod('kelly', { fraction: '0.5' }), /must be a finite number/);
+    refused(() => createConstructionMethod('kelly', { fraction: Number.NaN }), /must be a finite number/);
+    refused(() => createConstructionMethod('kelly', { fraction: -1 }), /fraction must be > 0/);
+    refused(
       () => createConstructionMethod('volatility_target', { base: 'nope' }),
-      /unknown construction method nope/,
+      /construction method nope: is not known/,
     );
   });
 
