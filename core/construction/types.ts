@@ -58,17 +58,14 @@ export interface ConstructionMethod {
 
 /** Weights keyed by symbol from a vector in `symbols` order; -0 becomes 0 so results compare and hash alike. */
 export function weightsOf(symbols: readonly string[], values: ArrayLike<number>): Weights {
-  const weights: Record<string, number> = {};
-  symbols.forEach((symbol, i) => {
-    weights[symbol] = values[i]! + 0;
-  });
-  return weights;
+  // fromEntries makes every symbol an own property, even one named __proto__.
+  return Object.fromEntries(symbols.map((symbol, i) => [symbol, values[i]! + 0]));
 }
 
 /**
- * Checks a rebalance's input and gives its covariance as rows. Bad input (a non-square or
- * non-finite covariance, a vector of the wrong length, impossible constraints) throws a RangeError
- * that says which, so the caller can dead-letter the rebalance with the reason.
+ * Checks a rebalance's input and gives its covariance as rows, exactly symmetric. Bad input (a
+ * non-square or non-finite covariance, a vector of the wrong length, impossible constraints) throws
+ * a RangeError that says which, so the caller can dead-letter the rebalance with the reason.
  */
 export function checkedCovariance(input: ConstructionInput): number[][] {
   const n = input.symbols.length;
@@ -89,6 +86,9 @@ export function checkedCovariance(input: ConstructionInput): number[][] {
         throw new RangeError('covariance must be symmetric');
     }
   }
+  // Symmetric to the last bit, as the decompositions require; the check above bounds what this moves.
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < i; j++) rows[i]![j] = rows[j]![i]! = 0.5 * (rows[i]![j]! + rows[j]![i]!);
   checkVector(input.expectedReturns, n, 'expectedReturns');
   checkVector(input.marketWeights, n, 'marketWeights');
   checkConstraints(input.constraints);

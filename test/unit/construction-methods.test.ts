@@ -445,3 +445,19 @@ describe('the registry', () => {
     );
   });
 });
+
+describe('hostile symbols and rounding', () => {
+  it('a symbol named __proto__ is a weight like any other; a covariance asymmetric by rounding is accepted', () => {
+    const covariance = new Matrix([
+      [0.04, 0.01 + 1e-17],
+      [0.01, 0.09],
+    ]);
+    const weights = constructionMethods.minimum_variance
+      .create()
+      .weights({ symbols: ['__proto__', 'B'], covariance, constraints: loose });
+    assert.deepEqual(Object.keys(weights), ['__proto__', 'B']);
+    // w1 = (0.09 − 0.01)/(0.04 + 0.09 − 0.02) = 8/11.
+    assertClose(Object.getOwnPropertyDescriptor(weights, '__proto__')?.value, 8 / 11, 1e-12);
+    assert.equal(Object.getPrototypeOf(weights), Object.prototype);
+  });
+});
