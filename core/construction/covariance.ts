@@ -33,40 +33,79 @@ function seriesRows(returns: ReturnSeries, demean: boolean): Float64Array[] {
 }
 
 /**
- * rows·rowsᵀ / divisor, symmetric by construction. Each pass over row i's returns takes four other
- * rows at once, so a return loaded once serves four sums (a third faster at 500 × 1,000).
+ * rows·rowsᵀ / divisor, symmetric by construction. The upper triangle is summed two rows by four
+ * at a time: each period's six loads feed eight products, which at 500 × 1,000 takes about half the
+ * time of one pair at a time.
  */
 function crossProducts(rows: Float64Array[], divisor: number): Matrix {
   const n = rows.length;
   const periods = rows[0]!.length;
-  const result = new Matrix(n, n);
-  const store = (i: number, j: number, sum: number): void => {
-    result.set(i, j, sum / divisor);
-    result.set(j, i, sum / divisor);
-  };
-  for (let i = 0; i < n; i++) {
+  const sums = new Float64Array(n * n);
+  for (let i = 0; i < n; i += 2) {
+    // An odd last row is paired with itself; only its own sums are kept.
     const a = rows[i]!;
+    const c = rows[Math.min(i + 1, n - 1)]!;
+    const rowA = i * n;
+    const rowC = Math.min(i + 1, n - 1) * n;
     let j = i;
+    // Plain locals, not destructuring: the inner loop must not allocate.
     for (; j + 3 < n; j += 4) {
-      const [b0, b1, b2, b3] = [rows[j]!, rows[j + 1]!, rows[j + 2]!, rows[j + 3]!];
-      let [s0, s1, s2, s3] = [0, 0, 0, 0];
+      const b0 = rows[j]!;
+      const b1 = rows[j + 1]!;
+      const b2 = rows[j + 2]!;
+      const b3 = rows[j + 3]!;
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      let c0 = 0;
+      let c1 = 0;
+      let c2 = 0;
+      let c3 = 0;
       for (let t = 0; t < periods; t++) {
         const x = a[t]!;
-        s0 += x * b0[t]!;
-        s1 += x * b1[t]!;
-        s2 += x * b2[t]!;
-        s3 += x * b3[t]!;
+        const y = c[t]!;
+        const v0 = b0[t]!;
+        const v1 = b1[t]!;
+        const v2 = b2[t]!;
+        const v3 = b3[t]!;
+        a0 += x * v0;
+        a1 += x * v1;
+        a2 += x * v2;
+        a3 += x * v3;
+        c0 += y * v0;
+        c1 += y * v1;
+        c2 += y * v2;
+        c3 += y * v3;
       }
-      store(i, j, s0);
-      store(i, j + 1, s1);
-      store(i, j + 2, s2);
-      store(i, j + 3, s3);
+      sums[rowA + j] = a0;
+      sums[rowA + j + 1] = a1;
+      sums[rowA + j + 2] = a2;
+      sums[rowA + j + 3] = a3;
+      sums[rowC + j] = c0;
+      sums[rowC + j + 1] = c1;
+      sums[rowC + j + 2] = c2;
+      sums[rowC + j + 3] = c3;
     }
     for (; j < n; j++) {
       const b = rows[j]!;
-      let sum = 0;
-      for (let t = 0; t < periods; t++) sum += a[t]! * b[t]!;
-      store(i, j, sum);
+      let sumA = 0;
+      let sumC = 0;
+      for (let t = 0; t < periods; t++) {
+        sumA += a[t]! * b[t]!;
+        sumC += c[t]! * b[t]!;
+      }
+      sums[rowA + j] = sumA;
+      sums[rowC + j] = sumC;
+    }
+  }
+  // Row i + 1's sums left of its diagonal are never read: the upper triangle is mirrored.
+  const result = new Matrix(n, n);
+  for (let r = 0; r < n; r++) {
+    for (let col = r; col < n; col++) {
+      const value = sums[r * n + col]! / divisor;
+      result.set(r, col, value);
+      result.set(col, r, value);
     }
   }
   return result;

@@ -10,7 +10,7 @@ import {
   ledoitWolfCovariance,
   sampleCovariance,
 } from '../../core/construction/covariance.ts';
-import { assertMatrix, realReturns } from '../support/construction.ts';
+import { assertMatrix, realReturns, syntheticReturns } from '../support/construction.ts';
 
 describe('sample covariance', () => {
   it('a = [1, 2, 3], b = [1, 0, −1]: deviations [−1, 0, 1] and [1, 0, −1] over T − 1 = 2', () => {
@@ -24,6 +24,20 @@ describe('sample covariance', () => {
         [-1, 1],
       ],
     );
+  });
+
+  it('equals the two-pass definition for 1 to 11 assets (every blocking remainder)', () => {
+    for (let assets = 1; assets <= 11; assets++) {
+      const returns = syntheticReturns(assets, assets, 37);
+      const centred = returns.map((series) => {
+        const mean = series.reduce((sum, r) => sum + r, 0) / series.length;
+        return series.map((r) => r - mean);
+      });
+      const expected = centred.map((a) =>
+        centred.map((b) => a.reduce((sum, x, t) => sum + x * b[t]!, 0) / 36),
+      );
+      assertMatrix(sampleCovariance(returns).to2DArray(), expected, 1e-18);
+    }
   });
 
   it('refuses ragged or non-finite series with a reason', () => {
