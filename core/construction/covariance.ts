@@ -184,14 +184,6 @@ export function ledoitWolfCovariance(returns: ReturnSeries): ShrunkCovariance {
   return { covariance, shrinkage };
 }
 
-/** The correlation matrix of a covariance matrix (a zero variance gives zero correlations, 1 on the diagonal). */
-export function correlationOf(covariance: readonly (readonly number[])[]): number[][] {
-  const sd = covariance.map((row, i) => Math.sqrt(row[i]!));
-  return covariance.map((row, i) =>
-    row.map((value, j) => (i === j ? 1 : sd[i]! > 0 && sd[j]! > 0 ? value / (sd[i]! * sd[j]!) : 0)),
-  );
-}
-
 export type CovarianceEstimatorName = 'sample' | 'ewma' | 'ledoit_wolf';
 
 /** The covariance estimators by the name a config gives; `decay` is EWMA's λ. */

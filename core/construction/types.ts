@@ -101,7 +101,7 @@ function checkVector(values: readonly number[] | undefined, n: number, what: str
   if (!values.every(Number.isFinite)) throw new RangeError(`${what} must be finite`);
 }
 
-export function checkConstraints(constraints: Constraints): void {
+function checkConstraints(constraints: Constraints): void {
   for (const key of ['maxWeight', 'maxGross', 'maxNet'] as const) {
     const value = constraints[key];
     if (!(Number.isFinite(value) && value >= 0))

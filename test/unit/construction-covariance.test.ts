@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  correlationOf,
   covarianceEstimators,
   ewmaCovariance,
   ledoitWolfCovariance,
@@ -145,23 +144,7 @@ describe('Ledoit-Wolf shrinkage (identity target, as scikit-learn)', () => {
   });
 });
 
-describe('correlation and the estimator registry', () => {
-  it('correlation divides by the volatilities; a zero variance gives zero correlations', () => {
-    assertMatrix(
-      correlationOf([
-        [0.04, 0.012, 0],
-        [0.012, 0.09, 0],
-        [0, 0, 0],
-      ]),
-      [
-        [1, 0.2, 0],
-        [0.2, 1, 0],
-        [0, 0, 1],
-      ],
-      1e-15,
-    );
-  });
-
+describe('the estimator registry', () => {
   it('names every estimator', () => {
     const returns = [
       [1, 2, 3],
