@@ -47,9 +47,8 @@ export function solveQuadraticProgram(program: QuadraticProgram): Float64Array {
   const n = c.length;
   const start = unconstrainedOptimum(program) ?? new Array<number>(n).fill(0);
   let x = projectOnto(start, set);
-  const lipschitz = largestEigenvalue(q);
-  if (!(lipschitz > 0)) return x;
-  const step = 1 / lipschitz;
+  // With no risk (Q = 0) the programme is linear: a long step lands on the best vertex of the set.
+  const step = 1 / Math.max(largestEigenvalue(q), 1e-12);
   const y = Float64Array.from(x);
   let momentum = 1;
   const gradientStep = new Float64Array(n);

@@ -371,6 +371,20 @@ describe('volatility target and mean-variance', () => {
     );
   });
 
+  it('mean-variance with a riskless covariance fills the best assets to their caps', () => {
+    const riskless = [
+      [0, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+    ];
+    const capped = { longOnly: true, maxWeight: 0.5, maxGross: 1, maxNet: 1 };
+    const method = constructionMethods.mean_variance.create();
+    assertWeights(
+      method.weights(input(riskless, { expectedReturns: [0.01, 0.02, -0.01], constraints: capped })),
+      [0.5, 0.5, 0],
+    );
+  });
+
   it('methods that need expected returns say so', () => {
     assert.throws(
       () => constructionMethods.mean_variance.create().weights(input(covariance)),
