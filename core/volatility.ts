@@ -3,6 +3,9 @@
 // (actors/risk/barrier-exits.ts). One estimator for both, kept incrementally so the gate pays O(1) per
 // bar close, and the batch form runs the same estimator over a series, so both give the same numbers
 // for the same closes (running sums: the rounding of a value depends on the closes since the first).
+// For the same reason a restart restores the sums themselves (state/fromState), never re-warms them
+// from recent closes: that would round differently and move a barrier.
+import type { RollingVolatilityState } from '../schemas/snapshots.ts';
 
 /**
  * The sample standard deviation of the last `window` log returns, updated one close at a time. A
@@ -28,6 +31,30 @@ export class RollingVolatility {
     return Math.max(0, this.window - this.seen);
   }
 
+  /** What a restored estimator needs to go on exactly as this one would. */
+  state(): RollingVolatilityState {
+    return {
+      window: this.window,
+      returns: Array.from(this.returns),
+      ...(Number.isNaN(this.lastClose) ? {} : { lastClose: this.lastClose }),
+      seen: this.seen,
+      sum: this.sum,
+      sumSq: this.sumSq,
+    };
+  }
+
+  /** An estimator that goes on from `state` (checked by its snapshot contract). */
+  static fromState(state: RollingVolatilityState): RollingVolatility {
+    const estimator = new RollingVolatility(state.window);
+    estimator.returns.set(state.returns);
+    estimator.lastClose = state.lastClose ?? Number.NaN;
+    estimator.seen = state.seen;
+    estimator.sum = state.sum;
+    estimator.sumSq = state.sumSq;
+    if (state.seen >= state.window) estimator.value = estimator.valueOfSums();
+    return estimator;
+  }
+
   /** Takes the next close; returns the volatility as of it. */
   push(close: number): number {
     const previous = this.lastClose;
@@ -45,12 +72,14 @@ export class RollingVolatility {
     }
     this.returns[slot] = r;
     this.seen++;
-    if (this.seen >= this.window) {
-      const window = this.window;
-      const mean = this.sum / window;
-      this.value = Math.sqrt(Math.max(0, (this.sumSq - window * mean * mean) / (window - 1)));
-    }
+    if (this.seen >= this.window) this.value = this.valueOfSums();
     return this.value;
+  }
+
+  private valueOfSums(): number {
+    const window = this.window;
+    const mean = this.sum / window;
+    return Math.sqrt(Math.max(0, (this.sumSq - window * mean * mean) / (window - 1)));
   }
 }
 

@@ -10,16 +10,105 @@ import type { Decoded } from './validate.ts';
 const SymbolName = Type.String({ minLength: 1, maxLength: 64 });
 const FillId = Type.String({ minLength: 1, maxLength: 256 });
 
-/** The risk gate's own book: its positions and the last fill they reflect. */
-export const RiskState = Type.Object(
+const Positions = Type.Array(
+  Type.Object({ symbol: SymbolName, quantity: Type.Number() }, { additionalProperties: false }),
+);
+
+/** risk_state.v1: the risk gate's own book, its positions and the last fill they reflect. */
+export const RiskStateV1 = Type.Object(
   {
-    positions: Type.Array(
-      Type.Object({ symbol: SymbolName, quantity: Type.Number() }, { additionalProperties: false }),
-    ),
+    positions: Positions,
     /** Absent before the first fill. */
     lastFillId: Type.Optional(FillId),
   },
   { additionalProperties: false },
+);
+
+const OrderId = Type.String({ minLength: 1, maxLength: 256 });
+const closed = { additionalProperties: false } as const;
+/** Longest volatility window a snapshot holds: bounds its size (each window keeps its returns). */
+export const MAX_VOLATILITY_WINDOW = 10_000;
+/** Most open bracketed entries a snapshot holds; each is removed when its position closes. */
+export const MAX_BARRIER_ENTRIES = 100_000;
+const MAX_SYMBOLS = 10_000;
+
+/** A RollingVolatility's running sums and returns (core/volatility.ts): a restored one goes on bit for bit. */
+export const RollingVolatilityState = Type.Object(
+  {
+    window: Type.Integer({ minimum: 2, maximum: MAX_VOLATILITY_WINDOW }),
+    /** The ring of the last returns, exactly `window` long (unused slots 0). */
+    returns: Type.Array(Type.Number(), { maxItems: MAX_VOLATILITY_WINDOW }),
+    /** Absent before the first close. */
+    lastClose: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /** Returns pushed so far: where the ring goes on, and whether the value exists. */
+    seen: Type.Integer({ minimum: 0 }),
+    sum: Type.Number(),
+    sumSq: Type.Number({ minimum: 0 }),
+  },
+  closed,
+);
+
+/** One symbol's volatility for the barrier exits (actors/risk/barrier-exits.ts): its last two bars and estimators. */
+const BarrierVolatilityState = Type.Object(
+  {
+    symbol: SymbolName,
+    lastBarTs: Type.Integer({ minimum: 0 }),
+    lastClose: Type.Number({ exclusiveMinimum: 0 }),
+    /** Both absent before the symbol's second bar. */
+    previousBarTs: Type.Optional(Type.Integer({ minimum: 0 })),
+    previousClose: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    byWindow: Type.Array(
+      Type.Object(
+        {
+          estimator: RollingVolatilityState,
+          /** The value as of the bar before the last; absent while it had none. */
+          previous: Type.Optional(Type.Number({ minimum: 0 })),
+        },
+        closed,
+      ),
+      { maxItems: 64 },
+    ),
+  },
+  closed,
+);
+
+/** One open bracketed entry (BarrierEntry): what its time exit and its closing need. */
+export const BarrierEntryState = Type.Object(
+  {
+    orderId: OrderId,
+    symbol: SymbolName,
+    side: Side,
+    signalId: Type.String({ minLength: 1, maxLength: 256 }),
+    strategy: Type.String({ minLength: 1, maxLength: 128 }),
+    exitAfter: Type.Integer({ minimum: 0 }),
+    children: Type.Tuple([OrderId, OrderId]),
+    filled: Type.Number({ minimum: 0 }),
+    closed: Type.Number({ minimum: 0 }),
+    entryDone: Type.Boolean(),
+  },
+  closed,
+);
+
+/** The barrier exits' state: window lengths in use, volatility per symbol, open entries oldest first. */
+export const BarrierExitsState = Type.Object(
+  {
+    /** The bar interval the volatility was measured on: another one's windows are not restored. */
+    barInterval: Type.String({ minLength: 1, maxLength: 32 }),
+    windows: Type.Array(Type.Integer({ minimum: 2, maximum: MAX_VOLATILITY_WINDOW }), { maxItems: 64 }),
+    volatility: Type.Array(BarrierVolatilityState, { maxItems: MAX_SYMBOLS }),
+    entries: Type.Array(BarrierEntryState, { maxItems: MAX_BARRIER_ENTRIES }),
+  },
+  closed,
+);
+
+/** risk_state.v2: v1's book and, with barrier exits on, their open entries and volatility. */
+export const RiskState = Type.Object(
+  {
+    positions: Positions,
+    lastFillId: Type.Optional(FillId),
+    barrierExits: Type.Optional(BarrierExitsState),
+  },
+  closed,
 );
 
 /** execution_state.v1: the execution actor's working orders and the highest gate term it has accepted. */
@@ -144,6 +233,9 @@ export const PortfolioState = Type.Object(
 );
 
 export type RiskState = Static<typeof RiskState>;
+export type BarrierExitsState = Static<typeof BarrierExitsState>;
+export type BarrierEntryState = Static<typeof BarrierEntryState>;
+export type RollingVolatilityState = Static<typeof RollingVolatilityState>;
 export type ExecutionState = Static<typeof ExecutionState>;
 export type BrokerState = Static<typeof BrokerState>;
 export type BrokerOrderState = Static<typeof BrokerOrderState>;
@@ -181,8 +273,56 @@ function contract<S extends TSchema>(
 /** A v1 snapshot is a v2 one without broker state (v1 predates the brokers). */
 const checkExecutionV1 = checker(ExecutionStateV1);
 
+/** What the schema cannot say about barrier state: ring lengths, known windows, unique ids. */
+function barrierExitsProblem(state: BarrierExitsState): string | undefined {
+  const windows = new Set(state.windows);
+  if (windows.size !== state.windows.length) return '/barrierExits/windows: a window length twice';
+  const symbols = new Set<string>();
+  for (const [i, symbol] of state.volatility.entries()) {
+    const at = `/barrierExits/volatility/${i}`;
+    if (symbols.has(symbol.symbol)) return `${at}/symbol: ${symbol.symbol} twice`;
+    symbols.add(symbol.symbol);
+    if ((symbol.previousBarTs === undefined) !== (symbol.previousClose === undefined))
+      return `${at}: previousBarTs and previousClose go together`;
+    if (symbol.previousBarTs !== undefined && symbol.previousBarTs >= symbol.lastBarTs)
+      return `${at}/previousBarTs: not before lastBarTs`;
+    const seen = new Set<number>();
+    for (const [j, { estimator }] of symbol.byWindow.entries()) {
+      const where = `${at}/byWindow/${j}/estimator`;
+      if (!windows.has(estimator.window) || seen.has(estimator.window))
+        return `${where}/window: ${estimator.window} is not one of the windows, or twice`;
+      seen.add(estimator.window);
+      if (estimator.returns.length !== estimator.window)
+        return `${where}/returns: ${estimator.returns.length} returns for a window of ${estimator.window}`;
+      if (!Number.isSafeInteger(estimator.seen)) return `${where}/seen: not a count`;
+    }
+  }
+  const ids = new Set<string>();
+  for (const [i, entry] of state.entries.entries()) {
+    for (const id of [entry.orderId, ...entry.children]) {
+      if (ids.has(id)) return `/barrierExits/entries/${i}: order id ${id} twice`;
+      ids.add(id);
+    }
+  }
+  return undefined;
+}
+
+const checkRiskStateShape = checker(RiskState);
+
+function checkRiskState(value: unknown): Decoded<RiskState> {
+  const checked = checkRiskStateShape(value);
+  const problem = checked.ok && checked.value.barrierExits && barrierExitsProblem(checked.value.barrierExits);
+  return problem ? { ok: false, reason: problem } : checked;
+}
+
+/** A v1 snapshot is a v2 one without barrier state (v1 predates it). */
+const checkRiskV1 = checker(RiskStateV1);
+
 export const snapshotContracts = {
-  risk: contract('risk_state', 1, RiskState),
+  risk: {
+    ...contract('risk_state', 2, RiskState, { 'risk_state.v1': (value) => checkRiskV1(value) }),
+    check: checkRiskState,
+  },
   execution: contract('execution_state', 2, ExecutionState, {
     'execution_state.v1': (value) => checkExecutionV1(value),
   }),

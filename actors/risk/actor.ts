@@ -15,12 +15,15 @@
 // settings of each model whose signals it trades from the model source (the registry live, the trained
 // models in a backtest) before deciding its first signal, the active model's at start. Its exits go out
 // on the same subjects as everything else: the cancels of a closed position's bracket first, then the
-// closing intent; a time exit on the symbol's first market event at or after its time limit. Not yet
-// snapshotted: a restarted gate knows no bracketed entries (their children still work at the venue,
-// their time exits are lost) and warms the volatility again.
+// closing intent; a time exit on the symbol's first market event at or after its time limit.
 //
 // Restart: the gate saves {positions, last fill} with the fill's stream sequence before acking each
-// fill, restores them on start, and skips redelivered fills at or below that sequence. It starts in
+// fill, restores them on start, and skips redelivered fills at or below that sequence. With barrier
+// exits the same snapshot (risk_state.v2) holds their open entries and volatility estimators, saved
+// whenever they change before the message that changed them (signal, order event, fill, bar, time
+// exit) is acked: a restarted gate sends the time exits of the entries it passed before, and its
+// later barriers are those of an uninterrupted run (bars redelivered after the ack point are applied
+// once; the bar warmed at start only marks prices). It starts in
 // `startState` (reducing or halted) and is released only when the portfolio, at the same last fill
 // (its last pf.snapshot at start, or a later one), shows the same positions (reconciled); a mismatch
 // raises a critical alert and the gate stays held. It reads only the portfolio's public snapshots,
@@ -168,6 +171,10 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
   private readonly symbols = new Set<string>();
   private lastFillId: string | undefined;
   private restoredSequence = 0;
+  /** Stream sequence of the last fill applied: the sequence of every snapshot saved. */
+  private fillSequence = 0;
+  /** The barrier exits' revision in the last snapshot saved. */
+  private savedBarrierRevision: number | undefined;
   /** Positions agree with the portfolio's. */
   private reconciled: boolean;
   private venueReconciliation: Reconciliation | undefined;
@@ -220,10 +227,28 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
   }
 
   saveState(): RiskState {
+    const barriers = this.gate.core.barrierExits;
     return {
       positions: this.positions(),
       ...(this.lastFillId !== undefined ? { lastFillId: this.lastFillId } : {}),
+      ...(barriers !== undefined ? { barrierExits: barriers.save() } : {}),
     };
+  }
+
+  /** Saves the state as of the last fill applied, before the message in hand is acked. */
+  private async save(): Promise<void> {
+    this.savedBarrierRevision = this.gate.core.barrierExits?.revision;
+    await saveSnapshot(this.options.store, this.snapshotKey, RiskGateActor.snapshotContract, {
+      value: this.saveState(),
+      sequence: this.fillSequence,
+    });
+  }
+
+  /** Saves when the barrier exits changed since the last snapshot (never without a store). */
+  private barrierChangesSaved(): Promise<void> | undefined {
+    const revision = this.gate.core.barrierExits?.revision;
+    if (this.options.store === undefined || revision === this.savedBarrierRevision) return undefined;
+    return this.save();
   }
 
   /**
@@ -231,17 +256,36 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
    * the limits at once, and when it reflects the same last fill the positions are reconciled here.
    */
   private async restore(saved: Snapshot<RiskState> | undefined): Promise<void> {
+    // Before the barrier state: the barriers know no window yet, so these bars (the newest, maybe
+    // past the consumer's ack point) only mark prices and the volatility is fed in stream order.
     for (const event of (await this.options.lastMarketData?.()) ?? []) this.onMarketData(event);
     if (saved !== undefined) {
       this.gate.core.reconcile(saved.value.positions);
       for (const p of saved.value.positions) this.symbols.add(p.symbol);
       this.lastFillId = saved.value.lastFillId;
       this.restoredSequence = saved.sequence;
+      this.fillSequence = saved.sequence;
+      this.restoreBarrierExits(saved.value.barrierExits);
     }
     const reconciliation = await this.options.lastReconciliation?.();
     if (reconciliation !== undefined) await this.onReconciliation(reconciliation);
     const portfolio = await this.options.lastPortfolioSnapshot?.();
     if (portfolio !== undefined) await this.onPortfolio(portfolio);
+  }
+
+  private restoreBarrierExits(saved: RiskState['barrierExits']): void {
+    const barriers = this.gate.core.barrierExits;
+    if (saved === undefined) return;
+    if (barriers === undefined) {
+      this.options.logger?.warn(
+        { entries: saved.entries.length },
+        'barrier exits are off: the saved entries get no time exits (their brackets still work at the venue)',
+      );
+      return;
+    }
+    const notRestored = barriers.restore(saved);
+    if (notRestored !== undefined) this.options.logger?.warn({}, `barrier exits: ${notRestored}`);
+    this.savedBarrierRevision = barriers.revision;
   }
 
   /** With barrier exits: the active model's settings now, and each newly activated model's. */
@@ -409,6 +453,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     }
     await this.writer?.add(decision);
     await this.apply(result, signal.ts_event);
+    await this.barrierChangesSaved();
   }
 
   /** Seals and publishes a passed intent; its order becomes cancellable on a halt. */
@@ -422,7 +467,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
 
   readonly marketDataName = 'risk';
 
-  /** Synchronous unless the event set off time exits. */
+  /** Synchronous unless the event set off time exits or moved the barrier volatility (saved then). */
   onMarketData(event: MarketData): Promise<void> | undefined {
     this.clock.advanceTo(event.ts_event);
     const core = this.gate.core;
@@ -430,7 +475,8 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     else if (event.schema === 'trade_tick.v1') core.onTrade(event);
     else core.onQuote(event);
     const exits = core.timeExits(event.symbol, event.ts_event);
-    return exits.length === 0 ? undefined : this.sendTimeExits(event.symbol, exits, event.ts_event);
+    if (exits.length > 0) return this.sendTimeExits(event.symbol, exits, event.ts_event);
+    return this.barrierChangesSaved();
   }
 
   /**
@@ -452,6 +498,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
       await this.sendIntent(pass.intent, pass.decision.id);
       await this.writer?.add(pass.decision);
     }
+    await this.barrierChangesSaved();
   }
 
   private async onExecution(report: OrderEvent | Fill | Reconciliation, delivery: Delivery): Promise<void> {
@@ -460,17 +507,15 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     if (report.schema === 'order_event.v1') {
       this.gate.core.onOrderEvent(report);
       if (isTerminal(report.status)) this.orderSymbols.delete(report.order_id);
-      return;
+      return this.barrierChangesSaved();
     }
     // Fills at or below the restored sequence are already in the restored positions.
     if (delivery.streamSequence <= this.restoredSequence) return;
     this.gate.core.onFill(report);
     this.symbols.add(report.symbol);
     this.lastFillId = report.id;
-    await saveSnapshot(this.options.store, this.snapshotKey, RiskGateActor.snapshotContract, {
-      value: this.saveState(),
-      sequence: delivery.streamSequence,
-    });
+    this.fillSequence = delivery.streamSequence;
+    await this.save();
   }
 
   private async onPortfolio(snapshot: PortfolioSnapshot): Promise<void> {

@@ -15,11 +15,17 @@
 //
 // This keeps, per bracketed entry, what its exits need: the entry's fills, what its children closed,
 // and its time limit. Everything is in event time; nothing here reads a clock.
+//
+// All of it survives a restart (save/restore, in the gate's risk_state.v2): the open entries, so their
+// time exits still go out, and the volatility estimators with their running sums, so the barriers of
+// later entries are the ones an uninterrupted run gives (re-warming from recent bars would round the
+// sums differently, and needs bars the stream may no longer hold). `revision` says when to save.
 import { bracketChildIdFor } from '../../core/lineage-ids.ts';
 import { barrierPrices, type TripleBarrierConfig } from '../../core/triple-barrier.ts';
 import { RollingVolatility } from '../../core/volatility.ts';
 import type { Bar, Fill, OrderEvent, OrderIntent } from '../../schemas/messages.ts';
 import type { ModelManifest } from '../../schemas/model-manifest.ts';
+import type { BarrierExitsState } from '../../schemas/snapshots.ts';
 import { isTerminal } from '../execution/order.ts';
 import { parseDuration } from '../feature/bars.ts';
 import type { Side } from './book.ts';
@@ -122,10 +128,16 @@ export class BarrierExits {
   private readonly open = new Map<string, BarrierEntry[]>();
   /** Entries by their entry order id and by each child's id. */
   private readonly byOrder = new Map<string, BarrierEntry>();
+  private changes = 0;
 
   constructor(options: BarrierExitOptions) {
     this.barInterval = options.barInterval;
     this.barIntervalMs = parseDuration(options.barInterval, 'barInterval');
+  }
+
+  /** Grows whenever what save() returns changes: the gate saves its snapshot when it moved. */
+  get revision(): number {
+    return this.changes;
   }
 
   /** Whether the barriers of `modelId` are known (settings or the reason it has none). */
@@ -139,7 +151,10 @@ export class BarrierExits {
    */
   setModel(modelId: string, barriers: ModelBarriers): void {
     this.models.set(modelId, barriers);
-    if (barriers.labels !== undefined) this.windows.add(barriers.labels.volatilityWindow);
+    const window = barriers.labels?.volatilityWindow;
+    if (window === undefined || this.windows.has(window)) return;
+    this.windows.add(window);
+    this.changes++;
   }
 
   /** A bar close: bars of the configured interval, in event-time order per symbol, feed the volatility. */
@@ -158,6 +173,7 @@ export class BarrierExits {
     }
     // A bar redelivered or out of order would count a return twice or backwards.
     if (bar.ts_event <= state.lastBarTs) return;
+    this.changes++;
     state.previousBarTs = state.lastBarTs;
     state.previousClose = state.lastClose;
     state.lastBarTs = bar.ts_event;
@@ -228,9 +244,10 @@ export class BarrierExits {
     };
   }
 
-  /** Starts tracking a bracketed entry the gate passed. */
+  /** Starts tracking a bracketed entry the gate passed (once: a signal redelivered after a restart passes it again). */
   track(entry: Omit<BarrierEntry, 'children' | 'filled' | 'closed' | 'entryDone'>): void {
-    const tracked: BarrierEntry = {
+    if (this.byOrder.has(entry.orderId)) return;
+    this.insert({
       ...entry,
       children: [
         bracketChildIdFor(entry.orderId, 'take_profit'),
@@ -239,11 +256,15 @@ export class BarrierExits {
       filled: 0,
       closed: 0,
       entryDone: false,
-    };
+    });
     this.counts.bracketed++;
-    const list = this.open.get(entry.symbol);
+  }
+
+  private insert(tracked: BarrierEntry): void {
+    this.changes++;
+    const list = this.open.get(tracked.symbol);
     if (list) list.push(tracked);
-    else this.open.set(entry.symbol, [tracked]);
+    else this.open.set(tracked.symbol, [tracked]);
     this.byOrder.set(tracked.orderId, tracked);
     for (const child of tracked.children) this.byOrder.set(child, tracked);
   }
@@ -252,6 +273,7 @@ export class BarrierExits {
   onFill(fill: Fill): void {
     const entry = this.byOrder.get(fill.order_id);
     if (entry === undefined) return;
+    this.changes++;
     if (fill.order_id === entry.orderId) entry.filled += fill.quantity;
     else entry.closed += fill.quantity;
     this.settle(entry);
@@ -260,6 +282,8 @@ export class BarrierExits {
   onOrderEvent(event: OrderEvent): void {
     const entry = this.byOrder.get(event.order_id);
     if (entry === undefined || event.order_id !== entry.orderId || !isTerminal(event.status)) return;
+    if (entry.entryDone) return;
+    this.changes++;
     entry.entryDone = true;
     this.settle(entry);
   }
@@ -288,6 +312,53 @@ export class BarrierExits {
     return closed;
   }
 
+  /** The open entries (oldest first per symbol), the window lengths and each symbol's volatility. */
+  save(): BarrierExitsState {
+    const entries = [...this.open.values()]
+      .flat()
+      .map((entry) => ({ ...entry, children: [...entry.children] as [string, string] }));
+    const volatility = [...this.volatility].map(([symbol, state]) => ({
+      symbol,
+      lastBarTs: state.lastBarTs,
+      lastClose: state.lastClose,
+      ...(state.previousBarTs === Number.NEGATIVE_INFINITY
+        ? {}
+        : { previousBarTs: state.previousBarTs, previousClose: state.previousClose }),
+      byWindow: [...state.byWindow.values()].map(({ estimator, previous }) => ({
+        estimator: estimator.state(),
+        ...(Number.isNaN(previous) ? {} : { previous }),
+      })),
+    }));
+    return { barInterval: this.barInterval, windows: [...this.windows], volatility, entries };
+  }
+
+  /**
+   * Takes back what save() returned (checked by the snapshot contract), before any bar or entry: the
+   * entries always (their time limits are absolute), the volatility only when it was measured on this
+   * bar interval; returns why it was not, if so.
+   */
+  restore(state: BarrierExitsState): string | undefined {
+    for (const entry of state.entries) this.insert({ ...entry, children: [...entry.children] });
+    if (state.barInterval !== this.barInterval)
+      return `the saved volatility is of ${state.barInterval} bars, not ${this.barInterval}: it warms again`;
+    for (const window of state.windows) this.windows.add(window);
+    for (const saved of state.volatility) {
+      this.volatility.set(saved.symbol, {
+        lastBarTs: saved.lastBarTs,
+        lastClose: saved.lastClose,
+        previousBarTs: saved.previousBarTs ?? Number.NEGATIVE_INFINITY,
+        previousClose: saved.previousClose ?? Number.NaN,
+        byWindow: new Map(
+          saved.byWindow.map(({ estimator, previous }) => [
+            estimator.window,
+            { estimator: RollingVolatility.fromState(estimator), previous: previous ?? Number.NaN },
+          ]),
+        ),
+      });
+    }
+    return undefined;
+  }
+
   private plain(reason: string): EntryExits {
     return { bracket: undefined, reason };
   }
@@ -304,6 +375,7 @@ export class BarrierExits {
   }
 
   private forget(entry: BarrierEntry): void {
+    this.changes++;
     const list = this.open.get(entry.symbol);
     const at = list?.indexOf(entry) ?? -1;
     if (list !== undefined && at >= 0) {
