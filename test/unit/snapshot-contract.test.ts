@@ -35,13 +35,33 @@ describe('snapshot contracts', () => {
   it('round-trips a snapshot under its version, and reads one saved before the versions', async () => {
     const store = new MemorySnapshotStore();
     await saveSnapshot(store, 'risk.paper', risk, { value: riskState, sequence: 7 });
-    assert.equal(JSON.parse(store.texts.get('risk.paper') ?? '{}').schema, 'risk_state.v1');
+    assert.equal(JSON.parse(store.texts.get('risk.paper') ?? '{}').schema, 'risk_state.v2');
     assert.deepEqual(await loadSnapshot(store, 'risk.paper', risk), {
       ok: true,
       snapshot: { value: riskState, sequence: 7 },
     });
     store.texts.set('risk.paper', JSON.stringify({ value: riskState, sequence: 7 }));
     assert.equal((await loadSnapshot(store, 'risk.paper', risk)).ok, true, 'untagged reads as v1');
+    // A v1 snapshot (before the barrier state) reads as a v2 one without it.
+    store.texts.set('risk.paper', JSON.stringify({ schema: 'risk_state.v1', value: riskState, sequence: 7 }));
+    assert.deepEqual(await loadSnapshot(store, 'risk.paper', risk), {
+      ok: true,
+      snapshot: { value: riskState, sequence: 7 },
+    });
+    // v1 never held barrier state: a v1-tagged value with it is refused, not half-read.
+    store.texts.set(
+      'risk.paper',
+      JSON.stringify({
+        schema: 'risk_state.v1',
+        value: {
+          ...riskState,
+          barrierExits: { barInterval: '1d', windows: [], volatility: [], entries: [] },
+        },
+        sequence: 7,
+      }),
+    );
+    const v1WithBarriers = await loadSnapshot(store, 'risk.paper', risk);
+    assert.match(v1WithBarriers.ok ? 'accepted' : v1WithBarriers.reason, /risk_state\.v1: \/barrierExits/);
     assert.deepEqual(await loadSnapshot(store, 'risk.other', risk), { ok: true, snapshot: undefined });
   });
 
@@ -83,8 +103,8 @@ describe('snapshot contracts', () => {
     assert.match(await refusal('{"value":'), /^snapshot risk\.paper: malformed JSON/);
     assert.match(await refusal('[1,2]'), /not an object/);
     assert.match(
-      await refusal(JSON.stringify({ ...valid, schema: 'risk_state.v2' })),
-      /is risk_state\.v2; this release reads risk_state\.v1/,
+      await refusal(JSON.stringify({ ...valid, schema: 'risk_state.v3' })),
+      /is risk_state\.v3; this release reads risk_state\.v2, risk_state\.v1/,
     );
     assert.match(await refusal(JSON.stringify({ ...valid, sequence: -1 })), /sequence/);
     assert.match(await refusal(JSON.stringify({ ...valid, extra: true })), /unexpected extra/);
