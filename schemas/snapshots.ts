@@ -101,11 +101,28 @@ export const BarrierExitsState = Type.Object(
   closed,
 );
 
-/** risk_state.v2: v1's book and, with barrier exits on, their open entries and volatility. */
+/** The equity triggers' reference points (actors/risk/equity-triggers.ts): the last equity, its peak, the day's start. */
+export const EquityState = Type.Object(
+  {
+    equity: Type.Number(),
+    peak: Type.Number(),
+    dayStart: Type.Number(),
+    /** The UTC day (days since the epoch) `dayStart` belongs to. */
+    day: Type.Integer({ minimum: 0 }),
+  },
+  closed,
+);
+
+/**
+ * risk_state.v2: v1's book; the equity triggers' peak and day start (absent before the first portfolio
+ * snapshot), so a restart does not reset the drawdown and daily-loss limits; and, with barrier exits
+ * on, their open entries and volatility.
+ */
 export const RiskState = Type.Object(
   {
     positions: Positions,
     lastFillId: Type.Optional(FillId),
+    equity: Type.Optional(EquityState),
     barrierExits: Type.Optional(BarrierExitsState),
   },
   closed,
@@ -234,6 +251,7 @@ export const PortfolioState = Type.Object(
 
 export type RiskState = Static<typeof RiskState>;
 export type BarrierExitsState = Static<typeof BarrierExitsState>;
+export type EquityState = Static<typeof EquityState>;
 export type BarrierEntryState = Static<typeof BarrierEntryState>;
 export type RollingVolatilityState = Static<typeof RollingVolatilityState>;
 export type ExecutionState = Static<typeof ExecutionState>;
@@ -311,7 +329,12 @@ const checkRiskStateShape = checker(RiskState);
 
 function checkRiskState(value: unknown): Decoded<RiskState> {
   const checked = checkRiskStateShape(value);
-  const problem = checked.ok && checked.value.barrierExits && barrierExitsProblem(checked.value.barrierExits);
+  if (!checked.ok) return checked;
+  const { equity, barrierExits } = checked.value;
+  const problem =
+    equity !== undefined && !(equity.peak >= equity.equity)
+      ? '/equity/peak: below the equity'
+      : barrierExits && barrierExitsProblem(barrierExits);
   return problem ? { ok: false, reason: problem } : checked;
 }
 

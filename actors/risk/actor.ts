@@ -18,16 +18,17 @@
 // closing intent; a time exit on the symbol's first market event at or after its time limit.
 //
 // Restart: the gate saves {positions, last fill} with the fill's stream sequence before acking each
-// fill, restores them on start, and skips redelivered fills at or below that sequence. With barrier
-// exits the same snapshot (risk_state.v2) holds their open entries and volatility estimators, saved
-// whenever they change before the message that changed them (signal, order event, fill, bar, time
-// exit) is acked: a restarted gate sends the time exits of the entries it passed before, and its
-// later barriers are those of an uninterrupted run (bars redelivered after the ack point are applied
-// once; the bar warmed at start only marks prices). It starts in
-// `startState` (reducing or halted) and is released only when the portfolio, at the same last fill
-// (its last pf.snapshot at start, or a later one), shows the same positions (reconciled); a mismatch
-// raises a critical alert and the gate stays held. It reads only the portfolio's public snapshots,
-// never the portfolio's saved state.
+// fill, restores them on start, and skips redelivered fills at or below that sequence. The same
+// snapshot (risk_state.v2) holds the equity triggers' peak and day start, saved with each portfolio
+// snapshot, so a restart resets neither the drawdown nor the daily-loss limit; and with barrier exits
+// their open entries and volatility estimators, saved whenever they change before the message that
+// changed them (signal, order event, fill, bar, time exit) is acked: a restarted gate sends the time
+// exits of the entries it passed before, and its later barriers are those of an uninterrupted run
+// (bars redelivered after the ack point are applied once; the bar warmed at start only marks prices).
+// It starts in `startState` (reducing or halted) and is released only when the portfolio, at the same
+// last fill (its last pf.snapshot at start, or a later one), shows the same positions (reconciled); a
+// mismatch raises a critical alert and the gate stays held. It reads only the portfolio's public
+// snapshots, never the portfolio's saved state.
 //
 // The venue too: the execution actor reconciles with its venue at start, after every reconnect and on
 // an operator's request, and says so on exec.reconcile.<venue> (reconciliation.v1, in the ORDERS
@@ -228,9 +229,11 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
 
   saveState(): RiskState {
     const barriers = this.gate.core.barrierExits;
+    const equity = this.gate.core.equity.state();
     return {
       positions: this.positions(),
       ...(this.lastFillId !== undefined ? { lastFillId: this.lastFillId } : {}),
+      ...(equity !== undefined ? { equity } : {}),
       ...(barriers !== undefined ? { barrierExits: barriers.save() } : {}),
     };
   }
@@ -265,6 +268,8 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
       this.lastFillId = saved.value.lastFillId;
       this.restoredSequence = saved.sequence;
       this.fillSequence = saved.sequence;
+      // Before any portfolio snapshot (the last one is read below): no check has used equity yet.
+      if (saved.value.equity !== undefined) this.gate.core.equity.restore(saved.value.equity);
       this.restoreBarrierExits(saved.value.barrierExits);
     }
     const reconciliation = await this.options.lastReconciliation?.();
@@ -521,6 +526,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
   private async onPortfolio(snapshot: PortfolioSnapshot): Promise<void> {
     this.clock.advanceTo(snapshot.ts_event);
     await this.apply(this.gate.onPortfolio(snapshot), snapshot.ts_event);
+    if (this.options.store !== undefined) await this.save();
     if (!this.reconciled && snapshot.fill_id === this.lastFillId) await this.reconcileWith(snapshot);
   }
 

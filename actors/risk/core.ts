@@ -122,7 +122,8 @@ export class RiskGateCore {
   private readonly limitOffset: number;
   private readonly timeInForce: OrderIntent['time_in_force'];
   private readonly book: PositionBook<SymbolRules>;
-  private readonly equity: EquityTriggers;
+  /** Public for the binding's snapshot (state/restore); the checks read it through the view. */
+  readonly equity: EquityTriggers;
   private readonly orderRate: Throttle | undefined;
   private readonly seenSignals: RecentIds;
   private readonly shared = new SharedResults();

@@ -2,6 +2,7 @@
 // UTC day and the fall from peak equity, and the automatic switch of the trading state each calls
 // for: a daily loss at its limit halts trading, a drawdown at its limit switches to reducing.
 import type { PortfolioSnapshot, RiskDecision } from '../../schemas/messages.ts';
+import type { EquityState } from '../../schemas/snapshots.ts';
 import type { RiskLimits } from './limits.ts';
 
 export type TradingState = RiskDecision['trading_state'];
@@ -36,6 +37,20 @@ export class EquityTriggers {
   /** Fall from peak equity as a fraction; NaN before the first snapshot. */
   get drawdown(): number {
     return (this.peak - this.current) / this.peak;
+  }
+
+  /** What a restarted gate needs to measure from the same peak and day start; none before the first snapshot. */
+  state(): EquityState | undefined {
+    if (Number.isNaN(this.current)) return undefined;
+    return { equity: this.current, peak: this.peak, dayStart: this.dayStart, day: this.day };
+  }
+
+  /** Takes back what state() returned (checked by the snapshot contract), before any portfolio snapshot. */
+  restore(state: EquityState): void {
+    this.current = state.equity;
+    this.peak = state.peak;
+    this.dayStart = state.dayStart;
+    this.day = state.day;
   }
 
   onPortfolio(snapshot: PortfolioSnapshot): void {

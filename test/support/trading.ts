@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Kysely } from 'kysely';
+import type { ModelSource } from '../../actors/inference/registry.ts';
 import {
   lastMarketDataFromStream,
   startTrading,
@@ -12,6 +13,7 @@ import {
 } from '../../actors/pipeline.ts';
 import type {
   Bar,
+  ControlCommand,
   Fill,
   OrderEvent,
   OrderIntent,
@@ -35,11 +37,15 @@ export interface Process {
   db: Kysely<Database> | undefined;
 }
 
-/** One "process": its own connection, bus, KV store, database pool (if any) and the three actors. */
+/**
+ * One "process": its own connection, bus, KV store, database pool (if any) and the three actors; the
+ * model source where the gate reads barrier settings.
+ */
 export async function startProcess(
   url: string,
   config: TradingConfig,
   databaseUrl?: string,
+  models?: ModelSource,
 ): Promise<Process> {
   const db = databaseUrl === undefined ? undefined : createDatabase(databaseUrl);
   const connection = await connectNats({ url, name: 'sluice-trading' });
@@ -56,6 +62,7 @@ export async function startProcess(
     lastPortfolioSnapshot: lastPortfolioSnapshotFromStream(manager, subjects, config.account),
     lastReconciliation: lastReconciliationFromStream(manager, subjects, 'SIM'),
     ...(db ? { db } : {}),
+    ...(models ? { models } : {}),
   });
   return { connection, bus, trading, db };
 }
@@ -88,12 +95,17 @@ export async function ordersLedger(test: TestBus) {
     fills: [] as Fill[],
     decisions: [] as RiskDecision[],
     snapshots: [] as PortfolioSnapshot[],
+    cancels: [] as ControlCommand[],
+    /** Every id, in stream order. */
+    ids: [] as string[],
   };
   if (state.messages === 0) return out;
   const messages = await consumer.consume();
   let seen = 0;
   for await (const message of messages) {
-    const event = message.json<{ schema: string }>();
+    const event = message.json<{ schema: string; id: string }>();
+    out.ids.push(event.id);
+    if (event.schema === 'control_command.v1') out.cancels.push(event as ControlCommand);
     if (event.schema === 'order_intent.v2') out.intents.push(event as OrderIntent);
     if (event.schema === 'order_event.v1') out.events.push(event as OrderEvent);
     if (event.schema === 'fill.v1') out.fills.push(event as Fill);
@@ -115,24 +127,41 @@ export async function feedStep(test: TestBus, bar: Bar, process: Process | undef
   if (settleAfter) await settle(test, process);
 }
 
-/** The uninterrupted reference: the same actors on the in-process bus (writing rows when given a database). */
-export async function inProcessReference(bars: readonly Bar[], db?: Kysely<Database>) {
+/**
+ * The uninterrupted reference: the same actors on the in-process bus (writing rows when given a
+ * database; the fixture's config unless given another, with its model source).
+ */
+export async function inProcessReference(
+  bars: readonly Bar[],
+  db?: Kysely<Database>,
+  setup: { config?: TradingConfig; models?: ModelSource } = {},
+) {
   const fills: Fill[] = [];
   const events: OrderEvent[] = [];
+  const intents: OrderIntent[] = [];
+  const decisions: RiskDecision[] = [];
+  const cancels: ControlCommand[] = [];
   const bus = new InProcessBus(new Subjects(4), {
     onPublish: (_subject, name, event) => {
       if (name === 'fill') fills.push(event as Fill);
       if (name === 'order_event') events.push(event as OrderEvent);
+      if (name === 'order_intent') intents.push(event as OrderIntent);
+      if (name === 'risk_decision') decisions.push(event as RiskDecision);
+      if (name === 'control_command') cancels.push(event as ControlCommand);
     },
   });
-  const trading = await startTrading(tradingConfig(), { bus, ...(db ? { db } : {}) });
+  const trading = await startTrading(setup.config ?? tradingConfig(), {
+    bus,
+    ...(db ? { db } : {}),
+    ...(setup.models ? { models: setup.models } : {}),
+  });
   for (const bar of bars) {
     await bus.publish('bar', bus.subjects.bar(bar.symbol), bar);
     await bus.publish('signal', bus.subjects.signal('momentum', bar.symbol), signalFor(bar));
   }
   const positions = trading.status().portfolio.positions;
   await trading.stop();
-  return { fills, events, positions };
+  return { fills, events, positions, intents, decisions, cancels };
 }
 
 /** Items sorted by id, as JSON: compares two ledgers whatever order they were delivered in. */

@@ -11,7 +11,6 @@ import { modelBarriers } from '../../actors/risk/barrier-exits.ts';
 import { RiskGateCore, type RiskGateCoreOptions } from '../../actors/risk/core.ts';
 import { FixedNotionalSizer } from '../../actors/risk/sizing.ts';
 import { ReplayClock } from '../../core/clock.ts';
-import { sha256Hex } from '../../core/hash.ts';
 import { bracketChildIdFor, orderIdFor, timeExitIntentIdFor } from '../../core/lineage-ids.ts';
 import { barrierPrices } from '../../core/triple-barrier.ts';
 import { rollingVolatility } from '../../core/volatility.ts';
@@ -30,6 +29,7 @@ import { orderIntentProblem } from '../../schemas/order-intent.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { contractViolation } from '../../schemas/validate.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
+import { manifestFor } from '../support/models.ts';
 import { instruments, riskLimits } from '../support/risk-limits.ts';
 import { sampleBars, signalFor, tradingConfig } from './trading-fixture.ts';
 
@@ -391,28 +391,6 @@ describe('barrier exits in the risk gate', () => {
     assert.deepEqual(core.timeExits('AAPL', aapl.at(-1)!.ts_event), []);
   });
 });
-
-/** A manifest for `modelId` whose ONNX bytes are `bytes` (the gate reads only its labels). */
-function manifestFor(modelId: string, bytes: Uint8Array, labels: typeof LABELS): ModelManifest {
-  return {
-    manifestVersion: 1,
-    modelId,
-    kind: 'logistic',
-    createdAt: '2012-06-30',
-    featureSet: { version: 'fs-test', names: ['ret_1'] },
-    input: { name: 'features', dtype: 'float32', width: 1 },
-    output: { name: 'probabilities', classes: ['+1'] },
-    normalisation: { kind: 'standard', mean: [0], std: [1] },
-    labels: { kind: 'triple-barrier', target: 'P(label = +1)', ...labels },
-    trainingData: { from: '2012-01-03', to: '2012-06-29', samples: 120, sources: ['test'] },
-    metrics: {
-      folds: [],
-      outOfSample: { samples: 0, logLoss: null, rocAuc: null, accuracy: null, brier: null },
-    },
-    referenceDistributions: [],
-    onnx: { file: `${modelId}.onnx`, sha256: sha256Hex(bytes), bytes: bytes.length, opset: 13, irVersion: 7 },
-  };
-}
 
 describe('barrier exits through the trading actors', () => {
   it('reads the labels from the manifest, sends brackets and time exits, cancels before closing, deterministically', async () => {
