@@ -1,13 +1,16 @@
-// The barrier exits in the risk gate's snapshot (risk_state.v2): what BarrierExits saves goes through
-// the contract and JSON and, restored into a fresh one, goes on exactly as the uninterrupted one (the
-// same barriers on every later bar, the same time exits, the same state); an entry leaves the snapshot
-// when its position closes; hostile barrier state is refused with the reason and the gate starts halted.
+// The risk gate's snapshot (risk_state.v2) beyond v1's positions. The equity triggers' peak and day
+// start: restored, the limits measure as before the restart. The barrier exits: what BarrierExits
+// saves goes through the contract and JSON and, restored into a fresh one, goes on exactly as the
+// uninterrupted one (the same barriers on every later bar, the same time exits, the same state); an
+// entry leaves the snapshot when its position closes; hostile state is refused with the reason and the
+// gate starts halted.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startTrading } from '../../actors/pipeline.ts';
 import { BarrierExits } from '../../actors/risk/barrier-exits.ts';
+import { EquityTriggers } from '../../actors/risk/equity-triggers.ts';
 import { bracketChildIdFor } from '../../core/lineage-ids.ts';
-import type { Alert, Bar, Fill } from '../../schemas/messages.ts';
+import type { Alert, Bar, Fill, PortfolioSnapshot } from '../../schemas/messages.ts';
 import { type RiskState, snapshotContracts } from '../../schemas/snapshots.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
@@ -84,6 +87,55 @@ async function throughContract(value: RiskState): Promise<RiskState> {
   assert.ok(loaded.ok && loaded.snapshot, loaded.ok ? 'nothing saved' : loaded.reason);
   return loaded.snapshot.value;
 }
+
+describe('the equity triggers in the risk snapshot', () => {
+  const snapshot = (ts: number, equity: number): PortfolioSnapshot => ({
+    schema: 'portfolio_snapshot.v1',
+    id: `pf:${ts}`,
+    ts_event: ts,
+    ts_init: ts,
+    account: 'paper',
+    positions: [],
+    cash: equity,
+    equity,
+    gross_exposure: 0,
+    net_exposure: 0,
+  });
+  const DAY = 86_400_000;
+  const limits = { maxDailyLoss: 5_000, maxDrawdown: 0.1 };
+
+  it('restored, measures the drawdown from the same peak and the daily loss from the same day start', async () => {
+    const before = new EquityTriggers(limits);
+    assert.equal(before.state(), undefined, 'nothing before the first snapshot');
+    for (const [ts, equity] of [
+      [DAY, 100_000],
+      [DAY + 1, 110_000],
+      [2 * DAY, 104_000],
+      [2 * DAY + 5, 103_000],
+    ] as const)
+      before.onPortfolio(snapshot(ts, equity));
+    const saved = before.state()!;
+    const restored = new EquityTriggers(limits);
+    restored.restore((await throughContract({ positions: [], equity: saved })).equity!);
+    for (const triggers of [before, restored]) triggers.onPortfolio(snapshot(2 * DAY + 9, 98_000));
+    assert.equal(restored.drawdown, before.drawdown);
+    assert.equal(restored.dailyLoss, before.dailyLoss);
+    assert.equal(restored.dailyLoss, 110_000 - 98_000, "from the previous day's last equity");
+    assert.deepEqual(restored.trigger('active'), before.trigger('active'));
+    assert.equal(before.trigger('active')?.type, 'DAILY_LOSS_BREACHED');
+  });
+
+  it('refuses a peak below the equity', async () => {
+    const store = new MemoryStore();
+    const equity = { equity: 100_000, peak: 90_000, dayStart: 100_000, day: 3 };
+    store.texts.set(
+      'risk.paper',
+      JSON.stringify({ schema: 'risk_state.v2', value: { positions: [], equity }, sequence: 1 }),
+    );
+    const loaded = await loadSnapshot(store, 'risk.paper', snapshotContracts.risk);
+    assert.match(loaded.ok ? 'accepted' : loaded.reason, /risk_state\.v2: \/equity\/peak: below the equity/);
+  });
+});
 
 describe('barrier exits in the risk snapshot', () => {
   it('restored from a snapshot, goes on exactly as the uninterrupted state: barriers, time exits, state', async () => {
