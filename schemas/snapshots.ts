@@ -1,7 +1,7 @@
 // What the stateful actors save to the snapshot store (streams/snapshot-store.ts), as versioned
 // contracts checked whenever a snapshot is loaded: a restart must not build an actor from a value that
 // someone edited, a bug wrote or an older release shaped otherwise. A change of shape is a new version
-// (`risk_state.v2`), never an edit of a released one; a loader knows the versions it can read.
+// (`risk_state.v3`), never an edit of a released one; a loader knows the versions it can read.
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { OrderIntent, OrderIntentV1, OrderStatus, Side } from './messages.ts';
