@@ -356,6 +356,12 @@ export const Fill = event('fill', 1, 'A (partial) execution of an order.', {
   venue_order_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   /** The venue's id of this execution: a fill reported twice by the venue keeps one id here. */
   venue_fill_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /**
+   * The part of the fee the venue took in the base asset, in its units (Binance takes a buy's
+   * commission out of the coin bought): the position moves by the quantity less this, and `fee`
+   * already counts it at the fill price. Never set by the simulated venue.
+   */
+  base_commission: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
 });
 
 const VenueOrderId = Type.String({ minLength: 1, maxLength: 128 });

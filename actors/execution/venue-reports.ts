@@ -84,6 +84,9 @@ export function fillFromVenue(ref: OrderRef, fill: VenueFill, stamp: ReportStamp
   if (!(Number.isFinite(fill.quantity) && fill.quantity > 0)) return `quantity ${fill.quantity}`;
   if (!(Number.isFinite(fill.price) && fill.price > 0)) return `price ${fill.price}`;
   if (!Number.isFinite(fill.fee)) return `fee ${fill.fee}`;
+  const baseCommission = fill.baseCommission ?? 0;
+  if (!(Number.isFinite(baseCommission) && baseCommission >= 0 && baseCommission < fill.quantity))
+    return `base commission ${fill.baseCommission}`;
   const venueFillId = venueId(fill.venueFillId);
   if (venueFillId === undefined) return `venue fill id "${fill.venueFillId}"`;
   const venueOrderId = venueId(fill.venueOrderId);
@@ -102,6 +105,7 @@ export function fillFromVenue(ref: OrderRef, fill: VenueFill, stamp: ReportStamp
     account_mode: stamp.accountMode,
     ...(venueOrderId ? { venue_order_id: venueOrderId } : {}),
     venue_fill_id: venueFillId,
+    ...(baseCommission > 0 ? { base_commission: baseCommission } : {}),
   };
 }
 

@@ -3,6 +3,7 @@
 // fills (exec.fill.*) and prices, publishes snapshots (which also feed the risk gate) and stores
 // toJSON() with the stream sequence it reflects; restore() plus the fills after that sequence give
 // the same state as an uninterrupted run, because a fill applied twice is ignored.
+import { positionChange } from '../../core/fill-position.ts';
 import { portfolioSnapshotIdFor } from '../../core/lineage-ids.ts';
 import type { Fill, PortfolioSnapshot, Position } from '../../schemas/messages.ts';
 import type { PortfolioState } from '../../schemas/snapshots.ts';
@@ -45,17 +46,21 @@ export class PortfolioCore {
   applyFill(fill: Fill): boolean {
     if (!this.appliedFills.add(fill.id)) return false;
     const h = this.holding(fill.symbol);
-    const signed = fill.side === 'buy' ? fill.quantity : -fill.quantity;
+    // Net of a base-asset commission: what the venue holds. The fee counts that commission at the
+    // fill price, so the cash pays for the units held and the fee, which is what the venue charged.
+    const signed = positionChange(fill);
+    const traded = Math.abs(signed);
     const opening = h.quantity === 0 || Math.sign(h.quantity) === Math.sign(signed);
     if (opening) {
-      h.avgPrice =
-        (Math.abs(h.quantity) * h.avgPrice + fill.quantity * fill.price) /
-        (Math.abs(h.quantity) + fill.quantity);
+      if (traded > 0) {
+        h.avgPrice =
+          (Math.abs(h.quantity) * h.avgPrice + traded * fill.price) / (Math.abs(h.quantity) + traded);
+      }
     } else {
-      const closed = Math.min(fill.quantity, Math.abs(h.quantity));
+      const closed = Math.min(traded, Math.abs(h.quantity));
       h.realizedPnl += closed * (fill.price - h.avgPrice) * Math.sign(h.quantity);
       // Crossing through zero opens the remainder at the fill price.
-      if (fill.quantity > closed) h.avgPrice = fill.price;
+      if (traded > closed) h.avgPrice = fill.price;
     }
     h.quantity += signed;
     if (h.quantity === 0) h.avgPrice = 0;

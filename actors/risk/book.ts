@@ -6,6 +6,7 @@
 // Each symbol's exposure contribution (worst-case gross, long and short notional at its reference
 // price) is kept up to date when its price, position or working orders change; the totals are summed
 // again, in symbol order as always, only when a contribution changed.
+import { positionChange } from '../../core/fill-position.ts';
 import type { Bar, Fill, OrderEvent, OrderIntent, QuoteTick, TradeTick } from '../../schemas/messages.ts';
 import { isTerminal } from '../execution/order.ts';
 import { RecentIds } from './recent-ids.ts';
@@ -112,7 +113,7 @@ export class PositionBook<Rules> {
   onFill(fill: Fill): boolean {
     if (!this.seenFills.add(fill.id)) return false;
     const s = this.entry(fill.symbol);
-    s.position += fill.side === 'buy' ? fill.quantity : -fill.quantity;
+    s.position += positionChange(fill);
     this.contributionChanged(s);
     const order = this.working.get(fill.order_id);
     if (order === undefined) return true;
