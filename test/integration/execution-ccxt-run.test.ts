@@ -5,7 +5,9 @@
 //   passes is one the exchange takes and a trade below the minimum notional is no order;
 // - spot positions are BTC balances: the 0.5 BTC the account held before Sluice traded and the
 //   commission Binance takes out of the BTC bought reconcile (at start, on `sluice reconcile`, after a
-//   restart), and BTC that leaves the account otherwise is still a mismatch with its alert.
+//   restart), and BTC that leaves the account otherwise is still a mismatch with its alert;
+// - the position the gate sizes against is the BTC bought less that commission (fill.v1's
+//   base_commission), so a sell that closes it is one the exchange's balance covers.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,16 +37,12 @@ let run: SluiceRun | undefined;
 
 before(async () => {
   [bus, postgres] = await Promise.all([startTestBus(), postgresForTests()]);
-  // The real tape, its times moved to now: Sluice reads the venue's fills from its own clock (less a
-  // minute), as it would at Binance, whose clock is the wall clock.
-  const tape = loadSourceTrades();
-  const shift = Date.now() - (tape[0]?.time ?? 0);
   exchange = await BinanceTradingLoopback.start({
     apiKey: API_KEY,
     secret: SECRET,
     // BTC held before Sluice trades: not Sluice's position, yet in the balance it reconciles against.
     balances: { USDT: '10000', BTC: '0.5' },
-    trades: tape.map((trade) => ({ ...trade, time: trade.time + shift })),
+    trades: shiftedTape(),
   });
   dir = mkdtempSync(join(tmpdir(), 'sluice-ccxt-run-'));
 });
@@ -55,6 +53,16 @@ after(async () => {
   await postgres?.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * The real tape, its times moved to now: Sluice reads the venue's fills from its own clock (less a
+ * minute), as it would at Binance, whose clock is the wall clock.
+ */
+function shiftedTape() {
+  const tape = loadSourceTrades();
+  const shift = Date.now() - (tape[0]?.time ?? 0);
+  return tape.map((trade) => ({ ...trade, time: trade.time + shift }));
+}
 
 function bar(id: number, close: number, ts: number): Bar {
   return {
@@ -72,7 +80,7 @@ function bar(id: number, close: number, ts: number): Bar {
   };
 }
 
-function long(of: Bar): Signal {
+function signalOn(of: Bar, direction: 1 | -1): Signal {
   return {
     schema: 'signal.v1',
     id: `sig:${of.id}`,
@@ -81,7 +89,7 @@ function long(of: Bar): Signal {
     strategy: 'momentum',
     symbol: SYMBOL,
     model_version: 'test-1',
-    direction: 1,
+    direction,
     probability: 0.9,
     feature_id: of.id,
   };
@@ -147,13 +155,13 @@ async function stop(stopped: SluiceRun): Promise<void> {
   assert.equal(await stopped.exited, 0, stopped.stderr());
 }
 
-/** A bar, then a long signal on it, each taken by every consumer before the next. */
-async function step(event: Bar): Promise<void> {
+/** A bar, then a signal on it (long unless `direction` says), each taken by every consumer before the next. */
+async function step(event: Bar, direction: 1 | -1 = 1): Promise<void> {
   const feeder = new NatsActorBus(bus.jetstream, bus.manager, bus.subjects);
   await feeder.publish('bar', bus.subjects.bar(SYMBOL), event);
   await feeder.flush();
   await settle(bus, undefined);
-  await feeder.publish('signal', bus.subjects.signal('momentum', SYMBOL), long(event));
+  await feeder.publish('signal', bus.subjects.signal('momentum', SYMBOL), signalOn(event, direction));
   await feeder.flush();
   await settle(bus, undefined);
 }
@@ -283,4 +291,61 @@ test('spot balances reconcile net of the BTC held before and the commission; BTC
   assert.equal(alert?.labels.sluice_quantity, '0.0051');
   assert.match(alert?.message ?? '', /0\.5 held before Sluice's fills, 0\.0000051 taken as commission/);
   await stop(restarted);
+});
+
+test('a sell that closes a position bought with its commission in BTC sells the balance the exchange holds', async () => {
+  // A new account holding no BTC, with a bus and a database of its own: nothing but Sluice's buy in it.
+  await exchange.close();
+  await bus.close();
+  await postgres.close();
+  [bus, postgres] = await Promise.all([startTestBus(), postgresForTests()]);
+  exchange = await BinanceTradingLoopback.start({
+    apiKey: API_KEY,
+    secret: SECRET,
+    balances: { USDT: '10000', BTC: '0' },
+    trades: shiftedTape(),
+  });
+  const price = Number(exchange.lastPrice);
+  const now = Date.now();
+  const closing = await startRun('ccxt-close', 100);
+  await step(bar(1, price, now));
+  await until('the buy filled', async () => (await ordersLedger(bus)).fills.length === 1);
+  // 0.00253 BTC bought, 0.00000253 of it kept by the exchange as its commission.
+  assert.equal(exchange.balance('BTC').free, '0.00252747');
+  const [bought] = (await ordersLedger(bus)).fills;
+  assert.equal(bought?.base_commission, 0.00000253);
+
+  // Reducing, a short signal sells what the long holds: the balance, to the lot step (0.00001) below
+  // it; the whole 0.00253 bought would be refused for insufficient balance.
+  const reduced = await sendControl(bus.connection, bus.subjects, 'risk', 'reduce', {
+    operator: 'test',
+    reason: 'close the position',
+    now: Date.now(),
+  });
+  assert.equal(reduced.state, 'reducing');
+  await step(bar(2, price, now + 1), -1);
+  await until('the sell filled', async () => (await ordersLedger(bus)).fills.length === 2);
+  const ledger = await ordersLedger(bus);
+  assert.deepEqual(
+    ledger.intents.map((intent) => [intent.side, intent.quantity]),
+    [
+      ['buy', 0.00253],
+      ['sell', 0.00252],
+    ],
+  );
+  assert.deepEqual(
+    ledger.events.filter((event) => event.status === 'rejected'),
+    [],
+  );
+  assert.equal(exchange.balance('BTC').free, '0.00000747');
+  const position = ledger.snapshots.at(-1)?.positions.find((held) => held.symbol === SYMBOL);
+  assert.ok(Math.abs((position?.quantity ?? 0) - 0.00000747) < 1e-12, JSON.stringify(position));
+
+  const reconcile = await runCli(['reconcile', '--json'], ENV());
+  assert.equal(reconcile.code, 0, reconcile.stderr);
+  assert.deepEqual(
+    [JSON.parse(reconcile.stdout).data.outcome, JSON.parse(reconcile.stdout).data.differences],
+    ['ok', []],
+  );
+  await stop(closing);
 });
