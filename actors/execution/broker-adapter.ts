@@ -178,6 +178,12 @@ export interface LiveBroker {
   positions(): Promise<VenuePosition[]>;
   /** Executions at or after `since` (epoch ms), oldest first. */
   fillsSince(since: number): Promise<VenueFill[]>;
+  /**
+   * The executions of one order, found by its venue id, oldest first: no time window, so Sluice's
+   * clock and the venue's need not agree. Undefined (or no method) where the venue cannot look fills
+   * up by order: the driver then reads them by time (fillsSince).
+   */
+  fillsOfOrder?(symbol: string, venueOrderId: string): Promise<VenueFill[] | undefined>;
   /** Venue-initiated changes (the trade_updates stream, watchOrders / watchMyTrades). */
   onUpdate(listener: (update: VenueUpdate) => void): () => void;
   /**

@@ -165,6 +165,8 @@ export class BrokerDriver {
   private readonly balanceBaselines = new Map<string, number>();
   /** Venue fill id → venue time, insertion (≈ time) order. */
   private readonly recentFills = new Map<string, number>();
+  /** The newest venue time among them: their memory runs on the venue's clock, whatever Sluice's says. */
+  private newestFillTs = 0;
   /** Unknown orders already flagged or cancelled: their updates do not reconcile again and again. */
   private readonly settledUnknown = new Set<string>();
   private fillsSince: number;
@@ -330,7 +332,10 @@ export class BrokerDriver {
     for (const { symbol, quantity } of saved.commissions ?? []) this.commissions.set(symbol, quantity);
     for (const { symbol, quantity } of saved.balanceBaselines ?? [])
       this.balanceBaselines.set(symbol, quantity);
-    for (const { id, ts } of saved.recentVenueFills) this.recentFills.set(id, ts);
+    for (const { id, ts } of saved.recentVenueFills) {
+      this.recentFills.set(id, ts);
+      this.newestFillTs = Math.max(this.newestFillTs, ts);
+    }
     this.reconciliationCount = saved.reconciliations;
   }
 
@@ -575,12 +580,11 @@ export class BrokerDriver {
     if (order.followed) await this.options.sink.followed(order, order.followed);
   }
 
-  /** The fills of `order` the venue has and Sluice has not published, read since the order began. */
+  /** The fills of `order` the venue has and Sluice has not published. */
   private async catchUpFills(order: TrackedOrder): Promise<void> {
-    const since = Math.min(order.intent?.ts_init ?? this.fillsSince, this.fillsSince) - FILL_READ_MARGIN_MS;
     let fills: VenueFill[];
     try {
-      fills = await this.readFills(`fills of ${order.orderId}`, Math.max(since, 0));
+      fills = await this.readFillsOf(order);
     } catch (error) {
       this.options.logger?.warn(
         { orderId: order.orderId, err: asVenueFault(error).message },
@@ -588,12 +592,18 @@ export class BrokerDriver {
       );
       return;
     }
-    for (const fill of fills) {
-      const mine =
-        (order.venueOrderId !== undefined && fill.venueOrderId === order.venueOrderId) ||
-        (order.clientOrderId !== undefined && fill.clientOrderId === order.clientOrderId);
-      if (mine) await this.publishFill(order, fill);
-    }
+    for (const fill of fills) await this.publishFill(order, fill);
+  }
+
+  /**
+   * An order placed by hand and done before any reconciliation saw it open: no unknownOrders policy is
+   * left to apply, so it is adopted whole, followed (its orders row) before its fills are published and
+   * its final state applied.
+   */
+  private async adoptFinished(state: VenueOrder): Promise<TrackedOrder> {
+    const adopted = this.followedOrder(adoptedRef(this.venue, state), state, 'venue');
+    await this.follow(adopted);
+    return adopted;
   }
 
   /** Publishes one venue fill of `ref` unless it was published before. */
@@ -633,7 +643,8 @@ export class BrokerDriver {
   private remember(fill: VenueFill): void {
     this.recentFills.set(fill.venueFillId, fill.ts);
     if (fill.ts > this.fillsSince) this.fillsSince = fill.ts;
-    const cutoff = this.fillsSince - FILL_MEMORY_MS;
+    this.newestFillTs = Math.max(this.newestFillTs, fill.ts);
+    const cutoff = this.newestFillTs - FILL_MEMORY_MS;
     for (const [id, ts] of this.recentFills) {
       if (ts >= cutoff && this.recentFills.size <= FILL_MEMORY_LIMIT) break;
       this.recentFills.delete(id);
@@ -643,6 +654,17 @@ export class BrokerDriver {
   private async onUpdate(update: VenueUpdate): Promise<void> {
     const { order: state, fill } = update;
     const order = this.find(state.clientOrderId, state.venueOrderId);
+    if (order === undefined && fill !== undefined && isTerminal(state.status)) {
+      if (this.recentFills.has(fill.venueFillId)) {
+        this.counts.duplicates++;
+        return;
+      }
+      const adopted = await this.adoptFinished(state);
+      await this.publishFill(adopted, fill, adopted);
+      await this.apply(adopted, state);
+      await this.options.sink.save();
+      return;
+    }
     if (order === undefined) {
       // Not Sluice's: its fill is a fact (adopted as such); the order itself goes to reconciliation,
       // which applies the unknownOrders policy with the venue's whole book in view.
@@ -743,7 +765,13 @@ export class BrokerDriver {
     // fills count as theirs.
     const adopted = plan.unknown.filter((unknown) => unknown.action === 'adopt');
     for (const { order, ref } of adopted) await this.follow(this.followedOrder(ref, order, 'venue'));
+    const finished = await this.finishedHandOrders(plan.fills);
+    for (const state of finished) await this.adoptFinished(state);
     for (const { ref, fill } of plan.fills) await this.publishFill(ref, fill);
+    for (const state of finished) {
+      const tracked = this.orders.get(adoptedRef(this.venue, state).orderId);
+      if (tracked) await this.apply(tracked, state);
+    }
     for (const { orderId, order } of plan.orderStates) {
       const tracked = this.orders.get(orderId);
       if (tracked) await this.apply(tracked, order);
@@ -792,6 +820,25 @@ export class BrokerDriver {
     }
     const ok = differences.every((difference) => difference.resolution !== 'unexplained');
     return [ok ? 'ok' : 'mismatch', differences];
+  }
+
+  /**
+   * The venue's states of the orders behind missed fills that Sluice does not follow, where the order
+   * is over (placed by hand and done between two looks at the venue's open orders); an order still
+   * open is left to the unknownOrders policy, one the venue does not describe to its fill alone.
+   */
+  private async finishedHandOrders(
+    fills: readonly { ref: OrderRef; fill: VenueFill }[],
+  ): Promise<VenueOrder[]> {
+    const finished = new Map<string, VenueOrder>();
+    for (const { ref, fill } of fills) {
+      if (this.orders.has(ref.orderId) || finished.has(fill.venueOrderId)) continue;
+      if (fill.clientOrderId === undefined) continue;
+      const state = await this.lookup(fill.clientOrderId);
+      if (state === undefined || state === 'unreachable' || !isTerminal(state.status)) continue;
+      finished.set(fill.venueOrderId, state);
+    }
+    return [...finished.values()];
   }
 
   /**
@@ -885,12 +932,18 @@ export class BrokerDriver {
     const behind = [...states].filter(
       ([order, state]) => state.filledQuantity > order.fillQuantity + QUANTITY_EPSILON,
     );
-    const begun = Math.min(...behind.map(([order]) => order.intent?.ts_init ?? since)) - FILL_READ_MARGIN_MS;
     let older: VenueFill[] = [];
-    if (behind.length > 0 && begun < since) {
-      const venueOrderIds = new Set(behind.map(([, state]) => state.venueOrderId));
-      const read = await this.readFills('fills', Math.max(begun, 0));
-      older = read.filter((fill) => venueOrderIds.has(fill.venueOrderId));
+    if (this.broker.fillsOfOrder !== undefined) {
+      for (const [order, state] of behind) older.push(...(await this.readFillsOf(order, state.venueOrderId)));
+    } else {
+      // By time, once for all of them, from the first one's start by Sluice's clock.
+      const begun =
+        Math.min(...behind.map(([order]) => order.intent?.ts_init ?? since)) - FILL_READ_MARGIN_MS;
+      if (behind.length > 0 && begun < since) {
+        const venueOrderIds = new Set(behind.map(([, state]) => state.venueOrderId));
+        const read = await this.readFills('fills', Math.max(begun, 0));
+        older = read.filter((fill) => venueOrderIds.has(fill.venueOrderId));
+      }
     }
     return {
       openOrders,
@@ -899,6 +952,31 @@ export class BrokerDriver {
       closed,
       readAt: this.options.clock.now(),
     };
+  }
+
+  /**
+   * The venue's fills of `order`: looked up by its venue id where the venue can (no clock involved),
+   * else read by time from when it began by Sluice's clock, less a margin for the venue's.
+   */
+  private async readFillsOf(order: TrackedOrder, venueOrderId = order.venueOrderId): Promise<VenueFill[]> {
+    const what = `fills of ${order.orderId}`;
+    if (venueOrderId !== undefined && this.broker.fillsOfOrder !== undefined) {
+      const fillsOfOrder = this.broker.fillsOfOrder.bind(this.broker);
+      const fills = await retrying(
+        this.policy,
+        this.sleep,
+        () => fillsOfOrder(order.symbol, venueOrderId),
+        (fault) => this.retried(what, fault),
+      );
+      if (fills !== undefined) return fills;
+    }
+    const since = Math.min(order.intent?.ts_init ?? this.fillsSince, this.fillsSince) - FILL_READ_MARGIN_MS;
+    const fills = await this.readFills(what, Math.max(since, 0));
+    return fills.filter(
+      (fill) =>
+        (venueOrderId !== undefined && fill.venueOrderId === venueOrderId) ||
+        (order.clientOrderId !== undefined && fill.clientOrderId === order.clientOrderId),
+    );
   }
 
   private readFills(what: string, since: number): Promise<VenueFill[]> {

@@ -406,6 +406,14 @@ describe('ccxt broker (Binance spot) against the Binance trading loopback', () =
       commission,
       'baseCommission',
     );
+    // Looked up by the order's venue id (myTrades?orderId=…), no time given: the fills the stream
+    // reported, under the order's client id.
+    const reported = fillsOf(updates, clientOrderId);
+    const ofOrder = await broker.fillsOfOrder?.('BTC/USDT', reported[0]?.venueOrderId ?? '');
+    assert.deepEqual(
+      ofOrder?.map((fill) => [fill.venueFillId, fill.quantity, fill.clientOrderId]),
+      reported.map((fill) => [fill.venueFillId, fill.quantity, clientOrderId]),
+    );
     close(position?.quantity ?? 0, filled - commission, 'BTC held');
     assert.equal(position?.quantity, Number(server.balance('BTC').free));
     // The rest of the order still holds its cost in USDT.

@@ -341,6 +341,11 @@ test('a sell that closes a position bought with its commission in BTC sells the 
   const position = ledger.snapshots.at(-1)?.positions.find((held) => held.symbol === SYMBOL);
   assert.ok(Math.abs((position?.quantity ?? 0) - 0.00000747) < 1e-12, JSON.stringify(position));
 
+  // A buy placed by hand fills at once, before any reconciliation could see it open: its fill is
+  // adopted with an orders row of its own (origin venue), filled.
+  const hand = exchange.placeByHand({ side: 'BUY', type: 'MARKET', quantity: '0.0002' });
+  await until('the hand fill', async () => (await ordersLedger(bus)).fills.length === 3);
+
   const reconcile = await runCli(['reconcile', '--json'], ENV());
   assert.equal(reconcile.code, 0, reconcile.stderr);
   assert.deepEqual(
@@ -348,4 +353,24 @@ test('a sell that closes a position bought with its commission in BTC sells the 
     ['ok', []],
   );
   await stop(closing);
+  const db = createDatabase(postgres.url);
+  try {
+    const orders = await db
+      .selectFrom('orders')
+      .select(['origin', 'side', 'quantity', 'status', 'filled_quantity', 'venue_order_id'])
+      .orderBy('origin')
+      .orderBy('ts')
+      .execute();
+    assert.deepEqual(
+      orders.map((order) => [order.origin, order.side, order.quantity, order.status, order.filled_quantity]),
+      [
+        ['intent', 'buy', 0.00253, 'filled', 0.00253],
+        ['intent', 'sell', 0.00252, 'filled', 0.00252],
+        ['venue', 'buy', 0.0002, 'filled', 0.0002],
+      ],
+    );
+    assert.equal(orders.at(-1)?.venue_order_id, String(hand.orderId));
+  } finally {
+    await db.destroy();
+  }
 });

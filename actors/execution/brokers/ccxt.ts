@@ -366,6 +366,21 @@ class CcxtLiveBroker implements CcxtBroker {
     return fills.sort((a, b) => a.ts - b.ts || compareIds(a.venueFillId, b.venueFillId));
   }
 
+  async fillsOfOrder(symbol: string, venueOrderId: string): Promise<VenueFill[] | undefined> {
+    // Binance: GET /api/v3/myTrades?orderId=…, whatever the trades' times.
+    if (!this.exchange.has.fetchOrderTrades) return undefined;
+    let trades: Trade[];
+    try {
+      trades = await this.exchange.fetchOrderTrades(venueOrderId, symbol);
+    } catch (error) {
+      throw faultOf(error, 'read', this.exchange);
+    }
+    const clientOrderId = await this.clientIdOfOrder(venueOrderId, symbol);
+    return trades
+      .map((trade) => this.readFill(trade, symbol, clientOrderId, 'read'))
+      .sort((a, b) => a.ts - b.ts || compareIds(a.venueFillId, b.venueFillId));
+  }
+
   onUpdate(listener: (update: VenueUpdate) => void): () => void {
     this.updateListeners.add(listener);
     return () => this.updateListeners.delete(listener);
