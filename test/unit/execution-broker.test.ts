@@ -15,7 +15,7 @@ import {
   type VenuePosition,
   type VenueUpdate,
 } from '../../actors/execution/broker-adapter.ts';
-import type { UnknownOrderPolicy } from '../../actors/execution/reconcile.ts';
+import { adoptedRef, type UnknownOrderPolicy } from '../../actors/execution/reconcile.ts';
 import { ReplayClock } from '../../core/clock.ts';
 import { GateKey, sealIntent } from '../../core/gate-seal.ts';
 import {
@@ -224,6 +224,15 @@ class ScriptedBroker implements LiveBroker {
   connection(state: 'connected' | 'disconnected'): void {
     this.streaming = state === 'connected';
     for (const listener of this.connectionListeners) listener(state);
+  }
+}
+
+/** A venue that looks an order's fills up by its id, whatever their times (Binance's myTrades?orderId). */
+class OrderLookupBroker extends ScriptedBroker {
+  readonly lookups: string[] = [];
+  async fillsOfOrder(_symbol: string, venueOrderId: string): Promise<VenueFill[]> {
+    this.lookups.push(venueOrderId);
+    return this.fills.filter((fill) => fill.venueOrderId === venueOrderId).map((fill) => ({ ...fill }));
   }
 }
 
@@ -441,6 +450,46 @@ describe('execution at a broker: orders and faults', () => {
     assert.deepEqual(view.sluice.positions, [{ symbol: 'AAPL', quantity: 100 }]);
     assert.deepEqual(view.venueBooks?.positions, [{ symbol: 'AAPL', quantity: 100 }]);
     await h.actor.stop();
+  });
+
+  it('a fill the stream lost, stamped a day behind Sluice’s clock, is looked up by the order’s venue id', async () => {
+    const broker = new OrderLookupBroker();
+    const h = await atBroker({ broker });
+    const intent = sealed();
+    await h.send(intent);
+    await until('accepted', () => statusesOf(h, orderIdFor(intent.id)).includes('accepted'));
+    // The venue's clock: a day before the intent's time (a read by time from the intent would miss it).
+    broker.time = T0 - 86_400_000;
+    broker.fill('v-1', 40, 100, { stream: false });
+    broker.fill('v-1', 60, 100.5);
+    await until('filled', () => statusesOf(h, orderIdFor(intent.id)).at(-1) === 'filled');
+    assert.deepEqual(
+      h.of('fill').map((f) => f.quantity),
+      [60, 40],
+    );
+    assert.deepEqual(broker.lookups, ['v-1']);
+    await h.actor.stop();
+  });
+
+  it('an order placed by hand and filled before any reconciliation saw it open is adopted whole', async () => {
+    const h = await atBroker({ unknownOrders: 'halt' });
+    const hand = h.broker.place({ clientOrderId: 'web_1', symbol: 'AAPL', side: 'buy', quantity: 10 });
+    h.broker.fill(hand.venueOrderId, 10, 100);
+    const orderId = adoptedRef('scripted-paper', hand).orderId;
+    await until('its final state', () => statusesOf(h, orderId).at(-1) === 'filled');
+    assert.deepEqual(
+      h.of('fill').map((f) => [f.order_id, f.quantity]),
+      [[orderId, 10]],
+    );
+    assert.deepEqual(statusesOf(h, orderId), ['filled']);
+    // Its fill sent again (a replay of the stream) is not adopted a second time.
+    h.broker.emit({
+      order: { ...hand, status: 'filled', filledQuantity: 10 },
+      fill: h.broker.fills[0] && { ...h.broker.fills[0] },
+    });
+    await h.actor.stop();
+    assert.equal(h.of('fill').length, 1);
+    assert.deepEqual(statusesOf(h, orderId), ['filled']);
   });
 
   it('a cancel that loses the race with a fill: the fill is published and the order ends filled', async () => {
