@@ -214,12 +214,79 @@ export const BrokerState = Type.Object(
   { additionalProperties: false },
 );
 
+/** Event time in epoch ms (a latency model may add fractions). */
+const EventTime = Type.Number({ minimum: 0 });
+const OrderId = Type.String({ minLength: 1, maxLength: 256 });
+
+/**
+ * An order at the simulated venue, as its matching needs it: open orders, a bracket entry still
+ * followed by an open child, and the children of an open entry (so a later fill of it grows them, not
+ * new ones).
+ */
+export const SimulatedVenueOrderState = Type.Object(
+  {
+    order_id: OrderId,
+    /** The order's intent; absent for a bracket child, whose terms follow from its entry's. */
+    intent: Type.Optional(OrderIntent),
+    status: OrderStatus,
+    /** Above the terms' quantity for a bracket child its entry's later fills grew. */
+    quantity: Type.Number({ exclusiveMinimum: 0 }),
+    filled_quantity: Type.Number({ minimum: 0 }),
+    arrival_ts: EventTime,
+    arrived: Type.Boolean(),
+    /** Whether the fill model has seen it (a resting order is no longer a taker). */
+    looked: Type.Boolean(),
+    /** False for a stop or stop-limit the market has not reached yet. */
+    triggered: Type.Boolean(),
+    /** When its pending cancel takes effect; absent without one. */
+    cancel_at: Type.Optional(EventTime),
+    /** A day order's session close; absent for one that never expires. */
+    expires_at: Type.Optional(EventTime),
+    /** Order events and fills reported so far: the next ones' ids go on from there. */
+    events: Type.Integer({ minimum: 0 }),
+    fills: Type.Integer({ minimum: 0 }),
+    /** A bracket child's entry (saved before it) and leg. */
+    bracket_parent: Type.Optional(
+      Type.Object(
+        {
+          order_id: OrderId,
+          leg: Type.Union([Type.Literal('take_profit'), Type.Literal('stop_loss')]),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The simulated venue's books (SimulatedVenue.state): a restart goes on as if uninterrupted. */
+export const SimulatedVenueState = Type.Object(
+  {
+    /** In submission order, which is also their matching priority. */
+    orders: Type.Array(SimulatedVenueOrderState),
+    /** Signed position per symbol from the venue's fills: what reduce-only orders may take off. */
+    positions: Type.Array(
+      Type.Object({ symbol: SymbolName, quantity: Type.Number() }, { additionalProperties: false }),
+    ),
+    /** The last quote per symbol: taker fills slip against it. */
+    quotes: Type.Array(
+      Type.Object(
+        { symbol: SymbolName, bid: Type.Number(), ask: Type.Number() },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 /** execution_state.v2: v1's working intents (simulated venue) and, at a broker, its orders and fills. */
 export const ExecutionState = Type.Object(
   {
     open: Type.Array(Type.Union([OrderIntent, OrderIntentV1])),
     gateTerm: Type.Optional(Type.Integer({ minimum: 0 })),
     broker: Type.Optional(BrokerState),
+    /** The simulated venue's own books (absent at a broker and in earlier snapshots). */
+    simulatedVenue: Type.Optional(SimulatedVenueState),
   },
   { additionalProperties: false },
 );
@@ -257,6 +324,8 @@ export type RollingVolatilityState = Static<typeof RollingVolatilityState>;
 export type ExecutionState = Static<typeof ExecutionState>;
 export type BrokerState = Static<typeof BrokerState>;
 export type BrokerOrderState = Static<typeof BrokerOrderState>;
+export type SimulatedVenueState = Static<typeof SimulatedVenueState>;
+export type SimulatedVenueOrderState = Static<typeof SimulatedVenueOrderState>;
 export type PortfolioState = Static<typeof PortfolioState>;
 
 /** One version of what an actor saves: its tag and the check of a loaded value. */

@@ -15,11 +15,13 @@
 // Idempotent submission: within a process a set of recent intent ids ignores an intent seen before.
 // Across a restart the actor's snapshot (saved before each intent, cancel or report batch is acked)
 // holds the last `ord.>` stream sequence handled and the orders still open: redelivered messages at or
-// below that sequence are skipped. The simulated venue gets its open intents again (its deterministic
-// report ids make the re-published reports duplicates that JetStream drops; an order that had
-// partially filled starts from zero there, as IOC market orders, the default, never carry a partial
-// fill across events). A broker's open orders are kept with their filled quantity and the venue ids of
-// the fills published, and reconciliation asks the venue what became of them: partial fills survive.
+// below that sequence are skipped. The simulated venue's books (its working orders with their fills,
+// triggers, expiries and bracket children, its positions and last quotes) are in the snapshot too, so
+// it goes on as if never stopped; a market event that changed them without a report (a stop
+// triggered, a quote) is saved with the next report or at stop. (A snapshot from before those books
+// were saved gets its open intents submitted again.) A broker's open orders are kept with their filled
+// quantity and the venue ids of the fills published, and reconciliation asks the venue what became of
+// them: partial fills survive.
 //
 // Its pure cores are the simulated venue, the intent guard, venue-reports.ts and reconcile.ts; its
 // lifecycle (restoring -> running -> draining -> stopped) is machine.ts; this class is the binding
@@ -263,6 +265,8 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     this.lifecycle.send({ type: 'STOP' });
     for (const subscription of this.subscriptions) await subscription.drain();
     await this.driver?.close();
+    // The simulated venue's books as of the last market event, reported or not.
+    if (this.venue !== undefined) await this.save();
     await this.flushWriters();
     this.lifecycle.send({ type: 'DRAINED' });
   }
@@ -289,27 +293,42 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
    */
   private async restore(): Promise<number> {
     const loaded = await loadSnapshot(this.options.store, this.snapshotKey, ExecutionActor.snapshotContract);
-    if (!loaded.ok) {
-      this.options.logger?.error({ reason: loaded.reason }, 'execution snapshot refused: starting afresh');
-      this.lifecycle.send({ type: 'SNAPSHOT_REFUSED', reason: loaded.reason });
+    const refusal = loaded.ok ? this.restoreVenue(loaded.snapshot?.value) : loaded.reason;
+    if (refusal !== undefined) {
+      this.options.logger?.error({ reason: refusal }, 'execution snapshot refused: starting afresh');
+      this.lifecycle.send({ type: 'SNAPSHOT_REFUSED', reason: refusal });
     }
-    const saved = loaded.ok ? loaded.snapshot : undefined;
+    const saved = loaded.ok && refusal === undefined ? loaded.snapshot : undefined;
     if (saved !== undefined) {
       this.restoredSequence = saved.sequence;
       this.lastSequence = saved.sequence;
       this.guard = new IntentGuard(this.options.gateKey, saved.value.gateTerm);
     }
     if (this.options.broker) return this.startBroker(this.options.broker, saved?.value.broker);
-    if (saved !== undefined) this.simulated().forgetPositions();
+    // A snapshot from before the venue's books were saved: its open intents are sent again to a venue
+    // that has not seen the fills before them.
+    const resubmit = saved !== undefined && saved.value.simulatedVenue === undefined;
+    if (resubmit) this.simulated().forgetPositions();
     for (const savedIntent of saved?.value.open ?? []) {
       const intent = upgradeOrderIntent(savedIntent);
       this.clock.advanceTo(intent.ts_event);
       this.submitted.add(intent.id);
       this.open.set(orderIdFor(intent.id), intent);
-      await this.publish(this.simulated().submit(intent, intent.ts_event));
+      if (resubmit) await this.publish(this.simulated().submit(intent, intent.ts_event));
     }
     await this.publishReconciliation(this.simulatedReconciliation('start'));
     return saved?.value.open.length ?? 0;
+  }
+
+  /**
+   * The simulated venue takes over its saved books (before anything else is restored); returns why
+   * the snapshot is refused, if it is: venue books at a broker, or books no venue could have kept.
+   */
+  private restoreVenue(saved: ExecutionState | undefined): string | undefined {
+    const books = saved?.simulatedVenue;
+    if (books === undefined) return undefined;
+    if (this.venue === undefined) return 'simulatedVenue: saved for a broker, which keeps its own books';
+    return this.venue.restore(books);
   }
 
   private async startBroker(options: BrokerOptions, saved: ExecutionState['broker']): Promise<number> {
@@ -625,7 +644,11 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
 
   saveState(): ExecutionState {
     if (this.driver) return { open: [], gateTerm: this.guard.gateTerm, broker: this.driver.state() };
-    return { open: [...this.open.values()], gateTerm: this.guard.gateTerm };
+    return {
+      open: [...this.open.values()],
+      gateTerm: this.guard.gateTerm,
+      simulatedVenue: this.simulated().state(),
+    };
   }
 
   private async save(): Promise<void> {

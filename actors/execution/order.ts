@@ -47,6 +47,19 @@ export class Order {
     this.total = intent.quantity;
   }
 
+  /** An order as a snapshot saved it (simulated-venue.ts checks the values first). */
+  static restored(
+    intent: OrderIntent,
+    id: string,
+    saved: { status: OrderStatus; quantity: number; filledQuantity: number },
+  ): Order {
+    const order = new Order(intent, id);
+    order.current = saved.status;
+    order.total = saved.quantity;
+    order.filled = saved.filledQuantity;
+    return order;
+  }
+
   get status(): OrderStatus {
     return this.current;
   }

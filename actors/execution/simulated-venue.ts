@@ -23,9 +23,10 @@
 import { bracketChildIdFor, fillIdFor, orderEventIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import type { Bar, Fill, OrderEvent, OrderIntent, QuoteTick, TradeTick } from '../../schemas/messages.ts';
 import { orderIntentProblem } from '../../schemas/order-intent.ts';
+import type { SimulatedVenueOrderState, SimulatedVenueState } from '../../schemas/snapshots.ts';
 import type { TradingCalendar } from '../feed/calendar.ts';
 import type { BrokerAdapter, ExecutionReport, OpenOrder } from './broker-adapter.ts';
-import { Order } from './order.ts';
+import { isTerminal, Order } from './order.ts';
 import {
   availableSize,
   type FeeModel,
@@ -79,7 +80,9 @@ interface VenueOrder {
   events: number;
   fills: number;
   /** A bracket entry's children once it filled (stop-loss first: its priority in a bar). */
-  children: readonly [VenueOrder, VenueOrder] | undefined;
+  children: readonly VenueOrder[] | undefined;
+  /** A bracket child's entry and leg. */
+  parent: { readonly entry: VenueOrder; readonly leg: BracketLeg } | undefined;
   /** A bracket child's other leg. */
   sibling: VenueOrder | undefined;
 }
@@ -88,6 +91,7 @@ export class SimulatedVenue implements BrokerAdapter {
   readonly venue: string;
   readonly accountMode = 'simulated' as const;
   private readonly options: SimulatedVenueOptions;
+  /** Every order by id, in submission order (a bracket's children after their entry). */
   private readonly orders = new Map<string, VenueOrder>();
   /** Open orders per symbol in submission order, which is also their matching priority. */
   private readonly open = new Map<string, VenueOrder[]>();
@@ -197,6 +201,80 @@ export class SimulatedVenue implements BrokerAdapter {
     return reports;
   }
 
+  /**
+   * What a restart needs to go on as if uninterrupted (execution_state.v2's simulatedVenue). Bounded:
+   * an ended order is kept only while it is the entry of a working child or a child of a working
+   * entry.
+   */
+  state(): SimulatedVenueState {
+    const orders: SimulatedVenueOrderState[] = [];
+    for (const entry of this.orders.values()) {
+      const { order, parent } = entry;
+      const kept =
+        order.isOpen ||
+        entry.children?.some((child) => child.order.isOpen) === true ||
+        parent?.entry.order.isOpen === true;
+      if (!kept) continue;
+      orders.push({
+        order_id: order.id,
+        ...(parent === undefined
+          ? { intent: order.intent }
+          : { bracket_parent: { order_id: parent.entry.order.id, leg: parent.leg } }),
+        status: order.status,
+        quantity: order.quantity,
+        filled_quantity: order.filledQuantity,
+        arrival_ts: entry.arrivalTs,
+        arrived: entry.arrived,
+        looked: entry.looked,
+        triggered: entry.triggered,
+        ...(Number.isFinite(entry.cancelAt) ? { cancel_at: entry.cancelAt } : {}),
+        ...(Number.isFinite(entry.expiresAt) ? { expires_at: entry.expiresAt } : {}),
+        events: entry.events,
+        fills: entry.fills,
+      });
+    }
+    return {
+      orders,
+      positions: [...this.positions]
+        .filter(([, quantity]) => quantity !== 0)
+        .map(([symbol, quantity]) => ({ symbol, quantity })),
+      quotes: [...this.quotes].map(([symbol, { bid, ask }]) => ({ symbol, bid, ask })),
+    };
+  }
+
+  /**
+   * Takes over a saved state; a fresh venue only. Returns why it refuses a state that could not have
+   * come from a venue (and then takes none of it), or undefined.
+   */
+  restore(state: SimulatedVenueState): string | undefined {
+    if (this.orders.size > 0) throw new Error('a simulated venue restores only before its first order');
+    const restored = new Map<string, VenueOrder>();
+    for (const saved of state.orders) {
+      const entry = restoredOrder(saved, restored);
+      if (typeof entry === 'string') return `simulatedVenue.orders ${saved.order_id}: ${entry}`;
+      restored.set(entry.order.id, entry);
+    }
+    for (const entry of restored.values()) {
+      if (entry.order.isOpen) continue;
+      const linked =
+        entry.children?.some((child) => child.order.isOpen) === true ||
+        entry.parent?.entry.order.isOpen === true;
+      if (!linked)
+        return `simulatedVenue.orders ${entry.order.id}: ${entry.order.status}, with no working bracket order beside it`;
+    }
+    const positions = uniqueBySymbol(state.positions, 'positions');
+    if (typeof positions === 'string') return positions;
+    const quotes = uniqueBySymbol(state.quotes, 'quotes');
+    if (typeof quotes === 'string') return quotes;
+    for (const [id, entry] of restored) {
+      this.orders.set(id, entry);
+      if (entry.order.isOpen) this.work(entry);
+    }
+    for (const { symbol, quantity } of positions) this.positions.set(symbol, quantity);
+    for (const { symbol, bid, ask } of quotes) this.quotes.set(symbol, { bid, ask });
+    return undefined;
+  }
+
   private track(order: Order, arrivalTs: number, now: number): VenueOrder {
     const entry: VenueOrder = {
       order,
@@ -209,6 +287,7 @@ export class SimulatedVenue implements BrokerAdapter {
       events: 0,
       fills: 0,
       children: undefined,
+      parent: undefined,
       sibling: undefined,
     };
     this.orders.set(order.id, entry);
@@ -363,25 +442,9 @@ export class SimulatedVenue implements BrokerAdapter {
     quantity: number,
     ts: number,
   ): VenueOrder {
-    const intent = entry.order.intent;
-    const terms: OrderIntent = {
-      ...intent,
-      side: intent.side === 'buy' ? 'sell' : 'buy',
-      quantity,
-      time_in_force: 'gtc',
-      reduce_only: true,
-      bracket: undefined,
-      exit_after: undefined,
-      exit_reason: leg,
-      ...(leg === 'take_profit'
-        ? { order_type: 'limit', limit_price: bracket.take_profit.limit_price, stop_price: undefined }
-        : {
-            order_type: bracket.stop_loss.limit_price === undefined ? 'stop' : 'stop_limit',
-            stop_price: bracket.stop_loss.stop_price,
-            limit_price: bracket.stop_loss.limit_price,
-          }),
-    };
+    const terms = childTerms(entry.order.intent, bracket, leg, quantity);
     const child = this.track(new Order(terms, bracketChildIdFor(entry.order.id, leg)), ts, ts);
+    child.parent = { entry, leg };
     child.arrived = true;
     // Resting from the start: the event that filled the entry does not make it a taker.
     child.looked = true;
@@ -493,4 +556,104 @@ function refusalOf(intent: OrderIntent): string | undefined {
   )
     return 'bracket with a take-profit or stop-loss price that is not positive';
   return orderIntentProblem(intent);
+}
+
+/** A bracket child's terms: the entry's intent turned into the leg, reduce-only gtc on `quantity`. */
+function childTerms(
+  intent: OrderIntent,
+  bracket: NonNullable<OrderIntent['bracket']>,
+  leg: BracketLeg,
+  quantity: number,
+): OrderIntent {
+  return {
+    ...intent,
+    side: intent.side === 'buy' ? 'sell' : 'buy',
+    quantity,
+    time_in_force: 'gtc',
+    reduce_only: true,
+    bracket: undefined,
+    exit_after: undefined,
+    exit_reason: leg,
+    ...(leg === 'take_profit'
+      ? { order_type: 'limit', limit_price: bracket.take_profit.limit_price, stop_price: undefined }
+      : {
+          order_type: bracket.stop_loss.limit_price === undefined ? 'stop' : 'stop_limit',
+          stop_price: bracket.stop_loss.stop_price,
+          limit_price: bracket.stop_loss.limit_price,
+        }),
+  };
+}
+
+/**
+ * A saved order rebuilt (a child linked to its entry, restored before it), or why it could not have
+ * come from a venue: quantities the matching would trip over, ids that are not the order's, terms the
+ * venue would have denied.
+ */
+function restoredOrder(
+  saved: SimulatedVenueOrderState,
+  restored: ReadonlyMap<string, VenueOrder>,
+): VenueOrder | string {
+  if (restored.has(saved.order_id)) return 'saved twice';
+  const { status, quantity, filled_quantity: filledQuantity } = saved;
+  if (status === 'initialized' || status === 'denied') return `status ${status} is never kept`;
+  if (filledQuantity > quantity) return `filled ${filledQuantity} of ${quantity}`;
+  if (!isTerminal(status) && filledQuantity >= quantity) return `${status} with nothing left to fill`;
+  let intent: OrderIntent;
+  let parent: VenueOrder | undefined;
+  const bracketParent = saved.bracket_parent;
+  if (bracketParent === undefined) {
+    if (saved.intent === undefined) return 'neither an intent nor a bracket entry';
+    intent = saved.intent;
+    if (saved.order_id !== orderIdFor(intent.id)) return `not the order of intent ${intent.id}`;
+    if (quantity !== intent.quantity) return `quantity ${quantity}, its intent's ${intent.quantity}`;
+    const refusal = refusalOf(intent);
+    if (refusal !== undefined) return refusal;
+  } else {
+    if (saved.intent !== undefined) return 'a bracket child with an intent of its own';
+    parent = restored.get(bracketParent.order_id);
+    const bracket = parent?.order.intent.bracket;
+    if (parent === undefined || bracket === undefined)
+      return `bracket entry ${bracketParent.order_id} not saved before it`;
+    if (saved.order_id !== bracketChildIdFor(parent.order.id, bracketParent.leg))
+      return `not the ${bracketParent.leg} of ${parent.order.id}`;
+    intent = childTerms(parent.order.intent, bracket, bracketParent.leg, quantity);
+  }
+  const type = intent.order_type;
+  if (!saved.triggered && type !== 'stop' && type !== 'stop_limit') return `a ${type} order not triggered`;
+  const entry: VenueOrder = {
+    order: Order.restored(intent, saved.order_id, { status, quantity, filledQuantity }),
+    arrivalTs: saved.arrival_ts,
+    arrived: saved.arrived,
+    looked: saved.looked,
+    triggered: saved.triggered,
+    cancelAt: saved.cancel_at ?? Number.POSITIVE_INFINITY,
+    expiresAt: saved.expires_at ?? Number.POSITIVE_INFINITY,
+    events: saved.events,
+    fills: saved.fills,
+    children: undefined,
+    parent: parent && bracketParent && { entry: parent, leg: bracketParent.leg },
+    sibling: undefined,
+  };
+  if (parent !== undefined) {
+    const sibling = parent.children?.[0];
+    if (sibling !== undefined) {
+      sibling.sibling = entry;
+      entry.sibling = sibling;
+    }
+    parent.children = [...(parent.children ?? []), entry];
+  }
+  return entry;
+}
+
+/** The saved per-symbol values, or why not: a symbol twice. */
+function uniqueBySymbol<T extends { readonly symbol: string }>(
+  values: readonly T[],
+  field: string,
+): readonly T[] | string {
+  const seen = new Set<string>();
+  for (const { symbol } of values) {
+    if (seen.has(symbol)) return `simulatedVenue.${field}: ${symbol} twice`;
+    seen.add(symbol);
+  }
+  return values;
 }
