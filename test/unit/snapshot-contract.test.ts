@@ -3,13 +3,16 @@
 // misplaced snapshot is refused with the reason; the risk gate then starts halted, the others afresh.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { SimulatedVenue } from '../../actors/execution/simulated-venue.ts';
 import { startTrading } from '../../actors/pipeline.ts';
+import { sealIntent } from '../../core/gate-seal.ts';
 import type { Alert } from '../../schemas/messages.ts';
 import { snapshotContracts } from '../../schemas/snapshots.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import { loadSnapshot, saveSnapshot } from '../../streams/snapshot-store.ts';
 import { MemorySnapshotStore } from '../support/memory-store.ts';
+import { orderIntent } from '../support/orders.ts';
 import { sampleBars, signalFor, tradingConfig } from './trading-fixture.ts';
 
 const risk = snapshotContracts.risk;
@@ -178,5 +181,41 @@ describe('snapshot contracts', () => {
     const restored = await startTrading(tradingConfig(), { bus: new InProcessBus(new Subjects(4)), store });
     assert.equal(restored.status().portfolio.cash, 990_000);
     await restored.stop();
+  });
+
+  it('starts execution afresh when the simulated venue’s saved books could not have come from a venue', async () => {
+    const config = tradingConfig();
+    const limit = sealIntent(
+      orderIntent('sig:rest', { symbol: 'AAPL', order_type: 'limit', limit_price: 1, time_in_force: 'gtc' }),
+      { decisionId: 'sig:rest:decision' },
+      config.gateKey,
+    );
+    const venue = new SimulatedVenue(config.venue);
+    venue.submit(limit, 0);
+    const books = venue.state();
+    const [order] = books.orders;
+    assert.ok(order);
+    const start = async (simulatedVenue: typeof books) => {
+      const store = new MemorySnapshotStore();
+      await saveSnapshot(store, 'execution.SIM', snapshotContracts.execution, {
+        value: { open: [limit], simulatedVenue },
+        sequence: 4,
+      });
+      const trading = await startTrading(config, { bus: new InProcessBus(new Subjects(4)), store });
+      const { execution } = trading.status();
+      const working = trading.execution.venue?.openOrders().map((o) => o.order_id);
+      await trading.stop();
+      return { execution, working };
+    };
+    const refused = await start({ ...books, orders: [{ ...order, filled_quantity: 2 }] });
+    assert.match(refused.execution.lastError ?? '', /simulatedVenue\.orders .*: filled 2 of 1/);
+    assert.equal(refused.execution.openOrders, 0);
+    assert.deepEqual(refused.working, []);
+
+    // The control: the books as the venue saved them are taken over, the order working again.
+    const restored = await start(books);
+    assert.equal(restored.execution.lastError, undefined);
+    assert.equal(restored.execution.openOrders, 1);
+    assert.deepEqual(restored.working, [order.order_id]);
   });
 });
