@@ -216,7 +216,6 @@ export const BrokerState = Type.Object(
 
 /** Event time in epoch ms (a latency model may add fractions). */
 const EventTime = Type.Number({ minimum: 0 });
-const OrderId = Type.String({ minLength: 1, maxLength: 256 });
 
 /**
  * An order at the simulated venue, as its matching needs it: open orders, a bracket entry still
@@ -267,6 +266,7 @@ export const SimulatedVenueState = Type.Object(
     /** Signed position per symbol from the venue's fills: what reduce-only orders may take off. */
     positions: Type.Array(
       Type.Object({ symbol: SymbolName, quantity: Type.Number() }, { additionalProperties: false }),
+      { maxItems: MAX_SYMBOLS },
     ),
     /** The last quote per symbol: taker fills slip against it. */
     quotes: Type.Array(
@@ -274,6 +274,7 @@ export const SimulatedVenueState = Type.Object(
         { symbol: SymbolName, bid: Type.Number(), ask: Type.Number() },
         { additionalProperties: false },
       ),
+      { maxItems: MAX_SYMBOLS },
     ),
   },
   { additionalProperties: false },
