@@ -107,8 +107,9 @@ export class SimulatedVenue implements BrokerAdapter {
   }
 
   /**
-   * A venue rebuilt after a restart has not seen the fills before it: from then on it takes
-   * reduce-only orders at their quantity (the risk gate, which knows the positions, sized them).
+   * A venue rebuilt from a snapshot without its books (from before they were saved) has not seen the
+   * fills before it: from then on it takes reduce-only orders at their quantity (the risk gate, which
+   * knows the positions, sized them).
    */
   forgetPositions(): void {
     this.positionsKnown = false;
