@@ -175,6 +175,7 @@ export interface FillsTable {
   account_mode: 'simulated' | 'paper' | 'live' | null;
   venue_order_id: string | null;
   venue_fill_id: string | null;
+  base_commission: number | null;
 }
 
 /** Position of one symbol at each portfolio snapshot. */

@@ -202,18 +202,37 @@ describe('orders, order_events and fills keep the venue fields and order_intent.
       liquidity: 'taker',
       ...fields,
     });
-    await fills.add(fill('f-venue', { account_mode: 'live', venue_order_id: 'v-123', venue_fill_id: 'x-9' }));
+    await fills.add(
+      fill('f-venue', {
+        account_mode: 'live',
+        venue_order_id: 'v-123',
+        venue_fill_id: 'x-9',
+        base_commission: 0.00001,
+      }),
+    );
     await fills.add(fill('f-sim', { account_mode: 'simulated' }));
     await fills.flush();
     const stored = await db
       .selectFrom('fills')
-      .select(['id', 'account_mode', 'venue_order_id', 'venue_fill_id'])
+      .select(['id', 'account_mode', 'venue_order_id', 'venue_fill_id', 'base_commission'])
       .where('run_id', '=', RUN)
       .orderBy('id')
       .execute();
     assert.deepEqual(stored, [
-      { id: 'f-sim', account_mode: 'simulated', venue_order_id: null, venue_fill_id: null },
-      { id: 'f-venue', account_mode: 'live', venue_order_id: 'v-123', venue_fill_id: 'x-9' },
+      {
+        id: 'f-sim',
+        account_mode: 'simulated',
+        venue_order_id: null,
+        venue_fill_id: null,
+        base_commission: null,
+      },
+      {
+        id: 'f-venue',
+        account_mode: 'live',
+        venue_order_id: 'v-123',
+        venue_fill_id: 'x-9',
+        base_commission: 0.00001,
+      },
     ]);
   });
 });

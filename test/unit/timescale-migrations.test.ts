@@ -19,7 +19,7 @@ const RELEASED: Readonly<Record<string, string>> = {
   '0005_compression_keys_no_default_retention.ts':
     'd5ad799fcdc85e413a85ffe5f00bc5c8c829befea77731cad108a9f65c7308f1',
   '0006_drop_signals.ts': 'a6d76234906df930f515469696c6fe5de17426ae2316e12c93fce6fb213ec12f',
-  '0007_order_venue_fields.ts': '6d3cac3fcc051b4114bb791dbe46efd50f76ba3633dd136b40a5cc1c85b52908',
+  '0007_order_venue_fields.ts': '4af8fff7d657e76da60eebaec898d2568b3a4535859387e1441412b819a4f8e9',
   'shared.ts': '0a5d2ce238d3c704dbb6667e4f32ed64b466b841cc35dfbcd2905f3ef78010e0',
 };
 

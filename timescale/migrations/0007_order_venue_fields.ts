@@ -1,5 +1,6 @@
 // 0007: what orders, order events and fills say at a broker and what order_intent.v2 added, as columns:
-// the account mode and the venue's ids (order, fill); an order's stop price, bracket, time exit and
+// the account mode and the venue's ids (order, fill); the part of a fill's fee a venue took in the base
+// asset (fill.v1 base_commission); an order's stop price, bracket, time exit and
 // exit reason; and where an order came from (`origin`): Sluice's intent, a bracket's leg the venue keeps
 // as an order of its own, or an order placed at the venue by hand that reconciliation adopted. Orders
 // without an intent of their own have no strategy and may have no time in force. Every new column is
@@ -26,12 +27,14 @@ export const orderVenueFields: Migration = {
       sql`ALTER TABLE fills ADD COLUMN account_mode text`,
       sql`ALTER TABLE fills ADD COLUMN venue_order_id text`,
       sql`ALTER TABLE fills ADD COLUMN venue_fill_id text`,
+      sql`ALTER TABLE fills ADD COLUMN base_commission double precision`,
     ]) {
       await statement.execute(db);
     }
   },
   async down(db) {
     for (const [table, column] of [
+      ['fills', 'base_commission'],
       ['fills', 'venue_fill_id'],
       ['fills', 'venue_order_id'],
       ['fills', 'account_mode'],

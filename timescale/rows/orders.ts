@@ -186,6 +186,7 @@ export function fillWriter(
       { name: 'account_mode', type: 'text', value: (f) => f.account_mode ?? null },
       { name: 'venue_order_id', type: 'text', value: (f) => f.venue_order_id ?? null },
       { name: 'venue_fill_id', type: 'text', value: (f) => f.venue_fill_id ?? null },
+      { name: 'base_commission', type: 'float8', value: (f) => f.base_commission ?? null },
     ],
   });
 }
