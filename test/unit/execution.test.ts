@@ -23,6 +23,7 @@ import { Subjects } from '../../schemas/subjects.ts';
 import { validateMessage } from '../../schemas/validate.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import { AAPL_ORDER, frictionlessVenue, orderIntent } from '../support/orders.ts';
+import { quoteTick as quote, tradeTick as trade } from '../support/ticks.ts';
 
 function intent(overrides: Partial<OrderIntent> = {}): OrderIntent {
   return orderIntent('sig-1', { ...AAPL_ORDER, ts_event: 1000, ts_init: 1000, ...overrides });
@@ -37,27 +38,6 @@ function venue(options: { latency?: LatencyModel; slippage?: SlippageModel; fee?
   });
 }
 
-const trade = (ts: number, price: number, size: number) => ({
-  schema: 'trade_tick.v1' as const,
-  id: `t${ts}`,
-  ts_event: ts,
-  ts_init: ts,
-  symbol: 'AAPL',
-  price,
-  size,
-  aggressor: 'unknown' as const,
-});
-const quote = (ts: number, bid: number, ask: number, size = 1000) => ({
-  schema: 'quote_tick.v1' as const,
-  id: `q${ts}`,
-  ts_event: ts,
-  ts_init: ts,
-  symbol: 'AAPL',
-  bid,
-  ask,
-  bid_size: size,
-  ask_size: size,
-});
 const fills = (reports: readonly ExecutionReport[]): Fill[] => reports.filter(isFill);
 const statuses = (reports: readonly ExecutionReport[]): OrderStatus[] =>
   reports.flatMap((r) => (isFill(r) ? [] : [r.status]));

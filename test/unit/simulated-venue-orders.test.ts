@@ -21,6 +21,7 @@ import { calendars } from '../../actors/feed/calendar.ts';
 import { bracketChildIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import type { Bar, Fill, OrderEvent, OrderIntent } from '../../schemas/messages.ts';
 import { validateMessage } from '../../schemas/validate.ts';
+import { quoteTick as quote, tradeTick as trade } from '../support/ticks.ts';
 
 function intent(overrides: Partial<OrderIntent> = {}): OrderIntent {
   return {
@@ -50,27 +51,6 @@ function venue(options: Partial<SimulatedVenueOptions> = {}): SimulatedVenue {
   });
 }
 
-const trade = (ts: number, price: number, size = 1000) => ({
-  schema: 'trade_tick.v1' as const,
-  id: `t${ts}`,
-  ts_event: ts,
-  ts_init: ts,
-  symbol: 'AAPL',
-  price,
-  size,
-  aggressor: 'unknown' as const,
-});
-const quote = (ts: number, bid: number, ask: number, size = 1000) => ({
-  schema: 'quote_tick.v1' as const,
-  id: `q${ts}`,
-  ts_event: ts,
-  ts_init: ts,
-  symbol: 'AAPL',
-  bid,
-  ask,
-  bid_size: size,
-  ask_size: size,
-});
 const bar = (ts: number, open: number, high: number, low: number, close: number, volume = 1000): Bar => ({
   schema: 'bar.v1',
   id: `b${ts}`,

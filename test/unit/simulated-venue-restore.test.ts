@@ -17,6 +17,7 @@ import { calendars } from '../../actors/feed/calendar.ts';
 import { bracketChildIdFor, orderIdFor } from '../../core/lineage-ids.ts';
 import type { OrderIntent } from '../../schemas/messages.ts';
 import { type SimulatedVenueState, snapshotContracts } from '../../schemas/snapshots.ts';
+import { quoteTick, tradeTick } from '../support/ticks.ts';
 
 function venue(): SimulatedVenue {
   return new SimulatedVenue({
@@ -62,35 +63,10 @@ const submit =
   (v) => [...v.submit(order, order.ts_event), ...v.advanceTo(order.ts_event)];
 const trade =
   (ts: number, price: number, size: number): Step =>
-  (v) => [
-    ...v.advanceTo(ts),
-    ...v.onTrade({
-      schema: 'trade_tick.v1',
-      id: `t${ts}`,
-      ts_event: ts,
-      ts_init: ts,
-      symbol: 'AAPL',
-      price,
-      size,
-      aggressor: 'unknown',
-    }),
-  ];
+  (v) => [...v.advanceTo(ts), ...v.onTrade(tradeTick(ts, price, size))];
 const quote =
   (ts: number, bid: number, ask: number, size: number): Step =>
-  (v) => [
-    ...v.advanceTo(ts),
-    ...v.onQuote({
-      schema: 'quote_tick.v1',
-      id: `q${ts}`,
-      ts_event: ts,
-      ts_init: ts,
-      symbol: 'AAPL',
-      bid,
-      ask,
-      bid_size: size,
-      ask_size: size,
-    }),
-  ];
+  (v) => [...v.advanceTo(ts), ...v.onQuote(quoteTick(ts, bid, ask, size))];
 const cancel =
   (orderId: string, ts: number): Step =>
   (v) => [...v.cancel(orderId, ts), ...v.advanceTo(ts)];
