@@ -31,6 +31,8 @@ export const MAX_VOLATILITY_WINDOW = 10_000;
 /** Most open bracketed entries a snapshot holds; each is removed when its position closes. */
 export const MAX_BARRIER_ENTRIES = 100_000;
 const MAX_SYMBOLS = 10_000;
+/** Most working orders a snapshot holds; a gate with more saves a snapshot that is refused (it starts halted). */
+export const MAX_WORKING_ORDERS = 100_000;
 
 /** A RollingVolatility's running sums and returns (core/volatility.ts): a restored one goes on bit for bit. */
 export const RollingVolatilityState = Type.Object(
@@ -113,10 +115,37 @@ export const EquityState = Type.Object(
   closed,
 );
 
+/** One order the gate passed and has not seen end (actors/risk/book.ts), with what of it has filled. */
+const WorkingOrderState = Type.Object(
+  {
+    orderId: OrderId,
+    symbol: SymbolName,
+    side: Side,
+    signalId: Type.String({ minLength: 1, maxLength: 256 }),
+    /** What will ever fill: the order's quantity, or what had filled when it ended with fills in flight. */
+    quantity: Type.Number({ exclusiveMinimum: 0 }),
+    filled: Type.Number({ minimum: 0 }),
+  },
+  closed,
+);
+
+/** The gate's working orders, passed first first, and per symbol the unfilled totals as the book summed them. */
+export const WorkingOrdersState = Type.Object(
+  {
+    orders: Type.Array(WorkingOrderState, { maxItems: MAX_WORKING_ORDERS }),
+    /** Symbols whose totals are not zero (a float residue of ended orders too): restored bit for bit. */
+    totals: Type.Array(Type.Object({ symbol: SymbolName, buy: Type.Number(), sell: Type.Number() }, closed), {
+      maxItems: MAX_SYMBOLS,
+    }),
+  },
+  closed,
+);
+
 /**
  * risk_state.v2: v1's book; the equity triggers' peak and day start (absent before the first portfolio
  * snapshot), so a restart does not reset the drawdown and daily-loss limits; and, with barrier exits
- * on, their open entries and volatility.
+ * on, their open entries and volatility; and the working orders (absent while there are none), so
+ * exposure after a restart counts the orders still working.
  */
 export const RiskState = Type.Object(
   {
@@ -124,6 +153,7 @@ export const RiskState = Type.Object(
     lastFillId: Type.Optional(FillId),
     equity: Type.Optional(EquityState),
     barrierExits: Type.Optional(BarrierExitsState),
+    workingOrders: Type.Optional(WorkingOrdersState),
   },
   closed,
 );
@@ -318,6 +348,7 @@ export const PortfolioState = Type.Object(
 );
 
 export type RiskState = Static<typeof RiskState>;
+export type WorkingOrdersState = Static<typeof WorkingOrdersState>;
 export type BarrierExitsState = Static<typeof BarrierExitsState>;
 export type EquityState = Static<typeof EquityState>;
 export type BarrierEntryState = Static<typeof BarrierEntryState>;
@@ -395,16 +426,54 @@ function barrierExitsProblem(state: BarrierExitsState): string | undefined {
   return undefined;
 }
 
+/**
+ * Unfilled quantities of the orders summed per symbol may differ from the book's running totals by
+ * float rounding, never by more than this share of the quantities.
+ */
+const WORKING_TOTAL_TOLERANCE = 1e-9;
+
+/** What the schema cannot say about working orders: unique ids, unfilled left, totals that match them. */
+function workingOrdersProblem(state: WorkingOrdersState): string | undefined {
+  const sums = new Map<string, { buy: number; sell: number; scale: number }>();
+  const ids = new Set<string>();
+  for (const [i, order] of state.orders.entries()) {
+    const at = `/workingOrders/orders/${i}`;
+    if (ids.has(order.orderId)) return `${at}/orderId: ${order.orderId} twice`;
+    ids.add(order.orderId);
+    if (!(order.filled < order.quantity))
+      return `${at}/filled: not below the quantity (a filled order is not working)`;
+    const sum = sums.get(order.symbol) ?? { buy: 0, sell: 0, scale: 1 };
+    sum[order.side] += order.quantity - order.filled;
+    sum.scale += order.quantity;
+    sums.set(order.symbol, sum);
+  }
+  const totalled = new Set<string>();
+  for (const [i, total] of state.totals.entries()) {
+    const at = `/workingOrders/totals/${i}`;
+    if (totalled.has(total.symbol)) return `${at}/symbol: ${total.symbol} twice`;
+    totalled.add(total.symbol);
+    const sum = sums.get(total.symbol) ?? { buy: 0, sell: 0, scale: 1 };
+    const tolerance = WORKING_TOTAL_TOLERANCE * sum.scale;
+    if (!(Math.abs(total.buy - sum.buy) <= tolerance && Math.abs(total.sell - sum.sell) <= tolerance))
+      return `${at}: ${total.buy} / ${total.sell} unfilled is not what its orders leave (${sum.buy} / ${sum.sell})`;
+  }
+  for (const symbol of sums.keys())
+    if (!totalled.has(symbol))
+      return `/workingOrders/totals: no totals for ${symbol}, which has working orders`;
+  return undefined;
+}
+
 const checkRiskStateShape = checker(RiskState);
 
 function checkRiskState(value: unknown): Decoded<RiskState> {
   const checked = checkRiskStateShape(value);
   if (!checked.ok) return checked;
-  const { equity, barrierExits } = checked.value;
+  const { equity, barrierExits, workingOrders } = checked.value;
   const problem =
     equity !== undefined && !(equity.peak >= equity.equity)
       ? '/equity/peak: below the equity'
-      : barrierExits && barrierExitsProblem(barrierExits);
+      : (barrierExits && barrierExitsProblem(barrierExits)) ||
+        (workingOrders && workingOrdersProblem(workingOrders));
   return problem ? { ok: false, reason: problem } : checked;
 }
 

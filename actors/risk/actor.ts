@@ -25,6 +25,11 @@
 // changed them (signal, order event, fill, bar, time exit) is acked: a restarted gate sends the time
 // exits of the entries it passed before, and its later barriers are those of an uninterrupted run
 // (bars redelivered after the ack point are applied once; the bar warmed at start only marks prices).
+// Its working orders too (with what of each has filled), saved whenever they change before the
+// message that changed them (signal, time exit, order event, fill) is acked, so exposure after a
+// restart counts the orders still out: a fill at or below the snapshot's sequence is in them already
+// and skipped; a terminal order event applied again changes nothing; a signal redelivered after its
+// order was saved is a duplicate.
 // It starts in `startState` (reducing or halted) and is released only when the portfolio, at the same
 // last fill (its last pf.snapshot at start, or a later one), shows the same positions (reconciled); a
 // mismatch raises a critical alert and the gate stays held. It reads only the portfolio's public
@@ -174,8 +179,9 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
   private restoredSequence = 0;
   /** Stream sequence of the last fill applied: the sequence of every snapshot saved. */
   private fillSequence = 0;
-  /** The barrier exits' revision in the last snapshot saved. */
+  /** The barrier exits' and the working orders' revisions in the last snapshot saved. */
   private savedBarrierRevision: number | undefined;
+  private savedWorkingRevision = 0;
   /** Positions agree with the portfolio's. */
   private reconciled: boolean;
   private venueReconciliation: Reconciliation | undefined;
@@ -230,27 +236,35 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
   saveState(): RiskState {
     const barriers = this.gate.core.barrierExits;
     const equity = this.gate.core.equity.state();
+    const working = this.gate.core.saveWorking();
     return {
       positions: this.positions(),
       ...(this.lastFillId !== undefined ? { lastFillId: this.lastFillId } : {}),
       ...(equity !== undefined ? { equity } : {}),
       ...(barriers !== undefined ? { barrierExits: barriers.save() } : {}),
+      ...(working.orders.length > 0 || working.totals.length > 0 ? { workingOrders: working } : {}),
     };
   }
 
   /** Saves the state as of the last fill applied, before the message in hand is acked. */
   private async save(): Promise<void> {
     this.savedBarrierRevision = this.gate.core.barrierExits?.revision;
+    this.savedWorkingRevision = this.gate.core.workingRevision;
     await saveSnapshot(this.options.store, this.snapshotKey, RiskGateActor.snapshotContract, {
       value: this.saveState(),
       sequence: this.fillSequence,
     });
   }
 
-  /** Saves when the barrier exits changed since the last snapshot (never without a store). */
-  private barrierChangesSaved(): Promise<void> | undefined {
-    const revision = this.gate.core.barrierExits?.revision;
-    if (this.options.store === undefined || revision === this.savedBarrierRevision) return undefined;
+  /** Saves when the barrier exits or the working orders changed since the last snapshot (never without a store). */
+  private changesSaved(): Promise<void> | undefined {
+    const core = this.gate.core;
+    if (
+      this.options.store === undefined ||
+      (core.barrierExits?.revision === this.savedBarrierRevision &&
+        core.workingRevision === this.savedWorkingRevision)
+    )
+      return undefined;
     return this.save();
   }
 
@@ -271,11 +285,20 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
       // Before any portfolio snapshot (the last one is read below): no check has used equity yet.
       if (saved.value.equity !== undefined) this.gate.core.equity.restore(saved.value.equity);
       this.restoreBarrierExits(saved.value.barrierExits);
+      this.restoreWorking(saved.value.workingOrders);
     }
     const reconciliation = await this.options.lastReconciliation?.();
     if (reconciliation !== undefined) await this.onReconciliation(reconciliation);
     const portfolio = await this.options.lastPortfolioSnapshot?.();
     if (portfolio !== undefined) await this.onPortfolio(portfolio);
+  }
+
+  /** The working orders back in the book, and cancellable on a halt. */
+  private restoreWorking(saved: RiskState['workingOrders']): void {
+    if (saved === undefined) return;
+    this.gate.core.restoreWorking(saved);
+    for (const order of saved.orders) this.orderSymbols.set(order.orderId, order.symbol);
+    this.savedWorkingRevision = this.gate.core.workingRevision;
   }
 
   private restoreBarrierExits(saved: RiskState['barrierExits']): void {
@@ -458,7 +481,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     }
     await this.writer?.add(decision);
     await this.apply(result, signal.ts_event);
-    await this.barrierChangesSaved();
+    await this.changesSaved();
   }
 
   /** Seals and publishes a passed intent; its order becomes cancellable on a halt. */
@@ -481,7 +504,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     else core.onQuote(event);
     const exits = core.timeExits(event.symbol, event.ts_event);
     if (exits.length > 0) return this.sendTimeExits(event.symbol, exits, event.ts_event);
-    return this.barrierChangesSaved();
+    return this.changesSaved();
   }
 
   /**
@@ -503,7 +526,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
       await this.sendIntent(pass.intent, pass.decision.id);
       await this.writer?.add(pass.decision);
     }
-    await this.barrierChangesSaved();
+    await this.changesSaved();
   }
 
   private async onExecution(report: OrderEvent | Fill | Reconciliation, delivery: Delivery): Promise<void> {
@@ -512,7 +535,7 @@ export class RiskGateActor implements StatefulActor<RiskGateStatus, RiskState>, 
     if (report.schema === 'order_event.v1') {
       this.gate.core.onOrderEvent(report);
       if (isTerminal(report.status)) this.orderSymbols.delete(report.order_id);
-      return this.barrierChangesSaved();
+      return this.changesSaved();
     }
     // Fills at or below the restored sequence are already in the restored positions.
     if (delivery.streamSequence <= this.restoredSequence) return;

@@ -8,6 +8,7 @@
 // again, in symbol order as always, only when a contribution changed.
 import { positionChange } from '../../core/fill-position.ts';
 import type { Bar, Fill, OrderEvent, OrderIntent, QuoteTick, TradeTick } from '../../schemas/messages.ts';
+import type { WorkingOrdersState } from '../../schemas/snapshots.ts';
 import { isTerminal } from '../execution/order.ts';
 import { RecentIds } from './recent-ids.ts';
 
@@ -39,6 +40,8 @@ export interface Exposure {
 interface WorkingOrder {
   readonly entry: BookEntry;
   readonly side: Side;
+  /** The signal it was passed for: a restored gate knows that signal as decided. */
+  readonly signalId: string;
   /** Quantity that will ever fill: the order quantity, or what had filled when it ended. */
   quantity: number;
   filled: number;
@@ -60,6 +63,8 @@ export class PositionBook<Rules> {
   private readonly list: BookEntry<Rules>[] = [];
   private readonly working = new Map<string, WorkingOrder>();
   private readonly seenFills: RecentIds;
+  /** Grows whenever the working orders change: the gate saves its snapshot when it moved. */
+  private workingChanges = 0;
 
   private grossBySymbol = new Float64Array(64);
   private longBySymbol = new Float64Array(64);
@@ -117,6 +122,7 @@ export class PositionBook<Rules> {
     this.contributionChanged(s);
     const order = this.working.get(fill.order_id);
     if (order === undefined) return true;
+    this.workingChanges++;
     const applied = Math.min(fill.quantity, order.quantity - order.filled);
     order.filled += applied;
     this.release(order, applied);
@@ -132,6 +138,7 @@ export class PositionBook<Rules> {
     if (!isTerminal(event.status)) return;
     const order = this.working.get(event.order_id);
     if (order === undefined) return;
+    this.workingChanges++;
     const finalQuantity = Math.max(event.filled_quantity, order.filled);
     this.release(order, order.quantity - finalQuantity);
     order.quantity = finalQuantity;
@@ -139,11 +146,55 @@ export class PositionBook<Rules> {
   }
 
   /** A passed order, working until its fills or a terminal event take it off. */
-  addWorking(orderId: string, s: BookEntry, side: Side, quantity: number): void {
+  addWorking(orderId: string, s: BookEntry, side: Side, quantity: number, signalId: string): void {
     if (side === 'buy') s.workingBuy += quantity;
     else s.workingSell += quantity;
     this.contributionChanged(s);
-    this.working.set(orderId, { entry: s, side, quantity, filled: 0 });
+    this.working.set(orderId, { entry: s, side, signalId, quantity, filled: 0 });
+    this.workingChanges++;
+  }
+
+  get workingRevision(): number {
+    return this.workingChanges;
+  }
+
+  /**
+   * The working orders in the order they were passed, and each symbol's unfilled totals as summed here
+   * (a float residue of ended orders included), so a restored book counts exactly the same exposure.
+   */
+  saveWorking(): WorkingOrdersState {
+    const orders = [...this.working].map(([orderId, o]) => ({
+      orderId,
+      symbol: o.entry.symbol,
+      side: o.side,
+      signalId: o.signalId,
+      quantity: o.quantity,
+      filled: o.filled,
+    }));
+    const totals = this.list
+      .filter((s) => s.workingBuy !== 0 || s.workingSell !== 0)
+      .map((s) => ({ symbol: s.symbol, buy: s.workingBuy, sell: s.workingSell }));
+    return { orders, totals };
+  }
+
+  /** Takes back what saveWorking() returned (checked by the snapshot contract), before any order is passed. */
+  restoreWorking(state: WorkingOrdersState): void {
+    for (const o of state.orders) {
+      const s = this.entry(o.symbol);
+      this.working.set(o.orderId, {
+        entry: s,
+        side: o.side,
+        signalId: o.signalId,
+        quantity: o.quantity,
+        filled: o.filled,
+      });
+    }
+    for (const total of state.totals) {
+      const s = this.entry(total.symbol);
+      s.workingBuy = total.buy;
+      s.workingSell = total.sell;
+      this.contributionChanged(s);
+    }
   }
 
   /** Replaces positions with reconciled ones. */

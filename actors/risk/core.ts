@@ -33,6 +33,7 @@ import type {
   Signal,
   TradeTick,
 } from '../../schemas/messages.ts';
+import type { WorkingOrdersState } from '../../schemas/snapshots.ts';
 import {
   type BarrierEntry,
   type BarrierExitOptions,
@@ -227,6 +228,26 @@ export class RiskGateCore {
     this.book.reconcile(positions);
   }
 
+  /** Grows whenever the working orders change (the binding saves its snapshot then). */
+  get workingRevision(): number {
+    return this.book.workingRevision;
+  }
+
+  /** The working orders for the binding's snapshot (see PositionBook.saveWorking). */
+  saveWorking(): WorkingOrdersState {
+    return this.book.saveWorking();
+  }
+
+  /**
+   * Takes back saved working orders, before any signal: their signals count as decided, so one
+   * redelivered after the restart (its snapshot was saved before its ack) is a duplicate, as it would
+   * be to the uninterrupted gate, and its order is not booked twice.
+   */
+  restoreWorking(state: WorkingOrdersState): void {
+    this.book.restoreWorking(state);
+    for (const order of state.orders) this.seenSignals.add(order.signalId);
+  }
+
   /** Order ids still working, for "cancel all" on a halt. */
   workingOrderIds(): string[] {
     return this.book.workingOrderIds();
@@ -308,7 +329,7 @@ export class RiskGateCore {
     const intentId = timeExitIntentIdFor(entry.orderId);
     const tsInit = this.clock.now();
     this.orderRate?.record(ts);
-    this.book.addWorking(orderIdFor(intentId), s, side, quantity);
+    this.book.addWorking(orderIdFor(intentId), s, side, quantity, entry.signalId);
     barriers.counts.timeExits++;
     const intent: OrderIntent = {
       schema: 'order_intent.v2',
@@ -434,7 +455,7 @@ export class RiskGateCore {
     const orderId = orderIdFor(intentId);
     this.orderRate?.record(now);
     (side === 'buy' ? s.rules.buys : s.rules.sells)?.record(now);
-    this.book.addWorking(orderId, s, side, quantity);
+    this.book.addWorking(orderId, s, side, quantity, signal.id);
     const exitReason: ExitReason | undefined = order.reduces
       ? signal.strategy === FLATTEN_STRATEGY
         ? 'flatten'

@@ -91,7 +91,7 @@ describe('PositionBook', () => {
         fee: 0,
         liquidity: 'taker',
       });
-      book.addWorking(`o${i}`, book.entry(symbol), i % 2 === 0 ? 'buy' : 'sell', working);
+      book.addWorking(`o${i}`, book.entry(symbol), i % 2 === 0 ? 'buy' : 'sell', working, `s${i}`);
       const long = position + (i % 2 === 0 ? working : 0);
       const short = position - (i % 2 === 0 ? 0 : working);
       gross += Math.max(Math.abs(long), Math.abs(short)) * price;

@@ -8,13 +8,26 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startTrading } from '../../actors/pipeline.ts';
 import { BarrierExits } from '../../actors/risk/barrier-exits.ts';
+import { RiskGateCore } from '../../actors/risk/core.ts';
 import { EquityTriggers } from '../../actors/risk/equity-triggers.ts';
-import { bracketChildIdFor } from '../../core/lineage-ids.ts';
-import type { Alert, Bar, Fill, PortfolioSnapshot } from '../../schemas/messages.ts';
-import { type RiskState, snapshotContracts } from '../../schemas/snapshots.ts';
+import { FixedNotionalSizer } from '../../actors/risk/sizing.ts';
+import { ReplayClock } from '../../core/clock.ts';
+import { bracketChildIdFor, orderIdFor } from '../../core/lineage-ids.ts';
+import type {
+  Alert,
+  Bar,
+  Fill,
+  OrderEvent,
+  OrderIntent,
+  PortfolioSnapshot,
+  Signal,
+  TradeTick,
+} from '../../schemas/messages.ts';
+import { type RiskState, snapshotContracts, type WorkingOrdersState } from '../../schemas/snapshots.ts';
 import { Subjects } from '../../schemas/subjects.ts';
 import { InProcessBus } from '../../streams/in-process-bus.ts';
 import { loadSnapshot, type SnapshotStore, saveSnapshot } from '../../streams/snapshot-store.ts';
+import { instruments, riskLimits } from '../support/risk-limits.ts';
 import { sampleBars, tradingConfig } from './trading-fixture.ts';
 
 const LABELS = { profitTake: 2, stopLoss: 1, verticalBars: 5, volatilityWindow: 10 };
@@ -295,3 +308,226 @@ describe('barrier exits in the risk snapshot', () => {
     assert.match(refused.refusal?.message ?? '', /returns: 9 returns for a window of 10/);
   });
 });
+
+describe('working orders in the risk snapshot', () => {
+  const T0 = Date.UTC(2024, 0, 2, 15, 0);
+  const SYMBOLS = ['AAPL', 'MSFT'] as const;
+  const newGate = () => {
+    const core = new RiskGateCore({
+      // Exposure binds: with the orders still working counted, about five orders of 10k notional.
+      limits: riskLimits({
+        instruments: instruments(SYMBOLS, { minQuantity: 1, maxQuantity: 1_000, maxPosition: 100_000 }),
+        maxGrossExposure: 52_000,
+        maxNetExposure: 41_000,
+      }),
+      sizer: new FixedNotionalSizer(10_000),
+      clock: new ReplayClock(T0),
+      tradingState: 'active',
+    });
+    core.onPortfolio({
+      schema: 'portfolio_snapshot.v1',
+      id: 'pf:0',
+      ts_event: T0,
+      ts_init: T0,
+      account: 'paper',
+      positions: [],
+      cash: 1_000_000,
+      equity: 1_000_000,
+      gross_exposure: 0,
+      net_exposure: 0,
+    });
+    return core;
+  };
+  /** Fractional prices, so quantities (10k / price) and the book's running totals carry float rounding. */
+  const trade = (symbol: string, i: number): TradeTick => ({
+    schema: 'trade_tick.v1',
+    id: `${symbol}:${i}`,
+    ts_event: T0 + i * 1_000,
+    ts_init: T0 + i * 1_000,
+    symbol,
+    price: 100 + ((i * 7) % 11) * 0.37,
+    size: 10,
+    aggressor: 'buy',
+  });
+  const orderEvent = (intent: OrderIntent, ts: number, filled: number): OrderEvent => ({
+    schema: 'order_event.v1',
+    id: `${intent.id}:canceled`,
+    ts_event: ts,
+    ts_init: ts,
+    order_id: orderIdFor(intent.id),
+    intent_id: intent.id,
+    symbol: intent.symbol,
+    status: 'canceled',
+    filled_quantity: filled,
+    leaves_quantity: 0,
+  });
+  const partialFill = (intent: OrderIntent, ts: number, quantity: number): Fill => ({
+    schema: 'fill.v1',
+    id: `${intent.id}:fill:${ts}`,
+    ts_event: ts,
+    ts_init: ts,
+    order_id: orderIdFor(intent.id),
+    symbol: intent.symbol,
+    side: intent.side,
+    quantity,
+    price: 100,
+    fee: 0,
+    liquidity: 'taker',
+  });
+
+  /**
+   * One step of the stream on every gate alike: the symbol's trade, a signal, and the oldest working
+   * order of the uninterrupted gate (the first) partly filled, then cancelled a step later with fills
+   * still to come, then those filled. Returns what each gate decided and its exposure after.
+   */
+  function step(gates: RiskGateCore[], i: number, working: OrderIntent[], ended: OrderIntent[]) {
+    const symbol = SYMBOLS[i % 2]!;
+    const ts = T0 + i * 1_000;
+    const inputs: ((core: RiskGateCore) => unknown)[] = [(core) => core.onTrade(trade(symbol, i))];
+    const oldest = working[0];
+    if (oldest !== undefined && i % 3 === 0) {
+      working.shift();
+      const third = oldest.quantity / 3;
+      inputs.push((core) => core.onFill(partialFill(oldest, ts, third)));
+      // Cancelled with two thirds filled at the venue, the second third still on its way.
+      inputs.push((core) => core.onOrderEvent(orderEvent(oldest, ts, 2 * third)));
+      ended.push(oldest);
+    } else if (ended.length > 0 && i % 3 === 1) {
+      const late = ended.shift()!;
+      inputs.push((core) => core.onFill(partialFill(late, ts + 1, late.quantity / 3)));
+    }
+    const signal: Signal = {
+      schema: 'signal.v1',
+      id: `sig-${i}`,
+      ts_event: ts,
+      ts_init: ts,
+      strategy: 'momo',
+      symbol,
+      model_version: 'm1',
+      direction: i % 5 === 4 ? -1 : 1,
+      probability: 0.7,
+      feature_id: `feat-${i}`,
+    };
+    const outcomes = gates.map((core) => {
+      for (const input of inputs) input(core);
+      const { decision, intent } = core.evaluate(signal);
+      return { decision: { ...decision, ts_init: 0 }, intent, exposure: core.exposure() };
+    });
+    if (outcomes[0]!.intent) working.push(outcomes[0]!.intent);
+    return outcomes;
+  }
+
+  /** A gate restored as the actor does: latest prices, positions, equity, then the working orders. */
+  async function restored(from: RiskGateCore, i: number, withWorking = true): Promise<RiskGateCore> {
+    const value = await throughContract({
+      positions: SYMBOLS.map((symbol) => ({ symbol, quantity: from.position(symbol) })),
+      equity: from.equity.state()!,
+      workingOrders: from.saveWorking(),
+    });
+    const core = newGate();
+    for (const symbol of SYMBOLS) core.onTrade(trade(symbol, i - (symbol === SYMBOLS[i % 2] ? 0 : 1)));
+    core.reconcile(value.positions);
+    core.equity.restore(value.equity!);
+    if (withWorking) core.restoreWorking(value.workingOrders!);
+    return core;
+  }
+
+  it('restored mid-stream, decides and counts exposure as the uninterrupted gate, redeliveries applied once', async () => {
+    const uninterrupted = newGate();
+    const working: OrderIntent[] = [];
+    const ended: OrderIntent[] = [];
+    let last = step([uninterrupted], 0, working, ended);
+    for (let i = 1; i <= 39; i++) last = step([uninterrupted], i, working, ended);
+    assert.ok(working.length >= 2 && ended.length >= 1, 'orders working and ended ones awaiting fills');
+    const saved = uninterrupted.saveWorking();
+    assert.ok(
+      saved.orders.some((o) => o.filled > 0 && o.quantity < 1e4),
+      'an ended order with fills in flight',
+    );
+
+    const gate = await restored(uninterrupted, 39);
+    assert.deepEqual(gate.exposure(), uninterrupted.exposure());
+    assert.deepEqual(gate.saveWorking(), saved);
+    assert.deepEqual(gate.workingOrderIds(), uninterrupted.workingOrderIds());
+    const without = await restored(uninterrupted, 39, false);
+    assert.notDeepEqual(without.exposure(), uninterrupted.exposure(), 'the control: working orders count');
+
+    // Redelivered after the restore (the snapshot is saved before the ack): the last signal, whose
+    // order is working, is a duplicate; the last cancel changes nothing.
+    const lastIntent = last[0]!.intent;
+    assert.ok(lastIntent, 'the last signal passed');
+    const again = [uninterrupted, gate].map((core) => {
+      core.onOrderEvent(orderEvent(ended.at(-1)!, T0 + 39_000, (2 * ended.at(-1)!.quantity) / 3));
+      const { decision } = core.evaluate({ ...signalOf(lastIntent), ts_event: T0 + 39_000 });
+      return { code: decision.code, exposure: core.exposure() };
+    });
+    assert.equal(again[0]!.code, 'DUPLICATE_SIGNAL');
+    assert.deepEqual(again[1], again[0]);
+
+    const codes = new Set<string>();
+    for (let i = 40; i <= 100; i++) {
+      const [expected, actual] = step([uninterrupted, gate], i, working, ended);
+      assert.deepEqual(actual, expected, `step ${i}`);
+      codes.add(expected!.decision.code);
+    }
+    assert.ok(
+      codes.has('OK') && (codes.has('NET_EXPOSURE') || codes.has('GROSS_EXPOSURE')),
+      `exposure decides: ${[...codes]}`,
+    );
+    assert.deepEqual(gate.saveWorking(), uninterrupted.saveWorking());
+  });
+
+  it('refuses hostile working orders with the reason', async () => {
+    const gate = newGate();
+    const working: OrderIntent[] = [];
+    for (let i = 0; i <= 12; i++) step([gate], i, working, []);
+    const valid = gate.saveWorking();
+    assert.ok(valid.orders.length >= 2);
+    const [order, second] = valid.orders as [
+      WorkingOrdersState['orders'][0],
+      WorkingOrdersState['orders'][0],
+    ];
+    const totals = valid.totals[0]!;
+    const hostile: [unknown, RegExp][] = [
+      [{ ...valid, orders: [order, order] }, /orderId: .* twice/],
+      [{ ...valid, orders: [{ ...order, filled: order.quantity }] }, /filled: not below the quantity/],
+      [{ ...valid, orders: [{ ...order, quantity: 0 }] }, /orders\/0\/quantity/],
+      [{ ...valid, orders: [{ ...order, filled: -1 }] }, /orders\/0\/filled/],
+      [{ ...valid, orders: [{ ...order, side: 'hold' }] }, /orders\/0\/side/],
+      [{ ...valid, orders: [{ ...order, symbol: '' }] }, /orders\/0\/symbol/],
+      [{ ...valid, orders: [{ ...order, owner: 'x' }] }, /orders\/0/],
+      [{ ...valid, orders: [second] }, /unfilled is not what its orders leave/],
+      [{ ...valid, totals: [{ ...totals, buy: totals.buy + 1 }] }, /unfilled is not what its orders leave/],
+      [{ ...valid, totals: [totals, totals] }, /symbol: \w+ twice/],
+      [{ ...valid, totals: [] }, /no totals for \w+/],
+      [{ orders: valid.orders }, /workingOrders\/totals/],
+    ];
+    for (const [workingOrders, reason] of hostile) {
+      const store = new MemoryStore();
+      store.texts.set(
+        'risk.paper',
+        JSON.stringify({ schema: 'risk_state.v2', value: { positions: [], workingOrders }, sequence: 3 }),
+      );
+      const loaded = await loadSnapshot(store, 'risk.paper', snapshotContracts.risk);
+      assert.equal(loaded.ok, false, `accepted ${reason}`);
+      assert.match(loaded.ok ? '' : loaded.reason, /^snapshot risk\.paper: risk_state\.v2: /);
+      assert.match(loaded.ok ? '' : loaded.reason, reason);
+    }
+  });
+});
+
+/** The signal an intent was passed for, as the fixture above makes them. */
+function signalOf(intent: OrderIntent): Signal {
+  return {
+    schema: 'signal.v1',
+    id: intent.signal_id!,
+    ts_event: intent.ts_event,
+    ts_init: intent.ts_event,
+    strategy: intent.strategy,
+    symbol: intent.symbol,
+    model_version: 'm1',
+    direction: intent.side === 'buy' ? 1 : -1,
+    probability: 0.7,
+    feature_id: `feat-${intent.signal_id}`,
+  };
+}
