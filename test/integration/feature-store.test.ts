@@ -157,6 +157,7 @@ describe('migration 0003 on rows stored as jsonb', () => {
       '0004_drop_redundant_time_btrees',
       '0005_compression_keys_no_default_retention',
       '0006_drop_signals',
+      '0007_order_venue_fields',
     ]);
     const sets = await db.selectFrom('feature_sets').select(['version', 'name', 'column_names']).execute();
     assert.deepEqual(sets, [{ version: 'v-legacy', name: 'legacy', column_names: ['alpha', 'mid', 'zeta'] }]);
