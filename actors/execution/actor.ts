@@ -61,6 +61,7 @@ import {
   publishRefused,
   type Subscription,
 } from '../../streams/bus.ts';
+import { NotLeaderError } from '../../streams/leader-election.ts';
 import { loadSnapshot, type SnapshotStore, saveSnapshot, snapshotKey } from '../../streams/snapshot-store.ts';
 import type { BatchWriter } from '../../timescale/batch-writer.ts';
 import type { Database } from '../../timescale/database.ts';
@@ -265,8 +266,16 @@ export class ExecutionActor implements StatefulActor<ExecutionStatus, ExecutionS
     this.lifecycle.send({ type: 'STOP' });
     for (const subscription of this.subscriptions) await subscription.drain();
     await this.driver?.close();
-    // The simulated venue's books as of the last market event, reported or not.
-    if (this.venue !== undefined) await this.save();
+    // The simulated venue's books as of the last market event, reported or not. A deposed leader's
+    // books are no longer its to save (the store refuses): its successor's snapshot stands.
+    if (this.venue !== undefined) {
+      try {
+        await this.save();
+      } catch (error) {
+        if (!(error instanceof NotLeaderError)) throw error;
+        this.options.logger?.info('execution snapshot not saved at stop: no longer the leader');
+      }
+    }
     await this.flushWriters();
     this.lifecycle.send({ type: 'DRAINED' });
   }
