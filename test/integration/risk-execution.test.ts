@@ -362,6 +362,7 @@ describe('trading actors over NATS', { timeout: 120_000 }, () => {
           account_mode: f.account_mode ?? null,
           venue_order_id: f.venue_order_id ?? null,
           venue_fill_id: f.venue_fill_id ?? null,
+          base_commission: f.base_commission ?? null,
         })),
       );
 
